@@ -1,0 +1,257 @@
+//! External-identity selection: among the identities of the SSO that verified a token, those
+//! whose claims all hold are candidates, and the candidate with the most claims wins.
+//!
+//! Identities are pre-sorted per SSO by claim count (most first) when the snapshot is
+//! compiled, so selection walks one slice and stops as soon as the count drops below the
+//! best match: a tie is found without looking at every identity.
+
+use serde_json::Value;
+
+/// Where a claim is read from the token payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimPath {
+    /// A top-level claim by name.
+    Top(Box<str>),
+    /// A JSON Pointer (RFC 6901) into nested claims.
+    Pointer(Box<str>),
+}
+
+/// An expected claim value. Values of different JSON types never match.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimValue {
+    /// A string.
+    Str(Box<str>),
+    /// An integer.
+    Int(i64),
+    /// A non-integer number.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl ClaimValue {
+    /// The value as JSON, for display and explain output.
+    pub fn to_json(&self) -> Value {
+        match self {
+            ClaimValue::Str(s) => Value::from(&**s),
+            ClaimValue::Int(i) => Value::from(*i),
+            ClaimValue::Float(f) => Value::from(*f),
+            ClaimValue::Bool(b) => Value::from(*b),
+        }
+    }
+
+    fn matches_scalar(&self, actual: &Value) -> bool {
+        match (self, actual) {
+            (ClaimValue::Str(e), Value::String(a)) => **e == **a,
+            (ClaimValue::Bool(e), Value::Bool(a)) => e == a,
+            (ClaimValue::Int(e), Value::Number(a)) => match a.as_i64() {
+                Some(a) => a == *e,
+                None => a.is_f64() && a.as_f64() == Some(*e as f64),
+            },
+            (ClaimValue::Float(e), Value::Number(a)) => a.as_f64() == Some(*e),
+            _ => false,
+        }
+    }
+
+    /// Whether `actual` equals this value or, if it is an array, contains it.
+    pub fn matches(&self, actual: &Value) -> bool {
+        match actual {
+            Value::Array(items) => items.iter().any(|v| self.matches_scalar(v)),
+            v => self.matches_scalar(v),
+        }
+    }
+}
+
+/// One claim condition of an identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimMatcher {
+    /// The key as written in the configuration.
+    pub key: Box<str>,
+    /// Where to read it.
+    pub path: ClaimPath,
+    /// What it must be.
+    pub value: ClaimValue,
+}
+
+/// How one claim condition fared against a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The claim holds.
+    Matched,
+    /// The claim is present with another value.
+    Mismatched,
+    /// The token has no such claim.
+    Missing,
+}
+
+impl ClaimMatcher {
+    /// The token's value for this claim, if present.
+    pub fn lookup<'v>(&self, payload: &'v Value) -> Option<&'v Value> {
+        match &self.path {
+            ClaimPath::Top(name) => payload.get(&**name),
+            ClaimPath::Pointer(p) => payload.pointer(p),
+        }
+    }
+
+    /// Check this condition against a token payload.
+    pub fn check(&self, payload: &Value) -> ClaimOutcome {
+        match self.lookup(payload) {
+            None => ClaimOutcome::Missing,
+            Some(v) if self.value.matches(v) => ClaimOutcome::Matched,
+            Some(_) => ClaimOutcome::Mismatched,
+        }
+    }
+
+    /// Whether two conditions look exclusive: the same claim with different values.
+    ///
+    /// An array claim could contain both values; operators write such pairs to mean "one or
+    /// the other", so tie warnings treat them as exclusive and say so.
+    pub fn excludes(&self, other: &ClaimMatcher) -> bool {
+        self.path == other.path && self.value != other.value
+    }
+}
+
+/// An external identity, compiled.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Its unique name.
+    pub name: Box<str>,
+    /// Index of its SSO in the snapshot.
+    pub sso: usize,
+    /// All conditions; every one must hold.
+    pub claims: Box<[ClaimMatcher]>,
+}
+
+impl Identity {
+    /// Whether every condition holds for `payload`.
+    pub fn matches(&self, payload: &Value) -> bool {
+        self.claims
+            .iter()
+            .all(|c| c.check(payload) == ClaimOutcome::Matched)
+    }
+}
+
+/// The result of identity selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// This identity (an index into the snapshot's identities) won.
+    Chosen(usize),
+    /// No identity of the SSO matches.
+    NoIdentity,
+    /// These two identities match with equally many claims.
+    Ambiguous(usize, usize),
+}
+
+/// Select among `candidates` (identity indices sorted by claim count, most first).
+pub fn select(identities: &[Identity], candidates: &[usize], payload: &Value) -> Selection {
+    let mut chosen: Option<usize> = None;
+    for &i in candidates {
+        let identity = &identities[i];
+        if let Some(c) = chosen {
+            if identities[c].claims.len() > identity.claims.len() {
+                break;
+            }
+        }
+        if identity.matches(payload) {
+            match chosen {
+                None => chosen = Some(i),
+                Some(c) => return Selection::Ambiguous(c, i),
+            }
+        }
+    }
+    match chosen {
+        Some(c) => Selection::Chosen(c),
+        None => Selection::NoIdentity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ident(name: &str, claims: &[(&str, ClaimValue)]) -> Identity {
+        Identity {
+            name: name.into(),
+            sso: 0,
+            claims: claims
+                .iter()
+                .map(|(k, v)| ClaimMatcher {
+                    key: (*k).into(),
+                    path: if k.starts_with('/') {
+                        ClaimPath::Pointer((*k).into())
+                    } else {
+                        ClaimPath::Top((*k).into())
+                    },
+                    value: v.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn s(v: &str) -> ClaimValue {
+        ClaimValue::Str(v.into())
+    }
+
+    fn sorted(ids: &[Identity]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(ids[*i].claims.len()));
+        order
+    }
+
+    #[test]
+    fn most_claims_wins_and_fallback_matches_the_rest() {
+        let ids = vec![
+            ident("fallback", &[]),
+            ident("repo", &[("repository", s("acme/api"))]),
+            ident(
+                "repo-prod",
+                &[("repository", s("acme/api")), ("env", s("prod"))],
+            ),
+        ];
+        let order = sorted(&ids);
+        let t = json!({"repository": "acme/api", "env": "prod"});
+        assert_eq!(select(&ids, &order, &t), Selection::Chosen(2));
+        let t = json!({"repository": "acme/api", "env": "dev"});
+        assert_eq!(select(&ids, &order, &t), Selection::Chosen(1));
+        let t = json!({"repository": "acme/web"});
+        assert_eq!(select(&ids, &order, &t), Selection::Chosen(0));
+    }
+
+    #[test]
+    fn equal_counts_are_ambiguous() {
+        let ids = vec![
+            ident("a", &[("repository", s("acme/api"))]),
+            ident("b", &[("env", s("prod"))]),
+        ];
+        let order = sorted(&ids);
+        let t = json!({"repository": "acme/api", "env": "prod"});
+        assert_eq!(select(&ids, &order, &t), Selection::Ambiguous(0, 1));
+        let t = json!({"env": "dev"});
+        assert_eq!(select(&ids, &order, &t), Selection::NoIdentity);
+    }
+
+    #[test]
+    fn json_pointer_reads_nested_claims() {
+        let ids = vec![ident("ns", &[("/kubernetes.io/namespace", s("prod"))])];
+        let t = json!({"kubernetes.io": {"namespace": "prod"}});
+        assert_eq!(select(&ids, &[0], &t), Selection::Chosen(0));
+        let t = json!({"kubernetes.io": {"namespace": "dev"}});
+        assert_eq!(ids[0].claims[0].check(&t), ClaimOutcome::Mismatched);
+        assert_eq!(ids[0].claims[0].check(&json!({})), ClaimOutcome::Missing);
+    }
+
+    #[test]
+    fn arrays_contain_and_types_never_cross() {
+        let groups = ClaimValue::Str("admins".into());
+        assert!(groups.matches(&json!(["dev", "admins"])));
+        assert!(!groups.matches(&json!(["dev"])));
+        assert!(!ClaimValue::Str("1".into()).matches(&json!(1)));
+        assert!(!ClaimValue::Int(1).matches(&json!("1")));
+        assert!(ClaimValue::Int(1).matches(&json!(1)));
+        assert!(ClaimValue::Int(1).matches(&json!(1.0)));
+        assert!(!ClaimValue::Bool(true).matches(&json!("true")));
+        assert!(ClaimValue::Bool(true).matches(&json!(true)));
+        assert!(ClaimValue::Float(1.5).matches(&json!([1.5])));
+    }
+}

@@ -1,0 +1,56 @@
+//! claimgate: an Envoy external-authorization (ext_authz) service for external identities.
+//!
+//! Envoy asks claimgate about every request. claimgate verifies the caller's OIDC bearer
+//! token against the SSO integration that issued it, selects the external identity the
+//! token belongs to (the identity whose claims all hold and that has the most claims),
+//! and allows the request when that identity holds at least the required collaborator role
+//! on the resource the request targets.
+//!
+//! # Layout
+//! - [`config`]: the YAML schema, loading a directory, validation with `file:line:col`.
+//! - [`snapshot`]: the compiled, immutable, indexed form of one configuration.
+//! - [`keys`]: JSON Web Key sets, filtered to what an SSO may use.
+//! - [`token`]: strict JWT verification (RFC 8725).
+//! - [`identity`]: external-identity selection by claims.
+//! - [`routing`]: request-to-resource routes.
+//! - [`decision`]: the whole decision for one request, as a value.
+//! - [`service`]: the gRPC `envoy.service.auth.v3.Authorization` service.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`metrics`]: the Prometheus registry and its domain methods.
+//! - [`store`]: the atomically swapped current snapshot.
+//! - [`server`]: wiring of listeners, signals and graceful shutdown.
+//! - [`mint`]: development token minting.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+/// Configuration schema, directory loading and validation.
+pub mod config;
+/// The compiled decision in one request.
+pub mod decision;
+/// HTTP endpoints: metrics and health.
+pub mod http;
+/// External-identity selection by claims.
+pub mod identity;
+/// JSON Web Key sets.
+pub mod keys;
+/// Prometheus metrics.
+pub mod metrics;
+/// Development token minting.
+pub mod mint;
+/// Request-to-resource routing.
+pub mod routing;
+/// Listener wiring and graceful shutdown.
+pub mod server;
+/// The gRPC ext_authz service.
+pub mod service;
+/// The compiled, immutable configuration.
+pub mod snapshot;
+/// The current snapshot, swapped atomically.
+pub mod store;
+/// Strict JWT verification.
+pub mod token;
+
+pub use config::{ConfigError, Diagnostic, Severity};
+pub use decision::{Decision, Reason};
+pub use snapshot::Snapshot;
+pub use store::Store;

@@ -1,0 +1,259 @@
+//! Prometheus metrics behind domain methods; handler code never names a metric.
+//!
+//! Label values come only from configuration (SSO names) and fixed code lists (reason
+//! codes). Counters for every decision are resolved once at start-up, so recording a check
+//! is two atomic adds and no label lookup.
+
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+use crate::decision::{Allow, Decision, Reason};
+
+/// Every metric claimgate exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    allowed: IntCounter,
+    allowed_public: IntCounter,
+    denied: Vec<IntCounter>,
+    check_duration: Histogram,
+    reloads: IntCounterVec,
+    generation: IntGauge,
+    last_reload_ok: IntGauge,
+    last_reload_success: Gauge,
+    jwks_refreshes: IntCounterVec,
+    jwks_keys: IntGaugeVec,
+    jwks_last_success: prometheus::GaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// Records the duration of one check when dropped.
+pub struct CheckTimer<'m> {
+    histogram: &'m Histogram,
+    start: Instant,
+}
+
+impl Drop for CheckTimer<'_> {
+    fn drop(&mut self) {
+        self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Register every metric in a fresh registry.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let checks = IntCounterVec::new(
+            Opts::new(
+                "claimgate_checks_total",
+                "Authorization checks by decision and reason.",
+            ),
+            &["decision", "reason"],
+        )
+        .expect("static metric definition");
+        let check_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "claimgate_check_duration_seconds",
+                "Time to decide one check.",
+            )
+            .buckets(vec![
+                0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
+                0.025, 0.05, 0.1,
+            ]),
+        )
+        .expect("static metric definition");
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "claimgate_config_reloads_total",
+                "Configuration reloads by result.",
+            ),
+            &["result"],
+        )
+        .expect("static metric definition");
+        let generation = IntGauge::new(
+            "claimgate_config_generation",
+            "Generation of the configuration in use.",
+        )
+        .expect("static metric definition");
+        let last_reload_ok = IntGauge::new(
+            "claimgate_config_last_reload_successful",
+            "1 if the last reload attempt succeeded, 0 if it was refused.",
+        )
+        .expect("static metric definition");
+        let last_reload_success = Gauge::new(
+            "claimgate_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load.",
+        )
+        .expect("static metric definition");
+        let jwks_refreshes = IntCounterVec::new(
+            Opts::new(
+                "claimgate_jwks_refreshes_total",
+                "Key set loads by SSO and result.",
+            ),
+            &["sso", "result"],
+        )
+        .expect("static metric definition");
+        let jwks_keys = IntGaugeVec::new(
+            Opts::new("claimgate_jwks_keys", "Usable keys per SSO."),
+            &["sso"],
+        )
+        .expect("static metric definition");
+        let jwks_last_success = prometheus::GaugeVec::new(
+            Opts::new(
+                "claimgate_jwks_last_success_timestamp_seconds",
+                "Unix time of the last successful key set load per SSO.",
+            ),
+            &["sso"],
+        )
+        .expect("static metric definition");
+        for c in [
+            Box::new(checks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(check_duration.clone()),
+            Box::new(reloads.clone()),
+            Box::new(generation.clone()),
+            Box::new(last_reload_ok.clone()),
+            Box::new(last_reload_success.clone()),
+            Box::new(jwks_refreshes.clone()),
+            Box::new(jwks_keys.clone()),
+            Box::new(jwks_last_success.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        for result in ["success", "failure"] {
+            reloads.with_label_values(&[result]);
+        }
+        Metrics {
+            allowed: checks.with_label_values(&["allow", "allowed"]),
+            allowed_public: checks.with_label_values(&["allow", "public"]),
+            denied: Reason::ALL
+                .iter()
+                .map(|r| checks.with_label_values(&["deny", r.code()]))
+                .collect(),
+            registry,
+            check_duration,
+            reloads,
+            generation,
+            last_reload_ok,
+            last_reload_success,
+            jwks_refreshes,
+            jwks_keys,
+            jwks_last_success,
+        }
+    }
+
+    /// Start timing a check; the duration is recorded when the guard drops.
+    pub fn time_check(&self) -> CheckTimer<'_> {
+        CheckTimer {
+            histogram: &self.check_duration,
+            start: Instant::now(),
+        }
+    }
+
+    /// Count one decision.
+    pub fn record(&self, decision: &Decision) {
+        match decision {
+            Decision::Allow(Allow::Public { .. }) => self.allowed_public.inc(),
+            Decision::Allow(Allow::Identity(_)) => self.allowed.inc(),
+            Decision::Deny(d) => self.count_denial(d.reason),
+        }
+    }
+
+    /// Count one denial by reason.
+    pub fn count_denial(&self, reason: Reason) {
+        if let Some(i) = Reason::ALL.iter().position(|r| *r == reason) {
+            self.denied[i].inc();
+        }
+    }
+
+    /// A configuration was installed as `generation`.
+    pub fn config_installed(&self, generation: u64) {
+        self.reloads.with_label_values(&["success"]).inc();
+        self.generation.set(generation as i64);
+        self.last_reload_ok.set(1);
+        self.last_reload_success.set(unix_now_f64());
+    }
+
+    /// A configuration was refused.
+    pub fn config_refused(&self) {
+        self.reloads.with_label_values(&["failure"]).inc();
+        self.last_reload_ok.set(0);
+    }
+
+    /// A key set load of `sso` ended; `keys` is the count now in use.
+    pub fn keys_loaded(&self, sso: &str, ok: bool, keys: usize) {
+        let result = if ok { "success" } else { "failure" };
+        self.jwks_refreshes.with_label_values(&[sso, result]).inc();
+        self.jwks_keys.with_label_values(&[sso]).set(keys as i64);
+        if ok {
+            self.jwks_last_success
+                .with_label_values(&[sso])
+                .set(unix_now_f64());
+        }
+    }
+
+    /// Drop the per-SSO series of SSOs no longer configured.
+    pub fn retain_ssos(&self, names: &[&str]) {
+        for mf in self.registry.gather() {
+            if !mf.name().starts_with("claimgate_jwks") {
+                continue;
+            }
+            for m in mf.get_metric() {
+                let labels: Vec<(&str, &str)> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name(), l.value()))
+                    .collect();
+                let Some((_, sso)) = labels.iter().find(|(n, _)| *n == "sso") else {
+                    continue;
+                };
+                if names.contains(sso) {
+                    continue;
+                }
+                let map: std::collections::HashMap<&str, &str> = labels.iter().copied().collect();
+                let _ = self.jwks_refreshes.remove(&map);
+                let _ = self.jwks_keys.remove(&map);
+                let _ = self.jwks_last_success.remove(&map);
+            }
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn unix_now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

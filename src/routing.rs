@@ -1,0 +1,619 @@
+//! Routes map a request (method, host, path) to the resource it targets and the role it needs.
+//!
+//! Templates are parsed once into segments; matching walks the request path without
+//! allocating and records captured variables as byte ranges into it. Paths that are not
+//! normalized (dot segments, empty segments, backslashes, encoded slashes) match no route, so
+//! a path like `/public/../admin` can never borrow a public route's decision for an upstream
+//! that normalizes it later.
+
+use crate::snapshot::Role;
+
+/// Most variables one template may capture.
+pub const MAX_VARS: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Lit(Box<str>),
+    Var,
+    Rest,
+}
+
+#[derive(Debug, Clone)]
+enum PathMatcher {
+    Template(Box<[Seg]>),
+    Prefix(Box<[Box<str>]>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Lit(Box<str>),
+    Var(usize),
+}
+
+/// A resource name with `{var}` placeholders filled from the matched path.
+#[derive(Debug, Clone)]
+pub struct ResourceTemplate {
+    parts: Box<[Part]>,
+    text: Box<str>,
+}
+
+impl ResourceTemplate {
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The literal resource, if the template has no variables.
+    pub fn literal(&self) -> Option<&str> {
+        match &*self.parts {
+            [] => Some(""),
+            [Part::Lit(s)] => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// What a matched route asks for.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// No token needed.
+    Public,
+    /// A role on a resource.
+    Protected {
+        /// The resource, possibly templated.
+        resource: ResourceTemplate,
+        /// The required role.
+        role: Role,
+    },
+}
+
+/// One compiled route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    path: PathMatcher,
+    vars: Box<[Box<str>]>,
+    methods: Option<Box<[Box<str>]>>,
+    host: Option<Box<str>>,
+    /// What the route grants access to.
+    pub target: Target,
+    /// The route's path or prefix as written, for logs and explain.
+    pub display: Box<str>,
+}
+
+/// A route that matched, with the captured variables.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteMatch<'r, 'p> {
+    /// The route.
+    pub route: &'r Route,
+    /// Its index in the route list.
+    pub index: usize,
+    path: &'p str,
+    captures: [(u32, u32); MAX_VARS],
+}
+
+impl RouteMatch<'_, '_> {
+    /// The resource this request targets, with variables filled in.
+    pub fn resource(&self, template: &ResourceTemplate) -> String {
+        let mut out = String::with_capacity(template.text.len() + 16);
+        for part in template.parts.iter() {
+            match part {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(i) => {
+                    let (a, b) = self.captures[*i];
+                    out.push_str(&self.path[a as usize..b as usize]);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Why a route could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RouteError {
+    /// The route field at fault.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(field: &'static str, message: impl Into<String>) -> RouteError {
+    RouteError {
+        field,
+        message: message.into(),
+    }
+}
+
+fn valid_var(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The parts of a route as written, before compilation.
+#[derive(Debug, Clone, Default)]
+pub struct RouteSource<'a> {
+    /// A path template.
+    pub path: Option<&'a str>,
+    /// A path prefix.
+    pub path_prefix: Option<&'a str>,
+    /// Allowed methods.
+    pub methods: Option<&'a [String]>,
+    /// Exact host.
+    pub host: Option<&'a str>,
+    /// The resource template.
+    pub resource: Option<&'a str>,
+    /// The required role.
+    pub role: Option<Role>,
+    /// No token needed.
+    pub public: bool,
+}
+
+impl Route {
+    /// Compile a route; errors name the field at fault.
+    pub fn compile(src: &RouteSource<'_>) -> Result<Route, RouteError> {
+        let (path, vars, display) = match (src.path, src.path_prefix) {
+            (Some(_), Some(_)) => {
+                return Err(err("path", "give either path or path_prefix, not both"))
+            }
+            (None, None) => return Err(err("path", "a route needs path or path_prefix")),
+            (Some(t), None) => {
+                let (segs, vars) = parse_template(t)?;
+                (PathMatcher::Template(segs), vars, t)
+            }
+            (None, Some(p)) => {
+                if !p.starts_with('/') {
+                    return Err(err("path_prefix", "must start with '/'"));
+                }
+                let segs: Vec<Box<str>> = p
+                    .split('/')
+                    .skip(1)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        if s.contains(['{', '}']) {
+                            Err(err(
+                                "path_prefix",
+                                "a prefix cannot hold variables; use path",
+                            ))
+                        } else {
+                            Ok(Box::from(s))
+                        }
+                    })
+                    .collect::<Result<_, _>>()?;
+                (PathMatcher::Prefix(segs.into()), Box::default(), p)
+            }
+        };
+        let methods = match src.methods {
+            None => None,
+            Some([]) => {
+                return Err(err(
+                    "methods",
+                    "an empty list allows nothing; leave it out for any method",
+                ))
+            }
+            Some(ms) => Some(
+                ms.iter()
+                    .map(|m| {
+                        if !m.is_empty() && m.chars().all(|c| c.is_ascii_alphabetic()) {
+                            Ok(Box::from(m.to_ascii_uppercase()))
+                        } else {
+                            Err(err("methods", format!("{m:?} is not an HTTP method")))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into(),
+            ),
+        };
+        let host = src.host.map(|h| Box::from(h.to_ascii_lowercase()));
+        let target = if src.public {
+            if src.resource.is_some() || src.role.is_some() {
+                return Err(err("public", "a public route names no resource or role"));
+            }
+            Target::Public
+        } else {
+            let resource = src
+                .resource
+                .ok_or_else(|| err("resource", "a route that is not public needs a resource"))?;
+            let role = src
+                .role
+                .ok_or_else(|| err("role", "a route that is not public needs a role"))?;
+            Target::Protected {
+                resource: parse_resource(resource, &vars)?,
+                role,
+            }
+        };
+        Ok(Route {
+            path,
+            vars,
+            methods,
+            host,
+            target,
+            display: display.into(),
+        })
+    }
+
+    /// The variable names the path captures.
+    pub fn vars(&self) -> &[Box<str>] {
+        &self.vars
+    }
+
+    fn matches_host(&self, host: &str) -> bool {
+        let Some(want) = &self.host else { return true };
+        if host.eq_ignore_ascii_case(want) {
+            return true;
+        }
+        // Envoy passes :authority, which may carry a port the route did not name.
+        match host.rsplit_once(':') {
+            Some((h, port)) if !want.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+                h.eq_ignore_ascii_case(want)
+            }
+            _ => false,
+        }
+    }
+
+    fn matches_path(&self, path: &str, captures: &mut [(u32, u32); MAX_VARS]) -> bool {
+        let mut segs = Segments::new(path);
+        match &self.path {
+            PathMatcher::Prefix(prefix) => prefix
+                .iter()
+                .all(|p| matches!(segs.next(), Some((s, _)) if s == &**p)),
+            PathMatcher::Template(tpl) => {
+                let mut var = 0;
+                for seg in tpl.iter() {
+                    match seg {
+                        Seg::Lit(l) => match segs.next() {
+                            Some((s, _)) if s == &**l => {}
+                            _ => return false,
+                        },
+                        Seg::Var => match segs.next() {
+                            Some((_, range)) => {
+                                captures[var] = range;
+                                var += 1;
+                            }
+                            None => return false,
+                        },
+                        Seg::Rest => {
+                            let start = segs.offset();
+                            captures[var] = (start, path.len() as u32);
+                            return true;
+                        }
+                    }
+                }
+                segs.next().is_none()
+            }
+        }
+    }
+}
+
+/// Path segments with their byte ranges; the leading and one trailing slash are ignored.
+struct Segments<'p> {
+    path: &'p str,
+    pos: usize,
+}
+
+impl<'p> Segments<'p> {
+    fn new(path: &'p str) -> Self {
+        Segments { path, pos: 1 }
+    }
+
+    fn offset(&self) -> u32 {
+        self.pos.min(self.path.len()) as u32
+    }
+}
+
+impl<'p> Iterator for Segments<'p> {
+    type Item = (&'p str, (u32, u32));
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.path.len() {
+            return None;
+        }
+        let rest = &self.path[self.pos..];
+        let end = rest.find('/').unwrap_or(rest.len());
+        let seg = &rest[..end];
+        let range = (self.pos as u32, (self.pos + end) as u32);
+        self.pos += end + 1;
+        Some((seg, range))
+    }
+}
+
+/// Strip query and fragment; `None` when the path is not normalized and must match nothing.
+pub fn normalized_path(raw: &str) -> Option<&str> {
+    let end = raw.find(['?', '#']).unwrap_or(raw.len());
+    let path = &raw[..end];
+    if !path.starts_with('/') || path.contains('\\') {
+        return None;
+    }
+    let body = path.strip_prefix('/').unwrap_or(path);
+    let body = body.strip_suffix('/').unwrap_or(body);
+    if body.is_empty() {
+        return Some(path);
+    }
+    for seg in body.split('/') {
+        if seg.is_empty() || is_dot_segment(seg) || has_encoded_separator(seg) {
+            return None;
+        }
+    }
+    Some(path)
+}
+
+fn is_dot_segment(seg: &str) -> bool {
+    let decoded = seg.replace("%2e", ".").replace("%2E", ".");
+    decoded == "." || decoded == ".."
+}
+
+fn has_encoded_separator(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    b.windows(3).any(|w| {
+        w[0] == b'%' && w[1] == b'2' && (w[2] | 0x20) == b'f'
+            || w[0] == b'%' && w[1] == b'5' && (w[2] | 0x20) == b'c'
+    })
+}
+
+fn parse_template(t: &str) -> Result<(Box<[Seg]>, Box<[Box<str>]>), RouteError> {
+    if !t.starts_with('/') {
+        return Err(err("path", "must start with '/'"));
+    }
+    let body = &t[1..];
+    let body = body.strip_suffix('/').unwrap_or(body);
+    let mut segs = Vec::new();
+    let mut vars: Vec<Box<str>> = Vec::new();
+    if body.is_empty() {
+        return Ok((segs.into(), vars.into()));
+    }
+    let parts: Vec<&str> = body.split('/').collect();
+    for (i, s) in parts.iter().enumerate() {
+        if s.is_empty() {
+            return Err(err("path", "empty segment ('//')"));
+        }
+        if let Some(inner) = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+            let (rest, name) = match inner.strip_prefix('*') {
+                Some(n) => (true, n),
+                None => (false, inner),
+            };
+            if !valid_var(name) {
+                return Err(err(
+                    "path",
+                    format!("{{{inner}}}: variable names are letters, digits and '_'"),
+                ));
+            }
+            if vars.iter().any(|v| &**v == name) {
+                return Err(err("path", format!("variable {{{name}}} appears twice")));
+            }
+            if rest && i + 1 != parts.len() {
+                return Err(err("path", format!("{{*{name}}} must be the last segment")));
+            }
+            if vars.len() == MAX_VARS {
+                return Err(err("path", format!("at most {MAX_VARS} variables")));
+            }
+            vars.push(name.into());
+            segs.push(if rest { Seg::Rest } else { Seg::Var });
+        } else if s.contains(['{', '}']) {
+            return Err(err(
+                "path",
+                format!("segment {s:?}: a variable must be a whole segment, like {{name}}"),
+            ));
+        } else if is_dot_segment(s) {
+            return Err(err("path", "dot segments ('.', '..') never match"));
+        } else {
+            segs.push(Seg::Lit((*s).into()));
+        }
+    }
+    Ok((segs.into(), vars.into()))
+}
+
+fn parse_resource(r: &str, vars: &[Box<str>]) -> Result<ResourceTemplate, RouteError> {
+    let mut parts = Vec::new();
+    let mut rest = r;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(Part::Lit(rest[..open].into()));
+        }
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| err("resource", "unclosed '{'"))?
+            + open;
+        let name = &rest[open + 1..close];
+        let idx = vars.iter().position(|v| &**v == name).ok_or_else(|| {
+            err(
+                "resource",
+                format!("{{{name}}} is not a variable of the path"),
+            )
+        })?;
+        parts.push(Part::Var(idx));
+        rest = &rest[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(err("resource", "unmatched '}'"));
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Lit(rest.into()));
+    }
+    Ok(ResourceTemplate {
+        parts: parts.into(),
+        text: r.into(),
+    })
+}
+
+/// The ordered route list; the first match wins.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    /// A router over these routes, in order.
+    pub fn new(routes: Vec<Route>) -> Self {
+        Router { routes }
+    }
+
+    /// The routes, in order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The first route matching the request, if any.
+    pub fn find<'r, 'p>(
+        &'r self,
+        method: &str,
+        host: &str,
+        path: &'p str,
+    ) -> Option<RouteMatch<'r, 'p>> {
+        let path = normalized_path(path)?;
+        let mut captures = [(0u32, 0u32); MAX_VARS];
+        for (index, route) in self.routes.iter().enumerate() {
+            if let Some(ms) = &route.methods {
+                if !ms.iter().any(|m| **m == *method) {
+                    continue;
+                }
+            }
+            if !route.matches_host(host) {
+                continue;
+            }
+            if route.matches_path(path, &mut captures) {
+                return Some(RouteMatch {
+                    route,
+                    index,
+                    path,
+                    captures,
+                });
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(path: &str, resource: &str) -> Route {
+        Route::compile(&RouteSource {
+            path: Some(path),
+            resource: Some(resource),
+            role: Some(Role::Viewer),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn resource_of(router: &Router, method: &str, path: &str) -> Option<String> {
+        let m = router.find(method, "api.example.com", path)?;
+        match &m.route.target {
+            Target::Protected { resource, .. } => Some(m.resource(resource)),
+            Target::Public => Some("public".into()),
+        }
+    }
+
+    #[test]
+    fn templates_capture_one_segment_and_the_rest() {
+        let r = Router::new(vec![route(
+            "/v1/models/{org}/{name}/{*rest}",
+            "model:{org}/{name}",
+        )]);
+        assert_eq!(
+            resource_of(&r, "GET", "/v1/models/acme/llama/infer?x=1").as_deref(),
+            Some("model:acme/llama")
+        );
+        assert_eq!(
+            resource_of(&r, "GET", "/v1/models/acme/llama").as_deref(),
+            Some("model:acme/llama")
+        );
+        assert_eq!(resource_of(&r, "GET", "/v1/models/acme").as_deref(), None);
+        assert_eq!(
+            resource_of(&r, "GET", "/v2/models/acme/llama").as_deref(),
+            None
+        );
+    }
+
+    #[test]
+    fn exact_templates_reject_extra_segments() {
+        let r = Router::new(vec![route("/v1/items/{id}", "item:{id}")]);
+        assert_eq!(
+            resource_of(&r, "GET", "/v1/items/7").as_deref(),
+            Some("item:7")
+        );
+        assert_eq!(
+            resource_of(&r, "GET", "/v1/items/7/").as_deref(),
+            Some("item:7")
+        );
+        assert_eq!(resource_of(&r, "GET", "/v1/items/7/x"), None);
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments_and_methods_and_host_filter() {
+        let public = Route::compile(&RouteSource {
+            path_prefix: Some("/healthz"),
+            public: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let methods = ["GET".to_string()];
+        let get_only = Route::compile(&RouteSource {
+            path: Some("/a"),
+            methods: Some(&methods),
+            host: Some("API.example.com"),
+            resource: Some("x:a"),
+            role: Some(Role::Viewer),
+            ..Default::default()
+        })
+        .unwrap();
+        let r = Router::new(vec![public, get_only]);
+        assert_eq!(
+            resource_of(&r, "GET", "/healthz/live").as_deref(),
+            Some("public")
+        );
+        assert_eq!(resource_of(&r, "GET", "/healthzX"), None);
+        assert_eq!(resource_of(&r, "GET", "/a").as_deref(), Some("x:a"));
+        assert_eq!(resource_of(&r, "POST", "/a"), None);
+        assert!(r.find("GET", "api.example.com:8080", "/a").is_some());
+        assert!(r.find("GET", "other.example.com", "/a").is_none());
+    }
+
+    #[test]
+    fn unnormalized_paths_match_nothing() {
+        let public = Route::compile(&RouteSource {
+            path_prefix: Some("/public"),
+            public: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let r = Router::new(vec![public]);
+        for p in [
+            "/public/../admin",
+            "/public/%2e%2E/admin",
+            "/public//x",
+            "/public/a%2Fb",
+            "/public\\x",
+            "public",
+        ] {
+            assert!(r.find("GET", "h", p).is_none(), "{p}");
+        }
+        assert!(r.find("GET", "h", "/public/a?q=/../").is_some());
+    }
+
+    #[test]
+    fn bad_templates_are_refused_with_the_field() {
+        let bad = |path: &str, resource: &str| {
+            Route::compile(&RouteSource {
+                path: Some(path),
+                resource: Some(resource),
+                role: Some(Role::Viewer),
+                ..Default::default()
+            })
+            .unwrap_err()
+        };
+        assert_eq!(bad("v1/x", "a:b").field, "path");
+        assert_eq!(bad("/v1/{*rest}/x", "a:b").field, "path");
+        assert_eq!(bad("/v1/a{b}", "a:b").field, "path");
+        assert_eq!(bad("/v1/{a}/{a}", "a:b").field, "path");
+        assert_eq!(bad("/v1/{a}", "m:{b}").field, "resource");
+        let e = Route::compile(&RouteSource {
+            path: Some("/x"),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "resource");
+    }
+}

@@ -1,0 +1,207 @@
+//! Wiring: load the configuration, bind both listeners, serve until shutdown, drain.
+//!
+//! The configuration is loaded and validated before any port is bound, so a bad
+//! configuration never leaves a half-started process behind.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{self, ConfigError};
+use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
+use crate::service::CheckService;
+use crate::snapshot::{self, Snapshot};
+use crate::store::Store;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// The HTTP server failed.
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The configuration directory.
+    pub config_dir: PathBuf,
+    /// Where to serve gRPC ext_authz.
+    pub grpc_addr: SocketAddr,
+    /// Where to serve `/metrics`, `/healthz`, `/readyz`.
+    pub http_addr: SocketAddr,
+}
+
+/// Load, validate and compile a configuration directory, exactly as `serve` does.
+pub fn load_snapshot(dir: &Path) -> Result<Snapshot, ConfigError> {
+    let cfg = config::load_dir(dir)?;
+    snapshot::compile(&cfg)
+}
+
+/// A server with its listeners bound, ready to run.
+pub struct Bound {
+    grpc: TcpListener,
+    http: TcpListener,
+    store: Arc<Store>,
+    metrics: Metrics,
+}
+
+impl Bound {
+    /// Load the configuration, then bind both listeners.
+    pub async fn bind(opts: &ServeOptions) -> Result<Bound, ServeError> {
+        let snap = load_snapshot(&opts.config_dir)?;
+        for w in &snap.warnings {
+            tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
+        }
+        let metrics = Metrics::new();
+        let store = Arc::new(Store::new(snap));
+        announce(&store, &metrics);
+        let grpc = TcpListener::bind(opts.grpc_addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: opts.grpc_addr,
+                source,
+            })?;
+        let http = TcpListener::bind(opts.http_addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: opts.http_addr,
+                source,
+            })?;
+        Ok(Bound {
+            grpc,
+            http,
+            store,
+            metrics,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The store (to swap snapshots in).
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting and finish in-flight checks.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let (tx, rx) = watch::channel(false);
+        let grpc_addr = self.grpc_addr();
+        let http_addr = self.http_addr();
+        tracing::info!(%grpc_addr, %http_addr, "serving");
+        let service = CheckService::new(self.store.clone(), self.metrics.clone());
+        let mut grpc_rx = rx.clone();
+        let grpc = tonic::transport::Server::builder()
+            .add_service(AuthorizationServer::new(service))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
+                async move {
+                    let _ = grpc_rx.wait_for(|stop| *stop).await;
+                },
+            );
+        let mut http_rx = rx;
+        let app = http::router(HttpState {
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+        });
+        let http = axum::serve(self.http, app).with_graceful_shutdown(async move {
+            let _ = http_rx.wait_for(|stop| *stop).await;
+        });
+        let grpc = tokio::spawn(grpc);
+        let http = tokio::spawn(async move { http.await });
+        shutdown.await;
+        tracing::info!("shutting down: draining in-flight checks");
+        let _ = tx.send(true);
+        let grpc_result = grpc.await;
+        let http_result = http.await;
+        match grpc_result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ServeError::Grpc(e)),
+            Err(e) => return Err(ServeError::Http(std::io::Error::other(e))),
+        }
+        match http_result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServeError::Http(e)),
+            Err(e) => Err(ServeError::Http(std::io::Error::other(e))),
+        }
+    }
+}
+
+fn announce(store: &Store, metrics: &Metrics) {
+    let snap = store.load();
+    let (identities, bindings, routes) = snap.counts();
+    metrics.config_installed(snap.generation);
+    for sso in &snap.ssos {
+        metrics.keys_loaded(&sso.name, true, sso.keys.load().len());
+    }
+    tracing::info!(
+        generation = snap.generation,
+        hash = %snap.hash,
+        identities,
+        bindings,
+        routes,
+        "configuration loaded"
+    );
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

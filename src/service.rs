@@ -1,0 +1,342 @@
+//! The gRPC `envoy.service.auth.v3.Authorization` service.
+//!
+//! Failure semantics: every path returns an explicit `CheckResponse` with a status and an
+//! HTTP response, because an empty `CheckResponse` means OK to Envoy. Denials are 401/403
+//! with a JSON body. If claimgate is unreachable or returns a gRPC error, Envoy's own
+//! `failure_mode_allow: false` turns that into a denial, so the service fails closed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction,
+    HeaderValue, HeaderValueOption, HttpResponse, HttpStatus, OkHttpResponse,
+};
+use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as PbValue};
+use envoy_types::pb::google::rpc::Status as RpcStatus;
+use tonic::{Request, Response, Status};
+
+use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant};
+use crate::metrics::{unix_now, Metrics};
+use crate::store::Store;
+
+/// Headers claimgate sets on an allowed request; every other `x-claimgate-*` is removed.
+pub const IDENTITY_HEADERS: [&str; 5] = [
+    "x-claimgate-identity",
+    "x-claimgate-sso",
+    "x-claimgate-subject",
+    "x-claimgate-resource",
+    "x-claimgate-role",
+];
+
+const HEADER_PREFIX: &str = "x-claimgate-";
+
+/// The namespace of the dynamic metadata claimgate emits (for access logs).
+pub const METADATA_NAMESPACE: &str = "claimgate";
+
+// gRPC status codes (google.rpc.Code) used in CheckResponse.status.
+const OK: i32 = 0;
+const PERMISSION_DENIED: i32 = 7;
+const UNAVAILABLE: i32 = 14;
+const UNAUTHENTICATED: i32 = 16;
+
+/// Per-service state: only shared handles.
+#[derive(Debug, Clone)]
+pub struct CheckService {
+    store: Arc<Store>,
+    metrics: Metrics,
+}
+
+/// The request headers as Envoy sent them, in either encoding.
+enum Headers<'a> {
+    Map(&'a HashMap<String, String>),
+    Raw(&'a [HeaderValue]),
+}
+
+impl<'a> Headers<'a> {
+    fn from_request(req: &'a CheckRequest) -> Option<Headers<'a>> {
+        let http = req.attributes.as_ref()?.request.as_ref()?.http.as_ref()?;
+        match &http.header_map {
+            Some(map) if !map.headers.is_empty() => Some(Headers::Raw(&map.headers)),
+            _ => Some(Headers::Map(&http.headers)),
+        }
+    }
+
+    fn raw_value(h: &HeaderValue) -> &str {
+        if h.raw_value.is_empty() {
+            &h.value
+        } else {
+            std::str::from_utf8(&h.raw_value).unwrap_or("\u{fffd}")
+        }
+    }
+
+    /// The single value of a header; `Err` when it appears more than once.
+    fn single(&self, name: &str) -> Result<Option<&'a str>, ()> {
+        match self {
+            Headers::Map(m) => Ok(m.get(name).map(String::as_str)),
+            Headers::Raw(list) => {
+                let mut found = None;
+                for h in list.iter() {
+                    if h.key.eq_ignore_ascii_case(name) {
+                        if found.is_some() {
+                            return Err(());
+                        }
+                        found = Some(Self::raw_value(h));
+                    }
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    fn names(&self) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+        match self {
+            Headers::Map(m) => Box::new(m.keys().map(String::as_str)),
+            Headers::Raw(list) => Box::new(list.iter().map(|h| h.key.as_str())),
+        }
+    }
+}
+
+impl CheckService {
+    /// A service deciding on `store`'s snapshots and counting in `metrics`.
+    pub fn new(store: Arc<Store>, metrics: Metrics) -> Self {
+        CheckService { store, metrics }
+    }
+
+    /// Decide one request and build Envoy's answer; never returns an empty (OK) response.
+    pub fn check_request(&self, req: &CheckRequest) -> CheckResponse {
+        let _timer = self.metrics.time_check();
+        let snap = self.store.load();
+        let headers = Headers::from_request(req);
+        let http = req
+            .attributes
+            .as_ref()
+            .and_then(|a| a.request.as_ref())
+            .and_then(|r| r.http.as_ref());
+        let ext = req.attributes.as_ref().map(|a| &a.context_extensions);
+        let request_id = request_id(headers.as_ref(), http.map(|h| h.id.as_str()).unwrap_or(""));
+        let decision = match (&headers, http) {
+            (Some(headers), Some(http)) => {
+                let credentials = match headers.single("authorization") {
+                    Err(()) => Credentials::Multiple,
+                    Ok(None) => Credentials::Missing,
+                    Ok(Some(v)) => Credentials::from_header(v),
+                };
+                let host = match http.host.as_str() {
+                    "" => headers.single(":authority").ok().flatten().unwrap_or(""),
+                    h => h,
+                };
+                let request = decision::Request {
+                    method: &http.method,
+                    path: &http.path,
+                    host,
+                    credentials,
+                    ext_resource: ext.and_then(|e| e.get("resource")).map(String::as_str),
+                    ext_role: ext.and_then(|e| e.get("role")).map(String::as_str),
+                };
+                decision::decide(&snap, &request, unix_now())
+            }
+            _ => Decision::deny(
+                decision::Reason::Internal,
+                "CheckRequest carries no HTTP attributes; is this the HTTP ext_authz filter?",
+                false,
+            ),
+        };
+        self.metrics.record(&decision);
+        log_decision(&decision, &request_id, snap.generation);
+        match decision {
+            Decision::Allow(allow) => allow_response(allow, headers.as_ref()),
+            Decision::Deny(deny) => deny_response(&deny, &request_id),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Authorization for CheckService {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        Ok(Response::new(self.check_request(request.get_ref())))
+    }
+}
+
+fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
+    match decision {
+        Decision::Allow(Allow::Identity(g)) => tracing::debug!(
+            decision = "allow",
+            request_id,
+            generation,
+            identity = %g.identity,
+            sso = %g.sso,
+            resource = %g.resource,
+            role = g.role.as_str(),
+            "check"
+        ),
+        Decision::Allow(Allow::Public { route }) => {
+            tracing::debug!(
+                decision = "allow",
+                request_id,
+                generation,
+                route,
+                "check: public route"
+            )
+        }
+        Decision::Deny(d) => tracing::debug!(
+            decision = "deny",
+            request_id,
+            generation,
+            reason = d.reason.code(),
+            detail = %d.detail,
+            "check"
+        ),
+    }
+}
+
+fn request_id(headers: Option<&Headers<'_>>, envoy_id: &str) -> String {
+    let from_header = headers.and_then(|h| h.single("x-request-id").ok().flatten());
+    for candidate in [from_header.unwrap_or(""), envoy_id] {
+        if !candidate.is_empty()
+            && candidate.len() <= 128
+            && candidate.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return candidate.to_owned();
+        }
+    }
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn header(key: &str, value: impl Into<String>) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_owned(),
+            value: value.into(),
+            ..Default::default()
+        }),
+        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+        ..Default::default()
+    }
+}
+
+fn string_value(s: &str) -> PbValue {
+    PbValue {
+        kind: Some(Kind::StringValue(s.to_owned())),
+    }
+}
+
+fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse {
+    // Remove every client-sent x-claimgate-* header we do not overwrite ourselves; on a
+    // public route that is all of them.
+    let ours: &[&str] = match allow {
+        Allow::Identity(_) => &IDENTITY_HEADERS,
+        Allow::Public { .. } => &[],
+    };
+    let mut headers_to_remove: Vec<String> = headers
+        .map(|h| {
+            h.names()
+                .filter(|n| {
+                    n.len() > HEADER_PREFIX.len()
+                        && n[..HEADER_PREFIX.len()].eq_ignore_ascii_case(HEADER_PREFIX)
+                })
+                .filter(|n| !ours.iter().any(|o| o.eq_ignore_ascii_case(n)))
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    headers_to_remove.sort();
+    headers_to_remove.dedup();
+    let (set, metadata) = match allow {
+        Allow::Identity(Grant {
+            identity,
+            sso,
+            subject,
+            resource,
+            role,
+        }) => {
+            let fields: HashMap<String, PbValue> = [
+                ("identity", &*identity),
+                ("sso", &*sso),
+                ("subject", subject.as_str()),
+                ("resource", resource.as_str()),
+                ("role", role.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), string_value(v)))
+            .collect();
+            let set = vec![
+                header(IDENTITY_HEADERS[0], &*identity),
+                header(IDENTITY_HEADERS[1], &*sso),
+                header(IDENTITY_HEADERS[2], subject),
+                header(IDENTITY_HEADERS[3], resource),
+                header(IDENTITY_HEADERS[4], role.as_str()),
+            ];
+            (set, Some(fields))
+        }
+        Allow::Public { .. } => (Vec::new(), None),
+    };
+    CheckResponse {
+        status: Some(RpcStatus {
+            code: OK,
+            ..Default::default()
+        }),
+        dynamic_metadata: metadata.map(|fields| Struct {
+            fields: [(
+                METADATA_NAMESPACE.to_owned(),
+                PbValue {
+                    kind: Some(Kind::StructValue(Struct { fields })),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        }),
+        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+            headers: set,
+            headers_to_remove,
+            ..Default::default()
+        })),
+    }
+}
+
+/// Build the denial Envoy sends to the client.
+pub fn deny_response(deny: &Deny, request_id: &str) -> CheckResponse {
+    let status = deny.reason.status();
+    let body = serde_json::json!({
+        "error": deny.reason.message(),
+        "reason": deny.reason.code(),
+        "request_id": request_id,
+    })
+    .to_string();
+    let mut headers = vec![header("content-type", "application/json")];
+    match status {
+        401 if deny.token_sent => headers.push(header(
+            "www-authenticate",
+            r#"Bearer realm="claimgate", error="invalid_token""#,
+        )),
+        401 => headers.push(header("www-authenticate", r#"Bearer realm="claimgate""#)),
+        _ if deny.reason == decision::Reason::InsufficientRole => headers.push(header(
+            "www-authenticate",
+            r#"Bearer realm="claimgate", error="insufficient_scope""#,
+        )),
+        _ => {}
+    }
+    let code = match status {
+        401 => UNAUTHENTICATED,
+        403 => PERMISSION_DENIED,
+        _ => UNAVAILABLE,
+    };
+    CheckResponse {
+        status: Some(RpcStatus {
+            code,
+            message: deny.reason.code().to_owned(),
+            ..Default::default()
+        }),
+        dynamic_metadata: None,
+        http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
+            status: Some(HttpStatus {
+                code: status as i32,
+            }),
+            headers,
+            body,
+        })),
+    }
+}

@@ -1,0 +1,479 @@
+//! Strict JWT verification, after RFC 8725 (JWT Best Current Practices).
+//!
+//! The token's header never chooses anything the configuration did not allow: the SSO is
+//! chosen by the exact `iss`, the algorithm must be in that SSO's allow-list and fit the key,
+//! and key-carrying headers (`jku`, `x5u`, `jwk`, `x5c`) are refused outright. Parsing is
+//! strict too: canonical base64url without padding, JSON objects without duplicate keys.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::decision::Reason;
+use crate::keys::{Alg, KeyMiss};
+use crate::snapshot::{Snapshot, Sso};
+
+/// Longest token accepted, in bytes.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// base64url without padding, refusing non-canonical trailing bits.
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(false),
+);
+
+/// Headers that would let a token bring or point at its own key, or demand unknown processing.
+const REFUSED_HEADERS: [&str; 5] = ["crit", "jku", "x5u", "jwk", "x5c"];
+
+/// A token whose signature and claims were verified.
+#[derive(Debug)]
+pub struct Verified<'s> {
+    /// Index of the SSO that verified it.
+    pub sso_index: usize,
+    /// That SSO.
+    pub sso: &'s Sso,
+    /// The payload (a JSON object).
+    pub claims: Value,
+    /// The algorithm used.
+    pub alg: Alg,
+}
+
+impl Verified<'_> {
+    /// The `sub` claim (verification guarantees it is a string).
+    pub fn subject(&self) -> &str {
+        self.claims.get("sub").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// Why a token was refused: the reason code and a human detail for logs and explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The reason code Envoy's client sees.
+    pub reason: Reason,
+    /// What exactly failed; never contains the token.
+    pub detail: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.code(), self.detail)
+    }
+}
+
+fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
+    Rejection {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// The parts of a token that can be read before any key is involved.
+#[derive(Debug)]
+pub struct Parsed<'t> {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The payload.
+    pub claims: Value,
+    /// `header.payload`, the signed bytes.
+    pub signing_input: &'t str,
+    /// The signature, base64url.
+    pub signature: &'t str,
+}
+
+impl Parsed<'_> {
+    /// The `iss` claim, if a string.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(Value::as_str)
+    }
+
+    /// The `kid` header, if present.
+    pub fn kid(&self) -> Option<&Value> {
+        self.header.get("kid")
+    }
+}
+
+/// Split, decode and parse a compact JWS; nothing here trusts its content yet.
+pub fn parse(token: &str) -> Result<Parsed<'_>, Rejection> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(reject(
+            Reason::MalformedToken,
+            format!("token is {} bytes, more than {MAX_TOKEN_LEN}", token.len()),
+        ));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(reject(
+            Reason::MalformedToken,
+            "not a compact JWS (three dot-separated parts)",
+        ));
+    };
+    if h.is_empty() || p.is_empty() || s.is_empty() {
+        return Err(reject(
+            Reason::MalformedToken,
+            "a part of the token is empty",
+        ));
+    }
+    let header = decode_object(h, "header")?;
+    let Value::Object(header) = header else {
+        return Err(reject(
+            Reason::MalformedToken,
+            "header is not a JSON object",
+        ));
+    };
+    let claims = decode_object(p, "payload")?;
+    if !claims.is_object() {
+        return Err(reject(
+            Reason::MalformedToken,
+            "payload is not a JSON object",
+        ));
+    }
+    if B64.decode(s).is_err() {
+        return Err(reject(
+            Reason::MalformedToken,
+            "signature is not canonical base64url",
+        ));
+    }
+    Ok(Parsed {
+        header,
+        claims,
+        signing_input: &token[..h.len() + 1 + p.len()],
+        signature: s,
+    })
+}
+
+fn decode_object(part: &str, what: &str) -> Result<Value, Rejection> {
+    let bytes = B64.decode(part).map_err(|_| {
+        reject(
+            Reason::MalformedToken,
+            format!("{what} is not canonical base64url"),
+        )
+    })?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let value = StrictValue::deserialize(&mut de)
+        .and_then(|v| de.end().map(|_| v))
+        .map_err(|e| {
+            reject(
+                Reason::MalformedToken,
+                format!("{what} is not valid JSON: {e}"),
+            )
+        })?;
+    Ok(value.0)
+}
+
+/// Verify `token` against the snapshot's SSOs at time `now` (seconds since the epoch).
+pub fn verify<'s>(snap: &'s Snapshot, token: &str, now: u64) -> Result<Verified<'s>, Rejection> {
+    let parsed = parse(token)?;
+    let header = &parsed.header;
+    for h in REFUSED_HEADERS {
+        if header.contains_key(h) {
+            return Err(reject(
+                Reason::MalformedToken,
+                format!("header {h:?} is not accepted"),
+            ));
+        }
+    }
+    if let Some(cty) = header.get("cty") {
+        if cty.as_str().is_none_or(|c| c.eq_ignore_ascii_case("JWT")) {
+            return Err(reject(
+                Reason::MalformedToken,
+                "nested tokens (cty: JWT) are not accepted",
+            ));
+        }
+    }
+    let alg_name = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| reject(Reason::MalformedToken, "header has no \"alg\" string"))?;
+    let kid = match parsed.kid() {
+        None => None,
+        Some(Value::String(k)) => Some(k.as_str()),
+        Some(_) => return Err(reject(Reason::MalformedToken, "\"kid\" is not a string")),
+    };
+    let iss = match parsed.claims.get("iss") {
+        Some(Value::String(i)) => i.as_str(),
+        Some(_) => return Err(reject(Reason::MalformedToken, "\"iss\" is not a string")),
+        None => return Err(reject(Reason::UnknownIssuer, "token has no \"iss\"")),
+    };
+    let (sso_index, sso) = snap.sso_for_issuer(iss).ok_or_else(|| {
+        reject(
+            Reason::UnknownIssuer,
+            format!("no SSO integration has issuer {iss:?}"),
+        )
+    })?;
+    let alg = Alg::parse(alg_name)
+        .filter(|a| sso.algorithms.contains(*a))
+        .ok_or_else(|| {
+            reject(
+                Reason::AlgorithmNotAllowed,
+                format!(
+                    "algorithm {alg_name:?} is not allowed for SSO {} (allowed: {})",
+                    sso.name,
+                    sso.algorithms.names().join(", ")
+                ),
+            )
+        })?;
+    let keys = sso.keys.load();
+    let key = keys.find(kid, alg).map_err(|miss| match miss {
+        KeyMiss::Unknown => reject(
+            Reason::UnknownKey,
+            match kid {
+                Some(k) => format!("SSO {} has no key with kid {k:?}", sso.name),
+                None => format!(
+                    "token has no kid and SSO {} has not exactly one {} key",
+                    sso.name,
+                    alg.name()
+                ),
+            },
+        ),
+        KeyMiss::WrongType => reject(
+            Reason::AlgorithmNotAllowed,
+            format!(
+                "key {:?} of SSO {} cannot verify {}",
+                kid.unwrap_or(""),
+                sso.name,
+                alg.name()
+            ),
+        ),
+    })?;
+    let ok = jsonwebtoken::crypto::verify(
+        parsed.signature,
+        parsed.signing_input.as_bytes(),
+        &key.decoding,
+        alg.jwt(),
+    )
+    .unwrap_or(false);
+    if !ok {
+        return Err(reject(
+            Reason::InvalidSignature,
+            format!(
+                "signature does not verify with key {:?} ({})",
+                kid.unwrap_or(""),
+                alg.name()
+            ),
+        ));
+    }
+    let claims = parsed.claims;
+    check_times(&claims, now, sso.leeway)?;
+    check_audience(&claims, sso)?;
+    match claims.get("sub") {
+        Some(Value::String(s)) if !s.is_empty() => {}
+        _ => {
+            return Err(reject(
+                Reason::MalformedToken,
+                "token has no \"sub\" string",
+            ))
+        }
+    }
+    Ok(Verified {
+        sso_index,
+        sso,
+        claims,
+        alg,
+    })
+}
+
+fn numeric_date(claims: &Value, name: &str) -> Result<Option<f64>, Rejection> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(_) => Err(reject(
+            Reason::MalformedToken,
+            format!("\"{name}\" is not a number"),
+        )),
+    }
+}
+
+/// Check `exp` (required) and `nbf` (optional) with the SSO's leeway.
+pub fn check_times(claims: &Value, now: u64, leeway: u64) -> Result<(), Rejection> {
+    let now = now as f64;
+    let leeway = leeway as f64;
+    let exp = numeric_date(claims, "exp")?
+        .ok_or_else(|| reject(Reason::MalformedToken, "token has no \"exp\""))?;
+    if now >= exp + leeway {
+        return Err(reject(
+            Reason::Expired,
+            format!("expired at {exp} (now {now}, leeway {leeway}s)"),
+        ));
+    }
+    if let Some(nbf) = numeric_date(claims, "nbf")? {
+        if now + leeway < nbf {
+            return Err(reject(
+                Reason::NotYetValid,
+                format!("not valid before {nbf} (now {now}, leeway {leeway}s)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Check that `aud` (string or array) holds one of the SSO's audiences.
+pub fn check_audience(claims: &Value, sso: &Sso) -> Result<(), Rejection> {
+    let hit = |a: &Value| {
+        a.as_str()
+            .is_some_and(|a| sso.audiences.iter().any(|w| **w == *a))
+    };
+    let ok = match claims.get("aud") {
+        Some(Value::Array(list)) => list.iter().any(hit),
+        Some(v @ Value::String(_)) => hit(v),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(reject(
+            Reason::AudienceMismatch,
+            format!("\"aud\" holds none of {:?}", sso.audiences),
+        ))
+    }
+}
+
+/// A JSON value whose objects, at any depth, had no duplicate keys.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+            }
+            let StrictValue(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(s: &str) -> String {
+        B64.encode(s)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.{}", enc(header), enc(payload), enc("sig"))
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        let t = token(r#"{"alg":"RS256","alg":"none"}"#, r#"{"iss":"x"}"#);
+        assert_eq!(parse(&t).unwrap_err().reason, Reason::MalformedToken);
+        let t = token(r#"{"alg":"RS256"}"#, r#"{"a":{"b":1,"b":2}}"#);
+        assert!(parse(&t).unwrap_err().detail.contains("duplicate key"));
+        let t = token(r#"{"alg":"RS256"}"#, r#"{"a":{"b":1,"c":[{"d":2}]}}"#);
+        assert!(parse(&t).is_ok());
+    }
+
+    #[test]
+    fn non_canonical_base64_and_shapes_are_refused() {
+        let good = token(r#"{"alg":"RS256"}"#, r#"{"iss":"x"}"#);
+        assert!(parse(&good).is_ok());
+        for bad in [
+            format!("{}=", good),
+            good.replace('.', "..").to_string(),
+            format!("{good}.x.y"),
+            format!("{}+.{}.{}", enc("{}"), enc("{}"), enc("s")),
+            format!("{}.{}.{}", enc("[]"), enc("{}"), enc("s")),
+            format!("{}.{}.{}", enc("{}"), enc("1"), enc("s")),
+            format!("{}.{}.{}", enc("{} x"), enc("{}"), enc("s")),
+            "a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert_eq!(
+                parse(&bad).unwrap_err().reason,
+                Reason::MalformedToken,
+                "{bad}"
+            );
+        }
+        // "QQ" decodes to one byte; "QR" has trailing bits set and is not canonical.
+        let t = format!("{}.{}.QR", enc("{}"), enc("{}"));
+        assert!(parse(&t).is_err());
+    }
+
+    #[test]
+    fn times_honour_leeway() {
+        let c = serde_json::json!({"exp": 1000, "nbf": 900});
+        assert!(check_times(&c, 950, 0).is_ok());
+        assert_eq!(
+            check_times(&c, 1000, 0).unwrap_err().reason,
+            Reason::Expired
+        );
+        assert!(check_times(&c, 1029, 30).is_ok());
+        assert_eq!(
+            check_times(&c, 1030, 30).unwrap_err().reason,
+            Reason::Expired
+        );
+        assert_eq!(
+            check_times(&c, 800, 30).unwrap_err().reason,
+            Reason::NotYetValid
+        );
+        assert!(check_times(&c, 880, 30).is_ok());
+        let no_exp = serde_json::json!({"nbf": 1});
+        assert_eq!(
+            check_times(&no_exp, 5, 0).unwrap_err().reason,
+            Reason::MalformedToken
+        );
+        let text_exp = serde_json::json!({"exp": "1000"});
+        assert_eq!(
+            check_times(&text_exp, 5, 0).unwrap_err().reason,
+            Reason::MalformedToken
+        );
+    }
+}
