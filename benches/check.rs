@@ -15,7 +15,9 @@ use claimgate::metrics::{unix_now, Metrics};
 use claimgate::service::CheckService;
 use claimgate::Store;
 use criterion::{criterion_group, criterion_main, Criterion};
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
+    HttpRequest, Request as AttrRequest,
+};
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::json;
@@ -38,13 +40,20 @@ fn setup() -> Setup {
         STANDARD.encode(der.as_ref())
     );
     let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-    let mut jwk = serde_json::to_value(jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap()).unwrap();
+    let mut jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap(),
+    )
+    .unwrap();
     jwk["kid"] = "k1".into();
     let n = jwk["n"].as_str().unwrap().to_string();
     let e = jwk["e"].as_str().unwrap().to_string();
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("jwks.json"), json!({"keys": [jwk]}).to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("jwks.json"),
+        json!({"keys": [jwk]}).to_string(),
+    )
+    .unwrap();
     // A realistic shape: a fallback, a specific and a more specific identity, several
     // resources and routes ahead of the one that matches.
     let mut yaml = String::from(
@@ -59,7 +68,9 @@ fn setup() -> Setup {
     }
     yaml.push_str("routes:\n  - path_prefix: /healthz\n    public: true\n");
     for i in 0..5 {
-        yaml.push_str(&format!("  - path: /v{i}/things/{{id}}\n    resource: model:acme/m{i}\n    role: viewer\n"));
+        yaml.push_str(&format!(
+            "  - path: /v{i}/things/{{id}}\n    resource: model:acme/m{i}\n    role: viewer\n"
+        ));
     }
     yaml.push_str("  - path: /v1/models/{org}/{name}/{*rest}\n    resource: model:{org}/{name}\n    role: editor\n");
     std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
@@ -77,11 +88,16 @@ fn setup() -> Setup {
     let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
     let decoding = DecodingKey::from_rsa_components(&n, &e).unwrap();
 
-    let store = Arc::new(Store::new(claimgate::server::load_snapshot(dir.path()).unwrap()));
+    let store = Arc::new(Store::new(
+        claimgate::server::load_snapshot(dir.path()).unwrap(),
+    ));
     let service = CheckService::new(store, Metrics::new());
     let mut headers = HashMap::new();
     headers.insert("authorization".to_string(), format!("Bearer {token}"));
-    headers.insert("x-request-id".to_string(), "7f1c3a52-3f7e-4a5e-9d7c-1b2a3c4d5e6f".to_string());
+    headers.insert(
+        "x-request-id".to_string(),
+        "7f1c3a52-3f7e-4a5e-9d7c-1b2a3c4d5e6f".to_string(),
+    );
     headers.insert("user-agent".to_string(), "curl/8.5.0".to_string());
     headers.insert("x-claimgate-role".to_string(), "manager".to_string());
     let request = CheckRequest {
@@ -112,7 +128,9 @@ fn setup() -> Setup {
 fn bench(c: &mut Criterion) {
     let s = setup();
     let (input, sig) = s.token.rsplit_once('.').unwrap();
-    assert!(jsonwebtoken::crypto::verify(sig, input.as_bytes(), &s.decoding, Algorithm::RS256).unwrap());
+    assert!(
+        jsonwebtoken::crypto::verify(sig, input.as_bytes(), &s.decoding, Algorithm::RS256).unwrap()
+    );
     let req = Request {
         method: "POST",
         path: "/v1/models/acme/m7/generate?stream=true",

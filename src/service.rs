@@ -31,9 +31,6 @@ pub const IDENTITY_HEADERS: [&str; 5] = [
 
 const HEADER_PREFIX: &str = "x-claimgate-";
 
-/// The namespace of the dynamic metadata claimgate emits (for access logs).
-pub const METADATA_NAMESPACE: &str = "claimgate";
-
 // gRPC status codes (google.rpc.Code) used in CheckResponse.status.
 const OK: i32 = 0;
 const PERMISSION_DENIED: i32 = 7;
@@ -279,16 +276,9 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
             code: OK,
             ..Default::default()
         }),
-        dynamic_metadata: metadata.map(|fields| Struct {
-            fields: [(
-                METADATA_NAMESPACE.to_owned(),
-                PbValue {
-                    kind: Some(Kind::StructValue(Struct { fields })),
-                },
-            )]
-            .into_iter()
-            .collect(),
-        }),
+        // Envoy files these under its filter's namespace (`envoy.filters.http.ext_authz`), so an
+        // access log reads `%DYNAMIC_METADATA(envoy.filters.http.ext_authz:identity)%`.
+        dynamic_metadata: metadata.map(|fields| Struct { fields }),
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
             headers: set,
             headers_to_remove,
@@ -330,7 +320,11 @@ pub fn deny_response(deny: &Deny, request_id: &str) -> CheckResponse {
             message: deny.reason.code().to_owned(),
             ..Default::default()
         }),
-        dynamic_metadata: None,
+        dynamic_metadata: Some(Struct {
+            fields: [("reason".to_owned(), string_value(deny.reason.code()))]
+                .into_iter()
+                .collect(),
+        }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
             status: Some(HttpStatus {
                 code: status as i32,

@@ -94,12 +94,19 @@ fn validate_warns_about_collaborators_of_deleted_identities_but_accepts() {
     );
     let (code, out, _) = run(&["validate", "--config", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("res.yaml:4:18: warning: external identity \"gone\" does not exist"), "{out}");
+    assert!(
+        out.contains("res.yaml:4:18: warning: external identity \"gone\" does not exist"),
+        "{out}"
+    );
 }
 
 #[test]
 fn token_mints_what_the_server_verifies_for_each_key_type() {
-    for (kind, alg) in [(Kind::Rs256, "RS256"), (Kind::Es256, "ES256"), (Kind::EdDsa, "EdDSA")] {
+    for (kind, alg) in [
+        (Kind::Rs256, "RS256"),
+        (Kind::Es256, "ES256"),
+        (Kind::EdDsa, "EdDSA"),
+    ] {
         let key = TestKey::generate(kind, "k1");
         let dir = ConfigDir::new();
         dir.write("jwks.json", &jwks(&[&key]));
@@ -110,8 +117,23 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
         );
         let pem = dir.write("key.pem", &key.pem);
         let (code, token, err) = run(&[
-            "token", "--key", pem.to_str().unwrap(), "--iss", ISSUER, "--aud", AUDIENCE, "--sub", "ci-1", "--kid", "k1",
-            "--claim", "repository=acme/api", "--claim", "run=7", "--ttl", "10m",
+            "token",
+            "--key",
+            pem.to_str().unwrap(),
+            "--iss",
+            ISSUER,
+            "--aud",
+            AUDIENCE,
+            "--sub",
+            "ci-1",
+            "--kid",
+            "k1",
+            "--claim",
+            "repository=acme/api",
+            "--claim",
+            "run=7",
+            "--ttl",
+            "10m",
         ]);
         assert_eq!(code, 0, "{err}");
         let token = token.trim();
@@ -125,10 +147,18 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
             ext_role: None,
         };
         let decision = claimgate::decision::decide(&snap, &req, now());
-        let claimgate::Decision::Allow(claimgate::decision::Allow::Identity(grant)) = decision else {
+        let claimgate::Decision::Allow(claimgate::decision::Allow::Identity(grant)) = decision
+        else {
             panic!("{alg}: {decision:?}")
         };
-        assert_eq!((&*grant.identity, grant.subject.as_str(), grant.role.as_str()), ("bot", "ci-1", "editor"));
+        assert_eq!(
+            (
+                &*grant.identity,
+                grant.subject.as_str(),
+                grant.role.as_str()
+            ),
+            ("bot", "ci-1", "editor")
+        );
         let verified = claimgate::token::verify(&snap, token, now()).unwrap();
         let exp = verified.claims["exp"].as_u64().unwrap();
         assert!(exp > now() + 500 && exp <= now() + 600, "ttl 10m");
@@ -140,28 +170,53 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
 fn token_refuses_a_key_that_is_not_a_private_key() {
     let dir = ConfigDir::new();
     let p = dir.write("not-a-key.pem", "hello");
-    let (code, _, err) = run(&["token", "--key", p.to_str().unwrap(), "--iss", "i", "--aud", "a", "--sub", "s"]);
+    let (code, _, err) = run(&[
+        "token",
+        "--key",
+        p.to_str().unwrap(),
+        "--iss",
+        "i",
+        "--aud",
+        "a",
+        "--sub",
+        "s",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("not an RSA, EC"), "{err}");
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn serve_refuses_a_bad_config_before_binding_any_port() {
     let dir = ConfigDir::new();
     valid_base(&dir);
-    dir.write("broken.yaml", "external_identities:\n  - name: a\n    sso_fqn: nope\n");
+    dir.write(
+        "broken.yaml",
+        "external_identities:\n  - name: a\n    sso_fqn: nope\n",
+    );
     let grpc = free_port();
     let http = free_port();
     let (code, _, err) = run(&[
-        "serve", "--config", dir.path().to_str().unwrap(),
-        "--grpc-addr", &format!("127.0.0.1:{grpc}"), "--http-addr", &format!("127.0.0.1:{http}"),
+        "serve",
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--grpc-addr",
+        &format!("127.0.0.1:{grpc}"),
+        "--http-addr",
+        &format!("127.0.0.1:{http}"),
     ]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("broken.yaml:3:14: error: sso_fqn \"nope\""), "{err}");
+    assert!(
+        err.contains("broken.yaml:3:14: error: sso_fqn \"nope\""),
+        "{err}"
+    );
     // The ports were never taken.
     std::net::TcpListener::bind(("127.0.0.1", grpc)).unwrap();
     std::net::TcpListener::bind(("127.0.0.1", http)).unwrap();
@@ -214,7 +269,12 @@ fn serve_runs_the_example_config_and_drains_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("configuration loaded"), "{err}");
     assert!(err.contains("shutting down"), "{err}");

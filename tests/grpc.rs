@@ -149,14 +149,33 @@ async fn allowed_requests_carry_identity_headers_and_strip_smuggled_ones() {
 
     // ES256, a more specific identity wins and its role is reported.
     let t = f.ec.sign(&claims("ci", json!({"repository": "acme/api"})));
-    let a = ask(&mut c, check("POST", "/v1/models/acme/llama/x", &[("authorization", &bearer(&t))])).await;
+    let a = ask(
+        &mut c,
+        check(
+            "POST",
+            "/v1/models/acme/llama/x",
+            &[("authorization", &bearer(&t))],
+        ),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.header("x-claimgate-identity"), Some("api"));
     assert_eq!(a.header("x-claimgate-role"), Some("editor"));
 
     // EdDSA, two claims beat one.
-    let t = f.ed.sign(&claims("ci", json!({"repository": "acme/api", "environment": "prod"})));
-    let a = ask(&mut c, check("DELETE", "/v1/admin/users", &[("authorization", &bearer(&t))])).await;
+    let t = f.ed.sign(&claims(
+        "ci",
+        json!({"repository": "acme/api", "environment": "prod"}),
+    ));
+    let a = ask(
+        &mut c,
+        check(
+            "DELETE",
+            "/v1/admin/users",
+            &[("authorization", &bearer(&t))],
+        ),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.header("x-claimgate-identity"), Some("api-prod"));
     assert_eq!(a.header("x-claimgate-resource"), Some("workspace:prod"));
@@ -165,7 +184,15 @@ async fn allowed_requests_carry_identity_headers_and_strip_smuggled_ones() {
     // RFC 9864's "Ed25519" is the same algorithm.
     let header = json!({"alg": "Ed25519", "kid": "ed-1"}).to_string();
     let t = f.ed.sign_raw(&header, &claims("ci", json!({})).to_string());
-    let a = ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[("authorization", &bearer(&t))])).await;
+    let a = ask(
+        &mut c,
+        check(
+            "GET",
+            "/v1/models/acme/llama/x",
+            &[("authorization", &bearer(&t))],
+        ),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
 
     // JSON Pointer into a nested claim, array audience, numeric claim.
@@ -173,7 +200,11 @@ async fn allowed_requests_carry_identity_headers_and_strip_smuggled_ones() {
         "pod",
         json!({"kubernetes.io": {"namespace": "prod"}, "run_attempt": 1, "aud": ["x", "other-aud"]}),
     ));
-    let a = ask(&mut c, check("GET", "/v1/prod/status", &[("authorization", &bearer(&t))])).await;
+    let a = ask(
+        &mut c,
+        check("GET", "/v1/prod/status", &[("authorization", &bearer(&t))]),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.header("x-claimgate-identity"), Some("ns-prod"));
     // "1" is not 1: the string claim does not select ns-prod.
@@ -181,19 +212,39 @@ async fn allowed_requests_carry_identity_headers_and_strip_smuggled_ones() {
         "pod",
         json!({"kubernetes.io": {"namespace": "prod"}, "run_attempt": "1"}),
     ));
-    let a = ask(&mut c, check("GET", "/v1/prod/status", &[("authorization", &bearer(&t))])).await;
+    let a = ask(
+        &mut c,
+        check("GET", "/v1/prod/status", &[("authorization", &bearer(&t))]),
+    )
+    .await;
     assert_eq!(a.reason(), "insufficient_role", "{a:?}");
 
     // Public route: no token needed, every x-claimgate-* header removed.
     let a = ask(
         &mut c,
-        check("GET", "/healthz", &[("x-claimgate-identity", "admin"), ("x-claimgate-role", "manager")]),
+        check(
+            "GET",
+            "/healthz",
+            &[
+                ("x-claimgate-identity", "admin"),
+                ("x-claimgate-role", "manager"),
+            ],
+        ),
     )
     .await;
     assert_eq!(a.status, 200);
     assert!(a.headers.is_empty());
-    assert_eq!(a.removed, vec!["x-claimgate-identity".to_string(), "x-claimgate-role".to_string()]);
+    assert_eq!(
+        a.removed,
+        vec![
+            "x-claimgate-identity".to_string(),
+            "x-claimgate-role".to_string()
+        ]
+    );
     assert!(a.metadata.is_none());
+    // Denials name their reason in metadata too, for access logs.
+    let a = ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[])).await;
+    assert_eq!(a.metadata.as_ref().unwrap()["reason"], "missing_token");
 
     f.server.stop().await;
 }
@@ -204,15 +255,32 @@ async fn context_extensions_name_resource_and_role_instead_of_routes() {
     let mut c = f.server.client().await;
     let t = f.rsa.sign(&claims("ci", json!({"repository": "acme/api"})));
     let auth = bearer(&t);
-    let req = |ext: &[(&str, &str)]| with_context(check("GET", "/not/routed", &[("authorization", &auth)]), ext);
-    let a = ask(&mut c, req(&[("resource", "model:acme/llama"), ("role", "editor")])).await;
+    let req = |ext: &[(&str, &str)]| {
+        with_context(
+            check("GET", "/not/routed", &[("authorization", &auth)]),
+            ext,
+        )
+    };
+    let a = ask(
+        &mut c,
+        req(&[("resource", "model:acme/llama"), ("role", "editor")]),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.header("x-claimgate-resource"), Some("model:acme/llama"));
-    let a = ask(&mut c, req(&[("resource", "model:acme/llama"), ("role", "manager")])).await;
+    let a = ask(
+        &mut c,
+        req(&[("resource", "model:acme/llama"), ("role", "manager")]),
+    )
+    .await;
     assert_eq!(a.reason(), "insufficient_role");
     let a = ask(&mut c, req(&[("resource", "model:acme/llama")])).await;
     assert_eq!((a.status, a.reason()), (403, "no_route"));
-    let a = ask(&mut c, req(&[("resource", "model:acme/llama"), ("role", "owner")])).await;
+    let a = ask(
+        &mut c,
+        req(&[("resource", "model:acme/llama"), ("role", "owner")]),
+    )
+    .await;
     assert_eq!((a.status, a.reason()), (403, "no_route"));
     f.server.stop().await;
 }
@@ -242,75 +310,243 @@ async fn every_401_reason_is_answered_with_its_code() {
         // The classic attack: HMAC "signed" with the RSA public key as the secret.
         use base64::Engine as _;
         let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let input = format!("{}.{}", b.encode(json!({"alg":"HS256","kid":"rsa-1"}).to_string()), b.encode(good.to_string()));
-        let key = jsonwebtoken::EncodingKey::from_secret(f.rsa.jwk["n"].as_str().unwrap().as_bytes()).unwrap();
-        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256).unwrap();
+        let input = format!(
+            "{}.{}",
+            b.encode(json!({"alg":"HS256","kid":"rsa-1"}).to_string()),
+            b.encode(good.to_string())
+        );
+        let key =
+            jsonwebtoken::EncodingKey::from_secret(f.rsa.jwk["n"].as_str().unwrap().as_bytes())
+                .unwrap();
+        let sig =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+                .unwrap();
         format!("{input}.{sig}")
     };
     let unsigned = {
         use base64::Engine as _;
         let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!("{}.{}.", b.encode(r#"{"alg":"none"}"#), b.encode(good.to_string()))
+        format!(
+            "{}.{}.",
+            b.encode(r#"{"alg":"none"}"#),
+            b.encode(good.to_string())
+        )
     };
     let none_with_sig = {
         use base64::Engine as _;
         let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!("{}.{}.AAAA", b.encode(r#"{"alg":"none"}"#), b.encode(good.to_string()))
+        format!(
+            "{}.{}.AAAA",
+            b.encode(r#"{"alg":"none"}"#),
+            b.encode(good.to_string())
+        )
     };
     let cases: Vec<(&str, String, &str)> = vec![
         ("garbage", "abc".into(), "malformed_token"),
         ("unsigned alg none", unsigned, "malformed_token"),
-        ("alg none with a signature", none_with_sig, "algorithm_not_allowed"),
-        ("duplicate header key", f.rsa.sign_raw(r#"{"alg":"RS256","kid":"rsa-1","kid":"rsa-1"}"#, &good.to_string()), "malformed_token"),
-        ("duplicate payload key", f.rsa.sign_raw(&rsa_header(json!({})), &format!(r#"{{"sub":"a",{}"#, &good.to_string()[1..])), "malformed_token"),
-        ("crit header", f.rsa.sign_raw(&rsa_header(json!({"crit": ["exp"]})), &good.to_string()), "malformed_token"),
-        ("jku header", f.rsa.sign_raw(&rsa_header(json!({"jku": "https://evil/keys"})), &good.to_string()), "malformed_token"),
-        ("x5u header", f.rsa.sign_raw(&rsa_header(json!({"x5u": "https://evil/cert"})), &good.to_string()), "malformed_token"),
-        ("jwk header", f.rsa.sign_raw(&rsa_header(json!({"jwk": f.rsa.jwk})), &good.to_string()), "malformed_token"),
-        ("x5c header", f.rsa.sign_raw(&rsa_header(json!({"x5c": ["MII"]})), &good.to_string()), "malformed_token"),
-        ("nested JWT", f.rsa.sign_raw(&rsa_header(json!({"cty": "JWT"})), &good.to_string()), "malformed_token"),
-        ("no exp", f.rsa.sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "a"})), "malformed_token"),
-        ("no sub", f.rsa.sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 60})), "malformed_token"),
-        ("unknown issuer", f.rsa.sign(&claims("a", json!({"iss": "https://idp.test.local/"}))), "unknown_issuer"),
-        ("login-enabled SSO", f.other.sign(&claims("a", json!({"iss": "https://login.test.local"}))), "unknown_issuer"),
+        (
+            "alg none with a signature",
+            none_with_sig,
+            "algorithm_not_allowed",
+        ),
+        (
+            "duplicate header key",
+            f.rsa.sign_raw(
+                r#"{"alg":"RS256","kid":"rsa-1","kid":"rsa-1"}"#,
+                &good.to_string(),
+            ),
+            "malformed_token",
+        ),
+        (
+            "duplicate payload key",
+            f.rsa.sign_raw(
+                &rsa_header(json!({})),
+                &format!(r#"{{"sub":"a",{}"#, &good.to_string()[1..]),
+            ),
+            "malformed_token",
+        ),
+        (
+            "crit header",
+            f.rsa
+                .sign_raw(&rsa_header(json!({"crit": ["exp"]})), &good.to_string()),
+            "malformed_token",
+        ),
+        (
+            "jku header",
+            f.rsa.sign_raw(
+                &rsa_header(json!({"jku": "https://evil/keys"})),
+                &good.to_string(),
+            ),
+            "malformed_token",
+        ),
+        (
+            "x5u header",
+            f.rsa.sign_raw(
+                &rsa_header(json!({"x5u": "https://evil/cert"})),
+                &good.to_string(),
+            ),
+            "malformed_token",
+        ),
+        (
+            "jwk header",
+            f.rsa
+                .sign_raw(&rsa_header(json!({"jwk": f.rsa.jwk})), &good.to_string()),
+            "malformed_token",
+        ),
+        (
+            "x5c header",
+            f.rsa
+                .sign_raw(&rsa_header(json!({"x5c": ["MII"]})), &good.to_string()),
+            "malformed_token",
+        ),
+        (
+            "nested JWT",
+            f.rsa
+                .sign_raw(&rsa_header(json!({"cty": "JWT"})), &good.to_string()),
+            "malformed_token",
+        ),
+        (
+            "no exp",
+            f.rsa
+                .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "a"})),
+            "malformed_token",
+        ),
+        (
+            "no sub",
+            f.rsa
+                .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 60})),
+            "malformed_token",
+        ),
+        (
+            "unknown issuer",
+            f.rsa
+                .sign(&claims("a", json!({"iss": "https://idp.test.local/"}))),
+            "unknown_issuer",
+        ),
+        (
+            "login-enabled SSO",
+            f.other
+                .sign(&claims("a", json!({"iss": "https://login.test.local"}))),
+            "unknown_issuer",
+        ),
         ("unknown kid", f.other.sign(&good), "unknown_key"),
-        ("HS256 with the public key", hs256_confusion, "algorithm_not_allowed"),
-        ("RS384 not allowed", f.rsa.sign_raw(r#"{"alg":"RS384","kid":"rsa-1"}"#, &good.to_string()), "algorithm_not_allowed"),
-        ("ES256 claimed for an RSA key", f.rsa.sign_raw(r#"{"alg":"ES256","kid":"rsa-1"}"#, &good.to_string()), "algorithm_not_allowed"),
+        (
+            "HS256 with the public key",
+            hs256_confusion,
+            "algorithm_not_allowed",
+        ),
+        (
+            "RS384 not allowed",
+            f.rsa
+                .sign_raw(r#"{"alg":"RS384","kid":"rsa-1"}"#, &good.to_string()),
+            "algorithm_not_allowed",
+        ),
+        (
+            "ES256 claimed for an RSA key",
+            f.rsa
+                .sign_raw(r#"{"alg":"ES256","kid":"rsa-1"}"#, &good.to_string()),
+            "algorithm_not_allowed",
+        ),
         ("tampered payload", tampered, "invalid_signature"),
-        ("signed by another key with our kid", { let mut k = f.other.clone(); k.kid = "rsa-1".into(); k.sign(&good) }, "invalid_signature"),
-        ("expired", f.rsa.sign(&claims("a", json!({"exp": now() - 100}))), "expired"),
-        ("not yet valid", f.rsa.sign(&claims("a", json!({"nbf": now() + 100}))), "not_yet_valid"),
-        ("wrong audience", f.rsa.sign(&claims("a", json!({"aud": "someone-else"}))), "audience_mismatch"),
-        ("no audience in array", f.rsa.sign(&claims("a", json!({"aud": ["x", "y"]}))), "audience_mismatch"),
-        ("oversized", format!("{}.{}.{}", "a".repeat(5000), "b".repeat(3000), "c".repeat(300)), "malformed_token"),
+        (
+            "signed by another key with our kid",
+            {
+                let mut k = f.other.clone();
+                k.kid = "rsa-1".into();
+                k.sign(&good)
+            },
+            "invalid_signature",
+        ),
+        (
+            "expired",
+            f.rsa.sign(&claims("a", json!({"exp": now() - 100}))),
+            "expired",
+        ),
+        (
+            "not yet valid",
+            f.rsa.sign(&claims("a", json!({"nbf": now() + 100}))),
+            "not_yet_valid",
+        ),
+        (
+            "wrong audience",
+            f.rsa.sign(&claims("a", json!({"aud": "someone-else"}))),
+            "audience_mismatch",
+        ),
+        (
+            "no audience in array",
+            f.rsa.sign(&claims("a", json!({"aud": ["x", "y"]}))),
+            "audience_mismatch",
+        ),
+        (
+            "oversized",
+            format!(
+                "{}.{}.{}",
+                "a".repeat(5000),
+                "b".repeat(3000),
+                "c".repeat(300)
+            ),
+            "malformed_token",
+        ),
     ];
     for (name, token, reason) in cases {
-        let a = ask(&mut c, check("GET", path, &[("authorization", &bearer(&token))])).await;
+        let a = ask(
+            &mut c,
+            check("GET", path, &[("authorization", &bearer(&token))]),
+        )
+        .await;
         assert_eq!(a.reason(), reason, "{name}: {a:?}");
         assert_eq!(a.status, 401, "{name}");
         assert_eq!(a.grpc_code, 16, "{name}");
-        assert_eq!(a.header("www-authenticate"), Some(r#"Bearer realm="claimgate", error="invalid_token""#), "{name}");
+        assert_eq!(
+            a.header("www-authenticate"),
+            Some(r#"Bearer realm="claimgate", error="invalid_token""#),
+            "{name}"
+        );
         assert_eq!(a.header("content-type"), Some("application/json"), "{name}");
         assert_eq!(a.body["request_id"], "envoy-id-1", "{name}");
-        assert!(a.body["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}");
+        assert!(
+            a.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{name}"
+        );
     }
 
     // No token, or a non-bearer scheme: 401 without an error code.
     for headers in [vec![], vec![("authorization", "Basic dXNlcjpwYXNz")]] {
         let a = ask(&mut c, check("GET", path, &headers)).await;
         assert_eq!((a.status, a.reason()), (401, "missing_token"));
-        assert_eq!(a.header("www-authenticate"), Some(r#"Bearer realm="claimgate""#));
+        assert_eq!(
+            a.header("www-authenticate"),
+            Some(r#"Bearer realm="claimgate""#)
+        );
     }
 
     // Two Authorization values are refused in both header encodings.
     let t = bearer(&f.rsa.sign(&good));
-    let a = ask(&mut c, check("GET", path, &[("authorization", &t), ("authorization", &t)])).await;
+    let a = ask(
+        &mut c,
+        check("GET", path, &[("authorization", &t), ("authorization", &t)]),
+    )
+    .await;
     assert_eq!((a.status, a.reason()), (401, "malformed_token"));
-    let a = ask(&mut c, check_raw("GET", path, &[("authorization", &t), ("Authorization", &t)])).await;
+    let a = ask(
+        &mut c,
+        check_raw("GET", path, &[("authorization", &t), ("Authorization", &t)]),
+    )
+    .await;
     assert_eq!((a.status, a.reason()), (401, "malformed_token"));
-    let a = ask(&mut c, check_raw("GET", path, &[("authorization", &t), ("x-request-id", "raw-1")])).await;
-    assert_eq!(a.status, 200, "raw header_map with one value is read: {a:?}");
+    let a = ask(
+        &mut c,
+        check_raw(
+            "GET",
+            path,
+            &[("authorization", &t), ("x-request-id", "raw-1")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        a.status, 200,
+        "raw header_map with one value is read: {a:?}"
+    );
     f.server.stop().await;
 }
 
@@ -319,23 +555,84 @@ async fn every_403_reason_is_answered_with_its_code() {
     let f = fixture().await;
     let mut c = f.server.client().await;
     let cases = vec![
-        ("other SSO has no identity", f.other.sign(&claims("a", json!({"iss": "https://other.test.local"}))), "GET", "/v1/models/acme/llama/x", "no_identity"),
-        ("equal claim counts", f.rsa.sign(&claims("a", json!({"team": "x", "org": "y"}))), "GET", "/v1/models/acme/llama/x", "ambiguous_identity"),
-        ("no route", f.rsa.sign(&claims("a", json!({}))), "GET", "/v2/unknown", "no_route"),
-        ("method not routed", f.rsa.sign(&claims("a", json!({}))), "PUT", "/v1/models/acme/llama/x", "no_route"),
-        ("traversal matches no route", f.rsa.sign(&claims("a", json!({}))), "GET", "/healthz/../v1/admin/x", "no_route"),
-        ("viewer cannot post", f.rsa.sign(&claims("a", json!({}))), "POST", "/v1/models/acme/llama/x", "insufficient_role"),
-        ("no binding at all", f.rsa.sign(&claims("a", json!({}))), "GET", "/v1/admin/x", "insufficient_role"),
-        ("undefined resource", f.rsa.sign(&claims("a", json!({}))), "GET", "/v1/models/acme/other/x", "insufficient_role"),
+        (
+            "other SSO has no identity",
+            f.other
+                .sign(&claims("a", json!({"iss": "https://other.test.local"}))),
+            "GET",
+            "/v1/models/acme/llama/x",
+            "no_identity",
+        ),
+        (
+            "equal claim counts",
+            f.rsa.sign(&claims("a", json!({"team": "x", "org": "y"}))),
+            "GET",
+            "/v1/models/acme/llama/x",
+            "ambiguous_identity",
+        ),
+        (
+            "no route",
+            f.rsa.sign(&claims("a", json!({}))),
+            "GET",
+            "/v2/unknown",
+            "no_route",
+        ),
+        (
+            "method not routed",
+            f.rsa.sign(&claims("a", json!({}))),
+            "PUT",
+            "/v1/models/acme/llama/x",
+            "no_route",
+        ),
+        (
+            "traversal matches no route",
+            f.rsa.sign(&claims("a", json!({}))),
+            "GET",
+            "/healthz/../v1/admin/x",
+            "no_route",
+        ),
+        (
+            "viewer cannot post",
+            f.rsa.sign(&claims("a", json!({}))),
+            "POST",
+            "/v1/models/acme/llama/x",
+            "insufficient_role",
+        ),
+        (
+            "no binding at all",
+            f.rsa.sign(&claims("a", json!({}))),
+            "GET",
+            "/v1/admin/x",
+            "insufficient_role",
+        ),
+        (
+            "undefined resource",
+            f.rsa.sign(&claims("a", json!({}))),
+            "GET",
+            "/v1/models/acme/other/x",
+            "insufficient_role",
+        ),
     ];
     for (name, token, method, path, reason) in cases {
-        let a = ask(&mut c, check(method, path, &[("authorization", &bearer(&token)), ("x-request-id", "r-1")])).await;
+        let a = ask(
+            &mut c,
+            check(
+                method,
+                path,
+                &[("authorization", &bearer(&token)), ("x-request-id", "r-1")],
+            ),
+        )
+        .await;
         assert_eq!((a.status, a.reason()), (403, reason), "{name}: {a:?}");
         assert_eq!(a.grpc_code, 7, "{name}");
         assert_eq!(a.body["request_id"], "r-1", "{name}");
         let www = a.header("www-authenticate");
         if reason == "insufficient_role" {
-            assert_eq!(www, Some(r#"Bearer realm="claimgate", error="insufficient_scope""#), "{name}");
+            assert_eq!(
+                www,
+                Some(r#"Bearer realm="claimgate", error="insufficient_scope""#),
+                "{name}"
+            );
         } else {
             assert_eq!(www, None, "{name}");
         }
@@ -350,7 +647,11 @@ async fn every_403_reason_is_answered_with_its_code() {
 async fn a_request_without_http_attributes_is_a_503_never_an_empty_ok() {
     let f = fixture().await;
     let mut c = f.server.client().await;
-    let a = ask(&mut c, envoy_types::pb::envoy::service::auth::v3::CheckRequest::default()).await;
+    let a = ask(
+        &mut c,
+        envoy_types::pb::envoy::service::auth::v3::CheckRequest::default(),
+    )
+    .await;
     assert_eq!((a.status, a.reason()), (503, "internal"));
     assert_eq!(a.grpc_code, 14);
     f.server.stop().await;
@@ -362,20 +663,57 @@ async fn metrics_count_decisions_and_health_endpoints_answer() {
     let mut c = f.server.client().await;
     let t = f.rsa.sign(&claims("a", json!({"exp": now() - 100})));
     for _ in 0..3 {
-        ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[("authorization", &bearer(&t))])).await;
+        ask(
+            &mut c,
+            check(
+                "GET",
+                "/v1/models/acme/llama/x",
+                &[("authorization", &bearer(&t))],
+            ),
+        )
+        .await;
     }
     let t = f.rsa.sign(&claims("a", json!({})));
-    ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[("authorization", &bearer(&t))])).await;
+    ask(
+        &mut c,
+        check(
+            "GET",
+            "/v1/models/acme/llama/x",
+            &[("authorization", &bearer(&t))],
+        ),
+    )
+    .await;
     let (status, body) = f.server.http_get("/metrics").await;
     assert_eq!(status, 200);
-    assert!(body.contains(r#"claimgate_checks_total{decision="deny",reason="expired"} 3"#), "{body}");
-    assert!(body.contains(r#"claimgate_checks_total{decision="allow",reason="allowed"} 1"#), "{body}");
-    assert!(body.contains(r#"claimgate_checks_total{decision="deny",reason="no_identity"} 0"#), "{body}");
-    assert!(body.contains("claimgate_check_duration_seconds_count 4"), "{body}");
+    assert!(
+        body.contains(r#"claimgate_checks_total{decision="deny",reason="expired"} 3"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"claimgate_checks_total{decision="allow",reason="allowed"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"claimgate_checks_total{decision="deny",reason="no_identity"} 0"#),
+        "{body}"
+    );
+    assert!(
+        body.contains("claimgate_check_duration_seconds_count 4"),
+        "{body}"
+    );
     assert!(body.contains("claimgate_config_generation 1"), "{body}");
-    assert!(body.contains("claimgate_config_last_reload_successful 1"), "{body}");
-    assert!(body.contains(r#"claimgate_jwks_keys{sso="test-idp"} 3"#), "{body}");
-    assert!(!body.contains("run-1") && !body.contains("acme/llama"), "no request data in labels");
+    assert!(
+        body.contains("claimgate_config_last_reload_successful 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"claimgate_jwks_keys{sso="test-idp"} 3"#),
+        "{body}"
+    );
+    assert!(
+        !body.contains("run-1") && !body.contains("acme/llama"),
+        "no request data in labels"
+    );
     assert_eq!(f.server.http_get("/healthz").await.0, 200);
     let (status, body) = f.server.http_get("/readyz").await;
     assert_eq!(status, 200, "{body}");
