@@ -230,7 +230,7 @@ pub struct Config {
     pub resources: Vec<Item<ResourceSpec>>,
     /// All routes, in order (files by name, then items in file order).
     pub routes: Vec<Item<RouteSpec>>,
-    /// A short SHA-256 of every file's name and content, to tell configurations apart.
+    /// [`text_digest`] of the files.
     pub hash: String,
 }
 
@@ -266,18 +266,24 @@ impl Config {
     }
 }
 
-/// Read and parse every configuration file of `dir`. Schema errors of all files are reported together.
-pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::ReadDir {
+/// The configuration files of a directory as read, in name order.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// (file name, text) of every readable file.
+    pub texts: Vec<(String, String)>,
+    /// Errors for files that could not be read.
+    pub unreadable: Vec<Diagnostic>,
+}
+
+/// Read every configuration file of `dir`: `*.yaml`/`*.yml`, not starting with `.`.
+pub fn read_dir(dir: &Path) -> Result<Sources, ConfigError> {
+    let read_err = |source| ConfigError::ReadDir {
         dir: dir.to_path_buf(),
         source,
-    })?;
+    };
     let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| ConfigError::ReadDir {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
             continue;
@@ -289,12 +295,11 @@ pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
         }
     }
     names.sort();
-    let mut texts = Vec::with_capacity(names.len());
-    let mut diagnostics = Vec::new();
+    let mut sources = Sources::default();
     for name in names {
         match std::fs::read_to_string(dir.join(&name)) {
-            Ok(text) => texts.push((name, text)),
-            Err(e) => diagnostics.push(Diagnostic {
+            Ok(text) => sources.texts.push((name, text)),
+            Err(e) => sources.unreadable.push(Diagnostic {
                 file: name,
                 line: 1,
                 col: 1,
@@ -303,12 +308,59 @@ pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
             }),
         }
     }
-    let mut config = parse_texts(dir, &texts, &mut diagnostics);
+    Ok(sources)
+}
+
+/// Read and parse every configuration file of `dir`. Schema errors of all files are reported together.
+pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
+    parse_sources(dir, read_dir(dir)?)
+}
+
+/// Parse files already read from `dir`.
+pub fn parse_sources(dir: &Path, sources: Sources) -> Result<Config, ConfigError> {
+    let mut diagnostics = sources.unreadable;
+    let config = parse_texts(dir, &sources.texts, &mut diagnostics);
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         return Err(ConfigError::Invalid { diagnostics });
     }
-    config.dir = dir.to_path_buf();
     Ok(config)
+}
+
+/// A short SHA-256 of every file's name and text, to tell configurations apart.
+pub fn text_digest(texts: &[(String, String)]) -> String {
+    let mut hasher = Sha256::new();
+    for (name, text) in texts {
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hex16(&hasher.finalize())
+}
+
+/// The digest of the YAML texts combined with the content of the files they reference
+/// (key files), so that editing only a key file is a change too.
+pub fn combined_digest(text_digest: &str, referenced: &[PathBuf]) -> String {
+    if referenced.is_empty() {
+        return text_digest.to_owned();
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(text_digest.as_bytes());
+    for path in referenced {
+        hasher.update(path.as_os_str().as_encoded_bytes());
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                hasher.update((bytes.len() as u64).to_le_bytes());
+                hasher.update(&bytes);
+            }
+            Err(_) => hasher.update(u64::MAX.to_le_bytes()),
+        }
+    }
+    hex16(&hasher.finalize())
+}
+
+fn hex16(digest: &[u8]) -> String {
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parse already-read files (name, text); errors are appended to `diagnostics`.
@@ -317,7 +369,6 @@ pub fn parse_texts(
     texts: &[(String, String)],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Config {
-    let mut hasher = Sha256::new();
     let mut config = Config {
         dir: dir.to_path_buf(),
         files: Vec::new(),
@@ -327,11 +378,8 @@ pub fn parse_texts(
         routes: Vec::new(),
         hash: String::new(),
     };
+    config.hash = text_digest(texts);
     for (name, text) in texts {
-        hasher.update((name.len() as u64).to_le_bytes());
-        hasher.update(name.as_bytes());
-        hasher.update((text.len() as u64).to_le_bytes());
-        hasher.update(text.as_bytes());
         let (marks, empty) = match Marks::scan(text) {
             Ok(m) => m,
             Err((line, col, msg)) => {
@@ -375,8 +423,6 @@ pub fn parse_texts(
         push_items(&mut config.resources, doc.resources, file);
         push_items(&mut config.routes, doc.routes, file);
     }
-    let digest = hasher.finalize();
-    config.hash = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     config
 }
 

@@ -18,6 +18,7 @@
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`]: the Prometheus registry and its domain methods.
 //! - [`store`]: the atomically swapped current snapshot.
+//! - [`reload`]: watching the configuration directory and swapping in valid edits.
 //! - [`server`]: wiring of listeners, signals and graceful shutdown.
 //! - [`mint`]: development token minting.
 #![forbid(unsafe_code)]
@@ -37,6 +38,8 @@ pub mod keys;
 pub mod metrics;
 /// Development token minting.
 pub mod mint;
+/// Hot reload of the configuration directory.
+pub mod reload;
 /// Request-to-resource routing.
 pub mod routing;
 /// Listener wiring and graceful shutdown.

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use claimgate::config::Severity;
 use claimgate::keys::Alg;
 use claimgate::mint::{self, MintOptions};
+use claimgate::reload::ReloadOptions;
 use claimgate::server::{self, Bound, ServeOptions};
 
 #[derive(Parser)]
@@ -35,6 +36,12 @@ enum Command {
         /// HTTP listen address for /metrics, /healthz, /readyz.
         #[arg(long, env = "CLAIMGATE_HTTP_ADDR", default_value = "0.0.0.0:9090")]
         http_addr: SocketAddr,
+        /// Quiet time after a config change before reloading (e.g. 200ms).
+        #[arg(long, env = "CLAIMGATE_RELOAD_DEBOUNCE", default_value = "200ms")]
+        reload_debounce: humantime::Duration,
+        /// Re-hash the config files this often as a backstop for missed events.
+        #[arg(long, env = "CLAIMGATE_RELOAD_POLL", default_value = "30s")]
+        reload_poll: humantime::Duration,
         /// Log format: text or json.
         #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
         log_format: String,
@@ -94,6 +101,8 @@ fn main() -> ExitCode {
             config,
             grpc_addr,
             http_addr,
+            reload_debounce,
+            reload_poll,
             log_format,
         } => {
             init_logging(log_format == "json");
@@ -101,6 +110,10 @@ fn main() -> ExitCode {
                 config_dir: config,
                 grpc_addr,
                 http_addr,
+                reload: ReloadOptions {
+                    debounce: reload_debounce.into(),
+                    poll: reload_poll.into(),
+                },
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -188,6 +188,11 @@ impl Metrics {
         self.last_reload_success.set(unix_now_f64());
     }
 
+    /// A reload found the files identical to what is served (e.g. a refused edit was reverted).
+    pub fn config_unchanged(&self) {
+        self.last_reload_ok.set(1);
+    }
+
     /// A configuration was refused.
     pub fn config_refused(&self) {
         self.reloads.with_label_values(&["failure"]).inc();

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::config::{self, ConfigError};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
+use crate::reload::{self, ReloadOptions, Reloader};
 use crate::service::CheckService;
 use crate::snapshot::{self, Snapshot};
 use crate::store::Store;
@@ -50,6 +51,8 @@ pub struct ServeOptions {
     pub grpc_addr: SocketAddr,
     /// Where to serve `/metrics`, `/healthz`, `/readyz`.
     pub http_addr: SocketAddr,
+    /// How configuration changes are picked up.
+    pub reload: ReloadOptions,
 }
 
 /// Load, validate and compile a configuration directory, exactly as `serve` does.
@@ -60,6 +63,8 @@ pub fn load_snapshot(dir: &Path) -> Result<Snapshot, ConfigError> {
 
 /// A server with its listeners bound, ready to run.
 pub struct Bound {
+    config_dir: PathBuf,
+    reload: ReloadOptions,
     grpc: TcpListener,
     http: TcpListener,
     store: Arc<Store>,
@@ -89,6 +94,8 @@ impl Bound {
                 source,
             })?;
         Ok(Bound {
+            config_dir: opts.config_dir.clone(),
+            reload: opts.reload,
             grpc,
             http,
             store,
@@ -147,11 +154,18 @@ impl Bound {
         let http = axum::serve(self.http, app).with_graceful_shutdown(async move {
             let _ = http_rx.wait_for(|stop| *stop).await;
         });
+        let reloader = Arc::new(Reloader::new(
+            self.config_dir.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        ));
+        let reloads = tokio::spawn(reload::run(reloader, self.reload, tx.subscribe()));
         let grpc = tokio::spawn(grpc);
         let http = tokio::spawn(async move { http.await });
         shutdown.await;
         tracing::info!("shutting down: draining in-flight checks");
         let _ = tx.send(true);
+        let _ = reloads.await;
         let grpc_result = grpc.await;
         let http_result = http.await;
         match grpc_result {

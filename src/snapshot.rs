@@ -91,8 +91,10 @@ pub struct Resource {
 pub struct Snapshot {
     /// Which configuration this is; set by the [`crate::Store`] when it is installed.
     pub generation: u64,
-    /// Content hash of the files it came from.
+    /// Content hash of the files it came from, key files included.
     pub hash: String,
+    /// Files outside the YAML that the configuration reads (key files).
+    pub referenced_files: Vec<std::path::PathBuf>,
     /// SSO integrations, in configuration order.
     pub ssos: Vec<Sso>,
     issuers: HashMap<Box<str>, usize>,
@@ -234,6 +236,7 @@ pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
     // SSO integrations.
     const SSO: &str = "sso_integrations";
     let mut ssos = Vec::new();
+    let mut referenced_files = Vec::new();
     let mut sso_by_name: HashMap<&str, usize> = HashMap::new();
     let mut issuers: HashMap<Box<str>, usize> = HashMap::new();
     for item in &config.ssos {
@@ -342,6 +345,9 @@ pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
                 None
             }
         };
+        if let Some(KeySource::File(path)) = &source {
+            referenced_files.push(path.clone());
+        }
         let keys = match &source {
             // A key file is re-read on every compile: a new snapshot never shares key state
             // with the one it replaces, so a refused reload cannot leak new keys.
@@ -677,7 +683,8 @@ pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
     }
     Ok(Snapshot {
         generation: 0,
-        hash: config.hash.clone(),
+        hash: crate::config::combined_digest(&config.hash, &referenced_files),
+        referenced_files,
         ssos,
         issuers,
         identities,

@@ -203,10 +203,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(dir: &Path) -> TestServer {
+        Self::start_with(dir, claimgate::reload::ReloadOptions::default()).await
+    }
+
+    pub async fn start_with(dir: &Path, reload: claimgate::reload::ReloadOptions) -> TestServer {
         let opts = ServeOptions {
             config_dir: dir.to_path_buf(),
             grpc_addr: "127.0.0.1:0".parse().unwrap(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
+            reload,
         };
         let bound = Bound::bind(&opts).await.expect("server starts");
         let grpc = bound.grpc_addr();
@@ -242,6 +247,17 @@ impl TestServer {
             .unwrap();
         let status = resp.status().as_u16();
         (status, resp.text().await.unwrap())
+    }
+
+    /// The value of one unlabelled or fully labelled metric line, e.g. `claimgate_config_generation`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.http_get("/metrics").await;
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .and_then(|v| v.trim().parse().ok())
     }
 
     pub async fn stop(mut self) {
@@ -402,4 +418,121 @@ pub async fn ask(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -
 /// Path of the built `claimgate` binary.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_claimgate"))
+}
+
+/// Poll `check` until it returns true, for at most `bound`; returns whether it did.
+pub async fn eventually<F, Fut>(bound: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (closed again before it is returned).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `claimgate serve` as a child process; killed when dropped.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+}
+
+impl ServeProcess {
+    /// Start the binary on free ports and wait (bounded) until /readyz answers 200.
+    pub fn start(dir: &Path, extra: &[&str]) -> ServeProcess {
+        let grpc: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let child = std::process::Command::new(bin())
+            .args(["serve", "--config", dir.to_str().unwrap()])
+            .args([
+                "--grpc-addr",
+                &grpc.to_string(),
+                "--http-addr",
+                &http.to_string(),
+            ])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut p = ServeProcess { child, grpc, http };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if p.get("/readyz").is_some_and(|(status, _)| status == 200) {
+                return p;
+            }
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("claimgate exited early with {status}: {}", p.stderr());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("claimgate did not become ready: {}", p.stderr());
+    }
+
+    /// A plain HTTP/1.1 GET on the HTTP side.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(self.http).ok()?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let status = resp.get(9..12)?.parse().ok()?;
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Some((status, body))
+    }
+
+    pub fn signal(&self, sig: &str) {
+        std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    pub async fn client(&self) -> AuthorizationClient<Channel> {
+        AuthorizationClient::connect(format!("http://{}", self.grpc))
+            .await
+            .unwrap()
+    }
+
+    /// Kill the process and return what it logged.
+    pub fn stderr(&mut self) -> String {
+        use std::io::Read as _;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

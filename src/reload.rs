@@ -1,0 +1,254 @@
+//! GitOps hot reload: watch the configuration directory, validate the whole set, swap the
+//! snapshot atomically, and never drop a request.
+//!
+//! Every kind of change is only a *reason* to reload; the reload itself reads every file and
+//! compares content hashes, so it does not matter which event a sync tool, an editor or a
+//! ConfigMap `..data` symlink swap produced, nor how many. A watcher error or overflow also
+//! just means "reload". A periodic re-hash catches whatever a watcher misses, and SIGHUP
+//! reloads on demand.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::config::{self, ConfigError};
+use crate::metrics::Metrics;
+use crate::snapshot;
+use crate::store::Store;
+
+/// How reloads are triggered.
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadOptions {
+    /// Quiet time after the last event before reloading.
+    pub debounce: Duration,
+    /// Re-hash the files this often, whatever the watcher says.
+    pub poll: Duration,
+}
+
+impl Default for ReloadOptions {
+    fn default() -> Self {
+        ReloadOptions {
+            debounce: Duration::from_millis(200),
+            poll: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one reload did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new snapshot is in use.
+    Installed {
+        /// Its generation.
+        generation: u64,
+    },
+    /// The content is identical to what is in use: nothing was swapped.
+    Unchanged,
+    /// The new content is invalid; the current snapshot keeps serving.
+    Refused(ConfigError),
+}
+
+/// Reloads one directory into one store.
+#[derive(Debug)]
+pub struct Reloader {
+    dir: PathBuf,
+    store: Arc<Store>,
+    metrics: Metrics,
+    // Reloads triggered by the watcher, the poll and SIGHUP never run at the same time.
+    serial: Mutex<()>,
+}
+
+impl Reloader {
+    /// A reloader for `dir` into `store`.
+    pub fn new(dir: PathBuf, store: Arc<Store>, metrics: Metrics) -> Self {
+        Reloader {
+            dir,
+            store,
+            metrics,
+            serial: Mutex::new(()),
+        }
+    }
+
+    /// Read, validate, compile and (if anything changed) swap in the configuration.
+    pub fn reload(&self, trigger: &'static str) -> Outcome {
+        let _serial = self.serial.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.store.load_full();
+        let outcome = self.try_reload(&current);
+        match &outcome {
+            Outcome::Installed { generation } => {
+                let snap = self.store.load();
+                let (identities, bindings, routes) = snap.counts();
+                for w in &snap.warnings {
+                    tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
+                }
+                self.metrics.config_installed(*generation);
+                let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();
+                self.metrics.retain_ssos(&names);
+                for sso in &snap.ssos {
+                    self.metrics
+                        .keys_loaded(&sso.name, true, sso.keys.load().len());
+                }
+                tracing::info!(
+                    trigger,
+                    generation,
+                    hash = %snap.hash,
+                    previous_hash = %current.hash,
+                    identities,
+                    bindings,
+                    routes,
+                    "configuration reloaded"
+                );
+            }
+            Outcome::Unchanged => {
+                self.metrics.config_unchanged();
+                tracing::debug!(trigger, hash = %current.hash, "configuration unchanged");
+            }
+            Outcome::Refused(e) => {
+                self.metrics.config_refused();
+                let diagnostics = e.diagnostics();
+                if diagnostics.is_empty() {
+                    tracing::warn!(trigger, error = %e, "configuration refused; keeping generation {}", current.generation);
+                }
+                for d in diagnostics {
+                    tracing::warn!(
+                        trigger,
+                        file = %d.file,
+                        line = d.line,
+                        col = d.col,
+                        severity = ?d.severity,
+                        "configuration refused: {}",
+                        d.message
+                    );
+                }
+            }
+        }
+        outcome
+    }
+
+    fn try_reload(&self, current: &snapshot::Snapshot) -> Outcome {
+        let sources = match config::read_dir(&self.dir) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Refused(e),
+        };
+        // Cheap check first: same YAML and same key files means nothing to do.
+        let digest = config::text_digest(&sources.texts);
+        if sources.unreadable.is_empty()
+            && config::combined_digest(&digest, &current.referenced_files) == current.hash
+        {
+            return Outcome::Unchanged;
+        }
+        let cfg = match config::parse_sources(&self.dir, sources) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Refused(e),
+        };
+        match snapshot::compile(&cfg) {
+            Ok(snap) if snap.hash == current.hash => Outcome::Unchanged,
+            Ok(snap) => Outcome::Installed {
+                generation: self.store.install(snap),
+            },
+            Err(e) => Outcome::Refused(e),
+        }
+    }
+}
+
+fn is_read_only(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Access(
+            AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read)
+        )
+    )
+}
+
+/// Watch, debounce, poll and listen for SIGHUP until `shutdown` fires.
+pub async fn run(
+    reloader: Arc<Reloader>,
+    opts: ReloadOptions,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+    let watch_tx = tx.clone();
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let trigger = match res {
+            Ok(ev) if is_read_only(&ev.kind) => return,
+            Ok(ev) if ev.need_rescan() => "rescan",
+            Ok(_) => "watch",
+            Err(e) => {
+                tracing::warn!(error = %e, "config watcher error; reloading to be safe");
+                "watch-error"
+            }
+        };
+        let _ = watch_tx.send(trigger);
+    });
+    // The watcher must live as long as this task; dropping it stops the events.
+    let _watcher = match watcher {
+        Ok(mut w) => match w.watch(&reloader.dir, RecursiveMode::Recursive) {
+            Ok(()) => Some(w),
+            Err(e) => {
+                tracing::warn!(dir = %reloader.dir.display(), error = %e, "cannot watch the config directory; relying on polling and SIGHUP");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot create a file watcher; relying on polling and SIGHUP");
+            None
+        }
+    };
+    spawn_sighup(tx.clone());
+    let mut poll = tokio::time::interval(opts.poll);
+    poll.tick().await;
+    // A burst keeps postponing the reload, but never for longer than this.
+    let max_delay = opts.debounce.max(Duration::from_secs(1));
+    loop {
+        let trigger = tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            _ = poll.tick() => "poll",
+            t = rx.recv() => match t {
+                Some("sighup") => "sighup",
+                Some(t) => {
+                    let deadline = tokio::time::Instant::now() + max_delay;
+                    loop {
+                        let quiet = tokio::time::sleep(opts.debounce);
+                        tokio::select! {
+                            more = rx.recv() => if more.is_none() || tokio::time::Instant::now() >= deadline { break },
+                            _ = quiet => break,
+                        }
+                    }
+                    t
+                }
+                None => return,
+            },
+        };
+        let r = reloader.clone();
+        let _ = tokio::task::spawn_blocking(move || r.reload(trigger)).await;
+    }
+}
+
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+#[cfg(unix)]
+fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading configuration");
+                    if tx.send("sighup").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+    }
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}

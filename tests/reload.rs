@@ -1,0 +1,515 @@
+//! Hot reload with real files and the real server over gRPC.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use claimgate::reload::ReloadOptions;
+use common::*;
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use serde_json::json;
+use tonic::transport::Channel;
+
+const BOUND: Duration = Duration::from_secs(2);
+
+const IDENTITIES: &str = "external_identities:\n  - name: bot\n    sso_fqn: test-idp\n    claims:\n      repository: acme/api\n";
+const RESOURCES_EDITOR: &str = "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: editor\n";
+const RESOURCES_VIEWER: &str = "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\n";
+const RESOURCES_NONE: &str = "resources:\n  - fqn: model:a\n";
+const ROUTES: &str = "routes:\n  - path: /a\n    methods: [GET]\n    resource: model:a\n    role: viewer\n  - path: /a\n    methods: [POST]\n    resource: model:a\n    role: editor\n";
+const EXTRA: &str = "resources:\n  - fqn: model:b\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /b\n    resource: model:b\n    role: viewer\n";
+
+struct Setup {
+    dir: ConfigDir,
+    key: TestKey,
+    token: String,
+}
+
+fn setup() -> Setup {
+    let key = TestKey::generate(Kind::Rs256, "k1");
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[&key]));
+    dir.write("sso.yaml", &sso_yaml("[RS256]"));
+    dir.write("identities.yaml", IDENTITIES);
+    dir.write("resources.yaml", RESOURCES_EDITOR);
+    dir.write("routes.yaml", ROUTES);
+    let token = key.sign(&claims("bot-run", json!({"repository": "acme/api"})));
+    Setup { dir, key, token }
+}
+
+/// (status, reason or role) for one request.
+async fn outcome(
+    c: &mut AuthorizationClient<Channel>,
+    token: &str,
+    method: &str,
+    path: &str,
+) -> (u16, String) {
+    let a = ask(
+        c,
+        check(
+            method,
+            path,
+            &[("authorization", &format!("Bearer {token}"))],
+        ),
+    )
+    .await;
+    match a.status {
+        200 => (200, a.header("x-claimgate-role").unwrap_or("").to_string()),
+        s => (s, a.reason().to_string()),
+    }
+}
+
+async fn becomes(
+    c: &AuthorizationClient<Channel>,
+    token: &str,
+    method: &str,
+    path: &str,
+    want: (u16, &str),
+) -> bool {
+    eventually(BOUND, || {
+        let mut c = c.clone();
+        async move { outcome(&mut c, token, method, path).await == (want.0, want.1.to_string()) }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_in_place_write_takes_effect() {
+    let s = setup();
+    let server = TestServer::start(s.dir.path()).await;
+    let c = server.client().await;
+    assert!(becomes(&c, &s.token, "POST", "/a", (200, "editor")).await);
+    std::fs::write(s.dir.path().join("resources.yaml"), RESOURCES_VIEWER).unwrap();
+    assert!(becomes(&c, &s.token, "POST", "/a", (403, "insufficient_role")).await);
+    assert!(becomes(&c, &s.token, "GET", "/a", (200, "viewer")).await);
+    assert_eq!(
+        server.metric("claimgate_config_generation").await,
+        Some(2.0)
+    );
+    assert_eq!(
+        server
+            .metric(r#"claimgate_config_reloads_total{result="success"}"#)
+            .await,
+        Some(2.0)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_editor_rename_save_takes_effect() {
+    let s = setup();
+    let server = TestServer::start(s.dir.path()).await;
+    let c = server.client().await;
+    let tmp = s.dir.write(".resources.yaml.swp", RESOURCES_VIEWER);
+    std::fs::rename(tmp, s.dir.path().join("resources.yaml")).unwrap();
+    assert!(becomes(&c, &s.token, "POST", "/a", (403, "insufficient_role")).await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn adding_and_deleting_a_file_take_effect() {
+    let s = setup();
+    let server = TestServer::start(s.dir.path()).await;
+    let c = server.client().await;
+    assert!(becomes(&c, &s.token, "GET", "/b", (403, "no_route")).await);
+    let extra = s.dir.write("extra.yml", EXTRA);
+    assert!(becomes(&c, &s.token, "GET", "/b", (200, "viewer")).await);
+    std::fs::remove_file(extra).unwrap();
+    assert!(becomes(&c, &s.token, "GET", "/b", (403, "no_route")).await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn editing_only_the_key_file_takes_effect() {
+    let s = setup();
+    let server = TestServer::start(s.dir.path()).await;
+    let c = server.client().await;
+    let rotated = TestKey::generate(Kind::Es256, "k2");
+    let new_token = rotated.sign(&claims("bot-run", json!({"repository": "acme/api"})));
+    s.dir.write("sso.yaml", &sso_yaml("[RS256, ES256]"));
+    assert!(becomes(&c, &new_token, "GET", "/a", (401, "unknown_key")).await);
+    s.dir.write("jwks.json", &jwks(&[&s.key, &rotated]));
+    assert!(becomes(&c, &new_token, "GET", "/a", (200, "editor")).await);
+    server.stop().await;
+}
+
+/// Lay out `dir` as a Kubernetes ConfigMap mount: `name -> ..data/name`, `..data -> ..<version>`.
+fn configmap_version(dir: &Path, version: &str, files: &[(&str, &str)]) {
+    let vdir = dir.join(format!("..{version}"));
+    std::fs::create_dir_all(&vdir).unwrap();
+    for (name, content) in files {
+        std::fs::write(vdir.join(name), content).unwrap();
+        let link = dir.join(name);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{name}"), &link).unwrap();
+        }
+    }
+}
+
+/// Atomically point `..data` at a version, as the kubelet does.
+fn configmap_swap(dir: &Path, version: &str) {
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+}
+
+fn version_files<'a>(
+    jwks: &'a str,
+    sso: &'a str,
+    resources: &'a str,
+    routes: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("jwks.json", jwks),
+        ("sso.yaml", sso),
+        ("identities.yaml", IDENTITIES),
+        ("resources.yaml", resources),
+        ("routes.yaml", routes),
+    ]
+}
+
+#[tokio::test]
+async fn a_configmap_data_symlink_swap_takes_effect() {
+    let key = TestKey::generate(Kind::Rs256, "k1");
+    let token = key.sign(&claims("bot-run", json!({"repository": "acme/api"})));
+    let dir = ConfigDir::new();
+    let (keys, sso) = (jwks(&[&key]), sso_yaml("[RS256]"));
+    configmap_version(
+        dir.path(),
+        "2026_11_29_10_00_00.1",
+        &version_files(&keys, &sso, RESOURCES_EDITOR, ROUTES),
+    );
+    configmap_swap(dir.path(), "2026_11_29_10_00_00.1");
+    let server = TestServer::start(dir.path()).await;
+    let c = server.client().await;
+    assert!(becomes(&c, &token, "POST", "/a", (200, "editor")).await);
+    configmap_version(
+        dir.path(),
+        "2026_11_29_10_05_00.2",
+        &version_files(&keys, &sso, RESOURCES_VIEWER, ROUTES),
+    );
+    configmap_swap(dir.path(), "2026_11_29_10_05_00.2");
+    std::fs::remove_dir_all(dir.path().join("..2026_11_29_10_00_00.1")).unwrap();
+    assert!(becomes(&c, &token, "POST", "/a", (403, "insufficient_role")).await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_edits_are_refused_and_the_last_good_config_keeps_serving() {
+    let s = setup();
+    let server = TestServer::start(s.dir.path()).await;
+    let c = server.client().await;
+    let bad_edits = [
+        (
+            "resources.yaml",
+            "resources:\n  - fqn: model:a\n    collaborators: [\n",
+        ),
+        (
+            "routes.yaml",
+            "routes:\n  - path: /a\n    resource: model:unknown\n    role: viewer\n",
+        ),
+        (
+            "more.yaml",
+            "external_identities:\n  - name: bot\n    sso_fqn: test-idp\n",
+        ),
+        (
+            "identities.yaml",
+            "external_identities:\n  - name: bot\n    sso_fqn: nope\n",
+        ),
+    ];
+    for (i, (file, content)) in bad_edits.iter().enumerate() {
+        let original = std::fs::read_to_string(s.dir.path().join(file)).ok();
+        s.dir.write(file, content);
+        let failures = (i + 1) as f64;
+        let refused = eventually(BOUND, || async {
+            server
+                .metric(r#"claimgate_config_reloads_total{result="failure"}"#)
+                .await
+                == Some(failures)
+        })
+        .await;
+        assert!(refused, "{file}: the reload failure is counted");
+        assert_eq!(
+            server
+                .metric("claimgate_config_last_reload_successful")
+                .await,
+            Some(0.0)
+        );
+        let mut c2 = c.clone();
+        assert_eq!(
+            outcome(&mut c2, &s.token, "POST", "/a").await,
+            (200, "editor".to_string()),
+            "{file}"
+        );
+        assert_eq!(server.store.generation(), 1);
+        // Fixing it recovers.
+        match original {
+            Some(text) => s.dir.write(file, &text),
+            None => {
+                std::fs::remove_file(s.dir.path().join(file)).unwrap();
+                s.dir.path().join(file)
+            }
+        };
+        assert!(
+            eventually(BOUND, || async {
+                server
+                    .metric("claimgate_config_last_reload_successful")
+                    .await
+                    == Some(1.0)
+            })
+            .await,
+            "{file}: fixing it recovers"
+        );
+    }
+    // A last, valid edit is taken.
+    std::fs::write(s.dir.path().join("resources.yaml"), RESOURCES_VIEWER).unwrap();
+    assert!(becomes(&c, &s.token, "POST", "/a", (403, "insufficient_role")).await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_a_collaborator_denies_within_the_bound() {
+    let s = setup();
+    let server = TestServer::start(s.dir.path()).await;
+    let c = server.client().await;
+    assert!(becomes(&c, &s.token, "GET", "/a", (200, "editor")).await);
+    std::fs::write(s.dir.path().join("resources.yaml"), RESOURCES_NONE).unwrap();
+    assert!(becomes(&c, &s.token, "GET", "/a", (403, "insufficient_role")).await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_identity_removes_its_access_and_is_not_refused() {
+    let s = setup();
+    let server = TestServer::start(s.dir.path()).await;
+    let c = server.client().await;
+    std::fs::write(
+        s.dir.path().join("identities.yaml"),
+        "external_identities:\n  - name: other\n    sso_fqn: test-idp\n    claims: {repository: acme/web}\n",
+    )
+    .unwrap();
+    assert!(becomes(&c, &s.token, "GET", "/a", (403, "no_identity")).await);
+    assert_eq!(
+        server
+            .metric("claimgate_config_last_reload_successful")
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(server.store.generation(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn identical_content_swaps_nothing() {
+    let s = setup();
+    let server = TestServer::start(s.dir.path()).await;
+    std::fs::write(s.dir.path().join("resources.yaml"), RESOURCES_EDITOR).unwrap();
+    s.dir.write("notes.txt", "not a config file");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(server.store.generation(), 1);
+    assert_eq!(
+        server
+            .metric(r#"claimgate_config_reloads_total{result="success"}"#)
+            .await,
+        Some(1.0)
+    );
+    server.stop().await;
+}
+
+/// The answer Envoy would act on, reduced to what a version decides.
+async fn answer(
+    c: &mut AuthorizationClient<Channel>,
+    token: &str,
+    method: &str,
+    path: &str,
+) -> (u16, String, String) {
+    let resp = c
+        .check(check(
+            method,
+            path,
+            &[("authorization", &format!("Bearer {token}"))],
+        ))
+        .await
+        .expect("no RPC error under reload");
+    let a = read(resp.into_inner());
+    (
+        a.status,
+        a.reason().to_string(),
+        format!(
+            "{:?}/{:?}",
+            a.header("x-claimgate-role"),
+            a.header("x-claimgate-resource")
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
+    // Version A: bot is editor, POST /a needs editor, no /b.
+    // Version B: bot is viewer, POST /a needs viewer, /b exists.
+    // A half-applied edit (B's resources with A's routes) would deny POST /a: it must never show.
+    let key = TestKey::generate(Kind::Rs256, "k1");
+    let token = key.sign(&claims("bot-run", json!({"repository": "acme/api"})));
+    let dir = ConfigDir::new();
+    let (keys, sso) = (jwks(&[&key]), sso_yaml("[RS256]"));
+    let routes_b = format!(
+        "{}  - path: /b\n    resource: model:b\n    role: viewer\n",
+        ROUTES.replace(
+            "methods: [POST]\n    resource: model:a\n    role: editor",
+            "methods: [POST]\n    resource: model:a\n    role: viewer"
+        )
+    );
+    let resources_b = format!("{RESOURCES_VIEWER}  - fqn: model:b\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\n");
+    configmap_version(
+        dir.path(),
+        "a",
+        &version_files(&keys, &sso, RESOURCES_EDITOR, ROUTES),
+    );
+    configmap_version(
+        dir.path(),
+        "b",
+        &version_files(&keys, &sso, &resources_b, &routes_b),
+    );
+    configmap_swap(dir.path(), "a");
+    let fast = ReloadOptions {
+        debounce: Duration::from_millis(10),
+        poll: Duration::from_secs(30),
+    };
+    let server = TestServer::start_with(dir.path(), fast).await;
+    let mut c = server.client().await;
+    let requests = [("POST", "/a"), ("GET", "/a"), ("GET", "/b")];
+
+    // What each version answers, observed in a steady state.
+    let mut expect_a = Vec::new();
+    for (m, p) in requests {
+        expect_a.push(answer(&mut c, &token, m, p).await);
+    }
+    configmap_swap(dir.path(), "b");
+    assert!(eventually(BOUND, || async { server.store.generation() == 2 }).await);
+    let mut expect_b = Vec::new();
+    for (m, p) in requests {
+        expect_b.push(answer(&mut c, &token, m, p).await);
+    }
+    assert_ne!(expect_a, expect_b);
+    assert_eq!(expect_a[0].0, 200);
+    assert_eq!(expect_b[0].0, 200);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let done = done.clone();
+        let path = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            let mut flips = 0usize;
+            while !done.load(Ordering::Relaxed) && flips < 2000 {
+                configmap_swap(&path, if flips % 2 == 0 { "a" } else { "b" });
+                flips += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            flips
+        })
+    };
+    let start_generation = server.store.generation();
+    const CLIENTS: usize = 4;
+    const PER_CLIENT: usize = 5_000;
+    let checked = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for w in 0..CLIENTS {
+        let mut c = server.client().await;
+        let token = token.clone();
+        let (ea, eb) = (expect_a.clone(), expect_b.clone());
+        let checked = checked.clone();
+        workers.push(tokio::spawn(async move {
+            for i in 0..PER_CLIENT {
+                let k = (i + w) % requests.len();
+                let (m, p) = requests[k];
+                let got = answer(&mut c, &token, m, p).await;
+                assert!(
+                    got == ea[k] || got == eb[k],
+                    "{m} {p}: {got:?} is neither A {:?} nor B {:?}",
+                    ea[k],
+                    eb[k]
+                );
+                checked.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("no worker saw a mixed or failed answer");
+    }
+    done.store(true, Ordering::Relaxed);
+    let flips = flipper.await.unwrap();
+    assert_eq!(checked.load(Ordering::Relaxed), CLIENTS * PER_CLIENT);
+    let swaps = server.store.generation() - start_generation;
+    assert!(
+        swaps >= 3,
+        "the config really changed under load ({swaps} swaps in {flips} flips)"
+    );
+
+    // The last flip wins: version A, then every answer is A's.
+    configmap_swap(dir.path(), "a");
+    let settled = eventually(BOUND, || {
+        let mut c = c.clone();
+        let (token, want) = (token.clone(), expect_a.clone());
+        async move {
+            let mut all = Vec::new();
+            for (m, p) in requests {
+                all.push(answer(&mut c, &token, m, p).await);
+            }
+            all == want
+        }
+    })
+    .await;
+    assert!(settled, "the final version is served");
+    for i in 0..300 {
+        let k = i % requests.len();
+        let (m, p) = requests[k];
+        assert_eq!(answer(&mut c, &token, m, p).await, expect_a[k]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sighup_reloads_what_no_watcher_sees() {
+    // The key file lives outside the watched directory (as a Secret mounted elsewhere would),
+    // so only SIGHUP (or the slow poll) picks up its rotation.
+    let old = TestKey::generate(Kind::Rs256, "k1");
+    let new = TestKey::generate(Kind::Rs256, "k2");
+    let root = ConfigDir::new();
+    let keys = root.write("secret/jwks.json", &jwks(&[&old]));
+    let cfg = root.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("sso.yaml"),
+        sso_yaml("[RS256]").replace("jwks_file: jwks.json", "jwks_file: ../secret/jwks.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        cfg.join("rest.yaml"),
+        format!("{IDENTITIES}{RESOURCES_EDITOR}{ROUTES}"),
+    )
+    .unwrap();
+    let serve = ServeProcess::start(&cfg, &["--reload-poll", "1h"]);
+    let mut c = serve.client().await;
+    let token = new.sign(&claims("bot-run", json!({"repository": "acme/api"})));
+    std::fs::write(&keys, jwks(&[&old, &new])).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        outcome(&mut c, &token, "GET", "/a").await,
+        (401, "unknown_key".to_string()),
+        "no watcher sees the key file"
+    );
+    serve.signal("-HUP");
+    assert!(
+        becomes(&c, &token, "GET", "/a", (200, "editor")).await,
+        "SIGHUP reloads"
+    );
+    let (_, metrics) = serve.get("/metrics").unwrap();
+    assert!(
+        metrics.contains("claimgate_config_generation 2"),
+        "{metrics}"
+    );
+}
