@@ -1,6 +1,7 @@
 //! Shared test helpers: keys generated per test, tokens signed by hand, configuration
 //! directories written to disk, and the real server started on 127.0.0.1:0.
 #![allow(dead_code)]
+pub mod envoy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

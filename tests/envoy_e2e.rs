@@ -1,0 +1,528 @@
+//! claimgate behind a real Envoy, over plain HTTP: the `claimgate` binary, Envoy running the
+//! shipped `envoy/envoy.yaml` (only ports and the upstream changed), and an upstream that echoes
+//! what reached it. Envoy comes from `CLAIMGATE_TEST_ENVOY` (scripts/test.sh installs it) or
+//! PATH; if it cannot be started the tests fail, they never skip.
+
+mod common;
+
+use common::envoy::{Claimgate, Echo, Envoy, EnvoyConfig, HttpReply, Seen, HEADER_MUTATION_FILTER};
+use common::*;
+use serde_json::{json, Value};
+
+const DEPLOYER_SUB: &str = "repo:acme/api:ref:refs/heads/main";
+
+/// Two identities of the test SSO and no fallback, so a token matching neither has no identity.
+const IDENTITIES: &str = "\
+external_identities:
+  - name: deployer
+    sso_fqn: test-idp
+    claims:
+      repository: acme/api
+  - name: reader
+    sso_fqn: test-idp
+    claims:
+      repository: acme/docs
+";
+
+const RESOURCES: &str = "\
+resources:
+  - fqn: model:acme/llama-70b
+    collaborators:
+      - subject: external-identity:deployer
+        role: editor
+      - subject: external-identity:reader
+        role: viewer
+  - fqn: mcp-server:search
+    collaborators:
+      - subject: external-identity:deployer
+        role: editor
+";
+
+/// The routes envoy.yaml relies on, plus a decoy for the path where Envoy names the resource
+/// and role itself: were claimgate to consult it, the deployer (only an editor of the model)
+/// would be denied there.
+const ROUTES: &str = "\
+routes:
+  - path_prefix: /healthz
+    public: true
+  - path: /v1/models/{org}/{name}/{*rest}
+    methods: [GET, HEAD]
+    resource: model:{org}/{name}
+    role: viewer
+  - path: /v1/models/{org}/{name}/{*rest}
+    resource: model:{org}/{name}
+    role: editor
+  - path: /v1/mcp/search/{*rest}
+    resource: model:acme/llama-70b
+    role: manager
+";
+
+const MODEL_INFO: &str = "/v1/models/acme/llama-70b/info";
+
+/// The three processes and the configuration behind them; dropping it kills them all.
+struct Stack {
+    key: TestKey,
+    envoy: Envoy,
+    claimgate: Claimgate,
+    upstream: Echo,
+    _config: ConfigDir,
+}
+
+impl Stack {
+    /// The shipped envoy.yaml as it is.
+    async fn start() -> Stack {
+        Stack::start_with(|cfg| cfg).await
+    }
+
+    /// The shipped envoy.yaml with one more edit on top of the ports.
+    async fn start_with(edit: impl FnOnce(EnvoyConfig) -> EnvoyConfig) -> Stack {
+        let key = TestKey::generate(Kind::Es256, "e2e-1");
+        let config = ConfigDir::new();
+        config.write("jwks.json", &jwks(&[&key]));
+        config.write("sso.yaml", &sso_yaml("[ES256]"));
+        config.write("identities.yaml", IDENTITIES);
+        config.write("resources.yaml", RESOURCES);
+        config.write("routes.yaml", ROUTES);
+        let claimgate = Claimgate::start(config.path()).await;
+        let upstream = Echo::start().await;
+        let envoy = Envoy::start(edit(
+            EnvoyConfig::shipped()
+                .cluster_endpoint("claimgate", claimgate.grpc)
+                .cluster_endpoint("upstream", upstream.addr),
+        ))
+        .await;
+        Stack {
+            key,
+            envoy,
+            claimgate,
+            upstream,
+            _config: config,
+        }
+    }
+
+    fn token(&self, sub: &str, extra: Value) -> String {
+        self.key.sign(&claims(sub, extra))
+    }
+
+    fn deployer_token(&self) -> String {
+        self.token(DEPLOYER_SUB, json!({"repository": "acme/api"}))
+    }
+
+    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpReply {
+        self.envoy.request(method, path, headers).await
+    }
+
+    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpReply {
+        self.send("GET", path, headers).await
+    }
+}
+
+/// Reading a reply as the upstream's echo or as a claimgate denial.
+trait ReplyExt {
+    fn seen(&self) -> Seen;
+    fn denial(&self, status: u16, reason: &str) -> Value;
+}
+
+impl ReplyExt for HttpReply {
+    /// The upstream's echo of the request it received (the reply must come from the upstream).
+    fn seen(&self) -> Seen {
+        assert_eq!(self.status, 200, "expected the upstream's answer: {self:?}");
+        Seen::parse(&self.body)
+    }
+
+    /// A claimgate denial: its status, JSON body and content type; returns the body.
+    fn denial(&self, status: u16, reason: &str) -> Value {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
+        let body: Value = serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("denial body is JSON ({e}): {self:?}"));
+        assert_eq!(body["reason"], reason, "{self:?}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(
+            body["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{self:?}"
+        );
+        body
+    }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The five identity headers claimgate sets, as the upstream must see them: one value each.
+fn identity_headers<'a>(
+    identity: &'a str,
+    subject: &'a str,
+    resource: &'a str,
+    role: &'a str,
+) -> std::collections::BTreeMap<&'static str, Vec<&'a str>> {
+    [
+        ("x-claimgate-identity", vec![identity]),
+        ("x-claimgate-sso", vec!["test-idp"]),
+        ("x-claimgate-subject", vec![subject]),
+        ("x-claimgate-resource", vec![resource]),
+        ("x-claimgate-role", vec![role]),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Client-sent identity headers, in mixed case and with one claimgate never sets.
+const SMUGGLED: [(&str, &str); 4] = [
+    ("x-claimgate-identity", "admin"),
+    ("x-claimgate-role", "manager"),
+    ("X-Claimgate-Sso", "evil-idp"),
+    ("x-claimgate-other", "1"),
+];
+
+#[tokio::test]
+async fn an_allowed_request_reaches_the_upstream_with_claimgates_identity_headers() {
+    let stack = Stack::start().await;
+    let auth = bearer(&stack.deployer_token());
+
+    let reply = stack.get(MODEL_INFO, &[("authorization", &auth)]).await;
+    let seen = reply.seen();
+    assert_eq!(seen.method, "GET");
+    assert_eq!(seen.path, MODEL_INFO);
+    assert_eq!(
+        seen.claimgate_headers(),
+        identity_headers("deployer", DEPLOYER_SUB, "model:acme/llama-70b", "editor")
+    );
+    assert_eq!(stack.upstream.requests(), 1);
+
+    // The same decision is in Envoy's access log, from ext_authz dynamic metadata.
+    stack
+        .envoy
+        .access_log_line(&[MODEL_INFO, " 200 ", "identity=deployer", "role=editor"])
+        .await;
+}
+
+#[tokio::test]
+async fn client_sent_identity_headers_never_reach_the_upstream() {
+    let stack = Stack::start().await;
+    let auth = bearer(&stack.deployer_token());
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend(SMUGGLED);
+
+    let seen = stack.get(MODEL_INFO, &headers).await.seen();
+    assert_eq!(
+        seen.claimgate_headers(),
+        identity_headers("deployer", DEPLOYER_SUB, "model:acme/llama-70b", "editor"),
+        "only claimgate's values, and nothing claimgate does not set"
+    );
+}
+
+/// envoy.yaml strips client `x-claimgate-*` headers before ext_authz; without that filter,
+/// claimgate itself must overwrite its five and have Envoy remove every other one.
+#[tokio::test]
+async fn claimgate_alone_removes_smuggled_headers_when_envoy_does_not_strip_them() {
+    let stack = Stack::start_with(|cfg| cfg.without_http_filter(HEADER_MUTATION_FILTER)).await;
+    let auth = bearer(&stack.deployer_token());
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend(SMUGGLED);
+
+    let seen = stack.get(MODEL_INFO, &headers).await.seen();
+    assert_eq!(
+        seen.claimgate_headers(),
+        identity_headers("deployer", DEPLOYER_SUB, "model:acme/llama-70b", "editor")
+    );
+
+    // On a public route claimgate sets none, so it removes them all.
+    let seen = stack.get("/healthz", &SMUGGLED).await.seen();
+    assert_eq!(seen.claimgate_headers(), Default::default());
+    assert_eq!(stack.upstream.requests(), 2);
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_is_a_401_that_never_reaches_the_upstream() {
+    let stack = Stack::start().await;
+
+    let reply = stack.get(MODEL_INFO, &[]).await;
+    reply.denial(401, "missing_token");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="claimgate""#)
+    );
+    // Unknown paths too: authentication comes before routing.
+    stack
+        .get("/no/such/route", &[])
+        .await
+        .denial(401, "missing_token");
+    assert_eq!(stack.upstream.requests(), 0);
+    stack
+        .envoy
+        .access_log_line(&[MODEL_INFO, " 401 ", "reason=missing_token"])
+        .await;
+}
+
+#[tokio::test]
+async fn bad_signature_expired_and_wrong_audience_tokens_are_401_with_their_reason() {
+    let stack = Stack::start().await;
+    let impostor = TestKey::generate(Kind::Es256, "e2e-1");
+    let repo = json!({"repository": "acme/api"});
+    let now = now();
+    let cases = [
+        (
+            "signed by another key with the same kid",
+            impostor.sign(&claims(DEPLOYER_SUB, repo.clone())),
+            "invalid_signature",
+        ),
+        (
+            "expired ten minutes ago",
+            stack.token(
+                DEPLOYER_SUB,
+                json!({"repository": "acme/api", "iat": now - 1200, "exp": now - 600}),
+            ),
+            "expired",
+        ),
+        (
+            "for another audience",
+            stack.token(
+                DEPLOYER_SUB,
+                json!({"repository": "acme/api", "aud": "someone-else"}),
+            ),
+            "audience_mismatch",
+        ),
+    ];
+    for (what, token, reason) in cases {
+        let reply = stack
+            .get(MODEL_INFO, &[("authorization", &bearer(&token))])
+            .await;
+        assert_eq!(reply.status, 401, "{what}: {reply:?}");
+        reply.denial(401, reason);
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some(r#"Bearer realm="claimgate", error="invalid_token""#),
+            "{what}"
+        );
+    }
+    assert_eq!(stack.upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_a_401() {
+    let stack = Stack::start().await;
+    let first = bearer(&stack.deployer_token());
+    let second = bearer(&stack.token("someone-else", json!({"repository": "acme/docs"})));
+
+    for (a, b) in [(&first, &second), (&first, &first)] {
+        let reply = stack
+            .get(MODEL_INFO, &[("authorization", a), ("authorization", b)])
+            .await;
+        reply.denial(401, "malformed_token");
+    }
+    assert_eq!(stack.upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn too_low_a_role_is_403_insufficient_role_and_no_identity_is_403_no_identity() {
+    let stack = Stack::start().await;
+
+    // The reader is a viewer of the model; writing needs editor.
+    let reader = bearer(&stack.token("docs-bot", json!({"repository": "acme/docs"})));
+    let reply = stack
+        .send(
+            "POST",
+            "/v1/models/acme/llama-70b/weights",
+            &[("authorization", &reader)],
+        )
+        .await;
+    reply.denial(403, "insufficient_role");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="claimgate", error="insufficient_scope""#)
+    );
+
+    // A valid token whose claims fit no identity (and there is no fallback).
+    let stranger = bearer(&stack.token("stranger", json!({"repository": "other/repo"})));
+    stack
+        .get(MODEL_INFO, &[("authorization", &stranger)])
+        .await
+        .denial(403, "no_identity");
+
+    assert_eq!(stack.upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn the_public_route_needs_no_token_and_still_strips_smuggled_headers() {
+    let stack = Stack::start().await;
+
+    let seen = stack.get("/healthz", &[]).await.seen();
+    assert_eq!(seen.path, "/healthz");
+    assert_eq!(seen.claimgate_headers(), Default::default());
+
+    let seen = stack.get("/healthz", &SMUGGLED).await.seen();
+    assert_eq!(seen.claimgate_headers(), Default::default());
+    assert_eq!(stack.upstream.requests(), 2);
+}
+
+#[tokio::test]
+async fn context_extensions_on_an_envoy_route_name_the_resource_and_role() {
+    let stack = Stack::start().await;
+    let deployer = bearer(&stack.deployer_token());
+
+    // claimgate's own route for this path (the decoy) would want manager on the model; Envoy's
+    // route names mcp-server:search and viewer instead. The role header is the identity's role.
+    let seen = stack
+        .get("/v1/mcp/search/query", &[("authorization", &deployer)])
+        .await
+        .seen();
+    assert_eq!(
+        seen.claimgate_headers(),
+        identity_headers("deployer", DEPLOYER_SUB, "mcp-server:search", "editor")
+    );
+
+    // The reader has no role on mcp-server:search.
+    let reader = bearer(&stack.token("docs-bot", json!({"repository": "acme/docs"})));
+    stack
+        .get("/v1/mcp/search/query", &[("authorization", &reader)])
+        .await
+        .denial(403, "insufficient_role");
+    assert_eq!(stack.upstream.requests(), 1);
+    stack
+        .envoy
+        .access_log_line(&["/v1/mcp/search/query", " 200 ", "route=mcp-search"])
+        .await;
+}
+
+#[tokio::test]
+async fn envoy_fails_closed_when_claimgate_is_down() {
+    let mut stack = Stack::start().await;
+    let auth = bearer(&stack.deployer_token());
+    stack
+        .get(MODEL_INFO, &[("authorization", &auth)])
+        .await
+        .seen();
+    assert_eq!(stack.upstream.requests(), 1);
+
+    stack.claimgate.stop();
+
+    // A valid token, no token, the public route: nobody can decide, so nobody gets through.
+    // envoy.yaml's status_on_error makes that a 503 rather than Envoy's default 403.
+    for (path, headers) in [
+        (MODEL_INFO, vec![("authorization", auth.as_str())]),
+        (MODEL_INFO, vec![]),
+        ("/healthz", vec![]),
+    ] {
+        let reply = stack.get(path, &headers).await;
+        assert_eq!(reply.status, 503, "{path}: {reply:?}");
+    }
+    assert_eq!(
+        stack.upstream.requests(),
+        1,
+        "the upstream was never called"
+    );
+}
+
+/// Envoy normalizes the path before ext_authz, so claimgate decides on the path the upstream
+/// is asked for; an encoded slash is refused outright. (The requests go out byte for byte.)
+#[tokio::test]
+async fn paths_are_normalized_by_envoy_before_claimgate_decides() {
+    let stack = Stack::start().await;
+    let auth = bearer(&stack.deployer_token());
+
+    // `..` cannot borrow the public route's decision.
+    stack
+        .get("/healthz/../v1/models/acme/llama-70b/info", &[])
+        .await
+        .denial(401, "missing_token");
+
+    // Dot segments and doubled slashes reach claimgate and the upstream already resolved.
+    let seen = stack
+        .get(
+            "/v1//models/acme/./llama-70b/x/../info",
+            &[("authorization", &auth)],
+        )
+        .await
+        .seen();
+    assert_eq!(seen.path, MODEL_INFO);
+
+    let reply = stack
+        .get(
+            "/v1/models/acme%2Fllama-70b/info",
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert_eq!(stack.upstream.requests(), 1);
+}
+
+/// The README's walk-through, exactly: the example config, a token minted by `claimgate token`
+/// with the committed development key, and envoy.yaml's own stand-in upstream (the
+/// `demo_upstream` listener echoing identity headers back as response headers).
+#[tokio::test]
+async fn the_readme_quickstart_works_on_the_example_config_and_the_demo_upstream() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let claimgate = Claimgate::start(&std::path::Path::new(root).join("config")).await;
+    // The upstream cluster must name the demo listener's port, so that one is chosen up front.
+    let envoy = Envoy::start_on_free_ports(|| {
+        let demo_port = common::envoy::free_port();
+        EnvoyConfig::shipped()
+            .listener_port("demo_upstream", demo_port)
+            .cluster_endpoint("claimgate", claimgate.grpc)
+            .cluster_endpoint("upstream", ([127, 0, 0, 1], demo_port).into())
+    })
+    .await;
+    let out = std::process::Command::new(bin())
+        .current_dir(root)
+        .args([
+            "token",
+            "--key",
+            "config/keys/dev-only-private-key.pem",
+            "--kid",
+            "dev-rsa-1",
+            "--iss",
+            "https://dev-idp.claimgate.local",
+            "--aud",
+            "claimgate",
+            "--sub",
+            "repo:acme/api:ref:refs/heads/main",
+            "--claim",
+            "repository=acme/api",
+        ])
+        .output()
+        .expect("claimgate token");
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).expect("token is text");
+    let auth = bearer(token.trim());
+    let with_token = [("authorization", auth.as_str())];
+
+    let allowed = envoy.request("GET", MODEL_INFO, &with_token).await;
+    assert_eq!(allowed.status, 200, "{allowed:?}");
+    for (name, value) in [
+        ("x-claimgate-identity", "api-deployer"),
+        ("x-claimgate-sso", "dev-oidc"),
+        ("x-claimgate-subject", "repo:acme/api:ref:refs/heads/main"),
+        ("x-claimgate-resource", "model:acme/llama-70b"),
+        ("x-claimgate-role", "editor"),
+    ] {
+        assert_eq!(allowed.header(name), Some(value), "{name}: {allowed:?}");
+    }
+
+    envoy
+        .request("GET", MODEL_INFO, &[])
+        .await
+        .denial(401, "missing_token");
+    envoy
+        .request("POST", "/v1/workspaces/prod/x", &with_token)
+        .await
+        .denial(403, "insufficient_role");
+
+    let public = envoy.request("GET", "/healthz", &[]).await;
+    assert_eq!(public.status, 200, "{public:?}");
+    assert_eq!(public.header("x-claimgate-identity"), None);
+
+    let mcp = envoy
+        .request("GET", "/v1/mcp/search/query", &with_token)
+        .await;
+    assert_eq!(mcp.status, 200, "{mcp:?}");
+    assert_eq!(
+        mcp.header("x-claimgate-resource"),
+        Some("mcp-server:search")
+    );
+}
