@@ -91,7 +91,7 @@ fn setup() -> Setup {
     let store = Arc::new(Store::new(
         claimgate::server::load_snapshot(dir.path()).unwrap(),
     ));
-    let service = CheckService::new(store, Metrics::new());
+    let service = CheckService::new(store, Metrics::new(), std::time::Duration::from_millis(100));
     let mut headers = HashMap::new();
     headers.insert("authorization".to_string(), format!("Bearer {token}"));
     headers.insert(

@@ -39,7 +39,11 @@ fn write_config(dir: &Path) {
         for b in 0..BINDINGS_PER_RESOURCE {
             let id = (r * 7 + b * 997) % IDENTITIES;
             let role = ["viewer", "editor", "manager"][b % 3];
-            writeln!(res, "      - subject: external-identity:id-{id}\n        role: {role}").unwrap();
+            writeln!(
+                res,
+                "      - subject: external-identity:id-{id}\n        role: {role}"
+            )
+            .unwrap();
         }
     }
     std::fs::write(dir.join("resources.yaml"), res).unwrap();
@@ -52,7 +56,11 @@ fn write_config(dir: &Path) {
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -67,7 +75,10 @@ fn bench(c: &mut Criterion) {
     let before = rss_bytes();
     let snapshot = claimgate::server::load_snapshot(dir.path()).unwrap();
     let (identities, bindings, routes) = snapshot.counts();
-    assert_eq!((identities, bindings), (IDENTITIES, RESOURCES * BINDINGS_PER_RESOURCE));
+    assert_eq!(
+        (identities, bindings),
+        (IDENTITIES, RESOURCES * BINDINGS_PER_RESOURCE)
+    );
     let after = rss_bytes();
     eprintln!(
         "reload/memory: {identities} identities, {bindings} bindings, {routes} routes, {:.1} MiB of YAML; snapshot holds {:.1} MiB RSS",
@@ -77,22 +88,34 @@ fn bench(c: &mut Criterion) {
 
     let store = Arc::new(Store::new(snapshot));
     let metrics = claimgate::metrics::Metrics::new();
-    let reloader = Reloader::new(dir.path().to_path_buf(), store.clone(), metrics);
+    let reloader = Reloader::new(
+        Default::default(),
+        dir.path().to_path_buf(),
+        store.clone(),
+        metrics,
+    );
     let mut g = c.benchmark_group("reload");
     g.sample_size(10);
-    g.bench_function("load_validate_compile_swap_10k_identities_100k_bindings", |b| {
-        let mut flip = false;
-        b.iter(|| {
-            // Alternate one byte so every iteration is a real change that gets swapped in.
-            flip = !flip;
-            let routes = if flip { "routes: []\n" } else { "routes: [] \n" };
-            std::fs::write(dir.path().join("extra.yaml"), routes).unwrap();
-            match reloader.reload("bench") {
-                claimgate::reload::Outcome::Installed { .. } => {}
-                other => panic!("{other:?}"),
-            }
-        })
-    });
+    g.bench_function(
+        "load_validate_compile_swap_10k_identities_100k_bindings",
+        |b| {
+            let mut flip = false;
+            b.iter(|| {
+                // Alternate one byte so every iteration is a real change that gets swapped in.
+                flip = !flip;
+                let routes = if flip {
+                    "routes: []\n"
+                } else {
+                    "routes: [] \n"
+                };
+                std::fs::write(dir.path().join("extra.yaml"), routes).unwrap();
+                match reloader.reload("bench") {
+                    claimgate::reload::Outcome::Installed { .. } => {}
+                    other => panic!("{other:?}"),
+                }
+            })
+        },
+    );
     g.finish();
 }
 

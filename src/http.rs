@@ -42,20 +42,35 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let snap = state.store.load();
-    let empty: Vec<&str> = snap
-        .ssos
-        .iter()
-        .filter(|s| !s.login_enabled && s.keys.load().is_empty())
-        .map(|s| &*s.name)
-        .collect();
-    let mut body = format!(
-        "ready: configuration generation {} ({})\n",
+    let mut loading = Vec::new();
+    let mut notes = String::new();
+    for sso in snap.ssos.iter().filter(|s| !s.login_enabled) {
+        if !sso.keys_loaded() {
+            loading.push(&*sso.name);
+            continue;
+        }
+        if sso.keys.load().is_empty() {
+            let why = sso
+                .remote
+                .as_ref()
+                .and_then(|r| r.last_error())
+                .unwrap_or_else(|| "no usable keys".to_owned());
+            notes.push_str(&format!(
+                "sso {}: keys not loaded ({why}); its tokens get 401 unknown_key\n",
+                sso.name
+            ));
+        }
+    }
+    if !loading.is_empty() {
+        let body = format!(
+            "not ready: waiting for the first key load of {}\n",
+            loading.join(", ")
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, body);
+    }
+    let body = format!(
+        "ready: configuration generation {} ({})\n{notes}",
         snap.generation, snap.hash
     );
-    for name in empty {
-        body.push_str(&format!(
-            "sso {name}: no usable keys; its tokens get 401 unknown_key\n"
-        ));
-    }
     (StatusCode::OK, body)
 }

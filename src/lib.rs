@@ -10,6 +10,7 @@
 //! - [`config`]: the YAML schema, loading a directory, validation with `file:line:col`.
 //! - [`snapshot`]: the compiled, immutable, indexed form of one configuration.
 //! - [`keys`]: JSON Web Key sets, filtered to what an SSO may use.
+//! - [`provider`]: keys from the identity provider: discovery, refresh, unknown-kid refetch.
 //! - [`token`]: strict JWT verification (RFC 8725).
 //! - [`identity`]: external-identity selection by claims.
 //! - [`routing`]: request-to-resource routes.
@@ -38,6 +39,8 @@ pub mod keys;
 pub mod metrics;
 /// Development token minting.
 pub mod mint;
+/// Remote keys: discovery, JWKS fetching and refresh.
+pub mod provider;
 /// Hot reload of the configuration directory.
 pub mod reload;
 /// Request-to-resource routing.

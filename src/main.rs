@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use claimgate::config::Severity;
 use claimgate::keys::Alg;
 use claimgate::mint::{self, MintOptions};
+use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::server::{self, Bound, ServeOptions};
 
@@ -42,6 +43,15 @@ enum Command {
         /// Re-hash the config files this often as a backstop for missed events.
         #[arg(long, env = "CLAIMGATE_RELOAD_POLL", default_value = "30s")]
         reload_poll: humantime::Duration,
+        /// Refresh remote keys this often when the provider sends no Cache-Control max-age.
+        #[arg(long, env = "CLAIMGATE_JWKS_REFRESH", default_value = "10m")]
+        jwks_refresh: humantime::Duration,
+        /// At most one unknown-kid refetch per SSO per this interval.
+        #[arg(long, env = "CLAIMGATE_JWKS_REFETCH_INTERVAL", default_value = "30s")]
+        jwks_refetch_interval: humantime::Duration,
+        /// How long a check waits for remote keys before it is denied.
+        #[arg(long, env = "CLAIMGATE_JWKS_REFETCH_WAIT", default_value = "100ms")]
+        jwks_refetch_wait: humantime::Duration,
         /// Log format: text or json.
         #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
         log_format: String,
@@ -103,6 +113,9 @@ fn main() -> ExitCode {
             http_addr,
             reload_debounce,
             reload_poll,
+            jwks_refresh,
+            jwks_refetch_interval,
+            jwks_refetch_wait,
             log_format,
         } => {
             init_logging(log_format == "json");
@@ -113,6 +126,12 @@ fn main() -> ExitCode {
                 reload: ReloadOptions {
                     debounce: reload_debounce.into(),
                     poll: reload_poll.into(),
+                },
+                provider: ProviderOptions {
+                    refresh: jwks_refresh.into(),
+                    refetch_min_interval: jwks_refetch_interval.into(),
+                    refetch_wait: jwks_refetch_wait.into(),
+                    ..ProviderOptions::default()
                 },
             };
             match serve(opts) {

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, ConfigError};
 use crate::metrics::Metrics;
+use crate::provider::ProviderOptions;
 use crate::snapshot;
 use crate::store::Store;
 
@@ -55,6 +56,7 @@ pub enum Outcome {
 /// Reloads one directory into one store.
 #[derive(Debug)]
 pub struct Reloader {
+    provider: ProviderOptions,
     dir: PathBuf,
     store: Arc<Store>,
     metrics: Metrics,
@@ -64,8 +66,14 @@ pub struct Reloader {
 
 impl Reloader {
     /// A reloader for `dir` into `store`.
-    pub fn new(dir: PathBuf, store: Arc<Store>, metrics: Metrics) -> Self {
+    pub fn new(
+        provider: ProviderOptions,
+        dir: PathBuf,
+        store: Arc<Store>,
+        metrics: Metrics,
+    ) -> Self {
         Reloader {
+            provider,
             dir,
             store,
             metrics,
@@ -145,7 +153,7 @@ impl Reloader {
             Ok(c) => c,
             Err(e) => return Outcome::Refused(e),
         };
-        match snapshot::compile(&cfg) {
+        match snapshot::compile_with(&cfg, Some(current), &self.provider) {
             Ok(snap) if snap.hash == current.hash => Outcome::Unchanged,
             Ok(snap) => Outcome::Installed {
                 generation: self.store.install(snap),

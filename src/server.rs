@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::config::{self, ConfigError};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
+use crate::provider::ProviderOptions;
 use crate::reload::{self, ReloadOptions, Reloader};
 use crate::service::CheckService;
 use crate::snapshot::{self, Snapshot};
@@ -53,6 +54,8 @@ pub struct ServeOptions {
     pub http_addr: SocketAddr,
     /// How configuration changes are picked up.
     pub reload: ReloadOptions,
+    /// How remote keys are fetched and refreshed.
+    pub provider: ProviderOptions,
 }
 
 /// Load, validate and compile a configuration directory, exactly as `serve` does.
@@ -65,6 +68,7 @@ pub fn load_snapshot(dir: &Path) -> Result<Snapshot, ConfigError> {
 pub struct Bound {
     config_dir: PathBuf,
     reload: ReloadOptions,
+    provider: ProviderOptions,
     grpc: TcpListener,
     http: TcpListener,
     store: Arc<Store>,
@@ -74,13 +78,15 @@ pub struct Bound {
 impl Bound {
     /// Load the configuration, then bind both listeners.
     pub async fn bind(opts: &ServeOptions) -> Result<Bound, ServeError> {
-        let snap = load_snapshot(&opts.config_dir)?;
+        let cfg = config::load_dir(&opts.config_dir)?;
+        let snap = snapshot::compile_with(&cfg, None, &opts.provider)?;
         for w in &snap.warnings {
             tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
         }
         let metrics = Metrics::new();
         let store = Arc::new(Store::new(snap));
         announce(&store, &metrics);
+        store.load().start_remote_keys(&metrics);
         let grpc = TcpListener::bind(opts.grpc_addr)
             .await
             .map_err(|source| ServeError::Bind {
@@ -96,6 +102,7 @@ impl Bound {
         Ok(Bound {
             config_dir: opts.config_dir.clone(),
             reload: opts.reload,
+            provider: opts.provider.clone(),
             grpc,
             http,
             store,
@@ -136,7 +143,11 @@ impl Bound {
         let grpc_addr = self.grpc_addr();
         let http_addr = self.http_addr();
         tracing::info!(%grpc_addr, %http_addr, "serving");
-        let service = CheckService::new(self.store.clone(), self.metrics.clone());
+        let service = CheckService::new(
+            self.store.clone(),
+            self.metrics.clone(),
+            self.provider.refetch_wait,
+        );
         let mut grpc_rx = rx.clone();
         let grpc = tonic::transport::Server::builder()
             .add_service(AuthorizationServer::new(service))
@@ -155,6 +166,7 @@ impl Bound {
             let _ = http_rx.wait_for(|stop| *stop).await;
         });
         let reloader = Arc::new(Reloader::new(
+            self.provider.clone(),
             self.config_dir.clone(),
             self.store.clone(),
             self.metrics.clone(),
@@ -185,7 +197,7 @@ fn announce(store: &Store, metrics: &Metrics) {
     let snap = store.load();
     let (identities, bindings, routes) = snap.counts();
     metrics.config_installed(snap.generation);
-    for sso in &snap.ssos {
+    for sso in snap.ssos.iter().filter(|s| s.remote.is_none()) {
         metrics.keys_loaded(&sso.name, true, sso.keys.load().len());
     }
     tracing::info!(

@@ -16,9 +16,14 @@ use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as PbValue};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
 
-use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant};
+use std::time::Duration;
+
+use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant, Reason};
 use crate::metrics::{unix_now, Metrics};
+use crate::provider::RemoteKeys;
+use crate::snapshot::Snapshot;
 use crate::store::Store;
+use crate::token;
 
 /// Headers claimgate sets on an allowed request; every other `x-claimgate-*` is removed.
 pub const IDENTITY_HEADERS: [&str; 5] = [
@@ -42,6 +47,7 @@ const UNAUTHENTICATED: i32 = 16;
 pub struct CheckService {
     store: Arc<Store>,
     metrics: Metrics,
+    key_wait: Duration,
 }
 
 /// The request headers as Envoy sent them, in either encoding.
@@ -94,16 +100,15 @@ impl<'a> Headers<'a> {
     }
 }
 
-impl CheckService {
-    /// A service deciding on `store`'s snapshots and counting in `metrics`.
-    pub fn new(store: Arc<Store>, metrics: Metrics) -> Self {
-        CheckService { store, metrics }
-    }
+/// What a check reads from Envoy's request, borrowed from it.
+struct Input<'r> {
+    headers: Option<Headers<'r>>,
+    request: Option<decision::Request<'r>>,
+    request_id: String,
+}
 
-    /// Decide one request and build Envoy's answer; never returns an empty (OK) response.
-    pub fn check_request(&self, req: &CheckRequest) -> CheckResponse {
-        let _timer = self.metrics.time_check();
-        let snap = self.store.load();
+impl<'r> Input<'r> {
+    fn read(req: &'r CheckRequest) -> Input<'r> {
         let headers = Headers::from_request(req);
         let http = req
             .attributes
@@ -112,7 +117,7 @@ impl CheckService {
             .and_then(|r| r.http.as_ref());
         let ext = req.attributes.as_ref().map(|a| &a.context_extensions);
         let request_id = request_id(headers.as_ref(), http.map(|h| h.id.as_str()).unwrap_or(""));
-        let decision = match (&headers, http) {
+        let request = match (&headers, http) {
             (Some(headers), Some(http)) => {
                 let credentials = match headers.single("authorization") {
                     Err(()) => Credentials::Multiple,
@@ -123,27 +128,114 @@ impl CheckService {
                     "" => headers.single(":authority").ok().flatten().unwrap_or(""),
                     h => h,
                 };
-                let request = decision::Request {
+                Some(decision::Request {
                     method: &http.method,
                     path: &http.path,
                     host,
                     credentials,
                     ext_resource: ext.and_then(|e| e.get("resource")).map(String::as_str),
                     ext_role: ext.and_then(|e| e.get("role")).map(String::as_str),
-                };
-                decision::decide(&snap, &request, unix_now())
+                })
             }
-            _ => Decision::deny(
-                decision::Reason::Internal,
+            _ => None,
+        };
+        Input {
+            headers,
+            request,
+            request_id,
+        }
+    }
+
+    fn decide(&self, snap: &Snapshot) -> Decision {
+        match &self.request {
+            Some(request) => decision::decide(snap, request, unix_now()),
+            None => Decision::deny(
+                Reason::Internal,
                 "CheckRequest carries no HTTP attributes; is this the HTTP ext_authz filter?",
                 false,
             ),
+        }
+    }
+
+    /// The remote key set and kid to wait for, when the decision is `unknown_key` for an
+    /// SSO whose keys are remote.
+    fn wants_keys(
+        &self,
+        decision: &Decision,
+        snap: &Snapshot,
+    ) -> Option<(Arc<RemoteKeys>, Option<String>)> {
+        let Decision::Deny(d) = decision else {
+            return None;
         };
+        if d.reason != Reason::UnknownKey {
+            return None;
+        }
+        let Some(decision::Request {
+            credentials: Credentials::Bearer(token),
+            ..
+        }) = &self.request
+        else {
+            return None;
+        };
+        let parsed = token::parse(token).ok()?;
+        let (_, sso) = snap.sso_for_issuer(parsed.issuer()?)?;
+        let kid = parsed.kid().and_then(|k| k.as_str()).map(str::to_owned);
+        Some((sso.remote.clone()?, kid))
+    }
+}
+
+impl CheckService {
+    /// A service deciding on `store`'s snapshots and counting in `metrics`; a check waits
+    /// at most `key_wait` for remote keys it lacks.
+    pub fn new(store: Arc<Store>, metrics: Metrics, key_wait: Duration) -> Self {
+        CheckService {
+            store,
+            metrics,
+            key_wait,
+        }
+    }
+
+    /// Decide one request and build Envoy's answer; never returns an empty (OK) response.
+    ///
+    /// This is the whole check minus remote-key waits (for benchmarks and tools).
+    pub fn check_request(&self, req: &CheckRequest) -> CheckResponse {
+        let _timer = self.metrics.time_check();
+        let snap = self.store.load();
+        let input = Input::read(req);
+        let decision = input.decide(&snap);
+        self.answer(decision, &input, snap.generation)
+    }
+
+    /// The full check: an `unknown_key` from a remote SSO waits (bounded) for its first key
+    /// load or one shared refetch, then decides again.
+    pub async fn check_async(&self, req: &CheckRequest) -> CheckResponse {
+        let _timer = self.metrics.time_check();
+        let snap = self.store.load_full();
+        let input = Input::read(req);
+        let mut decision = input.decide(&snap);
+        if let Some((remote, kid)) = input.wants_keys(&decision, &snap) {
+            if !remote.first_load_done() {
+                decision = if remote.wait_first_load(self.key_wait).await {
+                    input.decide(&snap)
+                } else {
+                    Decision::deny(Reason::NotReady, "the SSO's keys are still loading", false)
+                };
+            }
+            if input.wants_keys(&decision, &snap).is_some()
+                && remote.refetch_for(kid.as_deref()).await
+            {
+                decision = input.decide(&snap);
+            }
+        }
+        self.answer(decision, &input, snap.generation)
+    }
+
+    fn answer(&self, decision: Decision, input: &Input<'_>, generation: u64) -> CheckResponse {
         self.metrics.record(&decision);
-        log_decision(&decision, &request_id, snap.generation);
+        log_decision(&decision, &input.request_id, generation);
         match decision {
-            Decision::Allow(allow) => allow_response(allow, headers.as_ref()),
-            Decision::Deny(deny) => deny_response(&deny, &request_id),
+            Decision::Allow(allow) => allow_response(allow, input.headers.as_ref()),
+            Decision::Deny(deny) => deny_response(&deny, &input.request_id),
         }
     }
 }
@@ -154,7 +246,7 @@ impl Authorization for CheckService {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        Ok(Response::new(self.check_request(request.get_ref())))
+        Ok(Response::new(self.check_async(request.get_ref()).await))
     }
 }
 
@@ -303,7 +395,7 @@ pub fn deny_response(deny: &Deny, request_id: &str) -> CheckResponse {
             r#"Bearer realm="claimgate", error="invalid_token""#,
         )),
         401 => headers.push(header("www-authenticate", r#"Bearer realm="claimgate""#)),
-        _ if deny.reason == decision::Reason::InsufficientRole => headers.push(header(
+        _ if deny.reason == Reason::InsufficientRole => headers.push(header(
             "www-authenticate",
             r#"Bearer realm="claimgate", error="insufficient_scope""#,
         )),

@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use crate::config::{Config, Diagnostic, Origin, Severity};
 use crate::identity::{ClaimMatcher, ClaimPath, ClaimValue, Identity};
 use crate::keys::{Alg, AlgSet, KeySet};
+use crate::provider::{self, ProviderOptions, Remote, RemoteKeys};
 use crate::routing::{Route, RouteSource, Router, Target};
 use crate::ConfigError;
 
@@ -53,10 +54,10 @@ impl Role {
 pub enum KeySource {
     /// A local JWKS file (absolute path).
     File(std::path::PathBuf),
-    /// A remote JWKS URL.
-    Uri(String),
-    /// OIDC discovery from the issuer.
-    Discovery,
+    /// The identity provider: a JWKS URL or OIDC discovery.
+    Remote(Remote),
+    /// No valid source was configured (only in a refused configuration).
+    None,
 }
 
 /// One compiled SSO integration.
@@ -78,6 +79,15 @@ pub struct Sso {
     pub source: KeySource,
     /// The current keys, swapped on their own when they are refreshed.
     pub keys: Arc<ArcSwap<KeySet>>,
+    /// The refresher of remote keys (shared across snapshots while the source is unchanged).
+    pub remote: Option<Arc<RemoteKeys>>,
+}
+
+impl Sso {
+    /// Whether this SSO's first key load has finished (always, for a key file).
+    pub fn keys_loaded(&self) -> bool {
+        self.remote.as_ref().is_none_or(|r| r.first_load_done())
+    }
 }
 
 /// One resource and who holds which role on it.
@@ -148,6 +158,13 @@ impl Snapshot {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// Start refreshing every remote key set that is not refreshing yet (needs a runtime).
+    pub fn start_remote_keys(&self, metrics: &crate::metrics::Metrics) {
+        for remote in self.ssos.iter().filter_map(|s| s.remote.as_ref()) {
+            remote.start(metrics);
+        }
     }
 
     /// Counts for logs: identities, bindings, routes.
@@ -228,6 +245,15 @@ impl Ctx<'_> {
 ///
 /// Errors and warnings are all collected; any error refuses the whole configuration.
 pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
+    compile_with(config, None, &ProviderOptions::default())
+}
+
+/// [`compile`], keeping the remote key sets of `previous` whose source is unchanged.
+pub fn compile_with(
+    config: &Config,
+    previous: Option<&Snapshot>,
+    provider_opts: &ProviderOptions,
+) -> Result<Snapshot, ConfigError> {
     let mut cx = Ctx {
         config,
         diags: Vec::new(),
@@ -318,23 +344,26 @@ pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
                 Some(KeySource::File(config.resolve(rel)))
             }
             [false, true, false] => {
-                cx.error(
-                    o,
-                    SSO,
-                    Some("jwks_uri"),
-                    "jwks_uri is not supported yet; use jwks_file",
-                );
-                None
+                match provider::check_url(s.jwks_uri.as_deref().unwrap_or_default()) {
+                    Ok(url) => Some(KeySource::Remote(Remote::Jwks(url))),
+                    Err(e) => {
+                        cx.error(o, SSO, Some("jwks_uri"), e);
+                        None
+                    }
+                }
             }
-            [false, false, true] => {
-                cx.error(
-                    o,
-                    SSO,
-                    Some("discovery"),
-                    "discovery is not supported yet; use jwks_file",
-                );
-                None
-            }
+            [false, false, true] => match provider::check_url(&s.issuer) {
+                Ok(_) => Some(KeySource::Remote(Remote::Discovery(s.issuer.clone()))),
+                Err(e) => {
+                    cx.error(
+                        o,
+                        SSO,
+                        Some("issuer"),
+                        format!("discovery needs a fetchable issuer: {e}"),
+                    );
+                    None
+                }
+            },
             _ => {
                 cx.error(
                     o,
@@ -392,6 +421,34 @@ pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
             },
             _ => Arc::default(),
         };
+        let remote = match &source {
+            Some(KeySource::Remote(remote)) => {
+                let reused = previous.and_then(|p| {
+                    p.ssos
+                        .iter()
+                        .find(|old| *old.name == *s.name)
+                        .and_then(|old| old.remote.clone())
+                        .filter(|r| r.same_source(remote, algorithms))
+                });
+                match reused {
+                    Some(r) => Some(r),
+                    None => {
+                        match RemoteKeys::new(&s.name, remote.clone(), algorithms, provider_opts) {
+                            Ok(r) => Some(r),
+                            Err(e) => {
+                                cx.error(o, SSO, None, e);
+                                None
+                            }
+                        }
+                    }
+                }
+            }
+            _ => None,
+        };
+        let keys = match &remote {
+            Some(r) => r.keys().clone(),
+            None => keys,
+        };
         let index = ssos.len();
         sso_by_name.insert(&s.name, index);
         if !s.login_enabled && !s.issuer.is_empty() {
@@ -417,8 +474,9 @@ pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
             algorithms,
             leeway,
             login_enabled: s.login_enabled,
-            source: source.unwrap_or(KeySource::Discovery),
+            source: source.unwrap_or(KeySource::None),
             keys,
+            remote,
         });
     }
 
@@ -793,8 +851,14 @@ mod tests {
         assert!(e[0].contains("not defined in resources"), "{e:?}");
         let e = errors(&format!("{SSO}external_identities:\n  - name: bot\n    sso_fqn: ci\n    claims:\n      groups: [a, b]\n"));
         assert!(e[0].contains("string, number or boolean"), "{e:?}");
-        let e = errors(&SSO.replace("jwks_file: keys.json", "jwks_uri: https://idp/keys"));
-        assert!(e[0].contains("not supported yet"), "{e:?}");
+        let e = errors(&SSO.replace(
+            "jwks_file: keys.json",
+            "jwks_uri: http://idp.example.com/keys",
+        ));
+        assert!(e[0].contains("must use https"), "{e:?}");
+        assert!(
+            errors(&SSO.replace("jwks_file: keys.json", "jwks_uri: https://idp/keys")).is_empty()
+        );
         let e = errors(&SSO.replace(
             "audiences: [cg]",
             "audiences: [cg]\n    algorithms: [HS256]",

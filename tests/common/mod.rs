@@ -2,6 +2,7 @@
 //! directories written to disk, and the real server started on 127.0.0.1:0.
 #![allow(dead_code)]
 pub mod envoy;
+pub mod provider;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -208,11 +209,20 @@ impl TestServer {
     }
 
     pub async fn start_with(dir: &Path, reload: claimgate::reload::ReloadOptions) -> TestServer {
+        Self::start_full(dir, reload, claimgate::provider::ProviderOptions::default()).await
+    }
+
+    pub async fn start_full(
+        dir: &Path,
+        reload: claimgate::reload::ReloadOptions,
+        provider: claimgate::provider::ProviderOptions,
+    ) -> TestServer {
         let opts = ServeOptions {
             config_dir: dir.to_path_buf(),
             grpc_addr: "127.0.0.1:0".parse().unwrap(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
             reload,
+            provider,
         };
         let bound = Bound::bind(&opts).await.expect("server starts");
         let grpc = bound.grpc_addr();
@@ -243,7 +253,9 @@ impl TestServer {
     }
 
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        let resp = reqwest::get(format!("http://{}{path}", self.http))
+        let resp = http_client()
+            .get(format!("http://{}{path}", self.http))
+            .send()
             .await
             .unwrap();
         let status = resp.status().as_u16();
@@ -437,6 +449,21 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Install aws-lc-rs as the process's TLS provider (the one claimgate links), once, so
+/// test HTTP clients can be built.
+pub fn tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
+/// A plain HTTP client for tests.
+pub fn http_client() -> reqwest::Client {
+    tls_provider();
+    reqwest::Client::new()
 }
 
 /// A free TCP port on 127.0.0.1 (closed again before it is returned).

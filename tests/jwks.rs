@@ -1,0 +1,478 @@
+//! Keys from a real HTTP provider on 127.0.0.1: discovery, rotation, floods, outages.
+
+mod common;
+
+use std::time::Duration;
+
+use claimgate::provider::ProviderOptions;
+use claimgate::reload::ReloadOptions;
+use common::provider::{Mode, Provider};
+use common::*;
+use serde_json::json;
+
+const REST: &str = "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n";
+
+fn sso(name: &str, issuer: &str, source: &str, algorithms: &str) -> String {
+    format!("  - name: {name}\n    type: oidc\n    issuer: {issuer}\n    audiences: [{AUDIENCE}]\n    {source}\n    algorithms: {algorithms}\n")
+}
+
+fn fast(refresh_ms: u64) -> ProviderOptions {
+    ProviderOptions {
+        refresh: Duration::from_millis(refresh_ms),
+        connect_timeout: Duration::from_millis(500),
+        timeout: Duration::from_secs(1),
+        ..ProviderOptions::default()
+    }
+}
+
+async fn start(dir: &ConfigDir, opts: ProviderOptions) -> TestServer {
+    TestServer::start_full(dir.path(), ReloadOptions::default(), opts).await
+}
+
+fn token_for(key: &TestKey, issuer: &str) -> String {
+    key.sign(&claims("ci", json!({"iss": issuer})))
+}
+
+async fn outcome(server: &TestServer, token: &str) -> (u16, String) {
+    let mut c = server.client().await;
+    let a = ask(
+        &mut c,
+        check(
+            "GET",
+            "/a",
+            &[("authorization", &format!("Bearer {token}"))],
+        ),
+    )
+    .await;
+    (
+        a.status,
+        if a.status == 200 {
+            String::new()
+        } else {
+            a.reason().to_string()
+        },
+    )
+}
+
+async fn wait_ready(server: &TestServer) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = server.http_get("/readyz").await;
+        if status == 200 {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never ready: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// REST plus an identity of another SSO.
+fn rest_with(identity: &str, sso: &str) -> String {
+    REST.replacen(
+        "external_identities:\n",
+        &format!("external_identities:\n  - name: {identity}\n    sso_fqn: {sso}\n"),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn discovery_finds_the_keys_and_a_foreign_issuer_is_refused() {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    let honest = Provider::start(jwks(&[&key])).await;
+    let liar = Provider::start(jwks(&[&key])).await;
+    liar.lie_about_issuer("https://somebody-else.example.com");
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}{}",
+            sso("remote-idp", &honest.issuer(), "discovery: true", "[ES256]"),
+            sso("liar-idp", &liar.issuer(), "discovery: true", "[ES256]")
+        ),
+    );
+    dir.write("rest.yaml", &rest_with("liar-bot", "liar-idp"));
+    let server = start(&dir, ProviderOptions::default()).await;
+    let body = wait_ready(&server).await;
+    assert!(body.contains("liar-idp"), "{body}");
+    assert!(!body.contains("remote-idp"), "{body}");
+    assert_eq!(
+        outcome(&server, &token_for(&key, &honest.issuer())).await,
+        (200, String::new())
+    );
+    assert_eq!(honest.discovery_fetches(), 1);
+    assert_eq!(honest.jwks_fetches(), 1);
+    // The liar's keys are never fetched; its tokens are unknown_key.
+    assert_eq!(liar.jwks_fetches(), 0);
+    assert_eq!(
+        outcome(&server, &token_for(&key, &liar.issuer())).await.1,
+        "unknown_key"
+    );
+    let failures = server
+        .metric(r#"claimgate_jwks_refreshes_total{result="failure",sso="liar-idp"}"#)
+        .await;
+    assert!(failures.unwrap_or(0.0) >= 1.0, "{failures:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_once_and_a_removed_key_stops_verifying() {
+    let old = TestKey::generate(Kind::Rs256, "old");
+    let new = TestKey::generate(Kind::Rs256, "new");
+    let idp = Provider::start(jwks(&[&old])).await;
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}",
+            sso(
+                "remote-idp",
+                ISSUER,
+                &format!("jwks_uri: {}", idp.jwks_uri()),
+                "[RS256]"
+            )
+        ),
+    );
+    dir.write("rest.yaml", REST);
+    // Background refresh is slow here: only the unknown kid may cause the second fetch.
+    let server = start(&dir, ProviderOptions::default()).await;
+    wait_ready(&server).await;
+    assert_eq!(
+        outcome(&server, &token_for(&old, ISSUER)).await,
+        (200, String::new())
+    );
+    assert_eq!(idp.jwks_fetches(), 1);
+
+    idp.set_jwks(jwks(&[&old, &new]));
+    assert_eq!(
+        outcome(&server, &token_for(&new, ISSUER)).await,
+        (200, String::new()),
+        "the first new-key token is allowed"
+    );
+    assert_eq!(idp.jwks_fetches(), 2, "exactly one refetch");
+    assert_eq!(
+        outcome(&server, &token_for(&new, ISSUER)).await,
+        (200, String::new())
+    );
+    assert_eq!(idp.jwks_fetches(), 2);
+    server.stop().await;
+
+    // The old key is removed at the provider: after the next refresh it stops verifying.
+    let server = start(&dir, fast(300)).await;
+    wait_ready(&server).await;
+    assert_eq!(
+        outcome(&server, &token_for(&old, ISSUER)).await,
+        (200, String::new())
+    );
+    idp.set_jwks(jwks(&[&new]));
+    let gone = eventually(Duration::from_secs(5), || async {
+        outcome(&server, &token_for(&old, ISSUER)).await == (401, "unknown_key".to_string())
+    })
+    .await;
+    assert!(gone, "the removed key stops verifying");
+    assert_eq!(
+        outcome(&server, &token_for(&new, ISSUER)).await,
+        (200, String::new())
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_random_kids_costs_the_provider_at_most_one_refetch() {
+    let key = TestKey::generate(Kind::EdDsa, "real");
+    let idp = Provider::start(jwks(&[&key])).await;
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}",
+            sso(
+                "remote-idp",
+                ISSUER,
+                &format!("jwks_uri: {}", idp.jwks_uri()),
+                "[EdDSA]"
+            )
+        ),
+    );
+    dir.write("rest.yaml", REST);
+    let server = start(&dir, ProviderOptions::default()).await;
+    wait_ready(&server).await;
+    let payload = claims("ci", json!({})).to_string();
+    const TASKS: usize = 8;
+    const PER_TASK: usize = 1250;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let mut c = server.client().await;
+        let key = key.clone();
+        let payload = payload.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..PER_TASK {
+                let kid = format!("random-{t}-{i}-{}", rand_suffix(t * PER_TASK + i));
+                let header = json!({"alg": "EdDSA", "kid": kid}).to_string();
+                let token = key.sign_raw(&header, &payload);
+                let a = ask(
+                    &mut c,
+                    check(
+                        "GET",
+                        "/a",
+                        &[("authorization", &format!("Bearer {token}"))],
+                    ),
+                )
+                .await;
+                assert_eq!((a.status, a.reason()), (401, "unknown_key"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let fetches = idp.jwks_fetches();
+    assert!(fetches <= 2, "10,000 random kids caused {fetches} fetches");
+    assert_eq!(
+        outcome(&server, &key.sign(&claims("ci", json!({})))).await,
+        (200, String::new())
+    );
+    server.stop().await;
+}
+
+fn rand_suffix(i: usize) -> u64 {
+    // Distinct, unpredictable-looking kids without another dependency.
+    (i as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(17)
+}
+
+#[tokio::test]
+async fn provider_outages_keep_the_last_good_keys() {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    let idp = Provider::start(jwks(&[&key])).await;
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}",
+            sso(
+                "remote-idp",
+                ISSUER,
+                &format!("jwks_uri: {}", idp.jwks_uri()),
+                "[ES256]"
+            )
+        ),
+    );
+    dir.write("rest.yaml", REST);
+    let server = start(&dir, fast(200)).await;
+    wait_ready(&server).await;
+    let token = token_for(&key, ISSUER);
+    let failures = r#"claimgate_jwks_refreshes_total{result="failure",sso="remote-idp"}"#;
+    for mode in [
+        Mode::Status500,
+        Mode::Hang,
+        Mode::HugeBody,
+        Mode::InvalidJson,
+        Mode::EmptyKeys,
+        Mode::Normal,
+    ] {
+        let before = server.metric(failures).await.unwrap_or(0.0);
+        idp.set_mode(mode);
+        if mode == Mode::Normal {
+            // Down: connection refused.
+            idp.stop();
+        }
+        let counted = eventually(Duration::from_secs(8), || async {
+            server.metric(failures).await.unwrap_or(0.0) >= before + 2.0
+        })
+        .await;
+        assert!(counted, "{mode:?}: refresh failures are counted");
+        assert_eq!(
+            outcome(&server, &token).await,
+            (200, String::new()),
+            "{mode:?}: last good keys still verify"
+        );
+        assert_eq!(
+            server
+                .metric(r#"claimgate_jwks_keys{sso="remote-idp"}"#)
+                .await,
+            Some(1.0),
+            "{mode:?}"
+        );
+    }
+    // Back up: refreshes succeed again.
+    idp.restart().await;
+    let before = server
+        .metric(r#"claimgate_jwks_refreshes_total{result="success",sso="remote-idp"}"#)
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        eventually(Duration::from_secs(8), || async {
+            server
+                .metric(r#"claimgate_jwks_refreshes_total{result="success",sso="remote-idp"}"#)
+                .await
+                .unwrap_or(0.0)
+                > before
+        })
+        .await
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn symmetric_and_weak_keys_are_never_used() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let good = TestKey::generate(Kind::Rs256, "good");
+    let weak = TestKey::generate(Kind::Rs256, "weak");
+    // Keep the exponent, cut the modulus to 1024 bits: if this key were used, the result
+    // would be invalid_signature, not unknown_key.
+    let mut weak_jwk = weak.jwk.clone();
+    let n = b64.decode(weak_jwk["n"].as_str().unwrap()).unwrap();
+    weak_jwk["n"] = b64.encode(&n[..128]).into();
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let set = json!({"keys": [good.jwk, weak_jwk, {"kty": "oct", "kid": "hmac", "k": b64.encode(secret)}]}).to_string();
+    let idp = Provider::start(set).await;
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}",
+            sso(
+                "remote-idp",
+                ISSUER,
+                &format!("jwks_uri: {}", idp.jwks_uri()),
+                "[RS256]"
+            )
+        ),
+    );
+    dir.write("rest.yaml", REST);
+    let server = start(&dir, ProviderOptions::default()).await;
+    wait_ready(&server).await;
+    assert_eq!(
+        server
+            .metric(r#"claimgate_jwks_keys{sso="remote-idp"}"#)
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        outcome(&server, &token_for(&good, ISSUER)).await,
+        (200, String::new())
+    );
+    assert_eq!(
+        outcome(&server, &token_for(&weak, ISSUER)).await,
+        (401, "unknown_key".to_string())
+    );
+    // HMAC with the oct key: the algorithm is refused before any key is looked at ...
+    let payload = claims("ci", json!({})).to_string();
+    let input = format!(
+        "{}.{}",
+        b64.encode(json!({"alg": "HS256", "kid": "hmac"}).to_string()),
+        b64.encode(&payload)
+    );
+    let hmac = jsonwebtoken::crypto::sign(
+        input.as_bytes(),
+        &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .unwrap();
+    assert_eq!(
+        outcome(&server, &format!("{input}.{hmac}")).await,
+        (401, "algorithm_not_allowed".to_string())
+    );
+    // ... and an allowed algorithm naming the oct key finds no key.
+    let t = good.sign_raw(
+        &json!({"alg": "RS256", "kid": "hmac"}).to_string(),
+        &payload,
+    );
+    assert_eq!(outcome(&server, &t).await, (401, "unknown_key".to_string()));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn startup_with_one_provider_down_waits_for_both_then_serves_the_healthy_one() {
+    let healthy_key = TestKey::generate(Kind::Es256, "h1");
+    let flaky_key = TestKey::generate(Kind::Es256, "f1");
+    let healthy = Provider::start(jwks(&[&healthy_key])).await;
+    let flaky = Provider::start(jwks(&[&flaky_key])).await;
+    flaky.set_mode(Mode::Hang);
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}{}",
+            sso(
+                "remote-idp",
+                ISSUER,
+                &format!("jwks_uri: {}", healthy.jwks_uri()),
+                "[ES256]"
+            ),
+            sso(
+                "flaky-idp",
+                "https://flaky.test.local",
+                &format!("jwks_uri: {}", flaky.jwks_uri()),
+                "[ES256]"
+            )
+        ),
+    );
+    dir.write("rest.yaml", &rest_with("flaky-bot", "flaky-idp"));
+    let opts = ProviderOptions {
+        timeout: Duration::from_millis(1500),
+        refresh: Duration::from_secs(600),
+        ..ProviderOptions::default()
+    };
+    let server = start(&dir, opts).await;
+    // The flaky provider hangs until the timeout: not ready yet, and its tokens wait, then 503.
+    let (status, body) = server.http_get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("flaky-idp"), "{body}");
+    assert_eq!(
+        outcome(&server, &token_for(&flaky_key, "https://flaky.test.local")).await,
+        (503, "not_ready".to_string())
+    );
+    let body = wait_ready(&server).await;
+    assert!(
+        body.contains("flaky-idp") && body.contains("unknown_key"),
+        "{body}"
+    );
+    assert_eq!(
+        outcome(&server, &token_for(&healthy_key, ISSUER)).await,
+        (200, String::new())
+    );
+    assert_eq!(
+        outcome(&server, &token_for(&flaky_key, "https://flaky.test.local")).await,
+        (401, "unknown_key".to_string())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_binary_fetches_keys_through_discovery() {
+    // A separate process: proves the shipped binary's HTTP client works on its own TLS setup.
+    let key = TestKey::generate(Kind::EdDsa, "k1");
+    let idp = Provider::start(jwks(&[&key])).await;
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}",
+            sso("remote-idp", &idp.issuer(), "discovery: true", "[EdDSA]")
+        ),
+    );
+    dir.write("rest.yaml", REST);
+    let path = dir.path().to_path_buf();
+    let serve = tokio::task::spawn_blocking(move || ServeProcess::start(&path, &[]))
+        .await
+        .unwrap();
+    let mut c = serve.client().await;
+    let token = token_for(&key, &idp.issuer());
+    let a = ask(
+        &mut c,
+        check(
+            "GET",
+            "/a",
+            &[("authorization", &format!("Bearer {token}"))],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(idp.jwks_fetches(), 1);
+}
