@@ -267,7 +267,16 @@ pub fn verify<'s>(snap: &'s Snapshot, token: &str, now: u64) -> Result<Verified<
     check_times(&claims, now, sso.leeway)?;
     check_audience(&claims, sso)?;
     match claims.get("sub") {
-        Some(Value::String(s)) if !s.is_empty() => {}
+        Some(Value::String(s)) if header_safe(s) => {}
+        Some(Value::String(s)) if !s.is_empty() => {
+            // The subject travels upstream in x-claimgate-subject: a value Envoy would refuse
+            // (control characters) or alter (surrounding spaces, raw non-ASCII bytes) must not
+            // turn an allow into a 503 or make two subjects look alike.
+            return Err(reject(
+                Reason::MalformedToken,
+                "\"sub\" cannot be carried in a header: only visible ASCII and inner spaces, at most 1024 bytes",
+            ));
+        }
         _ => {
             return Err(reject(
                 Reason::MalformedToken,
@@ -281,6 +290,15 @@ pub fn verify<'s>(snap: &'s Snapshot, token: &str, now: u64) -> Result<Verified<
         claims,
         alg,
     })
+}
+
+/// Whether a value passes through an HTTP header unchanged.
+pub fn header_safe(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 1024
+        && v.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && !v.starts_with(' ')
+        && !v.ends_with(' ')
 }
 
 fn numeric_date(claims: &Value, name: &str) -> Result<Option<f64>, Rejection> {
@@ -445,6 +463,23 @@ mod tests {
         // "QQ" decodes to one byte; "QR" has trailing bits set and is not canonical.
         let t = format!("{}.{}.QR", enc("{}"), enc("{}"));
         assert!(parse(&t).is_err());
+    }
+
+    #[test]
+    fn only_header_safe_subjects_pass() {
+        assert!(header_safe("repo:acme/api:ref:refs/heads/main"));
+        assert!(header_safe("a b"));
+        for bad in [
+            "",
+            "a\r\nx-evil: 1",
+            " lead",
+            "trail ",
+            "caf\u{e9}",
+            "tab\there",
+        ] {
+            assert!(!header_safe(bad), "{bad:?}");
+        }
+        assert!(!header_safe(&"a".repeat(1025)));
     }
 
     #[test]

@@ -412,6 +412,16 @@ async fn every_401_reason_is_answered_with_its_code() {
             "malformed_token",
         ),
         (
+            "sub with a header break",
+            f.rsa.sign(&claims("a\r\nx-evil: 1", json!({}))),
+            "malformed_token",
+        ),
+        (
+            "sub with surrounding space",
+            f.rsa.sign(&claims(" lead", json!({}))),
+            "malformed_token",
+        ),
+        (
             "no sub",
             f.rsa
                 .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 60})),
