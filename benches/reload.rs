@@ -94,21 +94,20 @@ fn bench(c: &mut Criterion) {
         store.clone(),
         metrics,
     );
+    let edits = std::sync::atomic::AtomicU64::new(0);
     let mut g = c.benchmark_group("reload");
     g.sample_size(10);
     g.bench_function(
         "load_validate_compile_swap_10k_identities_100k_bindings",
         |b| {
-            let mut flip = false;
             b.iter(|| {
-                // Alternate one byte so every iteration is a real change that gets swapped in.
-                flip = !flip;
-                let routes = if flip {
-                    "routes: []\n"
-                } else {
-                    "routes: [] \n"
-                };
-                std::fs::write(dir.path().join("extra.yaml"), routes).unwrap();
+                // A new comment every iteration: every reload is a real change that is swapped in.
+                let n = edits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                std::fs::write(
+                    dir.path().join("extra.yaml"),
+                    format!("routes: [] # edit {n}\n"),
+                )
+                .unwrap();
                 match reloader.reload("bench") {
                     claimgate::reload::Outcome::Installed { .. } => {}
                     other => panic!("{other:?}"),

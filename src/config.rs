@@ -211,8 +211,18 @@ pub struct Item<T> {
 pub struct SourceFile {
     /// The file name, relative to the directory.
     pub name: String,
+    text: std::sync::Arc<str>,
+    // Locations are only needed to report a diagnostic, so they are computed on first use:
+    // a clean reload of a large configuration never pays for them.
+    marks: std::sync::OnceLock<Marks>,
+}
+
+impl SourceFile {
     /// Locations of values in the file.
-    pub marks: Marks,
+    pub fn marks(&self) -> &Marks {
+        self.marks
+            .get_or_init(|| Marks::scan(&self.text).unwrap_or_default())
+    }
 }
 
 /// Every file of a configuration directory, parsed but not yet validated.
@@ -250,7 +260,7 @@ impl Config {
             path.push('.');
             path.push_str(field);
         }
-        let (line, col) = file.marks.locate(&path);
+        let (line, col) = file.marks().locate(&path);
         Diagnostic {
             file: file.name.clone(),
             line,
@@ -258,6 +268,12 @@ impl Config {
             severity: sev,
             message: message.into(),
         }
+    }
+
+    /// `file:line:col` of an item (or one of its fields), for output that points at the file.
+    pub fn place(&self, origin: Origin, section: &str, field: Option<&str>) -> String {
+        let d = self.at(origin, section, field, Severity::Warning, "");
+        format!("{}:{}:{}", d.file, d.line, d.col)
     }
 
     /// Resolve a path written inside the configuration (relative to the directory).
@@ -380,40 +396,35 @@ pub fn parse_texts(
     };
     config.hash = text_digest(texts);
     for (name, text) in texts {
-        let (marks, empty) = match Marks::scan(text) {
-            Ok(m) => m,
-            Err((line, col, msg)) => {
-                diagnostics.push(Diagnostic {
-                    file: name.clone(),
-                    line,
-                    col,
-                    severity: Severity::Error,
-                    message: format!("invalid YAML: {msg}"),
-                });
-                continue;
-            }
-        };
         let file = config.files.len();
         config.files.push(SourceFile {
             name: name.clone(),
-            marks,
+            text: text.as_str().into(),
+            marks: std::sync::OnceLock::new(),
         });
-        if empty {
+        if blank_yaml(text) {
             continue;
         }
         let doc: FileDoc = match serde_yaml::from_str(text) {
             Ok(doc) => doc,
             Err(e) => {
-                let (line, col) = e
-                    .location()
-                    .map(|l| (l.line(), l.column()))
-                    .unwrap_or((1, 1));
+                // Tell a broken document from a schema error: only the former fails a scan.
+                let (line, col, message) = match Marks::scan(text) {
+                    Err((line, col, msg)) => (line, col, format!("invalid YAML: {msg}")),
+                    Ok(_) => {
+                        let (line, col) = e
+                            .location()
+                            .map(|l| (l.line(), l.column()))
+                            .unwrap_or((1, 1));
+                        (line, col, strip_location(&e.to_string()))
+                    }
+                };
                 diagnostics.push(Diagnostic {
                     file: name.clone(),
                     line,
                     col,
                     severity: Severity::Error,
-                    message: strip_location(&e.to_string()),
+                    message,
                 });
                 continue;
             }
@@ -424,6 +435,14 @@ pub fn parse_texts(
         push_items(&mut config.routes, doc.routes, file);
     }
     config
+}
+
+/// Whether a file holds no YAML content at all (only blank lines, comments, markers).
+fn blank_yaml(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+    })
 }
 
 fn push_items<T>(into: &mut Vec<Item<T>>, items: Vec<T>, file: usize) {
@@ -448,21 +467,17 @@ pub struct Marks {
 }
 
 impl Marks {
-    /// Scan `text`; returns the marks and whether the document is empty.
-    fn scan(text: &str) -> Result<(Marks, bool), (usize, usize, String)> {
+    /// Scan `text` for the location of every value, or where it is broken.
+    fn scan(text: &str) -> Result<Marks, (usize, usize, String)> {
         let mut recv = MarkCollector::default();
         let mut parser = Parser::new_from_str(text);
         parser.load(&mut recv, false).map_err(|e| {
             let m = e.marker();
             (m.line().max(1), m.col() + 1, e.info().to_string())
         })?;
-        let empty = !recv.saw_node;
-        Ok((
-            Marks {
-                by_path: recv.marks,
-            },
-            empty,
-        ))
+        Ok(Marks {
+            by_path: recv.marks,
+        })
     }
 
     /// The location of `path`, or of its nearest recorded parent.
@@ -498,7 +513,6 @@ enum Frame {
 struct MarkCollector {
     stack: Vec<Frame>,
     marks: HashMap<String, (usize, usize)>,
-    saw_node: bool,
 }
 
 impl MarkCollector {
@@ -551,7 +565,6 @@ impl MarkedEventReceiver for MarkCollector {
                     self.record(&path, mark);
                     return;
                 }
-                self.saw_node = true;
                 let p = self.child_path();
                 self.record(&p, mark);
             }
@@ -560,7 +573,6 @@ impl MarkedEventReceiver for MarkCollector {
                 self.record(&p, mark);
             }
             Event::MappingStart(..) => {
-                self.saw_node = true;
                 let p = self.child_path();
                 self.stack.push(Frame::Map {
                     path: p,
@@ -570,7 +582,6 @@ impl MarkedEventReceiver for MarkCollector {
                 });
             }
             Event::SequenceStart(..) => {
-                self.saw_node = true;
                 let p = self.child_path();
                 self.record(&p, mark);
                 self.stack.push(Frame::Seq { path: p, index: 0 });
@@ -603,7 +614,7 @@ mod tests {
         let text = "external_identities:\n  - name: bot\n    sso_fqn: ci\n  - name: other\n    sso_fqn: x\n";
         let (c, d) = parse(text);
         assert!(d.is_empty(), "{d:?}");
-        let marks = &c.files[0].marks;
+        let marks = c.files[0].marks();
         assert_eq!(marks.locate("external_identities[1].sso_fqn"), (5, 14));
         assert_eq!(marks.locate("external_identities[0].name"), (2, 11));
         // A missing field falls back to its item.

@@ -25,6 +25,21 @@ fn fast(refresh_ms: u64) -> ProviderOptions {
     }
 }
 
+/// A config whose one SSO, `remote-idp` (issuer ISSUER), loads its keys from `idp`'s jwks_uri.
+fn jwks_uri_config(idp: &Provider, algorithms: &str) -> ConfigDir {
+    let dir = ConfigDir::new();
+    let source = format!("jwks_uri: {}", idp.jwks_uri());
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}",
+            sso("remote-idp", ISSUER, &source, algorithms)
+        ),
+    );
+    dir.write("rest.yaml", REST);
+    dir
+}
+
 async fn start(dir: &ConfigDir, opts: ProviderOptions) -> TestServer {
     TestServer::start_full(dir.path(), ReloadOptions::default(), opts).await
 }
@@ -122,20 +137,7 @@ async fn a_rotated_key_is_fetched_once_and_a_removed_key_stops_verifying() {
     let old = TestKey::generate(Kind::Rs256, "old");
     let new = TestKey::generate(Kind::Rs256, "new");
     let idp = Provider::start(jwks(&[&old])).await;
-    let dir = ConfigDir::new();
-    dir.write(
-        "sso.yaml",
-        &format!(
-            "sso_integrations:\n{}",
-            sso(
-                "remote-idp",
-                ISSUER,
-                &format!("jwks_uri: {}", idp.jwks_uri()),
-                "[RS256]"
-            )
-        ),
-    );
-    dir.write("rest.yaml", REST);
+    let dir = jwks_uri_config(&idp, "[RS256]");
     // Background refresh is slow here: only the unknown kid may cause the second fetch.
     let server = start(&dir, ProviderOptions::default()).await;
     wait_ready(&server).await;
@@ -183,20 +185,7 @@ async fn a_rotated_key_is_fetched_once_and_a_removed_key_stops_verifying() {
 async fn a_flood_of_random_kids_costs_the_provider_at_most_one_refetch() {
     let key = TestKey::generate(Kind::EdDsa, "real");
     let idp = Provider::start(jwks(&[&key])).await;
-    let dir = ConfigDir::new();
-    dir.write(
-        "sso.yaml",
-        &format!(
-            "sso_integrations:\n{}",
-            sso(
-                "remote-idp",
-                ISSUER,
-                &format!("jwks_uri: {}", idp.jwks_uri()),
-                "[EdDSA]"
-            )
-        ),
-    );
-    dir.write("rest.yaml", REST);
+    let dir = jwks_uri_config(&idp, "[EdDSA]");
     let server = start(&dir, ProviderOptions::default()).await;
     wait_ready(&server).await;
     let payload = claims("ci", json!({})).to_string();
@@ -248,20 +237,7 @@ fn rand_suffix(i: usize) -> u64 {
 async fn provider_outages_keep_the_last_good_keys() {
     let key = TestKey::generate(Kind::Es256, "k1");
     let idp = Provider::start(jwks(&[&key])).await;
-    let dir = ConfigDir::new();
-    dir.write(
-        "sso.yaml",
-        &format!(
-            "sso_integrations:\n{}",
-            sso(
-                "remote-idp",
-                ISSUER,
-                &format!("jwks_uri: {}", idp.jwks_uri()),
-                "[ES256]"
-            )
-        ),
-    );
-    dir.write("rest.yaml", REST);
+    let dir = jwks_uri_config(&idp, "[ES256]");
     let server = start(&dir, fast(200)).await;
     wait_ready(&server).await;
     let token = token_for(&key, ISSUER);
@@ -331,20 +307,7 @@ async fn symmetric_and_weak_keys_are_never_used() {
     let secret = b"0123456789abcdef0123456789abcdef";
     let set = json!({"keys": [good.jwk, weak_jwk, {"kty": "oct", "kid": "hmac", "k": b64.encode(secret)}]}).to_string();
     let idp = Provider::start(set).await;
-    let dir = ConfigDir::new();
-    dir.write(
-        "sso.yaml",
-        &format!(
-            "sso_integrations:\n{}",
-            sso(
-                "remote-idp",
-                ISSUER,
-                &format!("jwks_uri: {}", idp.jwks_uri()),
-                "[RS256]"
-            )
-        ),
-    );
-    dir.write("rest.yaml", REST);
+    let dir = jwks_uri_config(&idp, "[RS256]");
     let server = start(&dir, ProviderOptions::default()).await;
     wait_ready(&server).await;
     assert_eq!(
