@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::envoy::{Claimgate, Echo, Envoy, EnvoyConfig, HttpReply, Seen, HEADER_MUTATION_FILTER};
+use common::envoy::{Echo, Envoy, EnvoyConfig, Seen, HEADER_MUTATION_FILTER};
+use common::process::{Claimgate, HttpReply};
 use common::*;
 use serde_json::{json, Value};
 
@@ -461,7 +462,7 @@ async fn the_readme_quickstart_works_on_the_example_config_and_the_demo_upstream
     let claimgate = Claimgate::start(&std::path::Path::new(root).join("config")).await;
     // The upstream cluster must name the demo listener's port, so that one is chosen up front.
     let envoy = Envoy::start_on_free_ports(|| {
-        let demo_port = common::envoy::free_port();
+        let demo_port = common::process::free_port();
         EnvoyConfig::shipped()
             .listener_port("demo_upstream", demo_port)
             .cluster_endpoint("claimgate", claimgate.grpc)

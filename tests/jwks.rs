@@ -421,10 +421,7 @@ async fn the_binary_fetches_keys_through_discovery() {
         ),
     );
     dir.write("rest.yaml", REST);
-    let path = dir.path().to_path_buf();
-    let serve = tokio::task::spawn_blocking(move || ServeProcess::start(&path, &[]))
-        .await
-        .unwrap();
+    let serve = common::process::Claimgate::start(dir.path()).await;
     let mut c = serve.client().await;
     let token = token_for(&key, &idp.issuer());
     let a = ask(

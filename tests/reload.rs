@@ -492,7 +492,7 @@ async fn sighup_reloads_what_no_watcher_sees() {
         format!("{IDENTITIES}{RESOURCES_EDITOR}{ROUTES}"),
     )
     .unwrap();
-    let serve = ServeProcess::start(&cfg, &["--reload-poll", "1h"]);
+    let serve = common::process::Claimgate::start_with(&cfg, &["--reload-poll", "1h"]).await;
     let mut c = serve.client().await;
     let token = new.sign(&claims("bot-run", json!({"repository": "acme/api"})));
     std::fs::write(&keys, jwks(&[&old, &new])).unwrap();
@@ -507,7 +507,7 @@ async fn sighup_reloads_what_no_watcher_sees() {
         becomes(&c, &token, "GET", "/a", (200, "editor")).await,
         "SIGHUP reloads"
     );
-    let (_, metrics) = serve.get("/metrics").unwrap();
+    let metrics = serve.get("/metrics").await.body;
     assert!(
         metrics.contains("claimgate_config_generation 2"),
         "{metrics}"

@@ -2,6 +2,7 @@
 //! directories written to disk, and the real server started on 127.0.0.1:0.
 #![allow(dead_code)]
 pub mod envoy;
+pub mod process;
 pub mod provider;
 
 use std::collections::HashMap;
@@ -464,103 +465,4 @@ pub fn tls_provider() {
 pub fn http_client() -> reqwest::Client {
     tls_provider();
     reqwest::Client::new()
-}
-
-/// A free TCP port on 127.0.0.1 (closed again before it is returned).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `claimgate serve` as a child process; killed when dropped.
-pub struct ServeProcess {
-    pub child: std::process::Child,
-    pub grpc: SocketAddr,
-    pub http: SocketAddr,
-}
-
-impl ServeProcess {
-    /// Start the binary on free ports and wait (bounded) until /readyz answers 200.
-    pub fn start(dir: &Path, extra: &[&str]) -> ServeProcess {
-        let grpc: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let child = std::process::Command::new(bin())
-            .args(["serve", "--config", dir.to_str().unwrap()])
-            .args([
-                "--grpc-addr",
-                &grpc.to_string(),
-                "--http-addr",
-                &http.to_string(),
-            ])
-            .args(extra)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut p = ServeProcess { child, grpc, http };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            if p.get("/readyz").is_some_and(|(status, _)| status == 200) {
-                return p;
-            }
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("claimgate exited early with {status}: {}", p.stderr());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("claimgate did not become ready: {}", p.stderr());
-    }
-
-    /// A plain HTTP/1.1 GET on the HTTP side.
-    pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        use std::io::{Read as _, Write as _};
-        let mut s = std::net::TcpStream::connect(self.http).ok()?;
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
-        )
-        .ok()?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).ok()?;
-        let status = resp.get(9..12)?.parse().ok()?;
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        Some((status, body))
-    }
-
-    pub fn signal(&self, sig: &str) {
-        std::process::Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-    }
-
-    pub async fn client(&self) -> AuthorizationClient<Channel> {
-        AuthorizationClient::connect(format!("http://{}", self.grpc))
-            .await
-            .unwrap()
-    }
-
-    /// Kill the process and return what it logged.
-    pub fn stderr(&mut self) -> String {
-        use std::io::Read as _;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        err
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
