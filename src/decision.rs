@@ -3,12 +3,17 @@
 //! [`decide`] is pure: it reads one snapshot and the request, and returns [`Decision`]. A
 //! denial is a value with a [`Reason`], never an error, so every path ends in an explicit
 //! answer for Envoy.
+//!
+//! [`decide_observed`] is the same function with an [`Observer`] watching each step (route
+//! resolution, every token check, every identity candidate and claim, the binding looked
+//! up). `claimgate explain` uses it, so what it shows is what the server did; [`decide`] runs
+//! it with [`NoObserver`], a zero-sized type whose empty methods compile away.
 
 use serde_json::Value;
 
-use crate::identity::{self, Selection};
-use crate::routing::Target;
-use crate::snapshot::{Role, Snapshot};
+use crate::identity::{self, ClaimMatcher, ClaimOutcome, Identity, Selection};
+use crate::routing::{Route, RouteMatch, Target};
+use crate::snapshot::{Role, Snapshot, Sso};
 use crate::token::{self, Rejection};
 
 /// Why a request was denied; each reason has a fixed code, HTTP status and message.
@@ -243,6 +248,173 @@ impl From<Rejection> for Decision {
     }
 }
 
+/// One step of choosing what a request targets.
+#[derive(Debug, Clone, Copy)]
+pub enum TargetStep<'a> {
+    /// Envoy named the resource and role in `context_extensions`; routes are not consulted.
+    Extensions {
+        /// `context_extensions.resource`.
+        resource: Option<&'a str>,
+        /// `context_extensions.role`.
+        role: Option<&'a str>,
+    },
+    /// The path is not normalized, so no route is tried.
+    Unnormalized,
+    /// A route was tried and did not match.
+    Missed {
+        /// Its index in the route list.
+        index: usize,
+        /// The route.
+        route: &'a Route,
+        /// The first of its conditions the request failed.
+        miss: RouteMiss,
+    },
+    /// The first route that matched.
+    Matched(&'a RouteMatch<'a, 'a>),
+    /// No route matched.
+    Unrouted,
+}
+
+/// The condition of a route a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMiss {
+    /// The method is not in the route's `methods`.
+    Method,
+    /// The host is not the route's `host`.
+    Host,
+    /// The path does not fit the route's template or prefix.
+    Path,
+}
+
+/// One step of token verification, with what it looked at.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenStep<'a> {
+    /// Splitting the compact JWS and decoding header and payload.
+    Parse {
+        /// The decoded header, when parsing succeeded.
+        header: Option<&'a serde_json::Map<String, Value>>,
+        /// The decoded payload, when parsing succeeded.
+        claims: Option<&'a Value>,
+    },
+    /// Header rules: no key-carrying or critical headers, no nested token, `alg` and `kid`.
+    Header {
+        /// The header.
+        header: &'a serde_json::Map<String, Value>,
+    },
+    /// Choosing the SSO by the exact `iss`.
+    Issuer {
+        /// The `iss` claim, if a string.
+        iss: Option<&'a str>,
+        /// The SSO with exactly that issuer.
+        sso: Option<&'a Sso>,
+    },
+    /// The token's `alg` against the SSO's allow-list.
+    Algorithm {
+        /// The header's `alg`.
+        alg: &'a str,
+        /// The SSO.
+        sso: &'a Sso,
+    },
+    /// Finding the key by `kid` and algorithm.
+    Key {
+        /// The header's `kid`.
+        kid: Option<&'a str>,
+        /// The algorithm.
+        alg: crate::keys::Alg,
+        /// The SSO whose keys were searched.
+        sso: &'a Sso,
+        /// The key found.
+        key: Option<&'a crate::keys::Key>,
+    },
+    /// The signature.
+    Signature {
+        /// The key's `kid` as the token named it.
+        kid: Option<&'a str>,
+        /// The algorithm.
+        alg: crate::keys::Alg,
+    },
+    /// `exp` (required) and `nbf` against `now`, with the SSO's leeway.
+    Times {
+        /// The payload (read `exp` and `nbf` from it).
+        claims: &'a Value,
+        /// The time of the decision, seconds since the epoch.
+        now: u64,
+        /// The SSO's leeway in seconds.
+        leeway: u64,
+    },
+    /// `aud` against the SSO's audiences.
+    Audience {
+        /// The payload (read `aud` from it).
+        claims: &'a Value,
+        /// The SSO.
+        sso: &'a Sso,
+    },
+    /// `sub`, which must travel unchanged in a header.
+    Subject {
+        /// The payload (read `sub` from it).
+        claims: &'a Value,
+    },
+}
+
+/// How an identity fared in selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidacy {
+    /// Every claim holds: it is a candidate.
+    Matched,
+    /// At least one claim does not hold.
+    Unmatched,
+    /// Selection had ended before this identity (a candidate with more claims had won, or a
+    /// tie was found); reported only to an exhaustive observer, with whether it would match.
+    NotReached {
+        /// Whether every claim holds.
+        matches: bool,
+    },
+}
+
+/// Watches [`decide_observed`] make a decision. Every method does nothing by default.
+///
+/// Borrowed values live only for the call: an observer that keeps them copies them.
+pub trait Observer {
+    /// Whether to check every claim of every identity of the SSO, even after selection has
+    /// its answer. The decision is the same either way; only what is reported differs.
+    const EXHAUSTIVE: bool = false;
+
+    /// A step of resolving the request's target.
+    fn target(&mut self, _step: TargetStep<'_>) {}
+
+    /// A step of token verification and its outcome.
+    fn token(&mut self, _step: TokenStep<'_>, _outcome: Result<(), &Rejection>) {}
+
+    /// One claim of identity `index` checked against the token's `actual` value.
+    fn claim(
+        &mut self,
+        _index: usize,
+        _claim: &ClaimMatcher,
+        _outcome: ClaimOutcome,
+        _actual: Option<&Value>,
+    ) {
+    }
+
+    /// Identity `index` has been checked (after its claims were reported).
+    fn candidate(&mut self, _index: usize, _identity: &Identity, _candidacy: Candidacy) {}
+
+    /// The role `identity` holds on `resource`, looked up against the role `required`.
+    fn binding(
+        &mut self,
+        _resource: &str,
+        _identity: &Identity,
+        _held: Option<Role>,
+        _required: Role,
+    ) {
+    }
+}
+
+/// The observer of the request path: sees nothing and costs nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
 enum Wanted {
     Resource(String, Role),
     Missing(&'static str),
@@ -253,8 +425,24 @@ enum Wanted {
 
 /// Decide one request against one snapshot at time `now` (seconds since the epoch).
 pub fn decide(snap: &Snapshot, req: &Request<'_>, now: u64) -> Decision {
+    decide_observed(snap, req, now, &mut NoObserver)
+}
+
+/// [`decide`], reporting each step to `obs`.
+pub fn decide_observed<O: Observer>(
+    snap: &Snapshot,
+    req: &Request<'_>,
+    now: u64,
+    obs: &mut O,
+) -> Decision {
     // Resolve the target first (public routes need no token) but report a missing route only
     // after authentication, so an anonymous caller learns nothing about the route table.
+    if req.ext_resource.is_some() || req.ext_role.is_some() {
+        obs.target(TargetStep::Extensions {
+            resource: req.ext_resource,
+            role: req.ext_role,
+        });
+    }
     let wanted = match (req.ext_resource, req.ext_role) {
         (Some(resource), Some(role)) => match Role::parse(role) {
             Some(role) if !resource.is_empty() => Wanted::Resource(resource.to_owned(), role),
@@ -265,7 +453,10 @@ pub fn decide(snap: &Snapshot, req: &Request<'_>, now: u64) -> Decision {
         },
         (Some(_), None) => Wanted::Missing("context_extensions names a resource but no role"),
         (None, Some(_)) => Wanted::Missing("context_extensions names a role but no resource"),
-        (None, None) => match snap.router.find(req.method, req.host, req.path) {
+        (None, None) => match snap
+            .router
+            .find_observed(req.method, req.host, req.path, obs)
+        {
             None => Wanted::Unrouted,
             Some(m) => match &m.route.target {
                 Target::Public => Wanted::Public(m.index),
@@ -298,12 +489,13 @@ pub fn decide(snap: &Snapshot, req: &Request<'_>, now: u64) -> Decision {
         }
         Credentials::Bearer(t) => t,
     };
-    let verified = match token::verify(snap, token, now) {
+    let verified = match token::verify_observed(snap, token, now, obs) {
         Ok(v) => v,
         Err(r) => return r.into(),
     };
     let candidates = snap.identities_of(verified.sso_index);
-    let identity = match identity::select(&snap.identities, candidates, &verified.claims) {
+    let selection = identity::select_observed(&snap.identities, candidates, &verified.claims, obs);
+    let identity = match selection {
         Selection::Chosen(i) => &snap.identities[i],
         Selection::NoIdentity => {
             return Decision::deny(
@@ -341,6 +533,7 @@ pub fn decide(snap: &Snapshot, req: &Request<'_>, now: u64) -> Decision {
         }
     };
     let held = snap.role_of(&resource, identity);
+    obs.binding(&resource, identity, held, required);
     match held {
         Some(role) if role >= required => Decision::Allow(Allow::Identity(Grant {
             identity: identity.name.clone(),
@@ -394,6 +587,12 @@ mod tests {
         assert_eq!(by_status(403), 4);
         assert_eq!(by_status(503), 2);
         assert_eq!(Reason::InsufficientRole.code(), "insufficient_role");
+    }
+
+    #[test]
+    fn the_request_path_observer_is_zero_sized_and_not_exhaustive() {
+        assert_eq!(std::mem::size_of::<NoObserver>(), 0);
+        const { assert!(!<NoObserver as Observer>::EXHAUSTIVE) };
     }
 
     #[test]

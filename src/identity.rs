@@ -5,7 +5,11 @@
 //! compiled, so selection walks one slice and stops as soon as the count drops below the
 //! best match: a tie is found without looking at every identity.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
+
+use crate::decision::{Candidacy, NoObserver, Observer};
 
 /// Where a claim is read from the token payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +18,18 @@ pub enum ClaimPath {
     Top(Box<str>),
     /// A JSON Pointer (RFC 6901) into nested claims.
     Pointer(Box<str>),
+}
+
+impl ClaimPath {
+    /// The claim's place as a JSON Pointer, so `repository` and `/repository` compare equal.
+    pub fn pointer(&self) -> Cow<'_, str> {
+        match self {
+            ClaimPath::Pointer(p) => Cow::Borrowed(p),
+            ClaimPath::Top(name) => {
+                Cow::Owned(format!("/{}", name.replace('~', "~0").replace('/', "~1")))
+            }
+        }
+    }
 }
 
 /// An expected claim value. Values of different JSON types never match.
@@ -37,6 +53,20 @@ impl ClaimValue {
             ClaimValue::Int(i) => Value::from(*i),
             ClaimValue::Float(f) => Value::from(*f),
             ClaimValue::Bool(b) => Value::from(*b),
+        }
+    }
+
+    /// A key that is equal for two values exactly when they match the same tokens (`1` and
+    /// `1.0` are one number; `"1"` is another value).
+    pub fn canonical(&self) -> String {
+        match self {
+            ClaimValue::Str(s) => format!("s{s}"),
+            ClaimValue::Int(i) => format!("n{i}"),
+            ClaimValue::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                format!("n{}", *f as i64)
+            }
+            ClaimValue::Float(f) => format!("n{f}"),
+            ClaimValue::Bool(b) => format!("b{b}"),
         }
     }
 
@@ -84,6 +114,17 @@ pub enum ClaimOutcome {
     Missing,
 }
 
+impl ClaimOutcome {
+    /// The outcome's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimOutcome::Matched => "matched",
+            ClaimOutcome::Mismatched => "mismatched",
+            ClaimOutcome::Missing => "missing",
+        }
+    }
+}
+
 impl ClaimMatcher {
     /// The token's value for this claim, if present.
     pub fn lookup<'v>(&self, payload: &'v Value) -> Option<&'v Value> {
@@ -95,7 +136,13 @@ impl ClaimMatcher {
 
     /// Check this condition against a token payload.
     pub fn check(&self, payload: &Value) -> ClaimOutcome {
-        match self.lookup(payload) {
+        self.judge(self.lookup(payload))
+    }
+
+    /// Check this condition against the token's value for it, as [`ClaimMatcher::lookup`]
+    /// found it.
+    pub fn judge(&self, actual: Option<&Value>) -> ClaimOutcome {
+        match actual {
             None => ClaimOutcome::Missing,
             Some(v) if self.value.matches(v) => ClaimOutcome::Matched,
             Some(_) => ClaimOutcome::Mismatched,
@@ -107,7 +154,8 @@ impl ClaimMatcher {
     /// An array claim could contain both values; operators write such pairs to mean "one or
     /// the other", so tie warnings treat them as exclusive and say so.
     pub fn excludes(&self, other: &ClaimMatcher) -> bool {
-        self.path == other.path && self.value != other.value
+        self.path.pointer() == other.path.pointer()
+            && self.value.canonical() != other.value.canonical()
     }
 }
 
@@ -125,9 +173,30 @@ pub struct Identity {
 impl Identity {
     /// Whether every condition holds for `payload`.
     pub fn matches(&self, payload: &Value) -> bool {
-        self.claims
-            .iter()
-            .all(|c| c.check(payload) == ClaimOutcome::Matched)
+        self.matches_observed(0, payload, &mut NoObserver)
+    }
+
+    /// [`Identity::matches`] for identity `index`, reporting each claim to `obs`. Stops at
+    /// the first claim that fails unless the observer is exhaustive.
+    pub fn matches_observed<O: Observer>(
+        &self,
+        index: usize,
+        payload: &Value,
+        obs: &mut O,
+    ) -> bool {
+        let mut all = true;
+        for claim in self.claims.iter() {
+            let actual = claim.lookup(payload);
+            let outcome = claim.judge(actual);
+            obs.claim(index, claim, outcome, actual);
+            if outcome != ClaimOutcome::Matched {
+                all = false;
+                if !O::EXHAUSTIVE {
+                    break;
+                }
+            }
+        }
+        all
     }
 }
 
@@ -144,24 +213,57 @@ pub enum Selection {
 
 /// Select among `candidates` (identity indices sorted by claim count, most first).
 pub fn select(identities: &[Identity], candidates: &[usize], payload: &Value) -> Selection {
+    select_observed(identities, candidates, payload, &mut NoObserver)
+}
+
+/// [`select`], reporting each identity checked (and, to an exhaustive observer, the ones
+/// selection never reached) to `obs`.
+pub fn select_observed<O: Observer>(
+    identities: &[Identity],
+    candidates: &[usize],
+    payload: &Value,
+    obs: &mut O,
+) -> Selection {
     let mut chosen: Option<usize> = None;
-    for &i in candidates {
+    let mut result = None;
+    let mut stopped_at = candidates.len();
+    for (pos, &i) in candidates.iter().enumerate() {
         let identity = &identities[i];
         if let Some(c) = chosen {
             if identities[c].claims.len() > identity.claims.len() {
+                stopped_at = pos;
                 break;
             }
         }
-        if identity.matches(payload) {
+        let matched = identity.matches_observed(i, payload, obs);
+        let candidacy = if matched {
+            Candidacy::Matched
+        } else {
+            Candidacy::Unmatched
+        };
+        obs.candidate(i, identity, candidacy);
+        if matched {
             match chosen {
                 None => chosen = Some(i),
-                Some(c) => return Selection::Ambiguous(c, i),
+                Some(c) => {
+                    result = Some(Selection::Ambiguous(c, i));
+                    stopped_at = pos + 1;
+                    break;
+                }
             }
         }
     }
-    match chosen {
-        Some(c) => Selection::Chosen(c),
-        None => Selection::NoIdentity,
+    if O::EXHAUSTIVE {
+        for &i in candidates.get(stopped_at..).unwrap_or_default() {
+            let identity = &identities[i];
+            let matches = identity.matches_observed(i, payload, obs);
+            obs.candidate(i, identity, Candidacy::NotReached { matches });
+        }
+    }
+    match (result, chosen) {
+        (Some(r), _) => r,
+        (None, Some(c)) => Selection::Chosen(c),
+        (None, None) => Selection::NoIdentity,
     }
 }
 
@@ -239,6 +341,20 @@ mod tests {
         let t = json!({"kubernetes.io": {"namespace": "dev"}});
         assert_eq!(ids[0].claims[0].check(&t), ClaimOutcome::Mismatched);
         assert_eq!(ids[0].claims[0].check(&json!({})), ClaimOutcome::Missing);
+    }
+
+    #[test]
+    fn exclusion_sees_through_spelling_of_paths_and_numbers() {
+        let a = ident("a", &[("repository", s("x")), ("run", ClaimValue::Int(1))]);
+        let b = ident(
+            "b",
+            &[("/repository", s("y")), ("run", ClaimValue::Float(1.0))],
+        );
+        assert!(a.claims[0].excludes(&b.claims[0]));
+        assert!(!a.claims[1].excludes(&b.claims[1]));
+        assert!(ClaimValue::Float(1.0).matches(&json!(1)));
+        let c = ident("c", &[("run", s("1"))]);
+        assert!(a.claims[1].excludes(&c.claims[0]));
     }
 
     #[test]

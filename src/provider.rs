@@ -240,6 +240,14 @@ impl RemoteKeys {
         waited.is_ok() && self.first_load_done()
     }
 
+    /// Fetch once now and swap in the result if it is usable, without starting the
+    /// background refresh: for one-shot tools such as `claimgate explain`. Returns how many
+    /// usable keys the set holds afterwards.
+    pub async fn load_now(&self) -> Result<usize, String> {
+        self.load_once("one-shot").await?;
+        Ok(self.keys.load().len())
+    }
+
     /// A token names `kid` (or none) that the current set lacks: refetch once, shared and
     /// rate-limited, and wait at most `refetch_wait`. Returns whether the key is there now.
     pub async fn refetch_for(self: &Arc<Self>, kid: Option<&str>) -> bool {

@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::decision::Reason;
+use crate::decision::{NoObserver, Observer, Reason, TokenStep};
 use crate::keys::{Alg, KeyMiss};
 use crate::snapshot::{Snapshot, Sso};
 
@@ -173,44 +173,61 @@ fn decode_object(part: &str, what: &str) -> Result<Value, Rejection> {
 
 /// Verify `token` against the snapshot's SSOs at time `now` (seconds since the epoch).
 pub fn verify<'s>(snap: &'s Snapshot, token: &str, now: u64) -> Result<Verified<'s>, Rejection> {
-    let parsed = parse(token)?;
+    verify_observed(snap, token, now, &mut NoObserver)
+}
+
+/// Report one step's outcome to `obs` and pass the result on.
+fn step<O: Observer, T>(
+    obs: &mut O,
+    step: TokenStep<'_>,
+    result: Result<T, Rejection>,
+) -> Result<T, Rejection> {
+    obs.token(step, result.as_ref().map(|_| ()));
+    result
+}
+
+/// [`verify`], reporting each step to `obs`; the first failing step ends verification.
+pub fn verify_observed<'s, O: Observer>(
+    snap: &'s Snapshot,
+    token: &str,
+    now: u64,
+    obs: &mut O,
+) -> Result<Verified<'s>, Rejection> {
+    let parsed = match parse(token) {
+        Ok(p) => p,
+        Err(r) => {
+            let none = TokenStep::Parse {
+                header: None,
+                claims: None,
+            };
+            return step(obs, none, Err(r));
+        }
+    };
+    let parsed_step = TokenStep::Parse {
+        header: Some(&parsed.header),
+        claims: Some(&parsed.claims),
+    };
+    obs.token(parsed_step, Ok(()));
     let header = &parsed.header;
-    for h in REFUSED_HEADERS {
-        if header.contains_key(h) {
-            return Err(reject(
-                Reason::MalformedToken,
-                format!("header {h:?} is not accepted"),
-            ));
-        }
-    }
-    if let Some(cty) = header.get("cty") {
-        if cty.as_str().is_none_or(|c| c.eq_ignore_ascii_case("JWT")) {
-            return Err(reject(
-                Reason::MalformedToken,
-                "nested tokens (cty: JWT) are not accepted",
-            ));
-        }
-    }
-    let alg_name = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or_else(|| reject(Reason::MalformedToken, "header has no \"alg\" string"))?;
-    let kid = match parsed.kid() {
-        None => None,
-        Some(Value::String(k)) => Some(k.as_str()),
-        Some(_) => return Err(reject(Reason::MalformedToken, "\"kid\" is not a string")),
-    };
+    let (alg_name, kid) = step(obs, TokenStep::Header { header }, check_header(header))?;
     let iss = match parsed.claims.get("iss") {
-        Some(Value::String(i)) => i.as_str(),
-        Some(_) => return Err(reject(Reason::MalformedToken, "\"iss\" is not a string")),
-        None => return Err(reject(Reason::UnknownIssuer, "token has no \"iss\"")),
+        Some(Value::String(i)) => Ok(i.as_str()),
+        Some(_) => Err(reject(Reason::MalformedToken, "\"iss\" is not a string")),
+        None => Err(reject(Reason::UnknownIssuer, "token has no \"iss\"")),
     };
-    let (sso_index, sso) = snap.sso_for_issuer(iss).ok_or_else(|| {
-        reject(
-            Reason::UnknownIssuer,
-            format!("no SSO integration has issuer {iss:?}"),
-        )
-    })?;
+    let found = iss.and_then(|iss| {
+        snap.sso_for_issuer(iss).ok_or_else(|| {
+            reject(
+                Reason::UnknownIssuer,
+                format!("no SSO integration has issuer {iss:?}"),
+            )
+        })
+    });
+    let issuer_step = TokenStep::Issuer {
+        iss: parsed.issuer(),
+        sso: found.as_ref().ok().map(|(_, sso)| *sso),
+    };
+    let (sso_index, sso) = step(obs, issuer_step, found)?;
     let alg = Alg::parse(alg_name)
         .filter(|a| sso.algorithms.contains(*a))
         .ok_or_else(|| {
@@ -222,7 +239,8 @@ pub fn verify<'s>(snap: &'s Snapshot, token: &str, now: u64) -> Result<Verified<
                     sso.algorithms.names().join(", ")
                 ),
             )
-        })?;
+        });
+    let alg = step(obs, TokenStep::Algorithm { alg: alg_name, sso }, alg)?;
     let keys = sso.keys.load();
     let key = keys.find(kid, alg).map_err(|miss| match miss {
         KeyMiss::Unknown => reject(
@@ -245,7 +263,14 @@ pub fn verify<'s>(snap: &'s Snapshot, token: &str, now: u64) -> Result<Verified<
                 alg.name()
             ),
         ),
-    })?;
+    });
+    let key_step = TokenStep::Key {
+        kid,
+        alg,
+        sso,
+        key: key.as_ref().ok().copied(),
+    };
+    let key = step(obs, key_step, key)?;
     let ok = jsonwebtoken::crypto::verify(
         parsed.signature,
         parsed.signing_input.as_bytes(),
@@ -253,43 +278,92 @@ pub fn verify<'s>(snap: &'s Snapshot, token: &str, now: u64) -> Result<Verified<
         alg.jwt(),
     )
     .unwrap_or(false);
-    if !ok {
-        return Err(reject(
+    let signature = if ok {
+        Ok(())
+    } else {
+        Err(reject(
             Reason::InvalidSignature,
             format!(
                 "signature does not verify with key {:?} ({})",
                 kid.unwrap_or(""),
                 alg.name()
             ),
-        ));
-    }
+        ))
+    };
+    step(obs, TokenStep::Signature { kid, alg }, signature)?;
     let claims = parsed.claims;
-    check_times(&claims, now, sso.leeway)?;
-    check_audience(&claims, sso)?;
-    match claims.get("sub") {
-        Some(Value::String(s)) if header_safe(s) => {}
-        Some(Value::String(s)) if !s.is_empty() => {
-            // The subject travels upstream in x-claimgate-subject: a value Envoy would refuse
-            // (control characters) or alter (surrounding spaces, raw non-ASCII bytes) must not
-            // turn an allow into a 503 or make two subjects look alike.
-            return Err(reject(
-                Reason::MalformedToken,
-                "\"sub\" cannot be carried in a header: only visible ASCII and inner spaces, at most 1024 bytes",
-            ));
-        }
-        _ => {
-            return Err(reject(
-                Reason::MalformedToken,
-                "token has no \"sub\" string",
-            ))
-        }
-    }
+    let times = TokenStep::Times {
+        claims: &claims,
+        now,
+        leeway: sso.leeway,
+    };
+    step(obs, times, check_times(&claims, now, sso.leeway))?;
+    let audience = TokenStep::Audience {
+        claims: &claims,
+        sso,
+    };
+    step(obs, audience, check_audience(&claims, sso))?;
+    step(
+        obs,
+        TokenStep::Subject { claims: &claims },
+        check_subject(&claims),
+    )?;
     Ok(Verified {
         sso_index,
         sso,
         claims,
         alg,
     })
+}
+
+/// The header rules that need no key: refused headers, nested tokens, `alg`, `kid`.
+fn check_header(header: &Map<String, Value>) -> Result<(&str, Option<&str>), Rejection> {
+    for h in REFUSED_HEADERS {
+        if header.contains_key(h) {
+            return Err(reject(
+                Reason::MalformedToken,
+                format!("header {h:?} is not accepted"),
+            ));
+        }
+    }
+    if let Some(cty) = header.get("cty") {
+        if cty.as_str().is_none_or(|c| c.eq_ignore_ascii_case("JWT")) {
+            return Err(reject(
+                Reason::MalformedToken,
+                "nested tokens (cty: JWT) are not accepted",
+            ));
+        }
+    }
+    let alg_name = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| reject(Reason::MalformedToken, "header has no \"alg\" string"))?;
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.as_str()),
+        Some(_) => return Err(reject(Reason::MalformedToken, "\"kid\" is not a string")),
+    };
+    Ok((alg_name, kid))
+}
+
+/// Check that `sub` is a string that can travel upstream in a header.
+pub fn check_subject(claims: &Value) -> Result<(), Rejection> {
+    match claims.get("sub") {
+        Some(Value::String(s)) if header_safe(s) => Ok(()),
+        Some(Value::String(s)) if !s.is_empty() => {
+            // The subject travels upstream in x-claimgate-subject: a value Envoy would refuse
+            // (control characters) or alter (surrounding spaces, raw non-ASCII bytes) must not
+            // turn an allow into a 503 or make two subjects look alike.
+            Err(reject(
+                Reason::MalformedToken,
+                "\"sub\" cannot be carried in a header: only visible ASCII and inner spaces, at most 1024 bytes",
+            ))
+        }
+        _ => Err(reject(
+            Reason::MalformedToken,
+            "token has no \"sub\" string",
+        )),
+    }
 }
 
 /// Whether a value passes through an HTTP header unchanged.
