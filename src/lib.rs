@@ -14,7 +14,10 @@
 //! - [`token`]: strict JWT verification (RFC 8725).
 //! - [`identity`]: external-identity selection by claims.
 //! - [`routing`]: request-to-resource routes.
-//! - [`decision`]: the whole decision for one request, as a value.
+//! - [`decision`]: the whole decision for one request, as a value, and its [`decision::Observer`].
+//! - [`explain`]: `claimgate explain`, the decision for one token shown step by step.
+//! - [`lint`]: `claimgate validate`'s review: possible ties, shadowed routes, unused entries.
+//! - [`audit`]: `claimgate who-can`, who holds a role on a resource and what token that takes.
 //! - [`service`]: the gRPC `envoy.service.auth.v3.Authorization` service.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`]: the Prometheus registry and its domain methods.
@@ -25,16 +28,22 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+/// Who holds which role on a resource, for audits.
+pub mod audit;
 /// Configuration schema, directory loading and validation.
 pub mod config;
 /// The compiled decision in one request.
 pub mod decision;
+/// The decision for one token, step by step.
+pub mod explain;
 /// HTTP endpoints: metrics and health.
 pub mod http;
 /// External-identity selection by claims.
 pub mod identity;
 /// JSON Web Key sets.
 pub mod keys;
+/// Configuration review beyond validity: ties, shadowed routes, unreachable entries.
+pub mod lint;
 /// Prometheus metrics.
 pub mod metrics;
 /// Development token minting.

@@ -1,17 +1,19 @@
 //! The `claimgate` binary: parses the command line and calls the library.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use claimgate::config::Severity;
 use claimgate::keys::Alg;
+use claimgate::metrics::unix_now;
 use claimgate::mint::{self, MintOptions};
 use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::server::{self, Bound, ServeOptions};
+use claimgate::snapshot::{self, Role};
+use claimgate::{audit, config, explain, lint, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -56,11 +58,63 @@ enum Command {
         #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
         log_format: String,
     },
-    /// Check a configuration directory exactly as serve would load it.
+    /// Check a configuration directory exactly as serve would load it, and review it.
     Validate {
         /// Configuration directory.
         #[arg(long, env = "CLAIMGATE_CONFIG")]
         config: PathBuf,
+        /// Output: text, github (Actions annotations) or json.
+        #[arg(long, env = "CLAIMGATE_FORMAT", value_enum, default_value = "text")]
+        format: OutputFormat,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long, env = "CLAIMGATE_STRICT")]
+        strict: bool,
+        /// Envoy configuration (file or directory) whose context_extensions name resources;
+        /// repeatable.
+        #[arg(long, env = "CLAIMGATE_ENVOY_CONFIG", value_delimiter = ',')]
+        envoy_config: Vec<PathBuf>,
+    },
+    /// Show the whole decision for one token and request, step by step.
+    Explain {
+        /// Configuration directory.
+        #[arg(long, env = "CLAIMGATE_CONFIG")]
+        config: PathBuf,
+        /// The token, or a whole Authorization value ("Bearer ..."); "-" reads it from stdin.
+        #[arg(long, env = "CLAIMGATE_TOKEN")]
+        token: String,
+        /// HTTP method.
+        #[arg(long, env = "CLAIMGATE_METHOD", default_value = "GET")]
+        method: String,
+        /// Request path, with query.
+        #[arg(long, env = "CLAIMGATE_PATH", default_value = "/")]
+        path: String,
+        /// Host (:authority).
+        #[arg(long, env = "CLAIMGATE_HOST", default_value = "")]
+        host: String,
+        /// Resource, as Envoy's context_extensions would name it (routes are then skipped).
+        #[arg(long, env = "CLAIMGATE_RESOURCE", requires = "role")]
+        resource: Option<String>,
+        /// Role, as Envoy's context_extensions would name it.
+        #[arg(long, env = "CLAIMGATE_ROLE", requires = "resource")]
+        role: Option<String>,
+        /// Print one JSON document instead of text.
+        #[arg(long, env = "CLAIMGATE_JSON")]
+        json: bool,
+    },
+    /// List every identity holding a role on a resource, and the token it takes.
+    WhoCan {
+        /// Configuration directory.
+        #[arg(long, env = "CLAIMGATE_CONFIG")]
+        config: PathBuf,
+        /// Resource FQN (kind:name).
+        #[arg(long, env = "CLAIMGATE_RESOURCE")]
+        resource: String,
+        /// Only identities holding at least this role (viewer, editor, manager).
+        #[arg(long, env = "CLAIMGATE_ROLE", value_parser = parse_role)]
+        role: Option<Role>,
+        /// Print one JSON document instead of text.
+        #[arg(long, env = "CLAIMGATE_JSON")]
+        json: bool,
     },
     /// Mint a signed token for development and tests.
     Token {
@@ -89,6 +143,17 @@ enum Command {
         #[arg(long, env = "CLAIMGATE_ALG")]
         alg: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Github,
+    Json,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("{s:?} is not viewer, editor or manager"))
 }
 
 fn init_logging(json: bool) {
@@ -142,7 +207,53 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Validate { config } => validate(&config),
+        Command::Validate {
+            config,
+            format,
+            strict,
+            envoy_config,
+        } => {
+            let format = match format {
+                OutputFormat::Text => lint::Format::Text,
+                OutputFormat::Github => lint::Format::Github,
+                OutputFormat::Json => lint::Format::Json,
+            };
+            let validation = lint::validate(&config, &envoy_config);
+            print!("{}", validation.render(format));
+            if validation.passes(strict) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Explain {
+            config,
+            token,
+            method,
+            path,
+            host,
+            resource,
+            role,
+            json,
+        } => match explain_command(&config, &token, &method, &path, &host, resource, role, json) {
+            Ok(allowed) => ExitCode::from(if allowed { 0 } else { 1 }),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::WhoCan {
+            config,
+            resource,
+            role,
+            json,
+        } => match who_can_command(&config, &resource, role, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Token {
             key,
             iss,
@@ -199,34 +310,66 @@ fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     })
 }
 
-fn validate(dir: &std::path::Path) -> ExitCode {
-    let (diagnostics, ok) = match server::load_snapshot(dir) {
-        Ok(snap) => (snap.warnings.clone(), true),
-        Err(e) => {
-            let d = e.diagnostics().to_vec();
-            if d.is_empty() {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
-            }
-            (d, false)
-        }
-    };
-    for d in &diagnostics {
-        println!("{d}");
-    }
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let warnings = diagnostics.len() - errors;
-    if ok {
-        println!("{}: valid ({warnings} warning(s))", dir.display());
-        ExitCode::SUCCESS
+/// Read and compile a configuration directory; errors carry every diagnostic.
+fn load(dir: &Path) -> anyhow::Result<(config::Config, Snapshot)> {
+    let loaded = config::load_dir(dir).and_then(|cfg| {
+        let snap = snapshot::compile(&cfg)?;
+        Ok((cfg, snap))
+    });
+    loaded.map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn explain_command(
+    dir: &Path,
+    token: &str,
+    method: &str,
+    path: &str,
+    host: &str,
+    resource: Option<String>,
+    role: Option<String>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let token = if token == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| anyhow::anyhow!("cannot read the token from stdin: {e}"))?
     } else {
-        println!(
-            "{}: invalid ({errors} error(s), {warnings} warning(s))",
-            dir.display()
-        );
-        ExitCode::from(1)
+        token.to_owned()
+    };
+    let (cfg, snap) = load(dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let keys = runtime.block_on(explain::load_remote_keys(&snap, &token));
+    let input = explain::Input {
+        token: &token,
+        method,
+        path,
+        host,
+        resource: resource.as_deref(),
+        role: role.as_deref(),
+    };
+    let report = explain::explain(&snap, Some(&cfg), &input, unix_now(), keys);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
     }
+    Ok(report.allowed())
+}
+
+fn who_can_command(
+    dir: &Path,
+    resource: &str,
+    role: Option<Role>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (cfg, snap) = load(dir)?;
+    let answer = audit::who_can(&snap, Some(&cfg), resource, role)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print!("{answer}");
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! The `claimgate` binary as a user runs it: validate, token, serve.
+//! The `claimgate` binary as a user runs it: validate, token, serve, explain, who-can.
 
 mod common;
 
@@ -279,4 +279,879 @@ fn serve_runs_the_example_config_and_drains_on_sigterm() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("configuration loaded"), "{err}");
     assert!(err.contains("shutting down"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// explain
+
+const EXPLAIN_IDENTITIES: &str = r#"
+external_identities:
+  - name: anyone
+    sso_fqn: test-idp
+  - name: api
+    sso_fqn: test-idp
+    claims:
+      repository: acme/api
+  - name: api-prod
+    sso_fqn: test-idp
+    claims:
+      repository: acme/api
+      environment: prod
+  - name: ns-prod
+    sso_fqn: test-idp
+    claims:
+      /kubernetes.io/namespace: prod
+      run_attempt: 1
+  - name: tie-a
+    sso_fqn: test-idp
+    claims:
+      team: x
+  - name: tie-b
+    sso_fqn: test-idp
+    claims:
+      org: y
+"#;
+
+const EXPLAIN_RESOURCES: &str = r#"
+resources:
+  - fqn: model:acme/llama
+    collaborators:
+      - subject: external-identity:anyone
+        role: viewer
+      - subject: external-identity:api
+        role: editor
+      - subject: external-identity:api-prod
+        role: manager
+  - fqn: workspace:prod
+    collaborators:
+      - subject: external-identity:api-prod
+        role: manager
+"#;
+
+const EXPLAIN_ROUTES: &str = r#"
+routes:
+  - path_prefix: /healthz
+    public: true
+  - path: /v1/models/{org}/{name}/{*rest}
+    methods: [GET]
+    resource: model:{org}/{name}
+    role: viewer
+  - path: /v1/models/{org}/{name}/{*rest}
+    methods: [POST]
+    resource: model:{org}/{name}
+    role: editor
+  - path: /v1/admin/{*rest}
+    resource: workspace:prod
+    role: manager
+"#;
+
+struct ExplainFixture {
+    dir: ConfigDir,
+    rsa: TestKey,
+    other: TestKey,
+}
+
+fn explain_fixture() -> ExplainFixture {
+    let rsa = TestKey::generate(Kind::Rs256, "rsa-1");
+    let other = TestKey::generate(Kind::Rs256, "other-1");
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[&rsa]));
+    dir.write("other-jwks.json", &jwks(&[&other]));
+    let more_ssos = "  - name: other-idp\n    type: oidc\n    issuer: https://other.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n  - name: login-idp\n    type: oidc\n    login_enabled: true\n    issuer: https://login.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n";
+    dir.write("sso.yaml", &format!("{}{more_ssos}", sso_yaml("[RS256]")));
+    dir.write("identities.yaml", EXPLAIN_IDENTITIES);
+    dir.write("resources.yaml", EXPLAIN_RESOURCES);
+    dir.write("routes.yaml", EXPLAIN_ROUTES);
+    ExplainFixture { dir, rsa, other }
+}
+
+/// Run `claimgate explain --json` off the async runtime; returns the exit code and report.
+async fn explain_json(args: Vec<String>) -> (i32, serde_json::Value) {
+    tokio::task::spawn_blocking(move || {
+        let mut all = vec!["explain".to_string(), "--json".to_string()];
+        all.extend(args);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (code, out, err) = run(&refs);
+        let report = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("explain --json printed no JSON ({e}): {out}{err}"));
+        (code, report)
+    })
+    .await
+    .unwrap()
+}
+
+fn explain_args(dir: &ConfigDir, token: &str, method: &str, path: &str) -> Vec<String> {
+    [
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--token",
+        token,
+        "--method",
+        method,
+        "--path",
+        path,
+        "--host",
+        "api.example.com",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// One token per reason code: the in-process server answers over gRPC, the binary explains
+/// the same token on the same directory, and both say the same; explain names the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_gives_the_servers_verdict_for_one_token_per_reason_code() {
+    let f = explain_fixture();
+    let server = TestServer::start(f.dir.path()).await;
+    let mut c = server.client().await;
+    let good = claims("ci", json!({}));
+    let models = "/v1/models/acme/llama/x";
+    let jku = f.rsa.sign_raw(
+        &json!({"alg": "RS256", "kid": "rsa-1", "jku": "https://evil/keys"}).to_string(),
+        &good.to_string(),
+    );
+    let tampered = {
+        let t = f.rsa.sign(&good);
+        let parts: Vec<&str> = t.split('.').collect();
+        let other = f.rsa.sign(&claims("root", json!({})));
+        let payload = other.split('.').nth(1).unwrap().to_string();
+        format!("{}.{}.{}", parts[0], payload, parts[2])
+    };
+    let cases: Vec<(&str, String, &str, &str, &str, &str)> = vec![
+        // name, token, method, path, reason, failed step
+        (
+            "allowed",
+            f.rsa.sign(&claims("ci", json!({"repository": "acme/api"}))),
+            "POST",
+            models,
+            "allowed",
+            "",
+        ),
+        (
+            "public route",
+            String::new(),
+            "GET",
+            "/healthz/live",
+            "allowed",
+            "",
+        ),
+        (
+            "missing_token",
+            String::new(),
+            "GET",
+            models,
+            "missing_token",
+            "credentials",
+        ),
+        (
+            "malformed_token: garbage",
+            "abc".into(),
+            "GET",
+            models,
+            "malformed_token",
+            "parse",
+        ),
+        (
+            "malformed_token: jku header",
+            jku,
+            "GET",
+            models,
+            "malformed_token",
+            "header",
+        ),
+        (
+            "malformed_token: sub",
+            f.rsa.sign(&claims(" lead", json!({}))),
+            "GET",
+            models,
+            "malformed_token",
+            "subject",
+        ),
+        (
+            "unknown_issuer",
+            f.rsa
+                .sign(&claims("a", json!({"iss": "https://idp.test.local/"}))),
+            "GET",
+            models,
+            "unknown_issuer",
+            "issuer",
+        ),
+        (
+            "unknown_key",
+            f.other.sign(&good),
+            "GET",
+            models,
+            "unknown_key",
+            "key",
+        ),
+        (
+            "algorithm_not_allowed",
+            f.rsa
+                .sign_raw(r#"{"alg":"RS384","kid":"rsa-1"}"#, &good.to_string()),
+            "GET",
+            models,
+            "algorithm_not_allowed",
+            "algorithm",
+        ),
+        (
+            "invalid_signature",
+            tampered,
+            "GET",
+            models,
+            "invalid_signature",
+            "signature",
+        ),
+        (
+            "expired",
+            f.rsa.sign(&claims("a", json!({"exp": now() - 100}))),
+            "GET",
+            models,
+            "expired",
+            "times",
+        ),
+        (
+            "not_yet_valid",
+            f.rsa.sign(&claims("a", json!({"nbf": now() + 100}))),
+            "GET",
+            models,
+            "not_yet_valid",
+            "times",
+        ),
+        (
+            "audience_mismatch",
+            f.rsa.sign(&claims("a", json!({"aud": "someone-else"}))),
+            "GET",
+            models,
+            "audience_mismatch",
+            "audience",
+        ),
+        (
+            "no_identity",
+            f.other
+                .sign(&claims("a", json!({"iss": "https://other.test.local"}))),
+            "GET",
+            models,
+            "no_identity",
+            "identity",
+        ),
+        (
+            "ambiguous_identity",
+            f.rsa.sign(&claims("a", json!({"team": "x", "org": "y"}))),
+            "GET",
+            models,
+            "ambiguous_identity",
+            "identity",
+        ),
+        (
+            "no_route",
+            f.rsa.sign(&good),
+            "GET",
+            "/v2/unknown",
+            "no_route",
+            "route",
+        ),
+        (
+            "insufficient_role",
+            f.rsa.sign(&good),
+            "POST",
+            models,
+            "insufficient_role",
+            "role",
+        ),
+    ];
+    for (name, token, method, path, reason, step) in cases {
+        let headers: Vec<(&str, String)> = if token.is_empty() {
+            vec![]
+        } else {
+            vec![("authorization", format!("Bearer {token}"))]
+        };
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let a = ask(&mut c, check(method, path, &headers)).await;
+        let server_reason = if a.status == 200 {
+            "allowed"
+        } else {
+            a.reason()
+        };
+        assert_eq!(server_reason, reason, "{name}: the server said {a:?}");
+
+        let (code, report) = explain_json(explain_args(&f.dir, &token, method, path)).await;
+        let v = &report["verdict"];
+        assert_eq!(v["status"], json!(a.status), "{name}: {v}");
+        assert_eq!(v["reason"], json!(reason), "{name}: {v}");
+        assert_eq!(code, if reason == "allowed" { 0 } else { 1 }, "{name}");
+        if step.is_empty() {
+            assert_eq!(v["failed_step"], serde_json::Value::Null, "{name}: {v}");
+        } else {
+            assert_eq!(v["failed_step"], json!(step), "{name}: {v}");
+        }
+        // A failing token step is marked failed, with the reason, and the rest not reached.
+        let steps = report["token"]["steps"].as_array().unwrap();
+        if let Some(i) = steps.iter().position(|s| s["step"] == json!(step)) {
+            assert_eq!(steps[i]["outcome"], "failed", "{name}: {steps:?}");
+            assert_eq!(steps[i]["reason"], json!(reason), "{name}");
+            assert!(steps[..i].iter().all(|s| s["outcome"] == "ok"), "{name}");
+            assert!(
+                steps[i + 1..].iter().all(|s| s["outcome"] == "not_reached"),
+                "{name}"
+            );
+        }
+    }
+
+    // context_extensions stand in for routes, on both sides.
+    let t = f.rsa.sign(&claims("ci", json!({"repository": "acme/api"})));
+    for (role, reason) in [
+        ("editor", "allowed"),
+        ("manager", "insufficient_role"),
+        ("owner", "no_route"),
+    ] {
+        let req = with_context(
+            check(
+                "GET",
+                "/not/routed",
+                &[("authorization", &format!("Bearer {t}"))],
+            ),
+            &[("resource", "model:acme/llama"), ("role", role)],
+        );
+        let a = ask(&mut c, req).await;
+        let mut args = explain_args(&f.dir, &t, "GET", "/not/routed");
+        args.extend(["--resource", "model:acme/llama", "--role", role].map(String::from));
+        let (_, report) = explain_json(args).await;
+        assert_eq!(report["verdict"]["status"], json!(a.status), "role {role}");
+        assert_eq!(report["verdict"]["reason"], json!(reason), "role {role}");
+        assert_eq!(report["target"]["by"], "context_extensions");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn explain_json_lists_every_candidate_with_each_claim_matched_mismatched_or_missing() {
+    let f = explain_fixture();
+    let t = f.rsa.sign(&claims(
+        "ci",
+        json!({"repository": "acme/api", "environment": "dev", "run_attempt": "1"}),
+    ));
+    let (code, report) =
+        explain_json(explain_args(&f.dir, &t, "GET", "/v1/models/acme/llama/x")).await;
+    assert_eq!(code, 0, "{report:#}");
+    let sel = &report["identity"];
+    assert_eq!(sel["sso"], "test-idp");
+    assert_eq!(sel["outcome"], "chosen");
+    assert_eq!(sel["chosen"], "api");
+    let candidates = sel["candidates"].as_array().unwrap();
+    let names: Vec<&str> = candidates
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["api-prod", "ns-prod", "api", "tie-a", "tie-b", "anyone"],
+        "most claims first"
+    );
+    let by_name = |n: &str| candidates.iter().find(|c| c["name"] == n).unwrap();
+
+    let api_prod = by_name("api-prod");
+    assert_eq!(api_prod["verdict"], "unmatched");
+    assert_eq!(api_prod["location"], "identities.yaml:9:11");
+    assert_eq!(
+        api_prod["claims"],
+        json!([
+            {"key": "repository", "expected": "acme/api", "actual": "acme/api", "outcome": "matched"},
+            {"key": "environment", "expected": "prod", "actual": "dev", "outcome": "mismatched"},
+        ])
+    );
+    // Every claim is shown, even after the first that fails; "1" is not 1.
+    let ns = by_name("ns-prod");
+    assert_eq!(ns["claims"][0]["outcome"], "missing");
+    assert_eq!(ns["claims"][0]["actual"], serde_json::Value::Null);
+    assert_eq!(ns["claims"][1]["outcome"], "mismatched");
+    assert_eq!(ns["claims"][1]["expected"], json!(1));
+    assert_eq!(ns["claims"][1]["actual"], json!("1"));
+
+    assert_eq!(by_name("api")["verdict"], "matched");
+    // Selection stops at the first count below the winner's; the rest are shown anyway.
+    let anyone = by_name("anyone");
+    assert_eq!(anyone["verdict"], "not_reached");
+    assert_eq!(anyone["would_match"], true);
+    assert_eq!(by_name("tie-a")["verdict"], "unmatched");
+
+    let b = &report["binding"];
+    assert_eq!(b["identity"], "api");
+    assert_eq!(b["held"], "editor");
+    assert_eq!(b["required"], "viewer");
+    assert_eq!(b["collaborators"].as_array().unwrap().len(), 3);
+    assert_eq!(report["target"]["route"]["index"], 1);
+    assert_eq!(
+        report["target"]["captures"][0],
+        json!({"name": "org", "value": "acme"})
+    );
+    assert_eq!(report["verdict"]["identity"], "api");
+    assert_eq!(report["verdict"]["role"], "editor");
+}
+
+#[test]
+fn explain_text_names_the_failing_step_and_reads_the_token_from_stdin() {
+    let f = explain_fixture();
+    let t = f.rsa.sign(&claims("a", json!({"exp": now() - 100})));
+    let mut child = Command::new(bin())
+        .args([
+            "explain",
+            "--config",
+            f.dir.path().to_str().unwrap(),
+            "--token",
+            "-",
+        ])
+        .args(["--path", "/v1/models/acme/llama/x"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{t}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("  ok      signature"), "{text}");
+    assert!(
+        text.contains("  FAILED  times     expired: expired at"),
+        "{text}"
+    );
+    assert!(text.contains("  -       audience  not reached"), "{text}");
+    assert!(
+        text.contains("verdict   DENY (401) expired:") && text.contains("[failed step: times]"),
+        "{text}"
+    );
+    assert!(!text.contains(&t), "the token itself is never printed");
+}
+
+#[tokio::test]
+async fn explain_names_the_closest_issuers_when_none_matches() {
+    let f = explain_fixture();
+    let path = "/v1/models/acme/llama/x";
+    let t = f
+        .rsa
+        .sign(&claims("a", json!({"iss": "https://idp.test.local/"})));
+    let (_, report) = explain_json(explain_args(&f.dir, &t, "GET", path)).await;
+    let hints = report["token"]["issuer_hints"].as_array().unwrap();
+    assert_eq!(hints.len(), 1, "{hints:?}");
+    assert_eq!(hints[0]["sso"], "test-idp");
+    assert!(hints[0]["why"].as_str().unwrap().contains("trailing slash"));
+
+    let t = f
+        .other
+        .sign(&claims("a", json!({"iss": "https://login.test.local"})));
+    let (_, report) = explain_json(explain_args(&f.dir, &t, "GET", path)).await;
+    assert_eq!(report["verdict"]["reason"], "unknown_issuer");
+    let hints = report["token"]["issuer_hints"].as_array().unwrap();
+    assert_eq!(hints[0]["sso"], "login-idp");
+    assert!(
+        hints[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("login_enabled: true"),
+        "{hints:?}"
+    );
+
+    let t = f.rsa.sign(&claims(
+        "a",
+        json!({"iss": "https://unrelated.example.com"}),
+    ));
+    let (_, report) = explain_json(explain_args(&f.dir, &t, "GET", path)).await;
+    assert_eq!(report["token"]["issuer_hints"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_fetches_remote_keys_once_before_deciding() {
+    let key = TestKey::generate(Kind::Es256, "remote-1");
+    let idp = common::provider::Provider::start(jwks(&[&key])).await;
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n  - name: remote-idp\n    type: oidc\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_uri: {}\n    algorithms: [ES256]\n",
+            idp.jwks_uri()
+        ),
+    );
+    dir.write(
+        "rest.yaml",
+        "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n",
+    );
+    let t = key.sign(&claims("ci", json!({})));
+    let (code, report) = explain_json(explain_args(&dir, &t, "GET", "/a")).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["token"]["keys"]["sso"], "remote-idp");
+    assert_eq!(report["token"]["keys"]["keys"], 1);
+    assert_eq!(idp.jwks_fetches(), 1);
+
+    idp.set_mode(common::provider::Mode::Status500);
+    let (code, report) = explain_json(explain_args(&dir, &t, "GET", "/a")).await;
+    assert_eq!(code, 1);
+    assert_eq!(report["verdict"]["reason"], "unknown_key");
+    assert!(
+        report["token"]["keys"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn explain_exits_2_on_a_config_error_or_a_usage_error() {
+    let f = explain_fixture();
+    let dir = f.dir.path().to_str().unwrap();
+    let (code, _, err) = run(&[
+        "explain",
+        "--config",
+        dir,
+        "--token",
+        "x",
+        "--resource",
+        "model:a",
+    ]);
+    assert_eq!(code, 2, "--resource needs --role: {err}");
+    f.dir.write(
+        "broken.yaml",
+        "external_identities:\n  - name: a\n    sso_fqn: nope\n",
+    );
+    let (code, _, err) = run(&["explain", "--config", dir, "--token", "x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("broken.yaml:3:14: error: sso_fqn \"nope\""),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// validate: the review
+
+/// A valid directory with one finding of each warning kind.
+fn findings_dir() -> ConfigDir {
+    let dir = ConfigDir::new();
+    valid_base(&dir);
+    dir.write(
+        "ids.yaml",
+        "external_identities:\n  - name: by-repo\n    sso_fqn: test-idp\n    claims:\n      repository: acme/api\n  - name: by-team\n    sso_fqn: test-idp\n    claims:\n      team: ml\n  - name: by-other-repo\n    sso_fqn: test-idp\n    claims:\n      repository: acme/web\n  - name: unused\n    sso_fqn: test-idp\n    claims:\n      repository: acme/unused\n      team: none\n",
+    );
+    dir.write(
+        "res.yaml",
+        "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:by-repo\n        role: viewer\n      - subject: external-identity:by-team\n        role: viewer\n      - subject: external-identity:by-other-repo\n        role: viewer\n      - subject: external-identity:gone\n        role: viewer\n  - fqn: model:orphan\n",
+    );
+    dir.write(
+        "routes.yaml",
+        "routes:\n  - path: /v1/{*rest}\n    resource: model:a\n    role: viewer\n  - path: /v1/items/{id}\n    methods: [GET]\n    resource: model:a\n    role: editor\n",
+    );
+    dir
+}
+
+#[test]
+fn validate_warns_about_each_kind_of_finding_with_its_location() {
+    let dir = findings_dir();
+    let (code, out, err) = run(&["validate", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "warnings alone pass: {out}{err}");
+    let expected = [
+        // A token with both repository and team matches two one-claim identities.
+        "ids.yaml:6:11: warning: external identities \"by-repo\" (at ids.yaml:2:11) and \"by-team\" of SSO test-idp both have 1 claim and a token with repository=\"acme/api\", team=\"ml\" matches both",
+        "ids.yaml:10:11: warning: external identities \"by-team\" (at ids.yaml:6:11) and \"by-other-repo\"",
+        "ids.yaml:14:11: warning: external identity \"unused\" is a collaborator of no resource",
+        "res.yaml:10:18: warning: external identity \"gone\" does not exist",
+        "res.yaml:12:10: warning: resource \"model:orphan\" is targeted by no route",
+        "routes.yaml:5:11: warning: routes[1] is never used: routes[0] (at routes.yaml:2:5)",
+    ];
+    for e in expected {
+        assert!(
+            out.lines().any(|l| l.starts_with(e)),
+            "expected a line starting with\n  {e}\ngot:\n{out}"
+        );
+    }
+    // Same repository claim, different values: exclusive, so no tie between those two.
+    assert!(
+        !out.contains("\"by-repo\" (at ids.yaml:2:11) and \"by-other-repo\""),
+        "{out}"
+    );
+    assert!(out.ends_with("valid (6 warning(s))\n"), "{out}");
+}
+
+#[test]
+fn validate_strict_fails_on_a_warning_and_passes_a_clean_config() {
+    let dir = findings_dir();
+    let (code, out, _) = run(&[
+        "validate",
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let clean = ConfigDir::new();
+    valid_base(&clean);
+    clean.write(
+        "rest.yaml",
+        "external_identities:\n  - name: bot\n    sso_fqn: test-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n",
+    );
+    let (code, out, _) = run(&[
+        "validate",
+        "--config",
+        clean.path().to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("valid (0 warning(s))"), "{out}");
+}
+
+/// `::error file=…,line=…,col=…::…` or `::warning …`, as GitHub Actions reads them.
+fn is_annotation(line: &str) -> bool {
+    let Some(rest) = line
+        .strip_prefix("::error ")
+        .or_else(|| line.strip_prefix("::warning "))
+    else {
+        return false;
+    };
+    let Some((props, message)) = rest.split_once("::") else {
+        return false;
+    };
+    let props: Vec<&str> = props.split(',').collect();
+    let numeric = |p: &str, name: &str| {
+        p.strip_prefix(name)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    props.len() == 3
+        && props[0]
+            .strip_prefix("file=")
+            .is_some_and(|f| !f.is_empty())
+        && numeric(props[1], "line=")
+        && numeric(props[2], "col=")
+        && !message.is_empty()
+        && !message.contains('\n')
+}
+
+#[test]
+fn validate_format_github_prints_workflow_annotations() {
+    let dir = findings_dir();
+    let root = dir.path().to_str().unwrap();
+    let (code, out, _) = run(&["validate", "--config", root, "--format", "github"]);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let (summary, annotations) = lines.split_last().unwrap();
+    assert_eq!(annotations.len(), 6, "{out}");
+    for l in annotations {
+        assert!(is_annotation(l), "not an annotation: {l}");
+        assert!(l.starts_with("::warning "), "{l}");
+    }
+    let shadow = format!("::warning file={root}/routes.yaml,line=5,col=11::routes[1] is never used: routes[0] (at routes.yaml:2:5) comes first and matches every request it would (first match wins)");
+    assert!(annotations.contains(&shadow.as_str()), "{out}");
+    assert!(summary.ends_with("valid (6 warning(s))"), "{summary}");
+
+    dir.write(
+        "broken.yaml",
+        "external_identities:\n  - name: a\n    sso_fqn: nope\n",
+    );
+    let (code, out, _) = run(&["validate", "--config", root, "--format", "github"]);
+    assert_eq!(code, 1);
+    let first = out.lines().next().unwrap();
+    assert!(is_annotation(first), "{first}");
+    assert_eq!(
+        first,
+        format!("::error file={root}/broken.yaml,line=3,col=14::sso_fqn \"nope\" names no SSO integration")
+    );
+}
+
+#[test]
+fn validate_format_json_is_one_document_with_every_finding() {
+    let dir = findings_dir();
+    let (code, out, _) = run(&[
+        "validate",
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["errors"], 0);
+    assert_eq!(doc["warnings"], 6);
+    let d = doc["diagnostics"].as_array().unwrap();
+    assert_eq!(d.len(), 6);
+    let shadow = d.iter().find(|d| d["file"] == "routes.yaml").unwrap();
+    assert_eq!(
+        (shadow["line"].as_u64(), shadow["col"].as_u64()),
+        (Some(5), Some(11))
+    );
+    assert_eq!(shadow["severity"], "warning");
+    assert!(shadow["path"].as_str().unwrap().ends_with("routes.yaml"));
+}
+
+#[test]
+fn validate_counts_a_resource_named_by_envoy_context_extensions_as_reached() {
+    let dir = ConfigDir::new();
+    valid_base(&dir);
+    dir.write(
+        "rest.yaml",
+        "external_identities:\n  - name: bot\n    sso_fqn: test-idp\nresources:\n  - fqn: mcp-server:search\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\n",
+    );
+    let root = dir.path().to_str().unwrap();
+    let (_, out, _) = run(&["validate", "--config", root]);
+    assert!(
+        out.contains("resource \"mcp-server:search\" is targeted by no route"),
+        "{out}"
+    );
+    // The shipped Envoy config names mcp-server:search for /v1/mcp/search.
+    let envoy = format!("{}/envoy/envoy.yaml", env!("CARGO_MANIFEST_DIR"));
+    let (code, out, _) = run(&[
+        "validate",
+        "--config",
+        root,
+        "--envoy-config",
+        &envoy,
+        "--strict",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run(&[
+        "validate",
+        "--config",
+        root,
+        "--envoy-config",
+        "/nonexistent/envoy.yaml",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cannot read"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------
+// who-can
+
+#[test]
+fn who_can_lists_exactly_the_collaborators_of_each_example_resource() {
+    let text = std::fs::read_to_string(format!("{}/resources.yaml", example_config())).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let resources = doc["resources"].as_sequence().unwrap();
+    assert_eq!(resources.len(), 3);
+    for r in resources {
+        let fqn = r["fqn"].as_str().unwrap();
+        let mut expected: Vec<(String, String)> = r["collaborators"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let subject = c["subject"].as_str().unwrap();
+                (
+                    subject
+                        .strip_prefix("external-identity:")
+                        .unwrap()
+                        .to_string(),
+                    c["role"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        expected.sort();
+        let (code, out, err) = run(&[
+            "who-can",
+            "--config",
+            &example_config(),
+            "--resource",
+            fqn,
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut got: Vec<(String, String)> = answer["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["identity"].as_str().unwrap().to_string(),
+                    h["role"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "{fqn}");
+    }
+}
+
+#[test]
+fn who_can_shows_the_role_and_the_token_each_identity_takes() {
+    let (code, out, _) = run(&[
+        "who-can",
+        "--config",
+        &example_config(),
+        "--resource",
+        "model:acme/llama-70b",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let holders = answer["holders"].as_array().unwrap();
+    let roles: Vec<&str> = holders
+        .iter()
+        .map(|h| h["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["manager", "editor", "viewer"], "highest role first");
+    assert_eq!(
+        holders[0],
+        json!({
+            "identity": "api-deployer-prod",
+            "location": "identities.yaml:20:11",
+            "role": "manager",
+            "sso": "dev-oidc",
+            "issuer": "https://dev-idp.claimgate.local",
+            "audiences": ["claimgate"],
+            "claims": {"repository": "acme/api", "environment": "prod", "ref": "refs/heads/main"},
+        })
+    );
+    assert_eq!(holders[2]["claims"], json!({}));
+
+    let (code, out, _) = run(&[
+        "who-can",
+        "--config",
+        &example_config(),
+        "--resource",
+        "model:acme/llama-70b",
+        "--role",
+        "editor",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("model:acme/llama-70b: 2 identities hold editor or higher\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  manager  api-deployer-prod (identities.yaml:20:11)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("           claims: repository=\"acme/api\"\n"),
+        "{out}"
+    );
+    assert!(!out.contains("ci-any"), "{out}");
+}
+
+#[test]
+fn who_can_refuses_an_undefined_resource_and_a_bad_role() {
+    let (code, _, err) = run(&[
+        "who-can",
+        "--config",
+        &example_config(),
+        "--resource",
+        "model:acme/llama",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("resource \"model:acme/llama\" is not defined in resources (defined: model:acme/llama-70b)"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "who-can",
+        "--config",
+        &example_config(),
+        "--resource",
+        "model:acme/llama-70b",
+        "--role",
+        "owner",
+    ]);
+    assert_eq!(code, 2, "{err}");
 }

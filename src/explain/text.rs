@@ -1,0 +1,232 @@
+//! The text form of an explanation: one section per stage, one line per step.
+
+use std::fmt;
+
+use super::{plural, Report, RouteInfo, StepOutcome};
+
+fn route_line(r: &RouteInfo) -> String {
+    let mut s = format!(
+        "routes[{}] {} {}",
+        r.index,
+        if r.prefix { "path_prefix" } else { "path" },
+        r.path
+    );
+    if let Some(ms) = &r.methods {
+        s.push_str(&format!(", methods {}", ms.join(", ")));
+    }
+    if let Some(h) = &r.host {
+        s.push_str(&format!(", host {h}"));
+    }
+    if let Some(l) = &r.location {
+        s.push_str(&format!(" ({l})"));
+    }
+    s
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.request;
+        write!(f, "request   {} {}", r.method, r.path)?;
+        if !r.host.is_empty() {
+            write!(f, " (host {})", r.host)?;
+        }
+        writeln!(f, ", credentials: {}", r.credentials.replace('_', " "))?;
+
+        let t = &self.target;
+        match t.by {
+            "context_extensions" => writeln!(
+                f,
+                "target    context_extensions: resource {}, role {} (routes are not consulted)",
+                r.resource.as_deref().unwrap_or("(none)"),
+                r.role.as_deref().unwrap_or("(none)")
+            )?,
+            "route" => {
+                if let Some(route) = &t.route {
+                    writeln!(f, "target    {}", route_line(route))?;
+                }
+                if !t.captures.is_empty() {
+                    let caps: Vec<String> = t
+                        .captures
+                        .iter()
+                        .map(|c| format!("{} = {}", c.name, c.value))
+                        .collect();
+                    writeln!(f, "            captured {}", caps.join(", "))?;
+                }
+                match (&t.resource, t.role) {
+                    (Some(res), Some(role)) => writeln!(
+                        f,
+                        "            resource {res}, role {} required",
+                        role.as_str()
+                    )?,
+                    _ => writeln!(f, "            public: no token needed")?,
+                }
+            }
+            _ => writeln!(f, "target    none")?,
+        }
+        for tried in &t.tried {
+            writeln!(
+                f,
+                "  skipped {}: {} does not match",
+                route_line(&tried.route),
+                tried.miss
+            )?;
+        }
+        if let Some(p) = &t.problem {
+            writeln!(f, "  problem {p}")?;
+        }
+
+        let k = &self.token;
+        if !k.checked {
+            writeln!(f, "token     not checked")?;
+        } else {
+            writeln!(f, "token")?;
+            if let Some(h) = &k.header {
+                writeln!(f, "  header  {h}")?;
+            }
+            if let Some(c) = &k.claims {
+                writeln!(f, "  claims  {c}")?;
+            }
+            if let Some(load) = &k.keys {
+                match (&load.keys, &load.error) {
+                    (Some(n), _) => writeln!(
+                        f,
+                        "  keys    SSO {}: fetched {} from {}",
+                        load.sso,
+                        plural(*n, "usable key", "usable keys"),
+                        load.source
+                    )?,
+                    (None, Some(e)) => writeln!(
+                        f,
+                        "  keys    SSO {}: fetching from {} failed: {e}",
+                        load.sso, load.source
+                    )?,
+                    _ => {}
+                }
+            }
+            for s in &k.steps {
+                let mark = match s.outcome {
+                    StepOutcome::Ok => "ok    ",
+                    StepOutcome::Failed => "FAILED",
+                    StepOutcome::NotReached => "-     ",
+                };
+                match s.reason {
+                    Some(code) => writeln!(f, "  {mark}  {:<10}{code}: {}", s.step, s.detail)?,
+                    None => writeln!(f, "  {mark}  {:<10}{}", s.step, s.detail)?,
+                }
+            }
+            for h in &k.issuer_hints {
+                writeln!(
+                    f,
+                    "  hint    SSO {} (issuer {:?}) {}",
+                    h.sso, h.issuer, h.why
+                )?;
+            }
+            if k.issuer.is_some() && k.sso.is_none() && k.issuer_hints.is_empty() {
+                writeln!(f, "  hint    no configured issuer comes close")?;
+            }
+        }
+
+        if let Some(sel) = &self.identity {
+            writeln!(
+                f,
+                "identity  SSO {}: {}, most claims first",
+                sel.sso,
+                plural(sel.candidates.len(), "identity", "identities")
+            )?;
+            for c in &sel.candidates {
+                let mark = match (c.verdict, c.would_match) {
+                    ("matched", _) => "match  ",
+                    ("unmatched", _) => "no     ",
+                    (_, Some(true)) => "skipped",
+                    _ => "no     ",
+                };
+                write!(
+                    f,
+                    "  {mark} {} ({})",
+                    c.name,
+                    plural(c.claim_count, "claim", "claims")
+                )?;
+                if let Some(l) = &c.location {
+                    write!(f, " {l}")?;
+                }
+                match (c.verdict, c.would_match) {
+                    ("not_reached", Some(true)) => {
+                        writeln!(f, ": would match, but selection had already ended")?
+                    }
+                    ("not_reached", _) => writeln!(f, ": not reached by selection")?,
+                    _ => writeln!(f)?,
+                }
+                for claim in &c.claims {
+                    match (&claim.actual, claim.outcome) {
+                        (Some(a), "matched") => {
+                            writeln!(f, "            {}: matched {a}", claim.key)?
+                        }
+                        (Some(a), _) => writeln!(
+                            f,
+                            "            {}: mismatched, expected {}, token has {a}",
+                            claim.key, claim.expected
+                        )?,
+                        (None, _) => writeln!(
+                            f,
+                            "            {}: missing, expected {}",
+                            claim.key, claim.expected
+                        )?,
+                    }
+                }
+            }
+            let label = match sel.outcome {
+                "chosen" => "chosen",
+                "ambiguous" => "tie",
+                _ => "none",
+            };
+            writeln!(f, "  {label:<8}{}", sel.why)?;
+        }
+
+        if let Some(b) = &self.binding {
+            match b.held {
+                Some(role) => writeln!(
+                    f,
+                    "binding   {} is {} on {}; {} required",
+                    b.identity,
+                    role.as_str(),
+                    b.resource,
+                    b.required.as_str()
+                )?,
+                None => writeln!(
+                    f,
+                    "binding   {} has no role on {}; {} required",
+                    b.identity,
+                    b.resource,
+                    b.required.as_str()
+                )?,
+            }
+            if !b.defined {
+                writeln!(f, "          {} is not defined in resources", b.resource)?;
+            } else if b.collaborators.is_empty() {
+                writeln!(f, "          {} has no collaborators", b.resource)?;
+            } else {
+                let list: Vec<String> = b
+                    .collaborators
+                    .iter()
+                    .map(|c| format!("{} {}", c.identity, c.role.as_str()))
+                    .collect();
+                writeln!(f, "          collaborators: {}", list.join(", "))?;
+            }
+        }
+
+        let v = &self.verdict;
+        if v.allowed {
+            writeln!(f, "verdict   ALLOW (200): {}", v.detail)
+        } else {
+            write!(
+                f,
+                "verdict   DENY ({}) {}: {}",
+                v.status, v.reason, v.detail
+            )?;
+            match v.failed_step {
+                Some(step) => writeln!(f, " [failed step: {step}]"),
+                None => writeln!(f),
+            }
+        }
+    }
+}

@@ -1,0 +1,923 @@
+//! What `claimgate validate` adds to validity: findings about a configuration that loads but
+//! probably does not do what its authors meant. Each is a warning (`--strict` fails on them).
+//!
+//! - **Possible ties**: two identities of one SSO with equally many claims that one token
+//!   could satisfy both; such a token is denied `ambiguous_identity`. Two identities that
+//!   name the same claim with different values are taken as exclusive, although an array
+//!   claim could hold both values: configurations write such pairs to mean "one or the
+//!   other". A pair is not reported when an identity with more claims matches every token
+//!   that matches both, because that identity wins.
+//! - **Shadowed routes**: a route that an earlier route covers entirely (first match wins).
+//! - **Identities without collaborators**: every request they are selected for is denied.
+//! - **Unreachable resources**: no route (and no Envoy `context_extensions` in the Envoy
+//!   configurations given) can target them.
+//!
+//! Collaborators naming a missing identity are found by the snapshot compile itself.
+//!
+//! Tie detection runs in CI on large configurations, so it never compares every pair: within
+//! a group of identities of one SSO with one claim count, it splits on the claim most of
+//! them name, and identities with different values for it are never compared.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize as _;
+use serde_json::Value;
+
+use crate::config::{self, Config, Diagnostic, Origin, Severity};
+use crate::identity::Identity;
+use crate::snapshot::{self, Snapshot};
+
+/// Most possible ties listed per SSO; the rest are counted.
+pub const MAX_TIES_LISTED: usize = 50;
+/// Most identity pairs examined per SSO before the tie search gives up (and says so).
+const MAX_PAIRS_EXAMINED: usize = 5_000;
+/// Bound on the tie search's work, in identity visits per SSO.
+const MAX_VISITS: usize = 20_000_000;
+
+/// Review a configuration that compiled into `snap`: every warning of the kinds above.
+///
+/// `envoy_resources` are the resources Envoy configurations name in `context_extensions`
+/// (see [`envoy_resources`]); `None` when none were given.
+pub fn review(
+    config: &Config,
+    snap: &Snapshot,
+    envoy_resources: Option<&HashSet<String>>,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    possible_ties(config, snap, &mut out);
+    shadowed_routes(config, snap, &mut out);
+    identities_without_collaborators(config, &mut out);
+    unreachable_resources(config, snap, envoy_resources, &mut out);
+    out
+}
+
+fn warn(
+    config: &Config,
+    origin: Origin,
+    section: &str,
+    field: Option<&str>,
+    msg: String,
+) -> Diagnostic {
+    config.at(origin, section, field, Severity::Warning, msg)
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// One identity's claims as interned (claim, value) ids, sorted by claim.
+#[derive(Debug)]
+struct Member {
+    identity: usize,
+    claims: Vec<(u32, u32)>,
+}
+
+impl Member {
+    fn value_of(&self, key: u32) -> Option<u32> {
+        self.claims
+            .binary_search_by_key(&key, |(k, _)| *k)
+            .ok()
+            .map(|i| self.claims[i].1)
+    }
+}
+
+/// Pairs found by the search, bounded.
+#[derive(Debug, Default)]
+struct Pairs {
+    found: Vec<(usize, usize)>,
+    more: u64,
+    visits: usize,
+    gave_up: bool,
+}
+
+impl Pairs {
+    fn add(&mut self, a: &Member, b: &Member) {
+        if self.found.len() < MAX_PAIRS_EXAMINED {
+            self.found.push((a.identity, b.identity));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn add_all(&mut self, n: u64) {
+        self.more += n;
+    }
+
+    fn spend(&mut self, n: usize) -> bool {
+        self.visits += n;
+        if self.visits > MAX_VISITS {
+            self.gave_up = true;
+        }
+        !self.gave_up
+    }
+}
+
+/// The claim named by the most of `sets` (counting each set's members), among those not
+/// `settled`, if at least `min` members name it; with `need_both`, it must appear in each set.
+fn split_key(sets: &[&[&Member]], settled: &[u32], min: usize, need_both: bool) -> Option<u32> {
+    let mut counts: HashMap<u32, (usize, [bool; 2])> = HashMap::new();
+    for (side, set) in sets.iter().enumerate() {
+        for m in set.iter() {
+            for (k, _) in &m.claims {
+                if settled.contains(k) {
+                    continue;
+                }
+                let e = counts.entry(*k).or_default();
+                e.0 += 1;
+                e.1[side.min(1)] = true;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .filter(|(_, (n, sides))| *n >= min && (!need_both || (sides[0] && sides[1])))
+        .max_by_key(|(k, (n, _))| (*n, std::cmp::Reverse(*k)))
+        .map(|(k, _)| k)
+}
+
+type Split<'m> = (Vec<(u32, Vec<&'m Member>)>, Vec<&'m Member>);
+
+/// Members by their value for `key` (in first-seen order), and those without it.
+fn partition<'m>(set: &[&'m Member], key: u32) -> Split<'m> {
+    let mut by_value: Vec<(u32, Vec<&Member>)> = Vec::new();
+    let mut index: HashMap<u32, usize> = HashMap::new();
+    let mut lacking = Vec::new();
+    for m in set {
+        match m.value_of(key) {
+            None => lacking.push(*m),
+            Some(v) => {
+                let i = *index.entry(v).or_insert_with(|| {
+                    by_value.push((v, Vec::new()));
+                    by_value.len() - 1
+                });
+                by_value[i].1.push(*m);
+            }
+        }
+    }
+    (by_value, lacking)
+}
+
+/// Every pair within `set` that no claim tells apart.
+fn within(set: &[&Member], settled: &mut Vec<u32>, pairs: &mut Pairs) {
+    if set.len() < 2 || !pairs.spend(set.len()) {
+        return;
+    }
+    let Some(key) = split_key(&[set], settled, 2, false) else {
+        // No two members name the same claim: nothing can tell any pair apart.
+        if pairs.found.len() >= MAX_PAIRS_EXAMINED {
+            let n = set.len() as u64;
+            pairs.add_all(n * (n - 1) / 2);
+            return;
+        }
+        for (i, a) in set.iter().enumerate() {
+            for b in &set[i + 1..] {
+                pairs.add(a, b);
+            }
+        }
+        return;
+    };
+    let (by_value, lacking) = partition(set, key);
+    settled.push(key);
+    for (_, group) in &by_value {
+        within(group, settled, pairs);
+    }
+    // Whatever value a member has for `key`, one that lacks it can't disagree: cross all of
+    // them at once rather than group by group.
+    let having: Vec<&Member> = by_value
+        .iter()
+        .flat_map(|(_, g)| g.iter().copied())
+        .collect();
+    cross(&having, &lacking, settled, pairs);
+    within(&lacking, settled, pairs);
+    settled.pop();
+}
+
+/// Every pair across `a` and `b` that no claim tells apart.
+fn cross(a: &[&Member], b: &[&Member], settled: &mut Vec<u32>, pairs: &mut Pairs) {
+    if a.is_empty() || b.is_empty() || !pairs.spend(a.len() + b.len()) {
+        return;
+    }
+    let Some(key) = split_key(&[a, b], settled, 2, true) else {
+        if pairs.found.len() >= MAX_PAIRS_EXAMINED {
+            pairs.add_all(a.len() as u64 * b.len() as u64);
+            return;
+        }
+        for x in a {
+            for y in b {
+                pairs.add(x, y);
+            }
+        }
+        return;
+    };
+    let (a_by, a_lacking) = partition(a, key);
+    let (b_by, b_lacking) = partition(b, key);
+    let a_having: Vec<&Member> = a_by.iter().flat_map(|(_, g)| g.iter().copied()).collect();
+    settled.push(key);
+    for (v, ga) in &a_by {
+        if let Some((_, gb)) = b_by.iter().find(|(w, _)| w == v) {
+            cross(ga, gb, settled, pairs);
+        }
+    }
+    cross(&a_lacking, b, settled, pairs);
+    cross(&a_having, &b_lacking, settled, pairs);
+    settled.pop();
+}
+
+/// Interns claims and values so the search compares integers.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn id(&mut self, s: String) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry(s).or_insert(next)
+    }
+}
+
+fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diagnostic>) {
+    let origin_of: HashMap<&str, Origin> = config
+        .identities
+        .iter()
+        .map(|i| (i.spec.name.as_str(), i.origin))
+        .collect();
+    let mut keys = Interner::default();
+    let mut values = Interner::default();
+    for (sso_index, sso) in snap.ssos.iter().enumerate() {
+        let ids = snap.identities_of(sso_index);
+        let members: Vec<Member> = ids
+            .iter()
+            .map(|&i| {
+                let mut claims: Vec<(u32, u32)> = snap.identities[i]
+                    .claims
+                    .iter()
+                    .map(|c| {
+                        (
+                            keys.id(c.path.pointer().into_owned()),
+                            values.id(c.value.canonical()),
+                        )
+                    })
+                    .collect();
+                claims.sort_unstable();
+                Member {
+                    identity: i,
+                    claims,
+                }
+            })
+            .collect();
+        // Which identities of this SSO name each (claim, value), to find a more specific
+        // identity that would win over a pair.
+        let mut holders: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+        for (pos, m) in members.iter().enumerate() {
+            for kv in &m.claims {
+                holders.entry(*kv).or_default().push(pos);
+            }
+        }
+        let mut pairs = Pairs::default();
+        // `identities_of` is sorted by claim count, so equal counts are runs.
+        let mut start = 0;
+        while start < members.len() {
+            let count = members[start].claims.len();
+            let end = start
+                + members[start..]
+                    .iter()
+                    .take_while(|m| m.claims.len() == count)
+                    .count();
+            let group: Vec<&Member> = members[start..end].iter().collect();
+            within(&group, &mut Vec::new(), &mut pairs);
+            start = end;
+        }
+        let position: HashMap<usize, usize> = members
+            .iter()
+            .enumerate()
+            .map(|(pos, m)| (m.identity, pos))
+            .collect();
+        let mut listed = 0usize;
+        let mut unlisted = pairs.more;
+        for (a, b) in pairs.found {
+            let (Some(&pa), Some(&pb)) = (position.get(&a), position.get(&b)) else {
+                continue;
+            };
+            let union = union_claims(&members[pa], &members[pb]);
+            let winner = more_specific(&members, &holders, &union, members[pa].claims.len());
+            if winner.is_some() {
+                continue;
+            }
+            if listed == MAX_TIES_LISTED {
+                unlisted += 1;
+                continue;
+            }
+            listed += 1;
+            // Report at the one defined later, pointing back at the other.
+            let (first, second) =
+                order_by_origin(&origin_of, &snap.identities[a], &snap.identities[b]);
+            let Some(&o2) = origin_of.get(&*second.name) else {
+                continue;
+            };
+            let first_at = origin_of
+                .get(&*first.name)
+                .map(|o| config.place(*o, "external_identities", Some("name")))
+                .unwrap_or_default();
+            let example = example_claims(first, second);
+            let msg = if first.claims.is_empty() {
+                format!(
+                    "external identities {:?} (at {first_at}) and {:?} of SSO {} both have no claims: every token of the SSO that no identity with claims matches is denied ambiguous_identity; keep one fallback",
+                    first.name, second.name, sso.name
+                )
+            } else {
+                format!(
+                    "external identities {:?} (at {first_at}) and {:?} of SSO {} both have {} and a token with {example} matches both: it is denied ambiguous_identity; make them exclusive (the same claim with different values) or give the one that should win another claim",
+                    first.name,
+                    second.name,
+                    sso.name,
+                    plural(first.claims.len(), "claim", "claims"),
+                )
+            };
+            out.push(warn(config, o2, "external_identities", Some("name"), msg));
+        }
+        if unlisted > 0 || pairs.gave_up {
+            let Some(first) = ids
+                .first()
+                .and_then(|i| origin_of.get(&*snap.identities[*i].name))
+            else {
+                continue;
+            };
+            let msg = if pairs.gave_up {
+                format!("the search for possible ties among the identities of SSO {} stopped early (too many identities name different claims); more pairs may tie", sso.name)
+            } else {
+                format!(
+                    "{unlisted} more pairs of identities of SSO {} may tie (not listed); fix the ones above and validate again",
+                    sso.name
+                )
+            };
+            out.push(warn(
+                config,
+                *first,
+                "external_identities",
+                Some("name"),
+                msg,
+            ));
+        }
+    }
+}
+
+fn union_claims(a: &Member, b: &Member) -> Vec<(u32, u32)> {
+    let mut u: Vec<(u32, u32)> = a.claims.iter().chain(b.claims.iter()).copied().collect();
+    u.sort_unstable();
+    u.dedup();
+    u
+}
+
+/// An identity with more than `count` claims, all of them in `union`: it matches every token
+/// that matches both members of a pair, and wins.
+fn more_specific(
+    members: &[Member],
+    holders: &HashMap<(u32, u32), Vec<usize>>,
+    union: &[(u32, u32)],
+    count: usize,
+) -> Option<usize> {
+    for kv in union {
+        for &pos in holders.get(kv).map(Vec::as_slice).unwrap_or_default() {
+            let m = &members[pos];
+            if m.claims.len() > count
+                && m.claims.len() <= union.len()
+                && m.claims.iter().all(|c| union.binary_search(c).is_ok())
+            {
+                return Some(m.identity);
+            }
+        }
+    }
+    None
+}
+
+fn order_by_origin<'i>(
+    origin_of: &HashMap<&str, Origin>,
+    a: &'i Identity,
+    b: &'i Identity,
+) -> (&'i Identity, &'i Identity) {
+    let key = |i: &Identity| origin_of.get(&*i.name).map(|o| (o.file, o.index));
+    if key(a) <= key(b) {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// The claims of both identities, as a token that matches both would carry them.
+fn example_claims(a: &Identity, b: &Identity) -> String {
+    let mut seen = HashSet::new();
+    let mut parts = Vec::new();
+    for c in a.claims.iter().chain(b.claims.iter()) {
+        if seen.insert(c.path.pointer().into_owned()) {
+            parts.push(format!("{}={}", c.key, c.value.to_json()));
+        }
+    }
+    parts.join(", ")
+}
+
+fn shadowed_routes(config: &Config, snap: &Snapshot, out: &mut Vec<Diagnostic>) {
+    let routes = snap.router.routes();
+    // Routes compile one to one from the configuration when it is valid; anything else
+    // would point at the wrong lines.
+    if routes.len() != config.routes.len() {
+        return;
+    }
+    for (j, later) in routes.iter().enumerate() {
+        let Some(i) = routes[..j].iter().position(|first| first.covers(later)) else {
+            continue;
+        };
+        let item = &config.routes[j];
+        let field = if item.spec.path.is_some() {
+            "path"
+        } else {
+            "path_prefix"
+        };
+        let first_at = config.place(config.routes[i].origin, "routes", None);
+        out.push(warn(
+            config,
+            item.origin,
+            "routes",
+            Some(field),
+            format!(
+                "routes[{j}] is never used: routes[{i}] (at {first_at}) comes first and matches every request it would (first match wins)"
+            ),
+        ));
+    }
+}
+
+fn identities_without_collaborators(config: &Config, out: &mut Vec<Diagnostic>) {
+    let bound: HashSet<&str> = config
+        .resources
+        .iter()
+        .flat_map(|r| r.spec.collaborators.iter())
+        .filter_map(|c| c.subject.strip_prefix(snapshot::IDENTITY_SUBJECT))
+        .collect();
+    for item in &config.identities {
+        if bound.contains(item.spec.name.as_str()) {
+            continue;
+        }
+        out.push(warn(
+            config,
+            item.origin,
+            "external_identities",
+            Some("name"),
+            format!(
+                "external identity {:?} is a collaborator of no resource: every request it is selected for is denied insufficient_role",
+                item.spec.name
+            ),
+        ));
+    }
+}
+
+fn unreachable_resources(
+    config: &Config,
+    snap: &Snapshot,
+    envoy_resources: Option<&HashSet<String>>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let routes = snap.router.routes();
+    for item in &config.resources {
+        let fqn = item.spec.fqn.as_str();
+        if envoy_resources.is_some_and(|e| e.contains(fqn)) {
+            continue;
+        }
+        if routes.iter().any(|r| r.can_target(fqn)) {
+            continue;
+        }
+        let msg = match envoy_resources {
+            Some(_) => format!(
+                "resource {fqn:?} is targeted by no route and by no context_extensions of the Envoy configurations given: its collaborators are never consulted"
+            ),
+            None => format!(
+                "resource {fqn:?} is targeted by no route: unless an Envoy route names it in context_extensions (pass --envoy-config to check), its collaborators are never consulted"
+            ),
+        };
+        out.push(warn(config, item.origin, "resources", Some("fqn"), msg));
+    }
+}
+
+/// Why Envoy configurations could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvoyConfigError {
+    /// A file or directory could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not YAML or JSON.
+    #[error("{path}: not YAML or JSON: {message}")]
+    Parse {
+        /// The path.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+/// The resources Envoy configurations name in ext_authz `context_extensions`. Each path is
+/// a file (YAML or JSON, several YAML documents allowed) or a directory of such files.
+pub fn envoy_resources(paths: &[PathBuf]) -> Result<HashSet<String>, EnvoyConfigError> {
+    let mut found = HashSet::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| EnvoyConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let files = if meta.is_dir() {
+            let mut files = Vec::new();
+            let entries = std::fs::read_dir(path).map_err(|source| EnvoyConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                let p = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let wanted = [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e));
+                if wanted && !name.starts_with('.') && p.is_file() {
+                    files.push(p);
+                }
+            }
+            files.sort();
+            files
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            collect_envoy_file(&file, &mut found)?;
+        }
+    }
+    Ok(found)
+}
+
+fn collect_envoy_file(path: &Path, found: &mut HashSet<String>) -> Result<(), EnvoyConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EnvoyConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = serde_yaml::Value::deserialize(doc).map_err(|e| EnvoyConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        collect_extensions(&value, found);
+    }
+    Ok(())
+}
+
+fn collect_extensions(value: &serde_yaml::Value, found: &mut HashSet<String>) {
+    match value {
+        serde_yaml::Value::Mapping(map) => {
+            for (k, v) in map {
+                if k.as_str() == Some("context_extensions") {
+                    if let Some(r) = v.get("resource").and_then(serde_yaml::Value::as_str) {
+                        found.insert(r.to_owned());
+                    }
+                }
+                collect_extensions(v, found);
+            }
+        }
+        serde_yaml::Value::Sequence(items) => {
+            for v in items {
+                collect_extensions(v, found);
+            }
+        }
+        serde_yaml::Value::Tagged(t) => collect_extensions(&t.value, found),
+        _ => {}
+    }
+}
+
+/// How `validate` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `file:line:col: severity: message`, then a summary line.
+    Text,
+    /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`).
+    Github,
+    /// One JSON document.
+    Json,
+}
+
+/// The outcome of `claimgate validate` on one directory.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// The directory, as given.
+    pub dir: PathBuf,
+    /// Every finding, in file and line order; files are relative to `dir`.
+    pub diagnostics: Vec<Diagnostic>,
+    /// A problem that stopped validation before any file could be checked.
+    pub fatal: Option<String>,
+}
+
+/// Load, validate, compile and review `dir` exactly as `serve` would load it, plus the
+/// review's warnings; `envoy_configs` name Envoy configurations to find resources in.
+pub fn validate(dir: &Path, envoy_configs: &[PathBuf]) -> Validation {
+    let fatal = |msg: String| Validation {
+        dir: dir.to_path_buf(),
+        diagnostics: Vec::new(),
+        fatal: Some(msg),
+    };
+    let envoy = if envoy_configs.is_empty() {
+        None
+    } else {
+        match envoy_resources(envoy_configs) {
+            Ok(found) => Some(found),
+            Err(e) => return fatal(e.to_string()),
+        }
+    };
+    let mut diagnostics = match config::load_dir(dir) {
+        Err(e @ config::ConfigError::ReadDir { .. }) => return fatal(e.to_string()),
+        Err(e) => e.diagnostics().to_vec(),
+        Ok(cfg) => match snapshot::compile(&cfg) {
+            Err(e) => e.diagnostics().to_vec(),
+            Ok(snap) => {
+                let mut d = snap.warnings.clone();
+                d.extend(review(&cfg, &snap, envoy.as_ref()));
+                d
+            }
+        },
+    };
+    diagnostics.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+    Validation {
+        dir: dir.to_path_buf(),
+        diagnostics,
+        fatal: None,
+    }
+}
+
+/// Escape a GitHub workflow command's message.
+fn gh_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escape a GitHub workflow command's property value.
+fn gh_property(s: &str) -> String {
+    gh_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+impl Validation {
+    /// How many errors were found (a fatal problem counts as one).
+    pub fn errors(&self) -> usize {
+        usize::from(self.fatal.is_some())
+            + self
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count()
+    }
+
+    /// How many warnings were found.
+    pub fn warnings(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
+    }
+
+    /// Whether the configuration passes: no error, and with `strict` no warning either.
+    pub fn passes(&self, strict: bool) -> bool {
+        self.errors() == 0 && (!strict || self.warnings() == 0)
+    }
+
+    /// The path of a finding's file as a CI tool opens it (the directory joined with it).
+    pub fn path_of(&self, d: &Diagnostic) -> PathBuf {
+        self.dir.join(&d.file)
+    }
+
+    /// The findings in `format`, each line ending in a newline.
+    pub fn render(&self, format: Format) -> String {
+        let (errors, warnings) = (self.errors(), self.warnings());
+        let summary = match (&self.fatal, errors) {
+            (Some(msg), _) => format!("error: {msg}"),
+            (None, 0) => format!("{}: valid ({warnings} warning(s))", self.dir.display()),
+            (None, _) => format!(
+                "{}: invalid ({errors} error(s), {warnings} warning(s))",
+                self.dir.display()
+            ),
+        };
+        let mut out = String::new();
+        match format {
+            Format::Text => {
+                for d in &self.diagnostics {
+                    let _ = writeln!(out, "{d}");
+                }
+                let _ = writeln!(out, "{summary}");
+            }
+            Format::Github => {
+                if let Some(msg) = &self.fatal {
+                    let _ = writeln!(out, "::error::{}", gh_data(msg));
+                }
+                for d in &self.diagnostics {
+                    let command = match d.severity {
+                        Severity::Error => "error",
+                        Severity::Warning => "warning",
+                    };
+                    let _ = writeln!(
+                        out,
+                        "::{command} file={},line={},col={}::{}",
+                        gh_property(&self.path_of(d).display().to_string()),
+                        d.line,
+                        d.col,
+                        gh_data(&d.message)
+                    );
+                }
+                let _ = writeln!(out, "{summary}");
+            }
+            Format::Json => {
+                let diagnostics: Vec<Value> = self
+                    .diagnostics
+                    .iter()
+                    .map(|d| {
+                        let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+                        if let Value::Object(o) = &mut v {
+                            o.insert(
+                                "path".into(),
+                                Value::from(self.path_of(d).display().to_string()),
+                            );
+                        }
+                        v
+                    })
+                    .collect();
+                let doc = serde_json::json!({
+                    "config": self.dir.display().to_string(),
+                    "valid": errors == 0,
+                    "errors": errors,
+                    "warnings": warnings,
+                    "fatal": self.fatal,
+                    "diagnostics": diagnostics,
+                });
+                let _ = writeln!(out, "{doc}");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_texts;
+
+    const SSO: &str = "sso_integrations:\n  - name: ci\n    type: oidc\n    issuer: https://idp\n    audiences: [cg]\n    jwks_file: keys.json\n";
+
+    fn review_text(text: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("keys.json"), r#"{"keys":[]}"#).unwrap();
+        let mut d = Vec::new();
+        let cfg = parse_texts(dir.path(), &[("c.yaml".into(), text.into())], &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        let snap = snapshot::compile(&cfg).unwrap();
+        review(&cfg, &snap, None)
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    fn ids(list: &[(&str, &str)]) -> String {
+        let mut s = format!("{SSO}external_identities:\n");
+        for (name, claims) in list {
+            s.push_str(&format!(
+                "  - name: {name}\n    sso_fqn: ci\n    claims: {{{claims}}}\n"
+            ));
+        }
+        s.push_str("resources:\n  - fqn: m:a\n    collaborators:\n");
+        for (name, _) in list {
+            s.push_str(&format!(
+                "      - subject: external-identity:{name}\n        role: viewer\n"
+            ));
+        }
+        s.push_str("routes:\n  - path: /a\n    resource: m:a\n    role: viewer\n");
+        s
+    }
+
+    fn ties(w: &[String]) -> Vec<&String> {
+        w.iter()
+            .filter(|w| w.contains("ambiguous_identity"))
+            .collect()
+    }
+
+    #[test]
+    fn identities_that_one_token_could_both_match_are_a_possible_tie() {
+        let w = review_text(&ids(&[("a", "repo: x"), ("b", "env: prod")]));
+        let t = ties(&w);
+        assert_eq!(t.len(), 1, "{w:?}");
+        assert!(
+            t[0].contains("\"a\" (at c.yaml:8:11) and \"b\""),
+            "{}",
+            t[0]
+        );
+        assert!(t[0].contains("repo=\"x\", env=\"prod\""), "{}", t[0]);
+    }
+
+    #[test]
+    fn the_same_claim_with_different_values_is_exclusive() {
+        let w = review_text(&ids(&[
+            ("a", "repo: x"),
+            ("b", "repo: y"),
+            ("c", "/repo: z"),
+            ("d", "n: 1"),
+            ("e", "n: 2"),
+        ]));
+        // a, b, c name the same claim; d and e too; but a and d could tie.
+        let t = ties(&w);
+        assert_eq!(t.len(), 6, "{t:#?}");
+        assert!(!t
+            .iter()
+            .any(|t| t.contains("\"a\" (at c.yaml:8:11) and \"b\"")));
+    }
+
+    #[test]
+    fn a_more_specific_identity_that_covers_both_removes_the_tie() {
+        let w = review_text(&ids(&[
+            ("a", "repo: x"),
+            ("b", "env: prod"),
+            ("both", "repo: x, env: prod"),
+        ]));
+        assert!(ties(&w).is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn two_fallbacks_always_tie() {
+        let w = review_text(&ids(&[("a", ""), ("b", "")]));
+        let t = ties(&w);
+        assert_eq!(t.len(), 1, "{w:?}");
+        assert!(t[0].contains("both have no claims"), "{}", t[0]);
+    }
+
+    #[test]
+    fn tie_search_splits_instead_of_comparing_every_pair() {
+        // 20k identities with two claims each, exclusive by repository: no tie, found with
+        // work linear in their number rather than by looking at 200M pairs.
+        let members: Vec<Member> = (0..20_000u32)
+            .map(|i| Member {
+                identity: i as usize,
+                claims: vec![(0, i), (1, 100_000 + i % 7)],
+            })
+            .collect();
+        let group: Vec<&Member> = members.iter().collect();
+        let mut pairs = Pairs::default();
+        within(&group, &mut Vec::new(), &mut pairs);
+        assert!(pairs.found.is_empty() && pairs.more == 0);
+        assert!(pairs.visits <= 2 * members.len(), "{} visits", pairs.visits);
+        // Half of them name another claim instead: every cross pair could tie, and they
+        // are counted rather than enumerated once enough are listed.
+        let other: Vec<Member> = (0..2_000u32)
+            .map(|i| Member {
+                identity: 100_000 + i as usize,
+                claims: vec![(1, 100_000 + i % 7), (2, i)],
+            })
+            .collect();
+        let group: Vec<&Member> = members.iter().take(2_000).chain(other.iter()).collect();
+        let mut pairs = Pairs::default();
+        within(&group, &mut Vec::new(), &mut pairs);
+        // Pairs agreeing on environment: 2000 x 2000 / 7, give or take rounding.
+        let total = pairs.found.len() as u64 + pairs.more;
+        assert!((570_000..=572_000).contains(&total), "{total}");
+        assert!(!pairs.gave_up);
+    }
+
+    #[test]
+    fn a_route_covered_by_an_earlier_one_is_reported() {
+        let text = format!(
+            "{SSO}resources:\n  - fqn: m:a\nroutes:\n  - path: /v1/{{*rest}}\n    resource: m:a\n    role: viewer\n  - path: /v1/x\n    methods: [GET]\n    resource: m:a\n    role: editor\n"
+        );
+        let w = review_text(&text);
+        assert!(
+            w.iter().any(|w| w.starts_with(
+                "c.yaml:13:11: warning: routes[1] is never used: routes[0] (at c.yaml:10:5)"
+            )),
+            "{w:#?}"
+        );
+    }
+
+    #[test]
+    fn envoy_context_extensions_are_found_at_any_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("envoy.yaml");
+        std::fs::write(
+            &p,
+            "a:\n  - b:\n      check_settings:\n        context_extensions:\n          resource: mcp-server:search\n          role: viewer\n---\nother: {context_extensions: {resource: \"model:x\"}}\n",
+        )
+        .unwrap();
+        let found = envoy_resources(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(found.len(), 2);
+        assert!(found.contains("mcp-server:search") && found.contains("model:x"));
+    }
+
+    #[test]
+    fn github_annotations_escape_what_would_break_them() {
+        assert_eq!(gh_data("a%b\nc"), "a%25b%0Ac");
+        assert_eq!(gh_property("a:b,c"), "a%3Ab%2Cc");
+    }
+}
