@@ -749,7 +749,7 @@ impl Observer for Watch<'_> {
     }
 
     fn binding(&mut self, resource: &str, identity: &Identity, held: Option<Role>, required: Role) {
-        let collaborators = self
+        let mut collaborators: Vec<Collaborator> = self
             .snap
             .bindings(resource)
             .into_iter()
@@ -758,6 +758,7 @@ impl Observer for Watch<'_> {
                 Some(Collaborator { identity, role })
             })
             .collect();
+        collaborators.sort_by(|a, b| b.role.cmp(&a.role).then(a.identity.cmp(&b.identity)));
         self.binding = Some(BindingInfo {
             resource: resource.to_owned(),
             defined: self.snap.has_resource(resource),
