@@ -215,16 +215,17 @@ pub fn verify_observed<'s, O: Observer>(
         Some(_) => Err(reject(Reason::MalformedToken, "\"iss\" is not a string")),
         None => Err(reject(Reason::UnknownIssuer, "token has no \"iss\"")),
     };
-    let found = iss.and_then(|iss| {
-        snap.sso_for_issuer(iss).ok_or_else(|| {
+    let found = match &iss {
+        Ok(iss) => snap.sso_for_issuer(iss).ok_or_else(|| {
             reject(
                 Reason::UnknownIssuer,
                 format!("no SSO integration has issuer {iss:?}"),
             )
-        })
-    });
+        }),
+        Err(r) => Err(r.clone()),
+    };
     let issuer_step = TokenStep::Issuer {
-        iss: parsed.issuer(),
+        iss: iss.ok(),
         sso: found.as_ref().ok().map(|(_, sso)| *sso),
     };
     let (sso_index, sso) = step(obs, issuer_step, found)?;
