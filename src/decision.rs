@@ -495,8 +495,8 @@ pub fn decide_observed<O: Observer>(
     };
     let candidates = snap.identities_of(verified.sso_index);
     let selection = identity::select_observed(&snap.identities, candidates, &verified.claims, obs);
-    let identity = match selection {
-        Selection::Chosen(i) => &snap.identities[i],
+    let (identity_index, identity) = match selection {
+        Selection::Chosen(i) => (i, &snap.identities[i]),
         Selection::NoIdentity => {
             return Decision::deny(
                 Reason::NoIdentity,
@@ -511,7 +511,7 @@ pub fn decide_observed<O: Observer>(
             return Decision::deny(
                 Reason::AmbiguousIdentity,
                 format!(
-                    "identities {} and {} both match with {} claims",
+                    "identities {} and {} both match with {} claim(s)",
                     snap.identities[a].name,
                     snap.identities[b].name,
                     snap.identities[a].claims.len()
@@ -532,7 +532,7 @@ pub fn decide_observed<O: Observer>(
             )
         }
     };
-    let held = snap.role_of(&resource, identity);
+    let held = snap.role_of(&resource, identity_index);
     obs.binding(&resource, identity, held, required);
     match held {
         Some(role) if role >= required => Decision::Allow(Allow::Identity(Grant {

@@ -138,10 +138,13 @@ impl Snapshot {
             .map(|&i| &self.identities[i])
     }
 
-    /// The role `identity` holds on `resource`, if any.
-    pub fn role_of(&self, resource: &str, identity: &Identity) -> Option<Role> {
-        let idx = *self.identity_by_name.get(&*identity.name)?;
-        self.resources.get(resource)?.bindings.get(&idx).copied()
+    /// The role the identity (an index into [`Snapshot::identities`]) holds on `resource`.
+    pub fn role_of(&self, resource: &str, identity: usize) -> Option<Role> {
+        self.resources
+            .get(resource)?
+            .bindings
+            .get(&identity)
+            .copied()
     }
 
     /// Whether a resource is defined.

@@ -5,7 +5,6 @@
 //! and key-carrying headers (`jku`, `x5u`, `jwk`, `x5c`) are refused outright. Parsing is
 //! strict too: canonical base64url without padding, JSON objects without duplicate keys.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -21,6 +20,9 @@ use crate::snapshot::{Snapshot, Sso};
 
 /// Longest token accepted, in bytes.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Largest signature of any allowed algorithm (RSA-4096: 512 bytes), with room to spare.
+const MAX_SIGNATURE: usize = 1024;
 
 /// base64url without padding, refusing non-canonical trailing bits.
 const B64: GeneralPurpose = GeneralPurpose::new(
@@ -138,7 +140,10 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Rejection> {
             "payload is not a JSON object",
         ));
     }
-    if B64.decode(s).is_err() {
+    // Checked here so a malformed signature is malformed_token, not invalid_signature; decoded
+    // into the stack: the verifier decodes it again from the text.
+    let mut sig = [0u8; MAX_SIGNATURE];
+    if B64.decode_slice(s, &mut sig).is_err() {
         return Err(reject(
             Reason::MalformedToken,
             "signature is not canonical base64url",
@@ -481,9 +486,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+            // The map itself is the set of keys seen: no second structure, no key copies.
+            if out.contains_key(&key) {
                 return Err(de::Error::custom(format!("duplicate key {key:?}")));
             }
             let StrictValue(v) = map.next_value()?;
