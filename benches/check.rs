@@ -157,6 +157,10 @@ fn bench(c: &mut Criterion) {
             .unwrap()
         })
     });
+    // Attribution: the strict parse alone (base64url, duplicate-key-checked JSON).
+    g.bench_function("parse_only", |b| {
+        b.iter(|| claimgate::token::parse(std::hint::black_box(&s.token)).is_ok())
+    });
     g.bench_function("decision", |b| {
         b.iter(|| decision::decide(&s.snapshot, std::hint::black_box(&req), now))
     });

@@ -471,9 +471,28 @@ pub fn normalized_path(raw: &str) -> Option<&str> {
     Some(path)
 }
 
+/// `.` or `..`, also percent-encoded (`%2e`, `.%2E`, …); checked without allocating, since
+/// every segment of every request path goes through here.
 fn is_dot_segment(seg: &str) -> bool {
-    let decoded = seg.replace("%2e", ".").replace("%2E", ".");
-    decoded == "." || decoded == ".."
+    let b = seg.as_bytes();
+    let (mut i, mut dots) = (0, 0);
+    while i < b.len() {
+        if b[i] == b'.' {
+            i += 1;
+        } else if b[i] == b'%'
+            && b.get(i + 1) == Some(&b'2')
+            && matches!(b.get(i + 2), Some(b'e' | b'E'))
+        {
+            i += 3;
+        } else {
+            return false;
+        }
+        dots += 1;
+        if dots > 2 {
+            return false;
+        }
+    }
+    dots > 0
 }
 
 fn has_encoded_separator(seg: &str) -> bool {
@@ -726,6 +745,16 @@ mod tests {
         assert_eq!(resource_of(&r, "POST", "/a"), None);
         assert!(r.find("GET", "api.example.com:8080", "/a").is_some());
         assert!(r.find("GET", "other.example.com", "/a").is_none());
+    }
+
+    #[test]
+    fn dot_segments_are_recognized_in_every_spelling() {
+        for dot in [".", "..", "%2e", "%2E", "%2e%2E", ".%2e", "%2e."] {
+            assert!(is_dot_segment(dot), "{dot}");
+        }
+        for not in ["", "...", "a", ".a", "%2f", "%2", "%2e%2e%2e", "a.."] {
+            assert!(!is_dot_segment(not), "{not}");
+        }
     }
 
     #[test]
