@@ -96,10 +96,12 @@ impl Reloader {
                 self.metrics.config_installed(*generation);
                 let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();
                 self.metrics.retain_ssos(&names);
-                for sso in &snap.ssos {
+                // Key files were just read; remote key sets report their own loads.
+                for sso in snap.ssos.iter().filter(|s| s.remote.is_none()) {
                     self.metrics
                         .keys_loaded(&sso.name, true, sso.keys.load().len());
                 }
+                snap.start_remote_keys(&self.metrics);
                 tracing::info!(
                     trigger,
                     generation,

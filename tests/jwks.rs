@@ -436,3 +436,58 @@ async fn the_binary_fetches_keys_through_discovery() {
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(idp.jwks_fetches(), 1);
 }
+
+#[tokio::test]
+async fn a_reload_that_keeps_the_key_source_keeps_the_keys_without_refetching() {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    let idp = Provider::start(jwks(&[&key])).await;
+    let dir = jwks_uri_config(&idp, "[ES256]");
+    let server = start(&dir, ProviderOptions::default()).await;
+    wait_ready(&server).await;
+    let token = token_for(&key, ISSUER);
+    assert_eq!(outcome(&server, &token).await, (200, String::new()));
+    assert_eq!(idp.jwks_fetches(), 1);
+    // Three edits that leave sso.yaml alone: each is swapped in, none refetches keys.
+    for (i, role) in ["editor", "manager", "viewer"].iter().enumerate() {
+        dir.write(
+            "rest.yaml",
+            &REST.replace("role: viewer\nroutes:", &format!("role: {role}\nroutes:")),
+        );
+        let generation = (i + 2) as u64;
+        assert!(
+            eventually(Duration::from_secs(2), || async {
+                server.store.generation() == generation
+            })
+            .await,
+            "edit {i} is swapped in"
+        );
+        assert_eq!(outcome(&server, &token).await, (200, String::new()));
+    }
+    assert_eq!(
+        idp.jwks_fetches(),
+        1,
+        "no refetch on edits that keep the key source"
+    );
+    let keys = r#"claimgate_jwks_keys{sso="remote-idp"}"#;
+    assert_eq!(
+        server.metric(keys).await,
+        Some(1.0),
+        "reloads do not report remote keys as empty"
+    );
+    // Changing the key source is a new key set, loaded once.
+    dir.write(
+        "sso.yaml",
+        &std::fs::read_to_string(dir.path().join("sso.yaml"))
+            .unwrap()
+            .replace("[ES256]", "[ES256, ES384]"),
+    );
+    assert!(eventually(Duration::from_secs(3), || async { idp.jwks_fetches() == 2 }).await);
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            outcome(&server, &token).await == (200, String::new())
+        })
+        .await
+    );
+    assert_eq!(server.metric(keys).await, Some(1.0));
+    server.stop().await;
+}
