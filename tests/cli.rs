@@ -6,6 +6,7 @@ use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::free_port;
 use common::*;
 use serde_json::json;
 
@@ -186,14 +187,6 @@ fn token_refuses_a_key_that_is_not_a_private_key() {
     assert!(err.contains("not an RSA, EC"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn serve_refuses_a_bad_config_before_binding_any_port() {
     let dir = ConfigDir::new();
@@ -284,67 +277,6 @@ fn serve_runs_the_example_config_and_drains_on_sigterm() {
 // ---------------------------------------------------------------------------------------
 // explain
 
-const EXPLAIN_IDENTITIES: &str = r#"
-external_identities:
-  - name: anyone
-    sso_fqn: test-idp
-  - name: api
-    sso_fqn: test-idp
-    claims:
-      repository: acme/api
-  - name: api-prod
-    sso_fqn: test-idp
-    claims:
-      repository: acme/api
-      environment: prod
-  - name: ns-prod
-    sso_fqn: test-idp
-    claims:
-      /kubernetes.io/namespace: prod
-      run_attempt: 1
-  - name: tie-a
-    sso_fqn: test-idp
-    claims:
-      team: x
-  - name: tie-b
-    sso_fqn: test-idp
-    claims:
-      org: y
-"#;
-
-const EXPLAIN_RESOURCES: &str = r#"
-resources:
-  - fqn: model:acme/llama
-    collaborators:
-      - subject: external-identity:anyone
-        role: viewer
-      - subject: external-identity:api
-        role: editor
-      - subject: external-identity:api-prod
-        role: manager
-  - fqn: workspace:prod
-    collaborators:
-      - subject: external-identity:api-prod
-        role: manager
-"#;
-
-const EXPLAIN_ROUTES: &str = r#"
-routes:
-  - path_prefix: /healthz
-    public: true
-  - path: /v1/models/{org}/{name}/{*rest}
-    methods: [GET]
-    resource: model:{org}/{name}
-    role: viewer
-  - path: /v1/models/{org}/{name}/{*rest}
-    methods: [POST]
-    resource: model:{org}/{name}
-    role: editor
-  - path: /v1/admin/{*rest}
-    resource: workspace:prod
-    role: manager
-"#;
-
 struct ExplainFixture {
     dir: ConfigDir,
     rsa: TestKey,
@@ -359,9 +291,9 @@ fn explain_fixture() -> ExplainFixture {
     dir.write("other-jwks.json", &jwks(&[&other]));
     let more_ssos = "  - name: other-idp\n    type: oidc\n    issuer: https://other.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n  - name: login-idp\n    type: oidc\n    login_enabled: true\n    issuer: https://login.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n";
     dir.write("sso.yaml", &format!("{}{more_ssos}", sso_yaml("[RS256]")));
-    dir.write("identities.yaml", EXPLAIN_IDENTITIES);
-    dir.write("resources.yaml", EXPLAIN_RESOURCES);
-    dir.write("routes.yaml", EXPLAIN_ROUTES);
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    dir.write("resources.yaml", FIXTURE_RESOURCES);
+    dir.write("routes.yaml", FIXTURE_ROUTES);
     ExplainFixture { dir, rsa, other }
 }
 

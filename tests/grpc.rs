@@ -14,72 +14,6 @@ struct Fixture {
     other: TestKey,
 }
 
-const IDENTITIES: &str = r#"
-external_identities:
-  - name: anyone
-    sso_fqn: test-idp
-  - name: api
-    sso_fqn: test-idp
-    claims:
-      repository: acme/api
-  - name: api-prod
-    sso_fqn: test-idp
-    claims:
-      repository: acme/api
-      environment: prod
-  - name: ns-prod
-    sso_fqn: test-idp
-    claims:
-      /kubernetes.io/namespace: prod
-      run_attempt: 1
-  - name: tie-a
-    sso_fqn: test-idp
-    claims:
-      team: x
-  - name: tie-b
-    sso_fqn: test-idp
-    claims:
-      org: y
-"#;
-
-const RESOURCES: &str = r#"
-resources:
-  - fqn: model:acme/llama
-    collaborators:
-      - subject: external-identity:anyone
-        role: viewer
-      - subject: external-identity:api
-        role: editor
-      - subject: external-identity:api-prod
-        role: manager
-  - fqn: workspace:prod
-    collaborators:
-      - subject: external-identity:api-prod
-        role: manager
-      - subject: external-identity:ns-prod
-        role: viewer
-"#;
-
-const ROUTES: &str = r#"
-routes:
-  - path_prefix: /healthz
-    public: true
-  - path: /v1/models/{org}/{name}/{*rest}
-    methods: [GET]
-    resource: model:{org}/{name}
-    role: viewer
-  - path: /v1/models/{org}/{name}/{*rest}
-    methods: [POST]
-    resource: model:{org}/{name}
-    role: editor
-  - path: /v1/admin/{*rest}
-    resource: workspace:prod
-    role: manager
-  - path: /v1/prod/{*rest}
-    resource: workspace:prod
-    role: viewer
-"#;
-
 async fn fixture() -> Fixture {
     let rsa = TestKey::generate(Kind::Rs256, "rsa-1");
     let ec = TestKey::generate(Kind::Es256, "ec-1");
@@ -93,9 +27,9 @@ async fn fixture() -> Fixture {
         "sso.yaml",
         &format!("{}{more_ssos}", sso_yaml("[RS256, ES256, EdDSA]")),
     );
-    dir.write("identities.yaml", IDENTITIES);
-    dir.write("resources.yml", RESOURCES);
-    dir.write("routes.yaml", ROUTES);
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    dir.write("resources.yml", FIXTURE_RESOURCES);
+    dir.write("routes.yaml", FIXTURE_ROUTES);
     dir.write(".hidden.yaml", "this: is: not: read");
     let server = TestServer::start(dir.path()).await;
     Fixture {

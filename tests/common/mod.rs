@@ -195,6 +195,77 @@ pub fn sso_yaml(algorithms: &str) -> String {
     )
 }
 
+/// The shared fixture of the gRPC and explain tests: a fallback identity, more specific ones,
+/// a JSON Pointer claim, a numeric claim, and a pair that ties; resources with each role; routes
+/// with templates, methods and a public prefix.
+pub const FIXTURE_IDENTITIES: &str = r#"
+external_identities:
+  - name: anyone
+    sso_fqn: test-idp
+  - name: api
+    sso_fqn: test-idp
+    claims:
+      repository: acme/api
+  - name: api-prod
+    sso_fqn: test-idp
+    claims:
+      repository: acme/api
+      environment: prod
+  - name: ns-prod
+    sso_fqn: test-idp
+    claims:
+      /kubernetes.io/namespace: prod
+      run_attempt: 1
+  - name: tie-a
+    sso_fqn: test-idp
+    claims:
+      team: x
+  - name: tie-b
+    sso_fqn: test-idp
+    claims:
+      org: y
+"#;
+
+/// Resources of the shared fixture.
+pub const FIXTURE_RESOURCES: &str = r#"
+resources:
+  - fqn: model:acme/llama
+    collaborators:
+      - subject: external-identity:anyone
+        role: viewer
+      - subject: external-identity:api
+        role: editor
+      - subject: external-identity:api-prod
+        role: manager
+  - fqn: workspace:prod
+    collaborators:
+      - subject: external-identity:api-prod
+        role: manager
+      - subject: external-identity:ns-prod
+        role: viewer
+"#;
+
+/// Routes of the shared fixture.
+pub const FIXTURE_ROUTES: &str = r#"
+routes:
+  - path_prefix: /healthz
+    public: true
+  - path: /v1/models/{org}/{name}/{*rest}
+    methods: [GET]
+    resource: model:{org}/{name}
+    role: viewer
+  - path: /v1/models/{org}/{name}/{*rest}
+    methods: [POST]
+    resource: model:{org}/{name}
+    role: editor
+  - path: /v1/admin/{*rest}
+    resource: workspace:prod
+    role: manager
+  - path: /v1/prod/{*rest}
+    resource: workspace:prod
+    role: viewer
+"#;
+
 /// The server running in this process.
 pub struct TestServer {
     pub grpc: SocketAddr,
