@@ -32,7 +32,7 @@
 pub mod audit;
 /// Configuration schema, directory loading and validation.
 pub mod config;
-/// The compiled decision in one request.
+/// The whole decision for one request, as a value.
 pub mod decision;
 /// The decision for one token, step by step.
 pub mod explain;
