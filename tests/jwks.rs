@@ -50,15 +50,7 @@ fn token_for(key: &TestKey, issuer: &str) -> String {
 
 async fn outcome(server: &TestServer, token: &str) -> (u16, String) {
     let mut c = server.client().await;
-    let a = ask(
-        &mut c,
-        check(
-            "GET",
-            "/a",
-            &[("authorization", &format!("Bearer {token}"))],
-        ),
-    )
-    .await;
+    let a = ask(&mut c, check_bearer("GET", "/a", token)).await;
     (
         a.status,
         if a.status == 200 {
@@ -201,15 +193,7 @@ async fn a_flood_of_random_kids_costs_the_provider_at_most_one_refetch() {
                 let kid = format!("random-{t}-{i}-{}", rand_suffix(t * PER_TASK + i));
                 let header = json!({"alg": "EdDSA", "kid": kid}).to_string();
                 let token = key.sign_raw(&header, &payload);
-                let a = ask(
-                    &mut c,
-                    check(
-                        "GET",
-                        "/a",
-                        &[("authorization", &format!("Bearer {token}"))],
-                    ),
-                )
-                .await;
+                let a = ask(&mut c, check_bearer("GET", "/a", &token)).await;
                 assert_eq!((a.status, a.reason()), (401, "unknown_key"));
             }
         }));
@@ -424,15 +408,7 @@ async fn the_binary_fetches_keys_through_discovery() {
     let serve = common::process::Claimgate::start(dir.path()).await;
     let mut c = serve.client().await;
     let token = token_for(&key, &idp.issuer());
-    let a = ask(
-        &mut c,
-        check(
-            "GET",
-            "/a",
-            &[("authorization", &format!("Bearer {token}"))],
-        ),
-    )
-    .await;
+    let a = ask(&mut c, check_bearer("GET", "/a", &token)).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(idp.jwks_fetches(), 1);
 }

@@ -47,15 +47,7 @@ async fn outcome(
     method: &str,
     path: &str,
 ) -> (u16, String) {
-    let a = ask(
-        c,
-        check(
-            method,
-            path,
-            &[("authorization", &format!("Bearer {token}"))],
-        ),
-    )
-    .await;
+    let a = ask(c, check_bearer(method, path, token)).await;
     match a.status {
         200 => (200, a.header("x-claimgate-role").unwrap_or("").to_string()),
         s => (s, a.reason().to_string()),
@@ -328,11 +320,7 @@ async fn answer(
     path: &str,
 ) -> (u16, String, String) {
     let resp = c
-        .check(check(
-            method,
-            path,
-            &[("authorization", &format!("Bearer {token}"))],
-        ))
+        .check(check_bearer(method, path, token))
         .await
         .expect("no RPC error under reload");
     let a = read(resp.into_inner());

@@ -384,6 +384,15 @@ pub fn check(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckRequest
     }
 }
 
+/// A CheckRequest carrying `Authorization: Bearer <token>`.
+pub fn check_bearer(method: &str, path: &str, token: &str) -> CheckRequest {
+    check(
+        method,
+        path,
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+}
+
 /// The same, with `encode_raw_headers: true` (header_map, repeated headers kept apart).
 pub fn check_raw(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckRequest {
     let mut req = check(method, path, &[]);
