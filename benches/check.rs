@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use claimgate::decision::{self, Credentials, Request};
-use claimgate::metrics::{unix_now, Metrics};
+use claimgate::clock::unix_now;
+use claimgate::decision::{Credentials, Request};
+use claimgate::metrics::Metrics;
+use claimgate::pipeline;
 use claimgate::service::CheckService;
 use claimgate::Store;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -140,7 +142,7 @@ fn bench(c: &mut Criterion) {
         ext_role: None,
     };
     let now = unix_now();
-    match decision::decide(&s.snapshot, &req, now) {
+    match pipeline::decide(&s.snapshot, &req, now) {
         claimgate::Decision::Allow(_) => {}
         d => panic!("benchmark request must be allowed: {d:?}"),
     }
@@ -162,7 +164,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| claimgate::token::parse(std::hint::black_box(&s.token)).is_ok())
     });
     g.bench_function("decision", |b| {
-        b.iter(|| decision::decide(&s.snapshot, std::hint::black_box(&req), now))
+        b.iter(|| pipeline::decide(&s.snapshot, std::hint::black_box(&req), now))
     });
     g.bench_function("check_request", |b| {
         b.iter(|| s.service.check_request(std::hint::black_box(&s.request)))

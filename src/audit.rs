@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::{Config, Origin};
-use crate::snapshot::{Role, Snapshot};
+use crate::role::Role;
+use crate::snapshot::Snapshot;
 
 /// Why a question could not be answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! `claimgate explain`: the whole decision for one token and request, step by step.
 //!
-//! The report is what an [`Observer`] saw while [`decision::decide_observed`], the function
+//! The report is what an [`Observer`] saw while [`pipeline::decide_observed`], the function
 //! every check of the server runs, made the decision, so it cannot drift from the server.
 //! What the report adds changes nothing: where things are defined, the configured issuers
 //! closest to an unknown one, and the claims of identities that selection never reached.
@@ -13,16 +13,15 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::decision::{
-    self, Allow, Candidacy, Credentials, Decision, Observer, Reason, RouteMiss, TargetStep,
-    TokenStep,
-};
-use crate::identity::{ClaimMatcher, ClaimOutcome, Identity};
+use crate::decision::{self, Allow, Credentials, Decision, Reason};
+use crate::identity::{Candidacy, ClaimMatcher, ClaimOutcome, Identity, IdentityObserver};
 use crate::keys::KeyType;
+use crate::pipeline::{self, Observer};
 use crate::provider::Remote;
-use crate::routing::{Route, Target};
-use crate::snapshot::{KeySource, Role, Snapshot};
-use crate::token::{self, Rejection};
+use crate::role::Role;
+use crate::routing::{Route, RouteMiss, RouteObserver, Target, TargetStep};
+use crate::snapshot::{KeySource, Snapshot};
+use crate::token::{self, Rejection, TokenObserver, TokenStep};
 
 mod text;
 
@@ -397,7 +396,7 @@ pub fn explain(
         ext_role: input.role,
     };
     let mut watch = Watch::new(snap, config);
-    let decision = decision::decide_observed(snap, &req, now, &mut watch);
+    let decision = pipeline::decide_observed(snap, &req, now, &mut watch);
     watch.report(input, credentials, decision, keys)
 }
 
@@ -534,9 +533,7 @@ impl<'s> Watch<'s> {
     }
 }
 
-impl Observer for Watch<'_> {
-    const EXHAUSTIVE: bool = true;
-
+impl RouteObserver for Watch<'_> {
     fn target(&mut self, step: TargetStep<'_>) {
         match step {
             TargetStep::Extensions { .. } => self.extensions = true,
@@ -578,7 +575,9 @@ impl Observer for Watch<'_> {
             TargetStep::Unrouted => {}
         }
     }
+}
 
+impl TokenObserver for Watch<'_> {
     fn token(&mut self, step: TokenStep<'_>, outcome: Result<(), &Rejection>) {
         let (name, summary, facts) = match step {
             TokenStep::Parse { header, claims } => {
@@ -716,6 +715,10 @@ impl Observer for Watch<'_> {
             facts,
         });
     }
+}
+
+impl IdentityObserver for Watch<'_> {
+    const EXHAUSTIVE: bool = true;
 
     fn claim(
         &mut self,
@@ -747,7 +750,9 @@ impl Observer for Watch<'_> {
             claims: std::mem::take(&mut self.pending),
         });
     }
+}
 
+impl Observer for Watch<'_> {
     fn binding(&mut self, resource: &str, identity: &Identity, held: Option<Role>, required: Role) {
         let mut collaborators: Vec<Collaborator> = self
             .snap

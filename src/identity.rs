@@ -9,8 +9,6 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::decision::{Candidacy, NoObserver, Observer};
-
 /// Where a claim is read from the token payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClaimPath {
@@ -173,12 +171,12 @@ pub struct Identity {
 impl Identity {
     /// Whether every condition holds for `payload`.
     pub fn matches(&self, payload: &Value) -> bool {
-        self.matches_observed(0, payload, &mut NoObserver)
+        self.matches_observed(0, payload, &mut ())
     }
 
     /// [`Identity::matches`] for identity `index`, reporting each claim to `obs`. Stops at
     /// the first claim that fails unless the observer is exhaustive.
-    pub fn matches_observed<O: Observer>(
+    pub fn matches_observed<O: IdentityObserver>(
         &self,
         index: usize,
         payload: &Value,
@@ -200,6 +198,45 @@ impl Identity {
     }
 }
 
+/// How an identity fared in selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidacy {
+    /// Every claim holds: it is a candidate.
+    Matched,
+    /// At least one claim does not hold.
+    Unmatched,
+    /// Selection had ended before this identity (a candidate with more claims had won, or a
+    /// tie was found); reported only to an exhaustive observer, with whether it would match.
+    NotReached {
+        /// Whether every claim holds.
+        matches: bool,
+    },
+}
+
+/// Watches identity selection: every claim checked and every identity's candidacy. Does
+/// nothing by default.
+pub trait IdentityObserver {
+    /// Whether to check every claim of every identity of the SSO, even after selection has
+    /// its answer. The decision is the same either way; only what is reported differs.
+    const EXHAUSTIVE: bool = false;
+
+    /// One claim of identity `index` checked against the token's `actual` value.
+    fn claim(
+        &mut self,
+        _index: usize,
+        _claim: &ClaimMatcher,
+        _outcome: ClaimOutcome,
+        _actual: Option<&Value>,
+    ) {
+    }
+
+    /// Identity `index` has been checked (after its claims were reported).
+    fn candidate(&mut self, _index: usize, _identity: &Identity, _candidacy: Candidacy) {}
+}
+
+/// The unit observer sees nothing: what [`select`] and [`Identity::matches`] use.
+impl IdentityObserver for () {}
+
 /// The result of identity selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {
@@ -213,12 +250,12 @@ pub enum Selection {
 
 /// Select among `candidates` (identity indices sorted by claim count, most first).
 pub fn select(identities: &[Identity], candidates: &[usize], payload: &Value) -> Selection {
-    select_observed(identities, candidates, payload, &mut NoObserver)
+    select_observed(identities, candidates, payload, &mut ())
 }
 
 /// [`select`], reporting each identity checked (and, to an exhaustive observer, the ones
 /// selection never reached) to `obs`.
-pub fn select_observed<O: Observer>(
+pub fn select_observed<O: IdentityObserver>(
     identities: &[Identity],
     candidates: &[usize],
     payload: &Value,

@@ -7,32 +7,35 @@
 //! on the resource the request targets.
 //!
 //! # Layout
-//! - [`config`]: the YAML schema, loading a directory, validation with `file:line:col`.
-//! - [`snapshot`]: the compiled, immutable, indexed form of one configuration.
-//! - [`keys`]: JSON Web Key sets, filtered to what an SSO may use.
-//! - [`provider`]: keys from the identity provider: discovery, refresh, unknown-kid refetch.
-//! - [`token`]: strict JWT verification (RFC 8725).
-//! - [`identity`]: external-identity selection by claims.
-//! - [`routing`]: request-to-resource routes.
-//! - [`decision`]: the whole decision for one request, as a value, and its [`decision::Observer`].
-//! - [`explain`]: `claimgate explain`, the decision for one token shown step by step.
-//! - [`lint`]: `claimgate validate`'s review: possible ties, shadowed routes, unused entries.
-//! - [`audit`]: `claimgate who-can`, who holds a role on a resource and what token that takes.
-//! - [`service`]: the gRPC `envoy.service.auth.v3.Authorization` service.
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
-//! - [`metrics`]: the Prometheus registry and its domain methods.
-//! - [`store`]: the atomically swapped current snapshot.
-//! - [`reload`]: watching the configuration directory and swapping in valid edits.
-//! - [`server`]: wiring of listeners, signals and graceful shutdown.
-//! - [`mint`]: development token minting.
+//! One request flows target → credentials → token → identity → binding. Each layer below
+//! may use the layers under it and never one above it (so there is no import cycle):
+//!
+//! 1. Values: [`clock`] (the one place that reads the time), [`role`], [`decision`] (the
+//!    request, the answer and its [`Reason`]).
+//! 2. Inputs: [`config`] (the YAML schema, loading a directory, `file:line:col`), [`keys`]
+//!    (JSON Web Key sets), [`metrics`] (the Prometheus registry and its domain methods),
+//!    [`provider`] (remote keys: discovery, refresh, unknown-kid refetch).
+//! 3. Stages, each with its own step types and observer trait: [`routing`]
+//!    (request → resource and role), [`identity`] (selection by claims).
+//! 4. [`snapshot`]: the compiled, immutable, indexed form of one configuration.
+//! 5. [`token`]: strict JWT verification (RFC 8725) against a snapshot's SSOs.
+//! 6. [`pipeline`]: the whole decision in one pass, and its combined observer.
+//! 7. [`store`]: the atomically swapped current snapshot.
+//! 8. Tools over a snapshot: [`explain`] (`claimgate explain`), [`lint`]
+//!    (`claimgate validate`'s review), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
+//! 9. Serving: [`service`] (the gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`,
+//!    `/readyz`), [`reload`] (watching the directory, swapping in valid edits).
+//! 10. [`server`]: wiring of listeners, signals and graceful shutdown.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 /// Who holds which role on a resource, for audits.
 pub mod audit;
+/// The wall clock, read in one place.
+pub mod clock;
 /// Configuration schema, directory loading and validation.
 pub mod config;
-/// The whole decision for one request, as a value.
+/// The decision for one request, as a value.
 pub mod decision;
 /// The decision for one token, step by step.
 pub mod explain;
@@ -48,10 +51,14 @@ pub mod lint;
 pub mod metrics;
 /// Development token minting.
 pub mod mint;
+/// The decision pipeline: target, credentials, token, identity, binding.
+pub mod pipeline;
 /// Remote keys: discovery, JWKS fetching and refresh.
 pub mod provider;
 /// Hot reload of the configuration directory.
 pub mod reload;
+/// Collaborator roles.
+pub mod role;
 /// Request-to-resource routing.
 pub mod routing;
 /// Listener wiring and graceful shutdown.

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use claimgate::clock::unix_now;
 use claimgate::keys::Alg;
-use claimgate::metrics::unix_now;
 use claimgate::mint::{self, MintOptions};
 use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
+use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
-use claimgate::snapshot::{self, Role};
+use claimgate::snapshot;
 use claimgate::{audit, config, explain, lint, Snapshot};
 
 #[derive(Parser)]

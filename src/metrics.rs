@@ -185,7 +185,7 @@ impl Metrics {
         self.reloads.with_label_values(&["success"]).inc();
         self.generation.set(generation as i64);
         self.last_reload_ok.set(1);
-        self.last_reload_success.set(unix_now_f64());
+        self.last_reload_success.set(crate::clock::unix_now_f64());
     }
 
     /// A reload found the files identical to what is served (e.g. a refused edit was reverted).
@@ -207,7 +207,7 @@ impl Metrics {
         if ok {
             self.jwks_last_success
                 .with_label_values(&[sso])
-                .set(unix_now_f64());
+                .set(crate::clock::unix_now_f64());
         }
     }
 
@@ -246,19 +246,4 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn unix_now_f64() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }

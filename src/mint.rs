@@ -6,8 +6,8 @@ use std::time::Duration;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Map, Value};
 
+use crate::clock::unix_now;
 use crate::keys::Alg;
-use crate::metrics::unix_now;
 
 /// Why a token could not be minted.
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,7 @@
 //! a path like `/public/../admin` can never borrow a public route's decision for an upstream
 //! that normalizes it later.
 
-use crate::decision::{NoObserver, Observer, RouteMiss, TargetStep};
-use crate::snapshot::Role;
+use crate::role::Role;
 
 /// Most variables one template may capture.
 pub const MAX_VARS: usize = 8;
@@ -597,6 +596,53 @@ pub struct Router {
     routes: Vec<Route>,
 }
 
+/// One step of choosing what a request targets.
+#[derive(Debug, Clone, Copy)]
+pub enum TargetStep<'a> {
+    /// Envoy named the resource and role in `context_extensions`; routes are not consulted.
+    Extensions {
+        /// `context_extensions.resource`.
+        resource: Option<&'a str>,
+        /// `context_extensions.role`.
+        role: Option<&'a str>,
+    },
+    /// The path is not normalized, so no route is tried.
+    Unnormalized,
+    /// A route was tried and did not match.
+    Missed {
+        /// Its index in the route list.
+        index: usize,
+        /// The route.
+        route: &'a Route,
+        /// The first of its conditions the request failed.
+        miss: RouteMiss,
+    },
+    /// The first route that matched.
+    Matched(&'a RouteMatch<'a, 'a>),
+    /// No route matched.
+    Unrouted,
+}
+
+/// The condition of a route a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMiss {
+    /// The method is not in the route's `methods`.
+    Method,
+    /// The host is not the route's `host`.
+    Host,
+    /// The path does not fit the route's template or prefix.
+    Path,
+}
+
+/// Watches [`Router::find_observed`] resolve a request's target. Does nothing by default.
+pub trait RouteObserver {
+    /// A step of resolving the request's target.
+    fn target(&mut self, _step: TargetStep<'_>) {}
+}
+
+/// The unit observer sees nothing: what [`Router::find`] uses.
+impl RouteObserver for () {}
+
 impl Router {
     /// A router over these routes, in order.
     pub fn new(routes: Vec<Route>) -> Self {
@@ -615,11 +661,11 @@ impl Router {
         host: &str,
         path: &'p str,
     ) -> Option<RouteMatch<'r, 'p>> {
-        self.find_observed(method, host, path, &mut NoObserver)
+        self.find_observed(method, host, path, &mut ())
     }
 
     /// [`Router::find`], reporting every route tried and why it did not match.
-    pub fn find_observed<'r, 'p, O: Observer>(
+    pub fn find_observed<'r, 'p, O: RouteObserver>(
         &'r self,
         method: &str,
         host: &str,

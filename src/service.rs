@@ -18,8 +18,10 @@ use tonic::{Request, Response, Status};
 
 use std::time::Duration;
 
+use crate::clock::unix_now;
 use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant, Reason};
-use crate::metrics::{unix_now, Metrics};
+use crate::metrics::Metrics;
+use crate::pipeline;
 use crate::provider::RemoteKeys;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
@@ -148,7 +150,7 @@ impl<'r> Input<'r> {
 
     fn decide(&self, snap: &Snapshot) -> Decision {
         match &self.request {
-            Some(request) => decision::decide(snap, request, unix_now()),
+            Some(request) => pipeline::decide(snap, request, unix_now()),
             None => Decision::deny(
                 Reason::Internal,
                 "CheckRequest carries no HTTP attributes; is this the HTTP ext_authz filter?",

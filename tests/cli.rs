@@ -148,7 +148,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
             ext_resource: None,
             ext_role: None,
         };
-        let decision = claimgate::decision::decide(&snap, &req, now());
+        let decision = claimgate::pipeline::decide(&snap, &req, now());
         let claimgate::Decision::Allow(claimgate::decision::Allow::Identity(grant)) = decision
         else {
             panic!("{alg}: {decision:?}")

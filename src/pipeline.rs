@@ -1,0 +1,215 @@
+//! The pipeline: one pass from the request to its [`Decision`], target → credentials →
+//! token → identity → binding.
+//!
+//! [`decide`] is pure: it reads one snapshot and the request at a given time, and returns a
+//! [`Decision`]. [`decide_observed`] is the same function with an [`Observer`] watching each
+//! step; the observer is the union of each stage's own observer trait
+//! ([`RouteObserver`], [`TokenObserver`], [`IdentityObserver`]) plus the binding looked up.
+//! `claimgate explain` uses it, so what it shows is what the server did; [`decide`] runs it
+//! with [`NoObserver`], a zero-sized type whose empty methods compile away.
+
+use serde_json::Value;
+
+use crate::decision::{Allow, Credentials, Decision, Grant, Reason, Request};
+use crate::identity::{self, Identity, IdentityObserver, Selection};
+use crate::role::Role;
+use crate::routing::{RouteObserver, Target};
+use crate::snapshot::Snapshot;
+use crate::token::{self, TokenObserver};
+
+/// Watches [`decide_observed`] make a decision: every stage's steps, and the binding looked
+/// up. Every method does nothing by default.
+///
+/// Borrowed values live only for the call: an observer that keeps them copies them.
+pub trait Observer: RouteObserver + TokenObserver + IdentityObserver {
+    /// The role `identity` holds on `resource`, looked up against the role `required`.
+    fn binding(
+        &mut self,
+        _resource: &str,
+        _identity: &Identity,
+        _held: Option<Role>,
+        _required: Role,
+    ) {
+    }
+}
+
+/// The observer of the request path: sees nothing and costs nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl RouteObserver for NoObserver {}
+impl TokenObserver for NoObserver {}
+impl IdentityObserver for NoObserver {}
+impl Observer for NoObserver {}
+
+enum Wanted {
+    Resource(String, Role),
+    Missing(&'static str),
+    Invalid(String),
+    Public(usize),
+    Unrouted,
+}
+
+/// Decide one request against one snapshot at time `now` (seconds since the epoch).
+pub fn decide(snap: &Snapshot, req: &Request<'_>, now: u64) -> Decision {
+    decide_observed(snap, req, now, &mut NoObserver)
+}
+
+/// [`decide`], reporting each step to `obs`.
+pub fn decide_observed<O: Observer>(
+    snap: &Snapshot,
+    req: &Request<'_>,
+    now: u64,
+    obs: &mut O,
+) -> Decision {
+    // Resolve the target first (public routes need no token) but report a missing route only
+    // after authentication, so an anonymous caller learns nothing about the route table.
+    if req.ext_resource.is_some() || req.ext_role.is_some() {
+        obs.target(crate::routing::TargetStep::Extensions {
+            resource: req.ext_resource,
+            role: req.ext_role,
+        });
+    }
+    let wanted = match (req.ext_resource, req.ext_role) {
+        (Some(resource), Some(role)) => match Role::parse(role) {
+            Some(role) if !resource.is_empty() => Wanted::Resource(resource.to_owned(), role),
+            Some(_) => Wanted::Invalid("context_extensions resource is empty".into()),
+            None => Wanted::Invalid(format!(
+                "context_extensions role {role:?} is not viewer, editor or manager"
+            )),
+        },
+        (Some(_), None) => Wanted::Missing("context_extensions names a resource but no role"),
+        (None, Some(_)) => Wanted::Missing("context_extensions names a role but no resource"),
+        (None, None) => match snap
+            .router
+            .find_observed(req.method, req.host, req.path, obs)
+        {
+            None => Wanted::Unrouted,
+            Some(m) => match &m.route.target {
+                Target::Public => Wanted::Public(m.index),
+                Target::Protected { resource, role } => {
+                    Wanted::Resource(m.resource(resource), *role)
+                }
+            },
+        },
+    };
+    if let Wanted::Public(route) = wanted {
+        return Decision::Allow(Allow::Public { route });
+    }
+    let token = match req.credentials {
+        Credentials::Missing => {
+            return Decision::deny(Reason::MissingToken, "no Authorization header", false)
+        }
+        Credentials::NotBearer => {
+            return Decision::deny(
+                Reason::MissingToken,
+                "Authorization header is not a Bearer token",
+                false,
+            )
+        }
+        Credentials::Multiple => {
+            return Decision::deny(
+                Reason::MalformedToken,
+                "more than one Authorization value",
+                true,
+            )
+        }
+        Credentials::Bearer(t) => t,
+    };
+    let verified = match token::verify_observed(snap, token, now, obs) {
+        Ok(v) => v,
+        Err(r) => return Decision::deny(r.reason, r.detail, true),
+    };
+    let candidates = snap.identities_of(verified.sso_index);
+    let selection = identity::select_observed(&snap.identities, candidates, &verified.claims, obs);
+    let (identity_index, identity) = match selection {
+        Selection::Chosen(i) => (i, &snap.identities[i]),
+        Selection::NoIdentity => {
+            return Decision::deny(
+                Reason::NoIdentity,
+                format!(
+                    "no external identity of SSO {} matches the token's claims",
+                    verified.sso.name
+                ),
+                true,
+            )
+        }
+        Selection::Ambiguous(a, b) => {
+            return Decision::deny(
+                Reason::AmbiguousIdentity,
+                format!(
+                    "identities {} and {} both match with {} claim(s)",
+                    snap.identities[a].name,
+                    snap.identities[b].name,
+                    snap.identities[a].claims.len()
+                ),
+                true,
+            )
+        }
+    };
+    let (resource, required) = match wanted {
+        Wanted::Resource(r, role) => (r, role),
+        Wanted::Missing(why) => return Decision::deny(Reason::NoRoute, why, true),
+        Wanted::Invalid(why) => return Decision::deny(Reason::NoRoute, why, true),
+        Wanted::Unrouted | Wanted::Public(_) => {
+            return Decision::deny(
+                Reason::NoRoute,
+                format!("no route matches {} {}", req.method, path_only(req.path)),
+                true,
+            )
+        }
+    };
+    let held = snap.role_of(&resource, identity_index);
+    obs.binding(&resource, identity, held, required);
+    match held {
+        Some(role) if role >= required => Decision::Allow(Allow::Identity(Grant {
+            identity: identity.name.clone(),
+            sso: verified.sso.name.clone(),
+            subject: subject_of(&verified.claims),
+            resource,
+            role,
+        })),
+        Some(role) => Decision::deny(
+            Reason::InsufficientRole,
+            format!(
+                "identity {} is {} on {resource}, {} is required",
+                identity.name,
+                role.as_str(),
+                required.as_str()
+            ),
+            true,
+        ),
+        None => Decision::deny(
+            Reason::InsufficientRole,
+            format!(
+                "identity {} has no role on {resource}, {} is required",
+                identity.name,
+                required.as_str()
+            ),
+            true,
+        ),
+    }
+}
+
+fn subject_of(claims: &Value) -> String {
+    claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn path_only(path: &str) -> &str {
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_path_observer_is_zero_sized_and_not_exhaustive() {
+        assert_eq!(std::mem::size_of::<NoObserver>(), 0);
+        const { assert!(!<NoObserver as IdentityObserver>::EXHAUSTIVE) };
+    }
+}
