@@ -8,8 +8,6 @@
 //! `claimgate explain` uses it, so what it shows is what the server did; [`decide`] runs it
 //! with [`NoObserver`], a zero-sized type whose empty methods compile away.
 
-use serde_json::Value;
-
 use crate::decision::{Allow, Credentials, Decision, Grant, Reason, Request};
 use crate::identity::{self, Identity, IdentityObserver, Selection};
 use crate::role::Role;
@@ -165,7 +163,7 @@ pub fn decide_observed<O: Observer>(
         Some(role) if role >= required => Decision::Allow(Allow::Identity(Grant {
             identity: identity.name.clone(),
             sso: verified.sso.name.clone(),
-            subject: subject_of(&verified.claims),
+            subject: verified.subject().to_owned(),
             resource,
             role,
         })),
@@ -189,14 +187,6 @@ pub fn decide_observed<O: Observer>(
             true,
         ),
     }
-}
-
-fn subject_of(claims: &Value) -> String {
-    claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn path_only(path: &str) -> &str {

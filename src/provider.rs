@@ -325,7 +325,7 @@ impl RemoteKeys {
                 {
                     let mut st = self.lock_status();
                     st.last_error = None;
-                    st.last_success = Some(SystemTime::now());
+                    st.last_success = Some(crate::clock::now());
                 }
                 if let Some(m) = self.metrics.get() {
                     m.keys_loaded(&self.sso, true, count);

@@ -8,7 +8,6 @@ pub mod provider;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -141,10 +140,7 @@ pub fn jwks(keys: &[&TestKey]) -> String {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    claimgate::clock::unix_now()
 }
 
 pub const ISSUER: &str = "https://idp.test.local";
