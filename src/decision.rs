@@ -212,6 +212,19 @@ pub struct Deny {
     pub detail: String,
     /// Whether a token was sent (for `www-authenticate`).
     pub token_sent: bool,
+    /// For `unknown_key` from an SSO with remote keys: what a check may wait for before
+    /// deciding once more.
+    pub key_wait: Option<KeyWait>,
+}
+
+/// The remote keys an `unknown_key` denial could be cured by: the SSO (an index into the
+/// snapshot's SSOs) and the `kid` the token named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyWait {
+    /// Index of the SSO.
+    pub sso: usize,
+    /// The token's `kid`, if it named one.
+    pub kid: Option<Box<str>>,
 }
 
 /// The answer for one request.
@@ -230,6 +243,7 @@ impl Decision {
             reason,
             detail: detail.into(),
             token_sent,
+            key_wait: None,
         })
     }
 }

@@ -8,7 +8,7 @@
 //! `claimgate explain` uses it, so what it shows is what the server did; [`decide`] runs it
 //! with [`NoObserver`], a zero-sized type whose empty methods compile away.
 
-use crate::decision::{Allow, Credentials, Decision, Grant, Reason, Request};
+use crate::decision::{Allow, Credentials, Decision, Deny, Grant, Reason, Request};
 use crate::identity::{self, Identity, IdentityObserver, Selection};
 use crate::role::Role;
 use crate::routing::{RouteObserver, Target};
@@ -116,7 +116,14 @@ pub fn decide_observed<O: Observer>(
     };
     let verified = match token::verify_observed(snap, token, now, obs) {
         Ok(v) => v,
-        Err(r) => return Decision::deny(r.reason, r.detail, true),
+        Err(r) => {
+            return Decision::Deny(Deny {
+                reason: r.reason,
+                detail: r.detail,
+                token_sent: true,
+                key_wait: r.key_wait,
+            })
+        }
     };
     let candidates = snap.identities_of(verified.sso_index);
     let selection = identity::select_observed(&snap.identities, candidates, &verified.claims, obs);

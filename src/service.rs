@@ -19,13 +19,11 @@ use tonic::{Request, Response, Status};
 use std::time::Duration;
 
 use crate::clock::unix_now;
-use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant, Reason};
+use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant, KeyWait, Reason};
 use crate::metrics::Metrics;
 use crate::pipeline;
-use crate::provider::RemoteKeys;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
-use crate::token;
 
 /// Headers claimgate sets on an allowed request; every other `x-claimgate-*` is removed.
 pub const IDENTITY_HEADERS: [&str; 5] = [
@@ -158,32 +156,6 @@ impl<'r> Input<'r> {
             ),
         }
     }
-
-    /// The remote key set and kid to wait for, when the decision is `unknown_key` for an
-    /// SSO whose keys are remote.
-    fn wants_keys(
-        &self,
-        decision: &Decision,
-        snap: &Snapshot,
-    ) -> Option<(Arc<RemoteKeys>, Option<String>)> {
-        let Decision::Deny(d) = decision else {
-            return None;
-        };
-        if d.reason != Reason::UnknownKey {
-            return None;
-        }
-        let Some(decision::Request {
-            credentials: Credentials::Bearer(token),
-            ..
-        }) = &self.request
-        else {
-            return None;
-        };
-        let parsed = token::parse(token).ok()?;
-        let (_, sso) = snap.sso_for_issuer(parsed.issuer()?)?;
-        let kid = parsed.kid().and_then(|k| k.as_str()).map(str::to_owned);
-        Some((sso.remote.clone()?, kid))
-    }
 }
 
 impl CheckService {
@@ -199,34 +171,50 @@ impl CheckService {
 
     /// Decide one request and build Envoy's answer; never returns an empty (OK) response.
     ///
-    /// This is the whole check minus remote-key waits (for benchmarks and tools).
-    pub fn check_request(&self, req: &CheckRequest) -> CheckResponse {
-        let _timer = self.metrics.time_check();
-        let snap = self.store.load();
-        let input = Input::read(req);
-        let decision = input.decide(&snap);
-        self.answer(decision, &input, snap.generation)
-    }
-
-    /// The full check: an `unknown_key` from a remote SSO waits (bounded) for its first key
-    /// load or one shared refetch, then decides again.
-    pub async fn check_async(&self, req: &CheckRequest) -> CheckResponse {
+    /// The one check entry. An `unknown_key` denial from an SSO with remote keys says what
+    /// would cure it: the check waits once (bounded by `key_wait`) for the SSO's first key
+    /// load or one shared refetch of its `kid`, then decides once more.
+    #[tracing::instrument(
+        level = "debug",
+        name = "check",
+        skip_all,
+        fields(request_id, generation, decision, reason, identity)
+    )]
+    pub async fn check_request(&self, req: &CheckRequest) -> CheckResponse {
         let _timer = self.metrics.time_check();
         let snap = self.store.load_full();
         let input = Input::read(req);
+        let span = tracing::Span::current();
+        span.record("request_id", input.request_id.as_str());
+        span.record("generation", snap.generation);
         let mut decision = input.decide(&snap);
-        if let Some((remote, kid)) = input.wants_keys(&decision, &snap) {
-            if !remote.first_load_done() {
-                decision = if remote.wait_first_load(self.key_wait).await {
-                    input.decide(&snap)
+        if let Some(wait) = key_wait(&decision) {
+            if let Some(remote) = snap.ssos.get(wait.sso).and_then(|s| s.remote.clone()) {
+                let cured = if remote.first_load_done() {
+                    remote.refetch_for(wait.kid.as_deref()).await
+                } else if remote.wait_first_load(self.key_wait).await {
+                    true
                 } else {
-                    Decision::deny(Reason::NotReady, "the SSO's keys are still loading", false)
+                    decision =
+                        Decision::deny(Reason::NotReady, "the SSO's keys are still loading", false);
+                    false
                 };
+                if cured {
+                    decision = input.decide(&snap);
+                }
             }
-            if input.wants_keys(&decision, &snap).is_some()
-                && remote.refetch_for(kid.as_deref()).await
-            {
-                decision = input.decide(&snap);
+        }
+        match &decision {
+            Decision::Allow(Allow::Identity(g)) => {
+                span.record("decision", "allow");
+                span.record("identity", &*g.identity);
+            }
+            Decision::Allow(Allow::Public { .. }) => {
+                span.record("decision", "allow");
+            }
+            Decision::Deny(d) => {
+                span.record("decision", "deny");
+                span.record("reason", d.reason.code());
             }
         }
         self.answer(decision, &input, snap.generation)
@@ -248,7 +236,15 @@ impl Authorization for CheckService {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        Ok(Response::new(self.check_async(request.get_ref()).await))
+        Ok(Response::new(self.check_request(request.get_ref()).await))
+    }
+}
+
+/// What an `unknown_key` denial may wait for.
+fn key_wait(decision: &Decision) -> Option<&KeyWait> {
+    match decision {
+        Decision::Deny(d) => d.key_wait.as_ref(),
+        Decision::Allow(_) => None,
     }
 }
 

@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::decision::Reason;
+use crate::decision::{KeyWait, Reason};
 use crate::keys::{Alg, KeyMiss};
 use crate::snapshot::{Snapshot, Sso};
 
@@ -63,6 +63,8 @@ pub struct Rejection {
     pub reason: Reason,
     /// What exactly failed; never contains the token.
     pub detail: String,
+    /// Set on `unknown_key` from an SSO whose keys are remote: what a wait needs.
+    pub key_wait: Option<KeyWait>,
 }
 
 impl fmt::Display for Rejection {
@@ -75,6 +77,7 @@ fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
     Rejection {
         reason,
         detail: detail.into(),
+        key_wait: None,
     }
 }
 
@@ -313,6 +316,13 @@ pub fn verify_observed<'s, O: TokenObserver>(
         sso: found.as_ref().ok().map(|(_, sso)| *sso),
     };
     let (sso_index, sso) = step(obs, issuer_step, found)?;
+    // A key the SSO lacks may still arrive from its provider: say what to wait for.
+    let key_wait = || {
+        sso.remote.as_ref().map(|_| KeyWait {
+            sso: sso_index,
+            kid: kid.map(Box::from),
+        })
+    };
     let alg = Alg::parse(alg_name)
         .filter(|a| sso.algorithms.contains(*a))
         .ok_or_else(|| {
@@ -328,17 +338,20 @@ pub fn verify_observed<'s, O: TokenObserver>(
     let alg = step(obs, TokenStep::Algorithm { alg: alg_name, sso }, alg)?;
     let keys = sso.keys.load();
     let key = keys.find(kid, alg).map_err(|miss| match miss {
-        KeyMiss::Unknown => reject(
-            Reason::UnknownKey,
-            match kid {
-                Some(k) => format!("SSO {} has no key with kid {k:?}", sso.name),
-                None => format!(
-                    "token has no kid and SSO {} has not exactly one {} key",
-                    sso.name,
-                    alg.name()
-                ),
-            },
-        ),
+        KeyMiss::Unknown => Rejection {
+            key_wait: key_wait(),
+            ..reject(
+                Reason::UnknownKey,
+                match kid {
+                    Some(k) => format!("SSO {} has no key with kid {k:?}", sso.name),
+                    None => format!(
+                        "token has no kid and SSO {} has not exactly one {} key",
+                        sso.name,
+                        alg.name()
+                    ),
+                },
+            )
+        },
         KeyMiss::WrongType => reject(
             Reason::AlgorithmNotAllowed,
             format!(
