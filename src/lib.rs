@@ -18,7 +18,8 @@
 //! 3. Stages, each with its own step types and observer trait: [`routing`]
 //!    (request → resource and role), [`identity`] (selection by claims).
 //! 4. [`snapshot`]: the compiled, immutable, indexed form of one configuration.
-//! 5. [`token`]: strict JWT verification (RFC 8725) against a snapshot's SSOs.
+//! 5. [`token`]: strict JWT verification (RFC 8725) against a snapshot's SSOs, and
+//!    [`token_cache`]: what a verification established, reused for the identical token.
 //! 6. [`pipeline`]: the whole decision in one pass, and its combined observer.
 //! 7. [`store`]: the atomically swapped current snapshot.
 //! 8. Tools over a snapshot: [`explain`] (`claimgate explain`), [`lint`]
@@ -71,6 +72,8 @@ pub mod snapshot;
 pub mod store;
 /// Strict JWT verification.
 pub mod token;
+/// The verified-token cache.
+pub mod token_cache;
 
 pub use config::{ConfigError, Diagnostic, Severity};
 pub use decision::{Decision, Reason};

@@ -55,6 +55,9 @@ enum Command {
         /// How long a check waits for remote keys before it is denied.
         #[arg(long, env = "CLAIMGATE_JWKS_REFETCH_WAIT", default_value = "100ms")]
         jwks_refetch_wait: humantime::Duration,
+        /// How many verified tokens to remember; 0 verifies every check.
+        #[arg(long, env = "CLAIMGATE_TOKEN_CACHE_ENTRIES", default_value_t = claimgate::token_cache::DEFAULT_ENTRIES)]
+        token_cache_entries: usize,
         /// Log format: text or json.
         #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
         log_format: String,
@@ -182,6 +185,7 @@ fn main() -> ExitCode {
             jwks_refresh,
             jwks_refetch_interval,
             jwks_refetch_wait,
+            token_cache_entries,
             log_format,
         } => {
             init_logging(log_format == "json");
@@ -199,6 +203,7 @@ fn main() -> ExitCode {
                     refetch_wait: jwks_refetch_wait.into(),
                     ..ProviderOptions::default()
                 },
+                token_cache_entries,
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,9 @@ pub struct Metrics {
     jwks_refreshes: IntCounterVec,
     jwks_keys: IntGaugeVec,
     jwks_last_success: prometheus::GaugeVec,
+    token_cache_hits: IntCounter,
+    token_cache_misses: IntCounter,
+    token_cache_entries: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -121,8 +124,26 @@ impl Metrics {
             &["sso"],
         )
         .expect("static metric definition");
+        let token_cache_hits = IntCounter::new(
+            "claimgate_token_cache_hits_total",
+            "Checks whose token was found verified in the token cache.",
+        )
+        .expect("static metric definition");
+        let token_cache_misses = IntCounter::new(
+            "claimgate_token_cache_misses_total",
+            "Checks whose token had to be verified (not cached, or cached for an older configuration or key set).",
+        )
+        .expect("static metric definition");
+        let token_cache_entries = IntGauge::new(
+            "claimgate_token_cache_entries",
+            "Tokens held in the token cache.",
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(checks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(token_cache_hits.clone()),
+            Box::new(token_cache_misses.clone()),
+            Box::new(token_cache_entries.clone()),
             Box::new(check_duration.clone()),
             Box::new(reloads.clone()),
             Box::new(generation.clone()),
@@ -153,7 +174,25 @@ impl Metrics {
             jwks_refreshes,
             jwks_keys,
             jwks_last_success,
+            token_cache_hits,
+            token_cache_misses,
+            token_cache_entries,
         }
+    }
+
+    /// A token was found verified in the cache.
+    pub fn token_cache_hit(&self) {
+        self.token_cache_hits.inc();
+    }
+
+    /// A token had to be verified.
+    pub fn token_cache_miss(&self) {
+        self.token_cache_misses.inc();
+    }
+
+    /// The cache now holds `n` tokens.
+    pub fn token_cache_entries(&self, n: usize) {
+        self.token_cache_entries.set(n as i64);
     }
 
     /// Start timing a check; the duration is recorded when the guard drops.

@@ -8,12 +8,15 @@
 //! `claimgate explain` uses it, so what it shows is what the server did; [`decide`] runs it
 //! with [`NoObserver`], a zero-sized type whose empty methods compile away.
 
+use std::sync::Arc;
+
 use crate::decision::{Allow, Credentials, Decision, Deny, Grant, Reason, Request};
 use crate::identity::{self, Identity, IdentityObserver, Selection};
 use crate::role::Role;
 use crate::routing::{RouteObserver, Target};
 use crate::snapshot::Snapshot;
-use crate::token::{self, TokenObserver};
+use crate::token::{self, Rejection, TokenObserver};
+use crate::token_cache::{Entry, Lookup, TokenCache};
 
 /// Watches [`decide_observed`] make a decision: every stage's steps, and the binding looked
 /// up. Every method does nothing by default.
@@ -53,12 +56,28 @@ pub fn decide(snap: &Snapshot, req: &Request<'_>, now: u64) -> Decision {
     decide_observed(snap, req, now, &mut NoObserver)
 }
 
-/// [`decide`], reporting each step to `obs`.
+/// [`decide`], reusing what `cache` holds for the token and remembering what a verification
+/// establishes; the decision is the one [`decide`] makes.
+pub fn decide_cached(snap: &Snapshot, cache: &TokenCache, req: &Request<'_>, now: u64) -> Decision {
+    decide_with(snap, req, now, &mut NoObserver, Some(cache))
+}
+
+/// [`decide`], reporting each step to `obs` (never from a cache: every step is seen).
 pub fn decide_observed<O: Observer>(
     snap: &Snapshot,
     req: &Request<'_>,
     now: u64,
     obs: &mut O,
+) -> Decision {
+    decide_with(snap, req, now, obs, None)
+}
+
+fn decide_with<O: Observer>(
+    snap: &Snapshot,
+    req: &Request<'_>,
+    now: u64,
+    obs: &mut O,
+    cache: Option<&TokenCache>,
 ) -> Decision {
     // Resolve the target first (public routes need no token) but report a missing route only
     // after authentication, so an anonymous caller learns nothing about the route table.
@@ -114,8 +133,8 @@ pub fn decide_observed<O: Observer>(
         }
         Credentials::Bearer(t) => t,
     };
-    let verified = match token::verify_observed(snap, token, now, obs) {
-        Ok(v) => v,
+    let (sso, selection, subject) = match authenticate(snap, token, now, obs, cache) {
+        Ok(found) => found,
         Err(r) => {
             return Decision::Deny(Deny {
                 reason: r.reason,
@@ -125,8 +144,7 @@ pub fn decide_observed<O: Observer>(
             })
         }
     };
-    let candidates = snap.identities_of(verified.sso_index);
-    let selection = identity::select_observed(&snap.identities, candidates, &verified.claims, obs);
+    let sso = &snap.ssos[sso];
     let (identity_index, identity) = match selection {
         Selection::Chosen(i) => (i, &snap.identities[i]),
         Selection::NoIdentity => {
@@ -134,7 +152,7 @@ pub fn decide_observed<O: Observer>(
                 Reason::NoIdentity,
                 format!(
                     "no external identity of SSO {} matches the token's claims",
-                    verified.sso.name
+                    sso.name
                 ),
                 true,
             )
@@ -169,8 +187,8 @@ pub fn decide_observed<O: Observer>(
     match held {
         Some(role) if role >= required => Decision::Allow(Allow::Identity(Grant {
             identity: identity.name.clone(),
-            sso: verified.sso.name.clone(),
-            subject: verified.subject().to_owned(),
+            sso: sso.name.clone(),
+            subject: subject.to_string(),
             resource,
             role,
         })),
@@ -194,6 +212,32 @@ pub fn decide_observed<O: Observer>(
             true,
         ),
     }
+}
+
+/// Verify the token and select its identity, or take both from the cache: the SSO's index,
+/// the selection and `sub`.
+fn authenticate<O: Observer>(
+    snap: &Snapshot,
+    token: &str,
+    now: u64,
+    obs: &mut O,
+    cache: Option<&TokenCache>,
+) -> Result<(usize, Selection, Arc<str>), Rejection> {
+    let digest = match cache.map(|c| c.lookup(snap, token, now)) {
+        Some(Lookup::Hit(entry)) => return Ok((entry.sso, entry.selection, entry.subject.clone())),
+        Some(Lookup::Rejected(r)) => return Err(r),
+        Some(Lookup::Miss(digest)) => digest,
+        None => None,
+    };
+    let verified = token::verify_observed(snap, token, now, obs)?;
+    let candidates = snap.identities_of(verified.sso_index);
+    let selection = identity::select_observed(&snap.identities, candidates, &verified.claims, obs);
+    let entry = Entry::new(&verified, selection, snap.generation);
+    let subject = entry.subject.clone();
+    if let (Some(cache), Some(digest)) = (cache, digest) {
+        cache.insert(digest, entry);
+    }
+    Ok((verified.sso_index, selection, subject))
 }
 
 fn path_only(path: &str) -> &str {

@@ -56,6 +56,8 @@ pub struct ServeOptions {
     pub reload: ReloadOptions,
     /// How remote keys are fetched and refreshed.
     pub provider: ProviderOptions,
+    /// How many verified tokens to remember (0: verify every check).
+    pub token_cache_entries: usize,
 }
 
 /// Load, validate and compile a configuration directory, exactly as `serve` does.
@@ -69,6 +71,7 @@ pub struct Bound {
     config_dir: PathBuf,
     reload: ReloadOptions,
     provider: ProviderOptions,
+    token_cache_entries: usize,
     grpc: TcpListener,
     http: TcpListener,
     store: Arc<Store>,
@@ -103,6 +106,7 @@ impl Bound {
             config_dir: opts.config_dir.clone(),
             reload: opts.reload,
             provider: opts.provider.clone(),
+            token_cache_entries: opts.token_cache_entries,
             grpc,
             http,
             store,
@@ -147,7 +151,8 @@ impl Bound {
             self.store.clone(),
             self.metrics.clone(),
             self.provider.refetch_wait,
-        );
+        )
+        .with_token_cache(self.token_cache_entries);
         let mut grpc_rx = rx.clone();
         let grpc = tonic::transport::Server::builder()
             .add_service(AuthorizationServer::new(service))

@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
+use crate::token_cache::{self, TokenCache};
 
 /// Headers claimgate sets on an allowed request; every other `x-claimgate-*` is removed.
 pub const IDENTITY_HEADERS: [&str; 5] = [
@@ -48,6 +49,7 @@ pub struct CheckService {
     store: Arc<Store>,
     metrics: Metrics,
     key_wait: Duration,
+    cache: Arc<TokenCache>,
 }
 
 /// The request headers as Envoy sent them, in either encoding.
@@ -146,9 +148,9 @@ impl<'r> Input<'r> {
         }
     }
 
-    fn decide(&self, snap: &Snapshot) -> Decision {
+    fn decide(&self, snap: &Snapshot, cache: &TokenCache) -> Decision {
         match &self.request {
-            Some(request) => pipeline::decide(snap, request, unix_now()),
+            Some(request) => pipeline::decide_cached(snap, cache, request, unix_now()),
             None => Decision::deny(
                 Reason::Internal,
                 "CheckRequest carries no HTTP attributes; is this the HTTP ext_authz filter?",
@@ -162,11 +164,22 @@ impl CheckService {
     /// A service deciding on `store`'s snapshots and counting in `metrics`; a check waits
     /// at most `key_wait` for remote keys it lacks.
     pub fn new(store: Arc<Store>, metrics: Metrics, key_wait: Duration) -> Self {
+        let cache = Arc::new(TokenCache::new(
+            token_cache::DEFAULT_ENTRIES,
+            metrics.clone(),
+        ));
         CheckService {
             store,
             metrics,
             key_wait,
+            cache,
         }
+    }
+
+    /// The same service remembering at most `entries` verified tokens (0: none).
+    pub fn with_token_cache(self, entries: usize) -> Self {
+        let cache = Arc::new(TokenCache::new(entries, self.metrics.clone()));
+        CheckService { cache, ..self }
     }
 
     /// Decide one request and build Envoy's answer; never returns an empty (OK) response.
@@ -187,7 +200,7 @@ impl CheckService {
         let span = tracing::Span::current();
         span.record("request_id", input.request_id.as_str());
         span.record("generation", snap.generation);
-        let mut decision = input.decide(&snap);
+        let mut decision = input.decide(&snap, &self.cache);
         if let Some(wait) = key_wait(&decision) {
             if let Some(remote) = snap.ssos.get(wait.sso).and_then(|s| s.remote.clone()) {
                 let cured = if remote.first_load_done() {
@@ -200,7 +213,7 @@ impl CheckService {
                     false
                 };
                 if cured {
-                    decision = input.decide(&snap);
+                    decision = input.decide(&snap, &self.cache);
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! strict too: canonical base64url without padding, JSON objects without duplicate keys.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -15,11 +16,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::decision::{KeyWait, Reason};
-use crate::keys::{Alg, KeyMiss};
+use crate::keys::{Alg, KeyMiss, KeySet};
 use crate::snapshot::{Snapshot, Sso};
 
 /// Longest token accepted, in bytes.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Longest `sub` accepted, in bytes: it travels upstream in a header.
+pub const MAX_SUBJECT_LEN: usize = 1024;
 
 /// Largest signature of any allowed algorithm (RSA-4096: 512 bytes), with room to spare.
 const MAX_SIGNATURE: usize = 1024;
@@ -47,6 +51,8 @@ pub struct Verified<'s> {
     pub claims: Value,
     /// The algorithm used.
     pub alg: Alg,
+    /// The key set the signature was verified with (a later swap makes it stale).
+    pub keys: Arc<KeySet>,
 }
 
 impl Verified<'_> {
@@ -336,7 +342,7 @@ pub fn verify_observed<'s, O: TokenObserver>(
             )
         });
     let alg = step(obs, TokenStep::Algorithm { alg: alg_name, sso }, alg)?;
-    let keys = sso.keys.load();
+    let keys = sso.keys.load_full();
     let key = keys.find(kid, alg).map_err(|miss| match miss {
         KeyMiss::Unknown => Rejection {
             key_wait: key_wait(),
@@ -411,6 +417,7 @@ pub fn verify_observed<'s, O: TokenObserver>(
         sso,
         claims,
         alg,
+        keys,
     })
 }
 
@@ -467,7 +474,7 @@ pub fn check_subject(claims: &Value) -> Result<(), Rejection> {
 /// Whether a value passes through an HTTP header unchanged.
 pub fn header_safe(v: &str) -> bool {
     !v.is_empty()
-        && v.len() <= 1024
+        && v.len() <= MAX_SUBJECT_LEN
         && v.bytes().all(|b| (0x20..=0x7e).contains(&b))
         && !v.starts_with(' ')
         && !v.ends_with(' ')
@@ -486,17 +493,25 @@ fn numeric_date(claims: &Value, name: &str) -> Result<Option<f64>, Rejection> {
 
 /// Check `exp` (required) and `nbf` (optional) with the SSO's leeway.
 pub fn check_times(claims: &Value, now: u64, leeway: u64) -> Result<(), Rejection> {
-    let now = now as f64;
-    let leeway = leeway as f64;
     let exp = numeric_date(claims, "exp")?
         .ok_or_else(|| reject(Reason::MalformedToken, "token has no \"exp\""))?;
+    // `exp` first: an expired token with a malformed `nbf` is `expired`.
+    check_dates(exp, None, now, leeway)?;
+    let nbf = numeric_date(claims, "nbf")?;
+    check_dates(exp, nbf, now, leeway)
+}
+
+/// Check an `exp` and optional `nbf` already read from a token, with the SSO's leeway.
+pub fn check_dates(exp: f64, nbf: Option<f64>, now: u64, leeway: u64) -> Result<(), Rejection> {
+    let now = now as f64;
+    let leeway = leeway as f64;
     if now >= exp + leeway {
         return Err(reject(
             Reason::Expired,
             format!("expired at {exp} (now {now}, leeway {leeway}s)"),
         ));
     }
-    if let Some(nbf) = numeric_date(claims, "nbf")? {
+    if let Some(nbf) = nbf {
         if now + leeway < nbf {
             return Err(reject(
                 Reason::NotYetValid,

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "keys", "metrics", "provider"],
     &["routing", "identity"],
     &["snapshot"],
-    &["token"],
+    &["token", "token_cache"],
     &["pipeline"],
     &["store"],
     &["explain", "lint", "audit", "mint"],

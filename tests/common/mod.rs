@@ -291,6 +291,7 @@ impl TestServer {
             http_addr: "127.0.0.1:0".parse().unwrap(),
             reload,
             provider,
+            token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
         };
         let bound = Bound::bind(&opts).await.expect("server starts");
         let grpc = bound.grpc_addr();
