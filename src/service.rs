@@ -324,6 +324,17 @@ fn string_value(s: &str) -> PbValue {
     }
 }
 
+/// Whether `name`, case folded and with `_` read as `-`, starts with `x-claimgate-` (the bare
+/// prefix too): CGI and WSGI upstreams read `x_claimgate_identity` as `X-Claimgate-Identity`.
+/// Compared as bytes, so a name with any UTF-8 in it is simply not one of ours.
+fn is_identity_header(name: &str) -> bool {
+    name.len() >= HEADER_PREFIX.len()
+        && name
+            .bytes()
+            .zip(HEADER_PREFIX.bytes())
+            .all(|(n, p)| (if n == b'_' { b'-' } else { n }).eq_ignore_ascii_case(&p))
+}
+
 fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse {
     // Remove every client-sent x-claimgate-* header we do not overwrite ourselves; on a
     // public route that is all of them.
@@ -334,11 +345,9 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
     let mut headers_to_remove: Vec<String> = headers
         .map(|h| {
             h.names()
-                .filter(|n| {
-                    n.len() > HEADER_PREFIX.len()
-                        && n[..HEADER_PREFIX.len()].eq_ignore_ascii_case(HEADER_PREFIX)
-                })
+                .filter(|n| is_identity_header(n))
                 .filter(|n| !ours.iter().any(|o| o.eq_ignore_ascii_case(n)))
+                // Envoy's own spelling of the name: lowercase, underscores kept.
                 .map(str::to_ascii_lowercase)
                 .collect()
         })

@@ -239,6 +239,77 @@ async fn claimgate_alone_removes_smuggled_headers_when_envoy_does_not_strip_them
     assert_eq!(stack.upstream.requests(), 2);
 }
 
+/// Spellings of identity headers that `x-claimgate-` alone does not match: CGI and WSGI
+/// upstreams read `x_claimgate_identity` as `X-Claimgate-Identity`; and the bare prefix.
+const FORGED_SPELLINGS: [(&str, &str); 5] = [
+    ("x_claimgate_identity", "forged"),
+    ("X_Claimgate_Role", "manager"),
+    ("x-claimgate_sso", "evil-idp"),
+    ("x_claimgate-subject", "root"),
+    ("x-claimgate-", "forged"),
+];
+
+#[tokio::test]
+async fn identity_headers_in_any_spelling_never_reach_the_upstream() {
+    let stack = Stack::start().await;
+    let auth = bearer(&stack.deployer_token());
+    for forged in FORGED_SPELLINGS {
+        let before = stack.upstream.requests();
+        let reply = stack
+            .get(MODEL_INFO, &[("authorization", &auth), forged])
+            .await;
+        // Refused or let through: either way the upstream never sees a forged value.
+        if reply.status == 200 {
+            assert_eq!(
+                reply.seen().claimgate_headers(),
+                identity_headers("deployer", DEPLOYER_SUB, "model:acme/llama-70b", "editor"),
+                "{forged:?}"
+            );
+        } else {
+            assert_eq!(stack.upstream.requests(), before, "{forged:?}: {reply:?}");
+        }
+    }
+}
+
+/// The shipped envoy.yaml sets `headers_with_underscores_action: REJECT_REQUEST`: Envoy itself
+/// answers 400, before any filter runs.
+#[tokio::test]
+async fn the_shipped_envoy_config_refuses_header_names_with_underscores() {
+    let stack = Stack::start().await;
+    let auth = bearer(&stack.deployer_token());
+    for name in ["x_claimgate_identity", "some_other_header"] {
+        let reply = stack
+            .get(MODEL_INFO, &[("authorization", &auth), (name, "1")])
+            .await;
+        assert_eq!(reply.status, 400, "{name}: {reply:?}");
+    }
+    assert_eq!(stack.upstream.requests(), 0);
+}
+
+/// With underscores allowed and without envoy.yaml's header-stripping filter, claimgate is
+/// the only defense: it must see every spelling (envoy.yaml's allowed_headers) and remove it.
+#[tokio::test]
+async fn claimgate_alone_removes_identity_headers_in_any_spelling() {
+    let stack = Stack::start_with(|cfg| {
+        cfg.without_http_filter(HEADER_MUTATION_FILTER)
+            .headers_with_underscores("ALLOW")
+    })
+    .await;
+    let auth = bearer(&stack.deployer_token());
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend(FORGED_SPELLINGS);
+
+    let seen = stack.get(MODEL_INFO, &headers).await.seen();
+    assert_eq!(
+        seen.claimgate_headers(),
+        identity_headers("deployer", DEPLOYER_SUB, "model:acme/llama-70b", "editor")
+    );
+
+    let seen = stack.get("/healthz", &FORGED_SPELLINGS).await.seen();
+    assert_eq!(seen.claimgate_headers(), Default::default());
+    assert_eq!(stack.upstream.requests(), 2);
+}
+
 #[tokio::test]
 async fn a_request_without_a_token_is_a_401_that_never_reaches_the_upstream() {
     let stack = Stack::start().await;

@@ -183,6 +183,99 @@ async fn allowed_requests_carry_identity_headers_and_strip_smuggled_ones() {
     f.server.stop().await;
 }
 
+/// Upstreams that read headers through CGI/WSGI see `x_claimgate_identity` as
+/// `X-Claimgate-Identity`: claimgate removes every spelling of its prefix on its own,
+/// whatever the proxy in front lets through, and overwrites only the names it sets itself.
+#[tokio::test]
+async fn identity_headers_are_removed_in_any_spelling() {
+    let f = fixture().await;
+    let mut c = f.server.client().await;
+    let t = bearer(&f.rsa.sign(&claims("run-1", json!({}))));
+    let forged = [
+        ("x_claimgate_identity", "forged"),
+        ("X_CLAIMGATE_ROLE", "manager"),
+        ("x-claimgate_sso", "evil-idp"),
+        ("x_claimgate-subject", "root"),
+        ("x-claimgate-", "bare"),
+        ("x_claimgate_", "bare"),
+        ("x-claimgate-identity", "admin"),
+    ];
+    // Envoy's spelling of a name is kept: it lowercases names, but `_` stays `_`.
+    let removed: Vec<String> = [
+        "x-claimgate-",
+        "x-claimgate_sso",
+        "x_claimgate-subject",
+        "x_claimgate_",
+        "x_claimgate_identity",
+        "x_claimgate_role",
+    ]
+    .map(String::from)
+    .to_vec();
+
+    for raw in [false, true] {
+        let mut headers = vec![("authorization", t.as_str())];
+        headers.extend(forged);
+        let path = "/v1/models/acme/llama/infer";
+        let req = if raw {
+            check_raw("GET", path, &headers)
+        } else {
+            check("GET", path, &headers)
+        };
+        let a = ask(&mut c, req).await;
+        assert_eq!(a.status, 200, "raw={raw}: {a:?}");
+        assert_eq!(
+            a.header("x-claimgate-identity"),
+            Some("anyone"),
+            "raw={raw}"
+        );
+        assert_eq!(a.removed, removed, "raw={raw}");
+
+        // A public route sets none, so every spelling goes, the dashed one too.
+        let req = if raw {
+            check_raw("GET", "/healthz", &forged)
+        } else {
+            check("GET", "/healthz", &forged)
+        };
+        let a = ask(&mut c, req).await;
+        assert_eq!(a.status, 200, "raw={raw}: {a:?}");
+        assert!(a.headers.is_empty());
+        let mut all = removed.clone();
+        all.push("x-claimgate-identity".into());
+        all.sort();
+        assert_eq!(a.removed, all, "raw={raw}");
+    }
+    f.server.stop().await;
+}
+
+/// A gRPC caller is not bound by HTTP's token rules: a header name may hold any UTF-8.
+#[tokio::test]
+async fn a_non_ascii_header_name_is_decided_like_any_other() {
+    let f = fixture().await;
+    let mut c = f.server.client().await;
+    let t = bearer(&f.rsa.sign(&claims("run-1", json!({}))));
+    let odd = [
+        ("x-claimgateéx", "1"),
+        ("x-claimgate-é", "2"),
+        ("é", "3"),
+        ("x-claimgat\u{1F600}", "4"),
+    ];
+    for raw in [false, true] {
+        let mut headers = vec![("authorization", t.as_str())];
+        headers.extend(odd);
+        let path = "/v1/models/acme/llama/infer";
+        let req = if raw {
+            check_raw("GET", path, &headers)
+        } else {
+            check("GET", path, &headers)
+        };
+        let a = ask(&mut c, req).await;
+        assert_eq!(a.status, 200, "raw={raw}: {a:?}");
+        // Only the name that folds to the prefix is claimgate's to remove.
+        assert_eq!(a.removed, vec!["x-claimgate-é".to_string()], "raw={raw}");
+    }
+    f.server.stop().await;
+}
+
 #[tokio::test]
 async fn context_extensions_name_resource_and_role_instead_of_routes() {
     let f = fixture().await;

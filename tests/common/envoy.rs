@@ -105,11 +105,15 @@ impl Seen {
         }
     }
 
-    /// Every `x-claimgate-*` header the upstream received, each with all its values.
+    /// Every `x-claimgate-*` header the upstream received, in any spelling (`_` for `-`, as a
+    /// CGI/WSGI upstream reads it), each with all its values.
     pub fn claimgate_headers(&self) -> BTreeMap<&str, Vec<&str>> {
         self.headers
             .iter()
-            .filter(|(k, _)| k.starts_with("x-claimgate-"))
+            .filter(|(k, _)| {
+                k.get(..12)
+                    .is_some_and(|head| head.replace('_', "-").eq_ignore_ascii_case("x-claimgate-"))
+            })
             .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
             .collect()
     }
@@ -177,10 +181,25 @@ impl EnvoyConfig {
         self
     }
 
+    /// Set the `ingress` listener's `headers_with_underscores_action` (the shipped file has one).
+    pub fn headers_with_underscores(mut self, action: &str) -> Self {
+        let options = &mut self.ingress_hcm()["common_http_protocol_options"];
+        let setting = &mut options["headers_with_underscores_action"];
+        assert!(
+            setting.is_string(),
+            "envoy.yaml's ingress sets headers_with_underscores_action"
+        );
+        *setting = Yaml::from(action);
+        self
+    }
+
     fn ingress_http_filters(&mut self) -> &mut Vec<Yaml> {
+        seq_mut(&mut self.ingress_hcm()["http_filters"])
+    }
+
+    fn ingress_hcm(&mut self) -> &mut Yaml {
         let ingress = named(&mut self.0["static_resources"]["listeners"], "ingress");
-        let hcm = &mut ingress["filter_chains"][0]["filters"][0]["typed_config"];
-        seq_mut(&mut hcm["http_filters"])
+        &mut ingress["filter_chains"][0]["filters"][0]["typed_config"]
     }
 }
 
