@@ -21,8 +21,9 @@
 //! 5. [`token`]: strict JWT verification (RFC 8725) against a snapshot's SSOs.
 //! 6. [`pipeline`]: the whole decision in one pass, and its combined observer.
 //! 7. [`store`]: the atomically swapped current snapshot.
-//! 8. Tools over a snapshot: [`explain`] (`claimgate explain`), [`lint`]
-//!    (`claimgate validate`'s review), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
+//! 8. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
+//!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
+//!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
 //! 9. Serving: [`service`] (the gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`,
 //!    `/readyz`), [`reload`] (watching the directory, swapping in valid edits).
 //! 10. [`server`]: wiring of listeners, signals and graceful shutdown.
@@ -45,8 +46,6 @@ pub mod http;
 pub mod identity;
 /// JSON Web Key sets.
 pub mod keys;
-/// Configuration review beyond validity: ties, shadowed routes, unreachable entries.
-pub mod lint;
 /// Prometheus metrics.
 pub mod metrics;
 /// Development token minting.
@@ -71,6 +70,8 @@ pub mod snapshot;
 pub mod store;
 /// Strict JWT verification.
 pub mod token;
+/// `claimgate validate`: validity, then a review for ties, shadowed routes, unused entries.
+pub mod validate;
 
 pub use config::{ConfigError, Diagnostic, Severity};
 pub use decision::{Decision, Reason};

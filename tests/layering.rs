@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["token"],
     &["pipeline"],
     &["store"],
-    &["explain", "lint", "audit", "mint"],
+    &["explain", "validate", "audit", "mint"],
     &["service", "http", "reload"],
     &["server"],
 ];
