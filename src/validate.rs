@@ -23,8 +23,10 @@ use serde_json::Value;
 use crate::config::{self, Config, Diagnostic, Origin, Severity};
 use crate::snapshot::{self, Snapshot};
 
+mod coverage;
 mod envoy;
 mod ties;
+mod unused;
 
 pub use envoy::{envoy_resources, EnvoyConfigError};
 pub use ties::MAX_TIES_LISTED;
@@ -40,9 +42,9 @@ pub fn review(
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     ties::possible_ties(config, snap, &mut out);
-    shadowed_routes(config, snap, &mut out);
-    identities_without_collaborators(config, &mut out);
-    unreachable_resources(config, snap, envoy_resources, &mut out);
+    unused::shadowed_routes(config, snap, &mut out);
+    unused::identities_without_collaborators(config, &mut out);
+    unused::unreachable_resources(config, snap, envoy_resources, &mut out);
     out
 }
 
@@ -61,87 +63,6 @@ fn plural(n: usize, one: &str, many: &str) -> String {
         format!("{n} {one}")
     } else {
         format!("{n} {many}")
-    }
-}
-
-fn shadowed_routes(config: &Config, snap: &Snapshot, out: &mut Vec<Diagnostic>) {
-    let routes = snap.router.routes();
-    // Routes compile one to one from the configuration when it is valid; anything else
-    // would point at the wrong lines.
-    if routes.len() != config.routes.len() {
-        return;
-    }
-    for (j, later) in routes.iter().enumerate() {
-        let Some(i) = routes[..j].iter().position(|first| first.covers(later)) else {
-            continue;
-        };
-        let item = &config.routes[j];
-        let field = if item.spec.path.is_some() {
-            "path"
-        } else {
-            "path_prefix"
-        };
-        let first_at = config.place(config.routes[i].origin, "routes", None);
-        out.push(warn(
-            config,
-            item.origin,
-            "routes",
-            Some(field),
-            format!(
-                "routes[{j}] is never used: routes[{i}] (at {first_at}) comes first and matches every request it would (first match wins)"
-            ),
-        ));
-    }
-}
-
-fn identities_without_collaborators(config: &Config, out: &mut Vec<Diagnostic>) {
-    let bound: HashSet<&str> = config
-        .resources
-        .iter()
-        .flat_map(|r| r.spec.collaborators.iter())
-        .filter_map(|c| c.subject.strip_prefix(snapshot::IDENTITY_SUBJECT))
-        .collect();
-    for item in &config.identities {
-        if bound.contains(item.spec.name.as_str()) {
-            continue;
-        }
-        out.push(warn(
-            config,
-            item.origin,
-            "external_identities",
-            Some("name"),
-            format!(
-                "external identity {:?} is a collaborator of no resource: every request it is selected for is denied insufficient_role",
-                item.spec.name
-            ),
-        ));
-    }
-}
-
-fn unreachable_resources(
-    config: &Config,
-    snap: &Snapshot,
-    envoy_resources: Option<&HashSet<String>>,
-    out: &mut Vec<Diagnostic>,
-) {
-    let routes = snap.router.routes();
-    for item in &config.resources {
-        let fqn = item.spec.fqn.as_str();
-        if envoy_resources.is_some_and(|e| e.contains(fqn)) {
-            continue;
-        }
-        if routes.iter().any(|r| r.can_target(fqn)) {
-            continue;
-        }
-        let msg = match envoy_resources {
-            Some(_) => format!(
-                "resource {fqn:?} is targeted by no route and by no context_extensions of the Envoy configurations given: its collaborators are never consulted"
-            ),
-            None => format!(
-                "resource {fqn:?} is targeted by no route: unless an Envoy route names it in context_extensions (pass --envoy-config to check), its collaborators are never consulted"
-            ),
-        };
-        out.push(warn(config, item.origin, "resources", Some("fqn"), msg));
     }
 }
 
