@@ -11,7 +11,7 @@
 //! may use the layers under it and never one above it (so there is no import cycle):
 //!
 //! 1. Values: [`clock`] (the one place that reads the time), [`role`], [`decision`] (the
-//!    request, the answer and its [`Reason`]).
+//!    request, the answer and its [`Reason`]), [`text`] (helpers for user-facing text).
 //! 2. Inputs: [`config`] (the YAML schema, loading a directory, `file:line:col`), [`keys`]
 //!    (JSON Web Key sets), [`metrics`] (the Prometheus registry and its domain methods),
 //!    [`provider`] (remote keys: discovery, refresh, unknown-kid refetch).
@@ -68,6 +68,8 @@ pub mod service;
 pub mod snapshot;
 /// The current snapshot, swapped atomically.
 pub mod store;
+/// Small helpers for user-facing text.
+pub mod text;
 /// Strict JWT verification.
 pub mod token;
 /// `claimgate validate`: validity, then a review for ties, shadowed routes, unused entries.

@@ -23,9 +23,13 @@ use serde_json::Value;
 use crate::config::{self, Config, Diagnostic, Origin, Severity};
 use crate::snapshot::{self, Snapshot};
 
+/// Which requests and resources a route can reach, for the unused-entry reviews.
 mod coverage;
+/// Envoy configurations scanned for `context_extensions` resources.
 mod envoy;
+/// Possible ties between identities.
 mod ties;
+/// Shadowed routes, identities without collaborators, unreachable resources.
 mod unused;
 
 pub use envoy::{envoy_resources, EnvoyConfigError};
@@ -48,6 +52,7 @@ pub fn review(
     out
 }
 
+/// A review finding at `origin`; every finding of the review is a warning.
 fn warn(
     config: &Config,
     origin: Origin,
@@ -56,14 +61,6 @@ fn warn(
     msg: String,
 ) -> Diagnostic {
     config.at(origin, section, field, Severity::Warning, msg)
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
 }
 
 /// How `validate` prints its findings.

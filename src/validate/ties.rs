@@ -7,10 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{plural, warn};
+use super::warn;
 use crate::config::{Config, Diagnostic, Origin};
 use crate::identity::Identity;
 use crate::snapshot::Snapshot;
+use crate::text::plural;
 
 /// Most possible ties listed per SSO; the rest are counted.
 pub const MAX_TIES_LISTED: usize = 50;
