@@ -11,7 +11,7 @@
 //! may use the layers under it and never one above it (so there is no import cycle):
 //!
 //! 1. Values: [`clock`] (the one place that reads the time), [`role`], [`decision`] (the
-//!    request, the answer and its [`Reason`]).
+//!    request, the answer and its [`Reason`]), [`text`] (helpers for user-facing text).
 //! 2. Inputs: [`config`] (the YAML schema, loading a directory, `file:line:col`), [`keys`]
 //!    (JSON Web Key sets), [`metrics`] (the Prometheus registry and its domain methods),
 //!    [`provider`] (remote keys: discovery, refresh, unknown-kid refetch).
@@ -22,8 +22,9 @@
 //!    [`token_cache`]: what a verification established, reused for the identical token.
 //! 6. [`pipeline`]: the whole decision in one pass, and its combined observer.
 //! 7. [`store`]: the atomically swapped current snapshot.
-//! 8. Tools over a snapshot: [`explain`] (`claimgate explain`), [`lint`]
-//!    (`claimgate validate`'s review), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
+//! 8. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
+//!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
+//!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
 //! 9. Serving: [`service`] (the gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`,
 //!    `/readyz`), [`reload`] (watching the directory, swapping in valid edits).
 //! 10. [`server`]: wiring of listeners, signals and graceful shutdown.
@@ -46,8 +47,6 @@ pub mod http;
 pub mod identity;
 /// JSON Web Key sets.
 pub mod keys;
-/// Configuration review beyond validity: ties, shadowed routes, unreachable entries.
-pub mod lint;
 /// Prometheus metrics.
 pub mod metrics;
 /// Development token minting.
@@ -70,10 +69,14 @@ pub mod service;
 pub mod snapshot;
 /// The current snapshot, swapped atomically.
 pub mod store;
+/// Small helpers for user-facing text.
+pub mod text;
 /// Strict JWT verification.
 pub mod token;
 /// The verified-token cache.
 pub mod token_cache;
+/// `claimgate validate`: validity, then a review for ties, shadowed routes, unused entries.
+pub mod validate;
 
 pub use config::{ConfigError, Diagnostic, Severity};
 pub use decision::{Decision, Reason};

@@ -14,7 +14,7 @@ use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
 use claimgate::snapshot;
-use claimgate::{audit, config, explain, lint, Snapshot};
+use claimgate::{audit, config, explain, validate, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -220,11 +220,11 @@ fn main() -> ExitCode {
             envoy_config,
         } => {
             let format = match format {
-                OutputFormat::Text => lint::Format::Text,
-                OutputFormat::Github => lint::Format::Github,
-                OutputFormat::Json => lint::Format::Json,
+                OutputFormat::Text => validate::Format::Text,
+                OutputFormat::Github => validate::Format::Github,
+                OutputFormat::Json => validate::Format::Json,
             };
-            let validation = lint::validate(&config, &envoy_config);
+            let validation = validate::validate(&config, &envoy_config);
             print!("{}", validation.render(format));
             if validation.passes(strict) {
                 ExitCode::SUCCESS

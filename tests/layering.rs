@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 
 /// The layers of `src/lib.rs`'s table of contents, lowest first.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "role", "decision"],
+    &["clock", "role", "decision", "text"],
     &["config", "keys", "metrics", "provider"],
     &["routing", "identity"],
     &["snapshot"],
     &["token", "token_cache"],
     &["pipeline"],
     &["store"],
-    &["explain", "lint", "audit", "mint"],
+    &["explain", "validate", "audit", "mint"],
     &["service", "http", "reload"],
     &["server"],
 ];
