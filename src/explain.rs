@@ -21,22 +21,10 @@ mod report;
 mod text;
 
 pub use report::{
-    BindingInfo, Candidate, Capture, ClaimCheck, Collaborator, IssuerHint, Report, RequestInfo,
-    RouteInfo, RouteTried, SelectionInfo, Step, StepOutcome, TargetInfo, TokenInfo, Verdict,
+    BindingInfo, Candidate, Capture, ClaimCheck, Collaborator, FailedStep, IssuerHint, Report,
+    RequestInfo, RouteInfo, RouteTried, SelectionInfo, Step, StepOutcome, TargetInfo, TokenInfo,
+    Verdict,
 };
-
-/// The token verification steps, in the order they run.
-pub const TOKEN_STEPS: [&str; 9] = [
-    "parse",
-    "header",
-    "issuer",
-    "algorithm",
-    "key",
-    "signature",
-    "times",
-    "audience",
-    "subject",
-];
 
 /// The request to explain, as given on the command line.
 #[derive(Debug, Clone, Copy)]

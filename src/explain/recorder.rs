@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{
-    issuer_hints, plural, BindingInfo, Candidate, Capture, ClaimCheck, Collaborator, Input,
-    KeyLoad, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo, Step, StepOutcome,
-    TargetInfo, TokenInfo, Verdict, TOKEN_STEPS,
+    issuer_hints, plural, BindingInfo, Candidate, Capture, ClaimCheck, Collaborator, FailedStep,
+    Input, KeyLoad, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo, Step, StepOutcome,
+    TargetInfo, TokenInfo, Verdict,
 };
 use crate::config::Config;
 use crate::decision::{Allow, Credentials, Decision, Reason};
@@ -16,7 +16,7 @@ use crate::pipeline::Observer;
 use crate::role::Role;
 use crate::routing::{Route, RouteMiss, RouteObserver, Target, TargetStep};
 use crate::snapshot::Snapshot;
-use crate::token::{Rejection, TokenObserver, TokenStep};
+use crate::token::{Rejection, TokenObserver, TokenStep, TokenStepKind};
 
 mod steps;
 
@@ -254,9 +254,9 @@ impl Watch<'_> {
             .find(|s| s.outcome == StepOutcome::Failed)
             .map(|s| s.step);
         if !self.steps.is_empty() {
-            for name in TOKEN_STEPS.iter().skip(self.steps.len()) {
+            for kind in TokenStepKind::ALL.into_iter().skip(self.steps.len()) {
                 self.steps.push(Step {
-                    step: name,
+                    step: kind,
                     outcome: StepOutcome::NotReached,
                     detail: "not reached".into(),
                     reason: None,
@@ -267,7 +267,7 @@ impl Watch<'_> {
         let unknown_issuer = self
             .steps
             .iter()
-            .any(|s| s.step == "issuer" && s.reason == Some(Reason::UnknownIssuer.code()));
+            .any(|s| s.step == TokenStepKind::Issuer && s.reason == Some(Reason::UnknownIssuer));
         let issuer_hints = match (&self.issuer, unknown_issuer) {
             (Some(iss), true) => issuer_hints(self.snap, iss),
             _ => Vec::new(),
@@ -323,13 +323,15 @@ impl Watch<'_> {
                 status: d.reason.status(),
                 reason: d.reason.code(),
                 failed_step: Some(match d.reason {
-                    Reason::MissingToken => "credentials",
-                    Reason::MalformedToken if credentials == Credentials::Multiple => "credentials",
-                    Reason::NoIdentity | Reason::AmbiguousIdentity => "identity",
-                    Reason::NoRoute => "route",
-                    Reason::InsufficientRole => "role",
-                    Reason::NotReady | Reason::Internal => "service",
-                    _ => failed.unwrap_or("token"),
+                    Reason::MissingToken => FailedStep::Credentials,
+                    Reason::MalformedToken if credentials == Credentials::Multiple => {
+                        FailedStep::Credentials
+                    }
+                    Reason::NoIdentity | Reason::AmbiguousIdentity => FailedStep::Identity,
+                    Reason::NoRoute => FailedStep::Route,
+                    Reason::InsufficientRole => FailedStep::Role,
+                    Reason::NotReady | Reason::Internal => FailedStep::Service,
+                    _ => failed.map_or(FailedStep::Token, FailedStep::TokenStep),
                 }),
                 detail: d.detail,
                 identity: None,

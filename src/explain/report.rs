@@ -1,10 +1,12 @@
 //! The report's schema: what `claimgate explain --json` prints, and the text renders.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::KeyLoad;
+use crate::decision::Reason;
 use crate::role::Role;
+use crate::token::TokenStepKind;
 
 /// The whole explanation of one decision.
 #[derive(Debug, Clone, Serialize)]
@@ -114,16 +116,22 @@ pub enum StepOutcome {
 /// One verification step.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
-    /// One of [`TOKEN_STEPS`](super::TOKEN_STEPS).
-    pub step: &'static str,
+    /// Which step.
+    pub step: TokenStepKind,
     /// How it went.
     pub outcome: StepOutcome,
     /// What it looked at, or why it failed.
     pub detail: String,
     /// The reason code, when it failed.
-    pub reason: Option<&'static str>,
+    #[serde(serialize_with = "reason_code")]
+    pub reason: Option<Reason>,
     /// The values it looked at.
     pub facts: Map<String, Value>,
+}
+
+/// A reason as its code.
+fn reason_code<S: Serializer>(reason: &Option<Reason>, s: S) -> Result<S::Ok, S::Error> {
+    reason.map(Reason::code).serialize(s)
 }
 
 /// A configured issuer close to a token's unknown one.
@@ -240,8 +248,8 @@ pub struct Verdict {
     pub reason: &'static str,
     /// What decided it.
     pub detail: String,
-    /// The step that denied it: `credentials`, a token step, `route`, `identity`, `role`.
-    pub failed_step: Option<&'static str>,
+    /// The step that denied it.
+    pub failed_step: Option<FailedStep>,
     /// The identity, when allowed with one.
     pub identity: Option<String>,
     /// Its SSO.
@@ -252,6 +260,42 @@ pub struct Verdict {
     pub resource: Option<String>,
     /// The identity's role on it.
     pub role: Option<Role>,
+}
+
+/// The step that denied a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedStep {
+    /// The `Authorization` header: missing, not a bearer token, or more than one.
+    Credentials,
+    /// Token verification, with no one step to blame.
+    Token,
+    /// Finding what the request targets.
+    Route,
+    /// Identity selection.
+    Identity,
+    /// The binding: the role held is too low, or there is none.
+    Role,
+    /// claimgate itself: not ready, or broken.
+    Service,
+    /// One step of token verification, named as the step.
+    #[serde(untagged)]
+    TokenStep(TokenStepKind),
+}
+
+impl FailedStep {
+    /// The step's name, as serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailedStep::Credentials => "credentials",
+            FailedStep::Token => "token",
+            FailedStep::Route => "route",
+            FailedStep::Identity => "identity",
+            FailedStep::Role => "role",
+            FailedStep::Service => "service",
+            FailedStep::TokenStep(kind) => kind.name(),
+        }
+    }
 }
 
 impl Report {

@@ -1,6 +1,10 @@
 //! Unit tests of the entry point and the report's parts.
 
+use serde_json::Value;
+
 use super::*;
+use crate::decision::Reason;
+use crate::token::TokenStepKind;
 
 fn credentials_of(input: &str) -> String {
     match authorization(input) {
@@ -19,4 +23,44 @@ fn a_bare_token_or_a_whole_authorization_value_is_accepted() {
     assert_eq!(credentials_of("Basic dXNlcg=="), "NotBearer");
     assert_eq!(credentials_of("Bearer a, Bearer b"), "Multiple");
     assert_eq!(credentials_of("  "), "missing");
+}
+
+#[test]
+fn a_failed_step_serializes_as_its_name_and_a_token_step_as_the_steps_name() {
+    let mut all = vec![
+        FailedStep::Credentials,
+        FailedStep::Token,
+        FailedStep::Route,
+        FailedStep::Identity,
+        FailedStep::Role,
+        FailedStep::Service,
+    ];
+    all.extend(TokenStepKind::ALL.map(FailedStep::TokenStep));
+    for step in all {
+        assert_eq!(serde_json::to_value(step).unwrap(), step.name(), "{step:?}");
+    }
+    assert_eq!(
+        serde_json::to_value(FailedStep::TokenStep(TokenStepKind::Key)).unwrap(),
+        "key"
+    );
+}
+
+#[test]
+fn a_steps_reason_serializes_as_its_code() {
+    let step = Step {
+        step: TokenStepKind::Issuer,
+        outcome: StepOutcome::Failed,
+        detail: String::new(),
+        reason: Some(Reason::UnknownIssuer),
+        facts: serde_json::Map::new(),
+    };
+    let v = serde_json::to_value(&step).unwrap();
+    assert_eq!(v["step"], "issuer");
+    assert_eq!(v["outcome"], "failed");
+    assert_eq!(v["reason"], "unknown_issuer");
+    let ok = Step {
+        reason: None,
+        ..step
+    };
+    assert_eq!(serde_json::to_value(&ok).unwrap()["reason"], Value::Null);
 }

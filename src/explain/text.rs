@@ -109,9 +109,12 @@ impl fmt::Display for Report {
                     StepOutcome::Failed => "FAILED",
                     StepOutcome::NotReached => "-     ",
                 };
+                let step = s.step.name();
                 match s.reason {
-                    Some(code) => writeln!(f, "  {mark}  {:<10}{code}: {}", s.step, s.detail)?,
-                    None => writeln!(f, "  {mark}  {:<10}{}", s.step, s.detail)?,
+                    Some(reason) => {
+                        writeln!(f, "  {mark}  {step:<10}{}: {}", reason.code(), s.detail)?
+                    }
+                    None => writeln!(f, "  {mark}  {step:<10}{}", s.detail)?,
                 }
             }
             for h in &k.issuer_hints {
@@ -224,7 +227,7 @@ impl fmt::Display for Report {
                 v.status, v.reason, v.detail
             )?;
             match v.failed_step {
-                Some(step) => writeln!(f, " [failed step: {step}]"),
+                Some(step) => writeln!(f, " [failed step: {}]", step.name()),
                 None => writeln!(f),
             }
         }

@@ -6,13 +6,13 @@ use serde_json::{Map, Value};
 
 use super::super::{Step, StepOutcome};
 use crate::keys::KeyType;
-use crate::token::{Rejection, TokenStep};
+use crate::token::{Rejection, TokenStep, TokenStepKind};
 
 /// The report's line for one token step and its outcome.
 pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> Step {
-    let (name, summary, facts) = match step {
+    let kind = step.kind();
+    let (summary, facts) = match step {
         TokenStep::Parse { .. } => (
-            "parse",
             "a compact JWS whose header and payload are JSON objects".to_owned(),
             Map::new(),
         ),
@@ -20,7 +20,6 @@ pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> 
             let alg = header.get("alg").cloned().unwrap_or(Value::Null);
             let kid = header.get("kid").cloned().unwrap_or(Value::Null);
             (
-                "header",
                 format!("alg {alg}, kid {kid}"),
                 facts([("alg", alg), ("kid", kid)]),
             )
@@ -32,7 +31,6 @@ pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> 
             };
             let sso_name = sso.map(|s| Value::from(&*s.name)).unwrap_or(Value::Null);
             (
-                "issuer",
                 summary,
                 facts([
                     ("iss", iss.map(Value::from).unwrap_or(Value::Null)),
@@ -43,7 +41,6 @@ pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> 
         TokenStep::Algorithm { alg, sso } => {
             let allowed = sso.algorithms.names();
             (
-                "algorithm",
                 format!("{alg} (SSO {} allows {})", sso.name, allowed.join(", ")),
                 facts([("alg", Value::from(alg)), ("allowed", Value::from(allowed))]),
             )
@@ -75,13 +72,11 @@ pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> 
             };
             let kid = kid.map(Value::from).unwrap_or(Value::Null);
             (
-                "key",
                 summary,
                 facts([("kid", kid), ("available", Value::from(kids))]),
             )
         }
         TokenStep::Signature { kid, alg } => (
-            "signature",
             format!("verifies with key {:?} ({})", kid.unwrap_or(""), alg.name()),
             Map::new(),
         ),
@@ -92,7 +87,6 @@ pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> 
         } => {
             let get = |n: &str| claims.get(n).cloned().unwrap_or(Value::Null);
             (
-                "times",
                 times_text(claims, now, leeway),
                 facts([
                     ("exp", get("exp")),
@@ -106,7 +100,6 @@ pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> 
             let aud = claims.get("aud").cloned().unwrap_or(Value::Null);
             let accepted: Vec<&str> = sso.audiences.iter().map(|a| &**a).collect();
             (
-                "audience",
                 format!(
                     "aud {aud}; SSO {} accepts {}",
                     sso.name,
@@ -117,7 +110,7 @@ pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> 
         }
         TokenStep::Subject { claims } => {
             let sub = claims.get("sub").cloned().unwrap_or(Value::Null);
-            ("subject", format!("sub {sub}"), facts([("sub", sub)]))
+            (format!("sub {sub}"), facts([("sub", sub)]))
         }
     };
     let (outcome, detail, reason) = match outcome {
@@ -125,15 +118,18 @@ pub(super) fn describe(step: TokenStep<'_>, outcome: Result<(), &Rejection>) -> 
         Err(r) => {
             // The rejection's detail says what failed; add what it looked at where the
             // detail does not already say it.
-            let detail = match name {
-                "header" | "key" | "times" | "audience" => format!("{} ({summary})", r.detail),
+            let detail = match kind {
+                TokenStepKind::Header
+                | TokenStepKind::Key
+                | TokenStepKind::Times
+                | TokenStepKind::Audience => format!("{} ({summary})", r.detail),
                 _ => r.detail.clone(),
             };
-            (StepOutcome::Failed, detail, Some(r.reason.code()))
+            (StepOutcome::Failed, detail, Some(r.reason))
         }
     };
     Step {
-        step: name,
+        step: kind,
         outcome,
         detail,
         reason,
