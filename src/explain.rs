@@ -21,9 +21,9 @@ mod report;
 mod text;
 
 pub use report::{
-    BindingInfo, Candidate, Capture, ClaimCheck, Collaborator, FailedStep, IssuerHint, Report,
-    RequestInfo, RouteInfo, RouteTried, SelectionInfo, Step, StepOutcome, TargetInfo, TokenInfo,
-    Verdict,
+    BindingInfo, Candidate, CandidateVerdict, Capture, ClaimCheck, Collaborator, CredentialsKind,
+    FailedStep, IssuerHint, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo,
+    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
 };
 
 /// The request to explain, as given on the command line.

@@ -5,16 +5,16 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{
-    issuer_hints, plural, BindingInfo, Candidate, Capture, ClaimCheck, Collaborator, FailedStep,
-    Input, KeyLoad, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo, Step, StepOutcome,
-    TargetInfo, TokenInfo, Verdict,
+    issuer_hints, plural, BindingInfo, Candidate, CandidateVerdict, Capture, ClaimCheck,
+    Collaborator, FailedStep, Input, KeyLoad, Report, RequestInfo, RouteInfo, RouteTried,
+    SelectionInfo, SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
 };
 use crate::config::Config;
 use crate::decision::{Allow, Credentials, Decision, Reason};
 use crate::identity::{Candidacy, ClaimMatcher, ClaimOutcome, Identity, IdentityObserver};
 use crate::pipeline::Observer;
 use crate::role::Role;
-use crate::routing::{Route, RouteMiss, RouteObserver, Target, TargetStep};
+use crate::routing::{Route, RouteObserver, Target, TargetStep};
 use crate::snapshot::Snapshot;
 use crate::token::{Rejection, TokenObserver, TokenStep, TokenStepKind};
 
@@ -114,11 +114,7 @@ impl RouteObserver for Watch<'_> {
             TargetStep::Unnormalized => self.unnormalized = true,
             TargetStep::Missed { index, route, miss } => self.tried.push(RouteTried {
                 route: route_info(&self.places, index, route),
-                miss: match miss {
-                    RouteMiss::Method => "method",
-                    RouteMiss::Host => "host",
-                    RouteMiss::Path => "path",
-                },
+                miss,
             }),
             TargetStep::Matched(m) => {
                 let captures = m
@@ -135,7 +131,7 @@ impl RouteObserver for Watch<'_> {
                     }
                 };
                 self.matched = Some(TargetInfo {
-                    by: "route",
+                    by: TargetBy::Route,
                     normalized: true,
                     tried: Vec::new(),
                     route: Some(route_info(&self.places, m.index, m.route)),
@@ -182,15 +178,15 @@ impl IdentityObserver for Watch<'_> {
             key: claim.key.to_string(),
             expected: claim.value.to_json(),
             actual: actual.cloned(),
-            outcome: outcome.as_str(),
+            outcome,
         });
     }
 
     fn candidate(&mut self, _index: usize, identity: &Identity, candidacy: Candidacy) {
         let (verdict, would_match) = match candidacy {
-            Candidacy::Matched => ("matched", None),
-            Candidacy::Unmatched => ("unmatched", None),
-            Candidacy::NotReached { matches } => ("not_reached", Some(matches)),
+            Candidacy::Matched => (CandidateVerdict::Matched, None),
+            Candidacy::Unmatched => (CandidateVerdict::Unmatched, None),
+            Candidacy::NotReached { matches } => (CandidateVerdict::NotReached, Some(matches)),
         };
         self.candidates.push(Candidate {
             name: identity.name.to_string(),
@@ -238,12 +234,7 @@ impl Watch<'_> {
             method: input.method.to_owned(),
             path: input.path.to_owned(),
             host: input.host.to_owned(),
-            credentials: match credentials {
-                Credentials::Missing => "missing",
-                Credentials::NotBearer => "not_bearer",
-                Credentials::Multiple => "multiple",
-                Credentials::Bearer(_) => "bearer",
-            },
+            credentials: credentials.into(),
             resource: input.resource.map(str::to_owned),
             role: input.role.map(str::to_owned),
         };
@@ -357,7 +348,7 @@ impl Watch<'_> {
             let role = input.role.and_then(Role::parse);
             let usable = role.is_some() && input.resource.is_some_and(|r| !r.is_empty());
             return TargetInfo {
-                by: "context_extensions",
+                by: TargetBy::ContextExtensions,
                 normalized: true,
                 tried,
                 route: None,
@@ -373,7 +364,7 @@ impl Watch<'_> {
         match self.matched.take() {
             Some(matched) => TargetInfo { tried, ..matched },
             None => TargetInfo {
-                by: "none",
+                by: TargetBy::None,
                 normalized: !self.unnormalized,
                 tried,
                 route: None,
@@ -398,25 +389,25 @@ impl Watch<'_> {
         let candidates = std::mem::take(&mut self.candidates);
         let matched: Vec<&Candidate> = candidates
             .iter()
-            .filter(|c| c.verdict == "matched")
+            .filter(|c| c.verdict == CandidateVerdict::Matched)
             .collect();
         let (outcome, chosen, why) = match matched.as_slice() {
             [] => {
                 let closest = candidates
                     .iter()
                     .filter(|c| c.claim_count > 0)
-                    .min_by_key(|c| c.claims.iter().filter(|k| k.outcome != "matched").count());
+                    .min_by_key(|c| c.claims.iter().filter(|k| k.outcome != ClaimOutcome::Matched).count());
                 let why = match (candidates.is_empty(), closest) {
                     (true, _) => format!("SSO {sso} backs no external identity"),
                     (false, Some(c)) => format!(
                         "no identity of SSO {sso} has all its claims in the token; closest: {} ({} of {} fail)",
                         c.name,
-                        c.claims.iter().filter(|k| k.outcome != "matched").count(),
+                        c.claims.iter().filter(|k| k.outcome != ClaimOutcome::Matched).count(),
                         plural(c.claim_count, "claim", "claims")
                     ),
                     (false, None) => format!("no identity of SSO {sso} has all its claims in the token"),
                 };
-                ("no_identity", None, why)
+                (SelectionOutcome::NoIdentity, None, why)
             }
             [one] => {
                 let also: Vec<String> = candidates
@@ -435,10 +426,10 @@ impl Watch<'_> {
                         also.join(", ")
                     ));
                 }
-                ("chosen", Some(one.name.clone()), why)
+                (SelectionOutcome::Chosen, Some(one.name.clone()), why)
             }
             [a, b, ..] => (
-                "ambiguous",
+                SelectionOutcome::Ambiguous,
                 None,
                 format!(
                     "{} and {} both match with {}: give the one that should win another claim, or make them exclusive (the same claim with different values)",

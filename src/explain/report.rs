@@ -4,8 +4,10 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::KeyLoad;
-use crate::decision::Reason;
+use crate::decision::{Credentials, Reason};
+use crate::identity::ClaimOutcome;
 use crate::role::Role;
+use crate::routing::RouteMiss;
 use crate::token::TokenStepKind;
 
 /// The whole explanation of one decision.
@@ -34,12 +36,37 @@ pub struct RequestInfo {
     pub path: String,
     /// Host.
     pub host: String,
-    /// `missing`, `not_bearer`, `multiple` or `bearer`.
-    pub credentials: &'static str,
+    /// What the `Authorization` header held.
+    pub credentials: CredentialsKind,
     /// `context_extensions.resource`, if given.
     pub resource: Option<String>,
     /// `context_extensions.role`, if given.
     pub role: Option<String>,
+}
+
+/// What the `Authorization` header held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialsKind {
+    /// No header.
+    Missing,
+    /// A value that is not a bearer token.
+    NotBearer,
+    /// More than one value.
+    Multiple,
+    /// One bearer token.
+    Bearer,
+}
+
+impl From<Credentials<'_>> for CredentialsKind {
+    fn from(c: Credentials<'_>) -> Self {
+        match c {
+            Credentials::Missing => CredentialsKind::Missing,
+            Credentials::NotBearer => CredentialsKind::NotBearer,
+            Credentials::Multiple => CredentialsKind::Multiple,
+            Credentials::Bearer(_) => CredentialsKind::Bearer,
+        }
+    }
 }
 
 /// A route, as written.
@@ -65,15 +92,27 @@ pub struct RouteTried {
     /// The route.
     #[serde(flatten)]
     pub route: RouteInfo,
-    /// `method`, `host` or `path`.
-    pub miss: &'static str,
+    /// The condition it failed.
+    pub miss: RouteMiss,
+}
+
+/// Where the resource and role came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetBy {
+    /// Envoy named them in `context_extensions`; routes were not consulted.
+    ContextExtensions,
+    /// A route matched.
+    Route,
+    /// Nothing gave them.
+    None,
 }
 
 /// How the resource and role were found.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetInfo {
-    /// `context_extensions`, `route` or `none`.
-    pub by: &'static str,
+    /// Where they came from.
+    pub by: TargetBy,
     /// Whether the path is normalized (an unnormalized path matches no route).
     pub normalized: bool,
     /// Routes tried before the match (or all of them when none matched).
@@ -175,8 +214,20 @@ pub struct ClaimCheck {
     pub expected: Value,
     /// The token's value, if it has the claim.
     pub actual: Option<Value>,
-    /// `matched`, `mismatched` or `missing`.
-    pub outcome: &'static str,
+    /// How it fared.
+    pub outcome: ClaimOutcome,
+}
+
+/// How selection judged one identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateVerdict {
+    /// All its claims hold.
+    Matched,
+    /// A claim does not hold.
+    Unmatched,
+    /// Selection had ended before it.
+    NotReached,
 }
 
 /// One identity of the SSO and how it fared.
@@ -188,12 +239,24 @@ pub struct Candidate {
     pub location: Option<String>,
     /// How many claims it has.
     pub claim_count: usize,
-    /// `matched`, `unmatched` or `not_reached` (selection had ended).
-    pub verdict: &'static str,
-    /// For `not_reached`: whether all its claims hold.
+    /// How selection judged it.
+    pub verdict: CandidateVerdict,
+    /// For [`CandidateVerdict::NotReached`]: whether all its claims hold.
     pub would_match: Option<bool>,
     /// Every claim, checked.
     pub claims: Vec<ClaimCheck>,
+}
+
+/// How identity selection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionOutcome {
+    /// One identity was chosen.
+    Chosen,
+    /// No identity matches.
+    NoIdentity,
+    /// Two identities match with equally many claims.
+    Ambiguous,
 }
 
 /// Identity selection.
@@ -203,8 +266,8 @@ pub struct SelectionInfo {
     pub sso: String,
     /// Its identities, most claims first, as selection walked them.
     pub candidates: Vec<Candidate>,
-    /// `chosen`, `no_identity` or `ambiguous`.
-    pub outcome: &'static str,
+    /// How selection ended.
+    pub outcome: SelectionOutcome,
     /// The chosen identity.
     pub chosen: Option<String>,
     /// Why.

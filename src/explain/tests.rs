@@ -4,6 +4,8 @@ use serde_json::Value;
 
 use super::*;
 use crate::decision::Reason;
+use crate::identity::ClaimOutcome;
+use crate::routing::RouteMiss;
 use crate::token::TokenStepKind;
 
 fn credentials_of(input: &str) -> String {
@@ -63,4 +65,60 @@ fn a_steps_reason_serializes_as_its_code() {
         ..step
     };
     assert_eq!(serde_json::to_value(&ok).unwrap()["reason"], Value::Null);
+}
+
+#[test]
+fn the_reports_enums_serialize_to_the_names_the_json_has_always_used() {
+    fn name(v: impl serde::Serialize) -> String {
+        serde_json::to_value(v)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+    let credentials = [
+        CredentialsKind::Missing,
+        CredentialsKind::NotBearer,
+        CredentialsKind::Multiple,
+        CredentialsKind::Bearer,
+    ];
+    assert_eq!(
+        credentials.map(name),
+        ["missing", "not_bearer", "multiple", "bearer"]
+    );
+    assert_eq!(
+        [TargetBy::ContextExtensions, TargetBy::Route, TargetBy::None].map(name),
+        ["context_extensions", "route", "none"]
+    );
+    assert_eq!(
+        [RouteMiss::Method, RouteMiss::Host, RouteMiss::Path].map(name),
+        ["method", "host", "path"]
+    );
+    let claims = [
+        ClaimOutcome::Matched,
+        ClaimOutcome::Mismatched,
+        ClaimOutcome::Missing,
+    ];
+    assert_eq!(claims.map(name), ["matched", "mismatched", "missing"]);
+    let candidates = [
+        CandidateVerdict::Matched,
+        CandidateVerdict::Unmatched,
+        CandidateVerdict::NotReached,
+    ];
+    assert_eq!(
+        candidates.map(name),
+        ["matched", "unmatched", "not_reached"]
+    );
+    let selections = [
+        SelectionOutcome::Chosen,
+        SelectionOutcome::NoIdentity,
+        SelectionOutcome::Ambiguous,
+    ];
+    assert_eq!(selections.map(name), ["chosen", "no_identity", "ambiguous"]);
+    let steps = [
+        StepOutcome::Ok,
+        StepOutcome::Failed,
+        StepOutcome::NotReached,
+    ];
+    assert_eq!(steps.map(name), ["ok", "failed", "not_reached"]);
 }
