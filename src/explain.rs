@@ -1,9 +1,14 @@
 //! `claimgate explain`: the whole decision for one token and request, step by step.
 //!
-//! The report is what an [`Observer`](pipeline::Observer) saw while [`pipeline::decide_observed`], the function
-//! every check of the server runs, made the decision, so it cannot drift from the server.
-//! What the report adds changes nothing: where things are defined, the configured issuers
-//! closest to an unknown one, and the claims of identities that selection never reached.
+//! The report is what an [`Observer`](pipeline::Observer) saw while
+//! [`pipeline::decide_observed`], the function every check of the server runs, made the
+//! decision, so it cannot drift from the server. What the report adds changes nothing: where
+//! things are defined, the configured issuers closest to an unknown one, and the claims of
+//! identities that selection never reached.
+//!
+//! This module is the entry point ([`explain`]); the report's schema (what `--json` prints)
+//! is in `report`, the observer that records the decision into it in `recorder`, and the text
+//! form in `text`.
 
 use std::borrow::Cow;
 

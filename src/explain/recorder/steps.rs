@@ -4,7 +4,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::super::{Step, StepOutcome};
+use crate::explain::{Step, StepOutcome};
 use crate::keys::KeyType;
 use crate::token::{Rejection, TokenStep, TokenStepKind};
 
