@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use serde::Serialize;
 use serde_json::Value;
 
 /// Where a claim is read from the token payload.
@@ -102,7 +103,8 @@ pub struct ClaimMatcher {
 }
 
 /// How one claim condition fared against a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClaimOutcome {
     /// The claim holds.
     Matched,
@@ -110,17 +112,6 @@ pub enum ClaimOutcome {
     Mismatched,
     /// The token has no such claim.
     Missing,
-}
-
-impl ClaimOutcome {
-    /// The outcome's name in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClaimOutcome::Matched => "matched",
-            ClaimOutcome::Mismatched => "mismatched",
-            ClaimOutcome::Missing => "missing",
-        }
-    }
 }
 
 impl ClaimMatcher {

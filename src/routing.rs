@@ -6,6 +6,8 @@
 //! a path like `/public/../admin` can never borrow a public route's decision for an upstream
 //! that normalizes it later.
 
+use serde::Serialize;
+
 use crate::role::Role;
 
 /// Most variables one template may capture.
@@ -526,7 +528,8 @@ pub enum TargetStep<'a> {
 }
 
 /// The condition of a route a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RouteMiss {
     /// The method is not in the route's `methods`.
     Method,

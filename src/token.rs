@@ -19,6 +19,10 @@ use crate::decision::{KeyWait, Reason};
 use crate::keys::{Alg, KeyMiss, KeySet};
 use crate::snapshot::{Snapshot, Sso};
 
+mod step;
+
+pub use step::{TokenObserver, TokenStep, TokenStepKind};
+
 /// Longest token accepted, in bytes.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -86,85 +90,6 @@ fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
         key_wait: None,
     }
 }
-
-/// One step of token verification, with what it looked at.
-#[derive(Debug, Clone, Copy)]
-pub enum TokenStep<'a> {
-    /// Splitting the compact JWS and decoding header and payload.
-    Parse {
-        /// The decoded header, when parsing succeeded.
-        header: Option<&'a serde_json::Map<String, Value>>,
-        /// The decoded payload, when parsing succeeded.
-        claims: Option<&'a Value>,
-    },
-    /// Header rules: no key-carrying or critical headers, no nested token, `alg` and `kid`.
-    Header {
-        /// The header.
-        header: &'a serde_json::Map<String, Value>,
-    },
-    /// Choosing the SSO by the exact `iss`.
-    Issuer {
-        /// The `iss` claim, if a string.
-        iss: Option<&'a str>,
-        /// The SSO with exactly that issuer.
-        sso: Option<&'a Sso>,
-    },
-    /// The token's `alg` against the SSO's allow-list.
-    Algorithm {
-        /// The header's `alg`.
-        alg: &'a str,
-        /// The SSO.
-        sso: &'a Sso,
-    },
-    /// Finding the key by `kid` and algorithm.
-    Key {
-        /// The header's `kid`.
-        kid: Option<&'a str>,
-        /// The algorithm.
-        alg: Alg,
-        /// The SSO whose keys were searched.
-        sso: &'a Sso,
-        /// The key found.
-        key: Option<&'a crate::keys::Key>,
-    },
-    /// The signature.
-    Signature {
-        /// The key's `kid` as the token named it.
-        kid: Option<&'a str>,
-        /// The algorithm.
-        alg: Alg,
-    },
-    /// `exp` (required) and `nbf` against `now`, with the SSO's leeway.
-    Times {
-        /// The payload (read `exp` and `nbf` from it).
-        claims: &'a Value,
-        /// The time of the decision, seconds since the epoch.
-        now: u64,
-        /// The SSO's leeway in seconds.
-        leeway: u64,
-    },
-    /// `aud` against the SSO's audiences.
-    Audience {
-        /// The payload (read `aud` from it).
-        claims: &'a Value,
-        /// The SSO.
-        sso: &'a Sso,
-    },
-    /// `sub`, which must travel unchanged in a header.
-    Subject {
-        /// The payload (read `sub` from it).
-        claims: &'a Value,
-    },
-}
-
-/// Watches [`verify_observed`] check a token, step by step. Does nothing by default.
-pub trait TokenObserver {
-    /// A step of token verification and its outcome.
-    fn token(&mut self, _step: TokenStep<'_>, _outcome: Result<(), &Rejection>) {}
-}
-
-/// The unit observer sees nothing: what [`verify`] uses.
-impl TokenObserver for () {}
 
 /// The parts of a token that can be read before any key is involved.
 #[derive(Debug)]

@@ -2,7 +2,12 @@
 
 use std::fmt;
 
-use super::{plural, Report, RouteInfo, StepOutcome};
+use super::{
+    plural, CandidateVerdict, CredentialsKind, Report, RouteInfo, SelectionOutcome, StepOutcome,
+    TargetBy,
+};
+use crate::identity::ClaimOutcome;
+use crate::routing::RouteMiss;
 
 fn route_line(r: &RouteInfo) -> String {
     let mut s = format!(
@@ -30,17 +35,23 @@ impl fmt::Display for Report {
         if !r.host.is_empty() {
             write!(f, " (host {})", r.host)?;
         }
-        writeln!(f, ", credentials: {}", r.credentials.replace('_', " "))?;
+        let credentials = match r.credentials {
+            CredentialsKind::Missing => "missing",
+            CredentialsKind::NotBearer => "not bearer",
+            CredentialsKind::Multiple => "multiple",
+            CredentialsKind::Bearer => "bearer",
+        };
+        writeln!(f, ", credentials: {credentials}")?;
 
         let t = &self.target;
         match t.by {
-            "context_extensions" => writeln!(
+            TargetBy::ContextExtensions => writeln!(
                 f,
                 "target    context_extensions: resource {}, role {} (routes are not consulted)",
                 r.resource.as_deref().unwrap_or("(none)"),
                 r.role.as_deref().unwrap_or("(none)")
             )?,
-            "route" => {
+            TargetBy::Route => {
                 if let Some(route) = &t.route {
                     writeln!(f, "target    {}", route_line(route))?;
                 }
@@ -61,14 +72,18 @@ impl fmt::Display for Report {
                     _ => writeln!(f, "            public: no token needed")?,
                 }
             }
-            _ => writeln!(f, "target    none")?,
+            TargetBy::None => writeln!(f, "target    none")?,
         }
         for tried in &t.tried {
             writeln!(
                 f,
                 "  skipped {}: {} does not match",
                 route_line(&tried.route),
-                tried.miss
+                match tried.miss {
+                    RouteMiss::Method => "method",
+                    RouteMiss::Host => "host",
+                    RouteMiss::Path => "path",
+                }
             )?;
         }
         if let Some(p) = &t.problem {
@@ -109,9 +124,12 @@ impl fmt::Display for Report {
                     StepOutcome::Failed => "FAILED",
                     StepOutcome::NotReached => "-     ",
                 };
+                let step = s.step.name();
                 match s.reason {
-                    Some(code) => writeln!(f, "  {mark}  {:<10}{code}: {}", s.step, s.detail)?,
-                    None => writeln!(f, "  {mark}  {:<10}{}", s.step, s.detail)?,
+                    Some(reason) => {
+                        writeln!(f, "  {mark}  {step:<10}{}: {}", reason.code(), s.detail)?
+                    }
+                    None => writeln!(f, "  {mark}  {step:<10}{}", s.detail)?,
                 }
             }
             for h in &k.issuer_hints {
@@ -135,8 +153,8 @@ impl fmt::Display for Report {
             )?;
             for c in &sel.candidates {
                 let mark = match (c.verdict, c.would_match) {
-                    ("matched", _) => "match  ",
-                    ("unmatched", _) => "no     ",
+                    (CandidateVerdict::Matched, _) => "match  ",
+                    (CandidateVerdict::Unmatched, _) => "no     ",
                     (_, Some(true)) => "skipped",
                     _ => "no     ",
                 };
@@ -150,15 +168,15 @@ impl fmt::Display for Report {
                     write!(f, " {l}")?;
                 }
                 match (c.verdict, c.would_match) {
-                    ("not_reached", Some(true)) => {
+                    (CandidateVerdict::NotReached, Some(true)) => {
                         writeln!(f, ": would match, but selection had already ended")?
                     }
-                    ("not_reached", _) => writeln!(f, ": not reached by selection")?,
+                    (CandidateVerdict::NotReached, _) => writeln!(f, ": not reached by selection")?,
                     _ => writeln!(f)?,
                 }
                 for claim in &c.claims {
                     match (&claim.actual, claim.outcome) {
-                        (Some(a), "matched") => {
+                        (Some(a), ClaimOutcome::Matched) => {
                             writeln!(f, "            {}: matched {a}", claim.key)?
                         }
                         (Some(a), _) => writeln!(
@@ -175,9 +193,9 @@ impl fmt::Display for Report {
                 }
             }
             let label = match sel.outcome {
-                "chosen" => "chosen",
-                "ambiguous" => "tie",
-                _ => "none",
+                SelectionOutcome::Chosen => "chosen",
+                SelectionOutcome::Ambiguous => "tie",
+                SelectionOutcome::NoIdentity => "none",
             };
             writeln!(f, "  {label:<8}{}", sel.why)?;
         }
@@ -224,7 +242,7 @@ impl fmt::Display for Report {
                 v.status, v.reason, v.detail
             )?;
             match v.failed_step {
-                Some(step) => writeln!(f, " [failed step: {step}]"),
+                Some(step) => writeln!(f, " [failed step: {}]", step.name()),
                 None => writeln!(f),
             }
         }
