@@ -181,12 +181,5 @@ pub fn issuer_hints(snap: &Snapshot, iss: &str) -> Vec<IssuerHint> {
     hints
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
 #[cfg(test)]
 mod tests;

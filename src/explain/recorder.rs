@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{
-    issuer_hints, plural, BindingInfo, Candidate, CandidateVerdict, Capture, ClaimCheck,
-    Collaborator, FailedStep, Input, KeyLoad, Report, RequestInfo, RouteInfo, RouteTried,
-    SelectionInfo, SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
+    issuer_hints, BindingInfo, Candidate, CandidateVerdict, Capture, ClaimCheck, Collaborator,
+    FailedStep, Input, KeyLoad, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo,
+    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
 };
 use crate::config::Config;
 use crate::decision::{Allow, Credentials, Decision, Reason};
@@ -16,6 +16,7 @@ use crate::pipeline::Observer;
 use crate::role::Role;
 use crate::routing::{Route, RouteObserver, Target, TargetStep};
 use crate::snapshot::Snapshot;
+use crate::text::plural;
 use crate::token::{Rejection, TokenObserver, TokenStep, TokenStepKind};
 
 mod steps;

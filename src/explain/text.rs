@@ -3,11 +3,11 @@
 use std::fmt;
 
 use super::{
-    plural, CandidateVerdict, CredentialsKind, Report, RouteInfo, SelectionOutcome, StepOutcome,
-    TargetBy,
+    CandidateVerdict, CredentialsKind, Report, RouteInfo, SelectionOutcome, StepOutcome, TargetBy,
 };
 use crate::identity::ClaimOutcome;
 use crate::routing::RouteMiss;
+use crate::text::plural;
 
 fn route_line(r: &RouteInfo) -> String {
     let mut s = format!(
