@@ -96,7 +96,7 @@ pub async fn load_remote_keys(snap: &Snapshot, token: &str) -> Option<KeyLoad> {
         sso,
         source,
         keys: result.as_ref().ok().copied(),
-        error: result.err(),
+        error: result.err().map(|e| e.to_string()),
     })
 }
 

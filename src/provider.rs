@@ -22,7 +22,7 @@ use arc_swap::ArcSwap;
 use reqwest::Url;
 use tokio::sync::watch;
 
-use crate::keys::{AlgSet, KeySet};
+use crate::keys::{AlgSet, KeySet, KeySetError};
 use crate::metrics::Metrics;
 
 /// Largest JWKS or discovery document accepted.
@@ -31,6 +31,85 @@ pub const MAX_BODY: usize = 1024 * 1024;
 const MAX_REDIRECTS: usize = 3;
 /// Most kids remembered as absent.
 const NEGATIVE_CACHE: usize = 4096;
+
+/// Why a key URL was refused or a key load failed. The text is what `/readyz`, the logs and
+/// `claimgate explain` show, so every variant names the URL or document it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Not a URL at all.
+    #[error("{url:?} is not a URL: {source}")]
+    NotAUrl {
+        /// The text given.
+        url: String,
+        /// Why it does not parse.
+        source: url::ParseError,
+    },
+    /// Plain http to a host that is not loopback.
+    #[error("{url:?} must use https (plain http only for loopback addresses)")]
+    PlainHttp {
+        /// The URL.
+        url: String,
+    },
+    /// A scheme other than http or https.
+    #[error("{url:?}: scheme {scheme} is not supported; use https")]
+    Scheme {
+        /// The URL.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// The TLS configuration could not be built.
+    #[error("TLS setup: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The HTTP client could not be built.
+    #[error("HTTP client setup: {}", chain(.0))]
+    Client(#[source] reqwest::Error),
+    /// The request failed before an answer arrived (connect, TLS, timeout, redirect, body).
+    #[error("GET {url}: {}", chain(.source))]
+    Request {
+        /// The URL fetched.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The provider answered with a status other than 2xx.
+    #[error("GET {url}: HTTP {status}")]
+    Status {
+        /// The URL fetched.
+        url: String,
+        /// The status it answered.
+        status: reqwest::StatusCode,
+    },
+    /// The body is larger than [`MAX_BODY`].
+    #[error("GET {url}: body larger than {MAX_BODY} bytes")]
+    TooLarge {
+        /// The URL fetched.
+        url: String,
+    },
+    /// The discovery document is not JSON.
+    #[error("discovery document is not JSON: {0}")]
+    DiscoveryNotJson(#[source] serde_json::Error),
+    /// The discovery document speaks for another issuer.
+    #[error("discovery document names issuer {found:?}, not the configured {configured:?}")]
+    IssuerMismatch {
+        /// The `issuer` it names, if any.
+        found: Option<String>,
+        /// The configured issuer.
+        configured: String,
+    },
+    /// The discovery document has no `jwks_uri`.
+    #[error("discovery document has no jwks_uri")]
+    NoJwksUri,
+    /// The JWKS document is refused whole.
+    #[error(transparent)]
+    Jwks(#[from] KeySetError),
+    /// The set holds no key claimgate can use.
+    #[error("no usable key in the set ({skipped} skipped); keeping the last good keys")]
+    NoUsableKey {
+        /// How many keys were dropped.
+        skipped: usize,
+    },
+}
 
 /// Tunables of remote key loading.
 #[derive(Debug, Clone)]
@@ -78,30 +157,33 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 /// Parse a URL claimgate may fetch keys from: HTTPS, or HTTP on a loopback address only.
-pub fn check_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+pub fn check_url(raw: &str) -> Result<Url, ProviderError> {
+    let url = Url::parse(raw).map_err(|source| ProviderError::NotAUrl {
+        url: raw.to_owned(),
+        source,
+    })?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(format!(
-            "{raw:?} must use https (plain http only for loopback addresses)"
-        )),
-        other => Err(format!(
-            "{raw:?}: scheme {other} is not supported; use https"
-        )),
+        "http" => Err(ProviderError::PlainHttp {
+            url: raw.to_owned(),
+        }),
+        other => Err(ProviderError::Scheme {
+            url: raw.to_owned(),
+            scheme: other.to_owned(),
+        }),
     }
 }
 
 /// Build the HTTP client used for discovery and JWKS: rustls on aws-lc-rs, webpki roots,
 /// bounded timeouts, redirects only to the same host.
-pub fn http_client(opts: &ProviderOptions) -> Result<reqwest::Client, String> {
+pub fn http_client(opts: &ProviderOptions) -> Result<reqwest::Client, ProviderError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS setup: {e}"))?
+    .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
@@ -128,7 +210,7 @@ pub fn http_client(opts: &ProviderOptions) -> Result<reqwest::Client, String> {
         .redirect(redirects)
         .user_agent(concat!("claimgate/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("HTTP client setup: {e}"))
+        .map_err(ProviderError::Client)
 }
 
 #[derive(Debug, Default)]
@@ -175,7 +257,7 @@ impl RemoteKeys {
         source: Remote,
         algorithms: AlgSet,
         opts: &ProviderOptions,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, ProviderError> {
         Ok(Arc::new(RemoteKeys {
             sso: sso.into(),
             source,
@@ -243,7 +325,7 @@ impl RemoteKeys {
     /// Fetch once now and swap in the result if it is usable, without starting the
     /// background refresh: for one-shot tools such as `claimgate explain`. Returns how many
     /// usable keys the set holds afterwards.
-    pub async fn load_now(&self) -> Result<usize, String> {
+    pub async fn load_now(&self) -> Result<usize, ProviderError> {
         self.load_once("one-shot").await?;
         Ok(self.keys.load().len())
     }
@@ -302,13 +384,12 @@ impl RemoteKeys {
     }
 
     /// Fetch once and, if the result is usable, swap it in. Returns the provider's max-age.
-    async fn load_once(&self, trigger: &'static str) -> Result<Option<Duration>, String> {
+    async fn load_once(&self, trigger: &'static str) -> Result<Option<Duration>, ProviderError> {
         let result = self.fetch().await;
         let outcome = match result {
-            Ok(f) if f.keys.is_empty() => Err(format!(
-                "no usable key in the set ({} skipped); keeping the last good keys",
-                f.skipped.len()
-            )),
+            Ok(f) if f.keys.is_empty() => Err(ProviderError::NoUsableKey {
+                skipped: f.skipped.len(),
+            }),
             Ok(f) => {
                 for k in &f.skipped {
                     tracing::warn!(sso = %self.sso, key = %k.id, reason = %k.reason, "key not used");
@@ -335,7 +416,7 @@ impl RemoteKeys {
             Err(e) => {
                 let kept = self.keys.load().len();
                 tracing::warn!(sso = %self.sso, trigger, error = %e, kept_keys = kept, "key refresh failed");
-                self.lock_status().last_error = Some(e.clone());
+                self.lock_status().last_error = Some(e.to_string());
                 if let Some(m) = self.metrics.get() {
                     m.keys_loaded(&self.sso, false, kept);
                 }
@@ -346,7 +427,7 @@ impl RemoteKeys {
         result
     }
 
-    async fn fetch(&self) -> Result<Fetched, String> {
+    async fn fetch(&self) -> Result<Fetched, ProviderError> {
         let jwks_url = match &self.source {
             Remote::Jwks(u) => u.clone(),
             Remote::Discovery(issuer) => {
@@ -356,24 +437,24 @@ impl RemoteKeys {
                 );
                 let url = check_url(&url)?;
                 let (body, _) = get_limited(&self.client, url.clone()).await?;
-                let doc: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|e| format!("discovery document is not JSON: {e}"))?;
+                let doc: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(ProviderError::DiscoveryNotJson)?;
                 let found = doc.get("issuer").and_then(|v| v.as_str());
                 if found != Some(issuer.as_str()) {
-                    return Err(format!(
-                        "discovery document names issuer {found:?}, not the configured {issuer:?}"
-                    ));
+                    return Err(ProviderError::IssuerMismatch {
+                        found: found.map(str::to_owned),
+                        configured: issuer.clone(),
+                    });
                 }
                 let jwks_uri = doc
                     .get("jwks_uri")
                     .and_then(|v| v.as_str())
-                    .ok_or("discovery document has no jwks_uri")?;
+                    .ok_or(ProviderError::NoJwksUri)?;
                 check_url(jwks_uri)?
             }
         };
         let (body, max_age) = get_limited(&self.client, jwks_url).await?;
-        let (keys, skipped) =
-            KeySet::from_jwks(&body, self.algorithms).map_err(|e| e.to_string())?;
+        let (keys, skipped) = KeySet::from_jwks(&body, self.algorithms)?;
         Ok(Fetched {
             keys,
             skipped,
@@ -385,19 +466,27 @@ impl RemoteKeys {
 async fn get_limited(
     client: &reqwest::Client,
     url: Url,
-) -> Result<(Vec<u8>, Option<Duration>), String> {
+) -> Result<(Vec<u8>, Option<Duration>), ProviderError> {
     let shown = url.to_string();
+    let failed = |source| ProviderError::Request {
+        url: shown.clone(),
+        source,
+    };
+    let too_large = || ProviderError::TooLarge { url: shown.clone() };
     let mut resp = client
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| format!("GET {shown}: {}", error_chain(&e)))?;
+        .map_err(failed)?;
     if !resp.status().is_success() {
-        return Err(format!("GET {shown}: HTTP {}", resp.status()));
+        return Err(ProviderError::Status {
+            url: shown.clone(),
+            status: resp.status(),
+        });
     }
     if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(format!("GET {shown}: body larger than {MAX_BODY} bytes"));
+        return Err(too_large());
     }
     let max_age = resp
         .headers()
@@ -405,20 +494,18 @@ async fn get_limited(
         .and_then(|v| v.to_str().ok())
         .and_then(parse_max_age);
     let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("GET {shown}: {}", error_chain(&e)))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(failed)? {
         if body.len() + chunk.len() > MAX_BODY {
-            return Err(format!("GET {shown}: body larger than {MAX_BODY} bytes"));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     Ok((body, max_age))
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources on one line: reqwest's own text ("error sending request") says
+/// nothing about why without them.
+fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(inner) = cur {
@@ -489,10 +576,27 @@ mod tests {
         assert!(check_url("http://127.0.0.1:8080/keys").is_ok());
         assert!(check_url("http://[::1]:8080/keys").is_ok());
         assert!(check_url("http://localhost/keys").is_ok());
-        assert!(check_url("http://idp.example.com/keys").is_err());
-        assert!(check_url("http://10.0.0.1/keys").is_err());
-        assert!(check_url("file:///etc/keys").is_err());
-        assert!(check_url("not a url").is_err());
+        assert!(matches!(
+            check_url("http://idp.example.com/keys"),
+            Err(ProviderError::PlainHttp { .. })
+        ));
+        assert!(matches!(
+            check_url("http://10.0.0.1/keys"),
+            Err(ProviderError::PlainHttp { .. })
+        ));
+        assert!(matches!(
+            check_url("file:///etc/keys"),
+            Err(ProviderError::Scheme { .. })
+        ));
+        assert!(matches!(
+            check_url("not a url"),
+            Err(ProviderError::NotAUrl { .. })
+        ));
+        let e = check_url("http://idp.example.com/keys").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#""http://idp.example.com/keys" must use https (plain http only for loopback addresses)"#
+        );
     }
 
     #[test]

@@ -318,7 +318,7 @@ pub fn compile_with(
                 match provider::check_url(s.jwks_uri.as_deref().unwrap_or_default()) {
                     Ok(url) => Some(KeySource::Remote(Remote::Jwks(url))),
                     Err(e) => {
-                        cx.error(o, SSO, Some("jwks_uri"), e);
+                        cx.error(o, SSO, Some("jwks_uri"), e.to_string());
                         None
                     }
                 }
@@ -407,7 +407,7 @@ pub fn compile_with(
                         match RemoteKeys::new(&s.name, remote.clone(), algorithms, provider_opts) {
                             Ok(r) => Some(r),
                             Err(e) => {
-                                cx.error(o, SSO, None, e);
+                                cx.error(o, SSO, None, e.to_string());
                                 None
                             }
                         }
