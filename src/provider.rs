@@ -124,6 +124,8 @@ pub struct ProviderOptions {
     pub connect_timeout: Duration,
     /// Whole-request timeout, body included.
     pub timeout: Duration,
+    /// Trust anchors added to the public web roots (a private CA in front of a provider).
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for ProviderOptions {
@@ -134,6 +136,7 @@ impl Default for ProviderOptions {
             refetch_wait: Duration::from_millis(100),
             connect_timeout: Duration::from_secs(2),
             timeout: Duration::from_secs(5),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -180,6 +183,9 @@ pub fn check_url(raw: &str) -> Result<Url, ProviderError> {
 pub fn http_client(opts: &ProviderOptions) -> Result<reqwest::Client, ProviderError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in &opts.extra_roots {
+        roots.add(cert.clone())?;
+    }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))

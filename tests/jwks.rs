@@ -473,3 +473,54 @@ async fn a_reload_that_keeps_the_key_source_keeps_the_keys_without_refetching() 
     assert_eq!(server.metric(keys).await, Some(1.0));
     server.stop().await;
 }
+
+/// Provider options that trust the test CA of the HTTPS provider.
+fn trusting_test_ca() -> ProviderOptions {
+    ProviderOptions {
+        extra_roots: vec![common::provider::test_ca()],
+        ..ProviderOptions::default()
+    }
+}
+
+/// A config whose one SSO, `remote-idp`, finds its keys through discovery from `idp`.
+fn discovery_config(idp: &Provider, algorithms: &str) -> ConfigDir {
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}",
+            sso("remote-idp", &idp.issuer(), "discovery: true", algorithms)
+        ),
+    );
+    dir.write("rest.yaml", REST);
+    dir
+}
+
+#[tokio::test]
+async fn discovery_over_https_loads_keys_only_from_a_provider_whose_certificate_is_trusted() {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    let idp = Provider::start_tls(jwks(&[&key])).await;
+    let dir = discovery_config(&idp, "[ES256]");
+    let token = token_for(&key, &idp.issuer());
+
+    let untrusting = start(&dir, ProviderOptions::default()).await;
+    let body = wait_ready(&untrusting).await;
+    assert!(body.contains("remote-idp"), "{body}");
+    assert_eq!(
+        outcome(&untrusting, &token).await,
+        (401, "unknown_key".to_string())
+    );
+    assert_eq!(
+        idp.discovery_fetches(),
+        0,
+        "no request passes a failed handshake"
+    );
+    untrusting.stop().await;
+
+    let trusting = start(&dir, trusting_test_ca()).await;
+    let body = wait_ready(&trusting).await;
+    assert!(!body.contains("remote-idp"), "{body}");
+    assert_eq!(outcome(&trusting, &token).await, (200, String::new()));
+    assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
+    trusting.stop().await;
+}

@@ -1,4 +1,5 @@
-//! A real OIDC provider on 127.0.0.1 for tests: discovery, JWKS, and the ways providers fail.
+//! A real OIDC provider on 127.0.0.1 for tests: discovery, JWKS, and the ways providers fail;
+//! over plain http, or over HTTPS with a certificate of the test CA in `tests/fixtures/tls`.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -11,6 +12,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
 
 /// How the provider answers JWKS requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +32,7 @@ struct Inner {
     mode: Mode,
     jwks: String,
     issuer_override: Option<String>,
+    jwks_uri_override: Option<String>,
     cache_control: Option<String>,
 }
 
@@ -38,11 +43,23 @@ pub struct Provider {
     jwks_hits: Arc<AtomicUsize>,
     discovery_hits: Arc<AtomicUsize>,
     pub addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
     task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Provider {
+    /// A provider over plain http.
     pub async fn start(jwks: String) -> Provider {
+        Self::start_on(jwks, None).await
+    }
+
+    /// A provider over HTTPS, its certificate (127.0.0.1 and localhost) issued by the test CA:
+    /// claimgate trusts it only with [`test_ca`] among its provider options' extra roots.
+    pub async fn start_tls(jwks: String) -> Provider {
+        Self::start_on(jwks, Some(tls_config())).await
+    }
+
+    async fn start_on(jwks: String, tls: Option<Arc<rustls::ServerConfig>>) -> Provider {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let p = Provider {
@@ -50,11 +67,13 @@ impl Provider {
                 mode: Mode::Normal,
                 jwks,
                 issuer_override: None,
+                jwks_uri_override: None,
                 cache_control: None,
             })),
             jwks_hits: Arc::default(),
             discovery_hits: Arc::default(),
             addr,
+            tls,
             task: Arc::default(),
         };
         p.serve(listener);
@@ -66,19 +85,38 @@ impl Provider {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/keys", get(keys))
             .with_state(self.clone());
-        let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let handle = match self.tls.clone() {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }),
+            Some(config) => tokio::spawn(async move {
+                let acceptor = TlsAcceptor::from(config);
+                let _ = axum::serve(TlsListener { listener, acceptor }, app).await;
+            }),
+        };
         *self.task.lock().unwrap() = Some(handle);
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The issuer this provider speaks for (its base URL).
     pub fn issuer(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
     }
 
     pub fn jwks_uri(&self) -> String {
-        format!("http://{}/keys", self.addr)
+        format!("{}://{}/keys", self.scheme(), self.addr)
+    }
+
+    /// Make discovery point `jwks_uri` somewhere else.
+    pub fn point_jwks_uri_at(&self, uri: &str) {
+        self.inner.lock().unwrap().jwks_uri_override = Some(uri.to_string());
     }
 
     pub fn set_jwks(&self, jwks: String) {
@@ -127,14 +165,14 @@ impl Drop for Provider {
 
 async fn discovery(State(p): State<Provider>) -> Response {
     p.discovery_hits.fetch_add(1, Ordering::SeqCst);
-    let issuer = p
-        .inner
-        .lock()
-        .unwrap()
-        .issuer_override
-        .clone()
-        .unwrap_or_else(|| p.issuer());
-    let doc = serde_json::json!({"issuer": issuer, "jwks_uri": p.jwks_uri()});
+    let (issuer, jwks_uri) = {
+        let i = p.inner.lock().unwrap();
+        (
+            i.issuer_override.clone().unwrap_or_else(|| p.issuer()),
+            i.jwks_uri_override.clone().unwrap_or_else(|| p.jwks_uri()),
+        )
+    };
+    let doc = serde_json::json!({"issuer": issuer, "jwks_uri": jwks_uri});
     (
         [(header::CONTENT_TYPE, "application/json")],
         doc.to_string(),
@@ -176,5 +214,62 @@ async fn keys(State(p): State<Provider>) -> Response {
             "{\"keys\": []}",
         )
             .into_response(),
+    }
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+/// The CA that issued the HTTPS provider's certificate, for `ProviderOptions::extra_roots`.
+pub fn test_ca() -> CertificateDer<'static> {
+    CertificateDer::from_pem_file(fixture("ca.pem")).expect("tests/fixtures/tls/ca.pem")
+}
+
+fn tls_config() -> Arc<rustls::ServerConfig> {
+    let certs = CertificateDer::pem_file_iter(fixture("localhost.pem"))
+        .expect("tests/fixtures/tls/localhost.pem")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificate PEM");
+    let key = PrivateKeyDer::from_pem_file(fixture("localhost.key"))
+        .expect("tests/fixtures/tls/localhost.key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("test certificate and key match");
+    Arc::new(config)
+}
+
+/// Accepts TCP connections and completes the TLS handshake before handing them to axum; a
+/// failed handshake is dropped and the next connection accepted.
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, peer)) = self.listener.accept().await else {
+                continue;
+            };
+            let handshake = self.acceptor.accept(tcp);
+            if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(5), handshake).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
     }
 }
