@@ -50,6 +50,14 @@ pub enum ProviderError {
         /// The URL.
         url: String,
     },
+    /// A discovery document of an HTTPS issuer names a plain-http `jwks_uri`.
+    #[error("discovery document of {issuer} names jwks_uri {url:?} over plain http; the keys of an https issuer must come over https")]
+    PlainHttpKeysOfHttpsIssuer {
+        /// The `jwks_uri`.
+        url: String,
+        /// The discovery document's URL.
+        issuer: String,
+    },
     /// A scheme other than http or https.
     #[error("{url:?}: scheme {scheme} is not supported; use https")]
     Scheme {
@@ -193,21 +201,14 @@ pub fn http_client(opts: &ProviderOptions) -> Result<reqwest::Client, ProviderEr
     .with_root_certificates(roots)
     .with_no_client_auth();
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
-        let first = attempt.previous().first().cloned();
-        if attempt.previous().len() > MAX_REDIRECTS {
-            return attempt.error("too many redirects");
+        let verdict = match attempt.previous().first() {
+            Some(first) => redirect_refusal(first, attempt.url(), attempt.previous().len()),
+            None => Some("redirect without an origin refused"),
+        };
+        match verdict {
+            Some(why) => attempt.error(why),
+            None => attempt.follow(),
         }
-        let same_host = first.as_ref().is_some_and(|f| {
-            f.host_str() == attempt.url().host_str()
-                && f.port_or_known_default() == attempt.url().port_or_known_default()
-        });
-        if !same_host {
-            return attempt.error("redirect to another host refused");
-        }
-        if check_url(attempt.url().as_str()).is_err() {
-            return attempt.error("redirect to an insecure URL refused");
-        }
-        attempt.follow()
     });
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
@@ -217,6 +218,38 @@ pub fn http_client(opts: &ProviderOptions) -> Result<reqwest::Client, ProviderEr
         .user_agent(concat!("claimgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(ProviderError::Client)
+}
+
+/// Why a redirect from `first` (the URL first requested) to `next`, after `hops` redirects,
+/// is refused; `None` to follow it.
+fn redirect_refusal(first: &Url, next: &Url, hops: usize) -> Option<&'static str> {
+    if hops > MAX_REDIRECTS {
+        return Some("too many redirects");
+    }
+    let same_host = first.host_str() == next.host_str()
+        && first.port_or_known_default() == next.port_or_known_default();
+    if !same_host {
+        return Some("redirect to another host refused");
+    }
+    if check_url(next.as_str()).is_err() || (first.scheme() == "https" && next.scheme() != "https")
+    {
+        return Some("redirect to an insecure URL refused");
+    }
+    None
+}
+
+/// The `jwks_uri` a discovery document names, checked against the issuer that named it. The
+/// keys of an HTTPS issuer come over HTTPS: plain http (on loopback only, as [`check_url`]
+/// says) is for an issuer that is itself a loopback http URL, such as a local test provider.
+pub fn check_jwks_uri(issuer: &Url, raw: &str) -> Result<Url, ProviderError> {
+    let url = check_url(raw)?;
+    if url.scheme() != "https" && issuer.scheme() == "https" {
+        return Err(ProviderError::PlainHttpKeysOfHttpsIssuer {
+            url: raw.to_owned(),
+            issuer: issuer.to_string(),
+        });
+    }
+    Ok(url)
 }
 
 #[derive(Debug, Default)]
@@ -441,8 +474,8 @@ impl RemoteKeys {
                     "{}/.well-known/openid-configuration",
                     issuer.trim_end_matches('/')
                 );
-                let url = check_url(&url)?;
-                let (body, _) = get_limited(&self.client, url.clone()).await?;
+                let discovery = check_url(&url)?;
+                let (body, _) = get_limited(&self.client, discovery.clone()).await?;
                 let doc: serde_json::Value =
                     serde_json::from_slice(&body).map_err(ProviderError::DiscoveryNotJson)?;
                 let found = doc.get("issuer").and_then(|v| v.as_str());
@@ -456,7 +489,7 @@ impl RemoteKeys {
                     .get("jwks_uri")
                     .and_then(|v| v.as_str())
                     .ok_or(ProviderError::NoJwksUri)?;
-                check_url(jwks_uri)?
+                check_jwks_uri(&discovery, jwks_uri)?
             }
         };
         let (body, max_age) = get_limited(&self.client, jwks_url).await?;
@@ -602,6 +635,43 @@ mod tests {
         assert_eq!(
             e.to_string(),
             r#""http://idp.example.com/keys" must use https (plain http only for loopback addresses)"#
+        );
+    }
+
+    #[test]
+    fn an_https_issuer_names_only_an_https_jwks_uri() {
+        let https = Url::parse("https://idp.example.com/.well-known/openid-configuration").unwrap();
+        let local = Url::parse("http://127.0.0.1:8080/.well-known/openid-configuration").unwrap();
+        assert!(check_jwks_uri(&https, "https://keys.example.com/jwks").is_ok());
+        assert!(matches!(
+            check_jwks_uri(&https, "http://127.0.0.1:9000/keys"),
+            Err(ProviderError::PlainHttpKeysOfHttpsIssuer { .. })
+        ));
+        assert!(matches!(
+            check_jwks_uri(&https, "http://keys.example.com/jwks"),
+            Err(ProviderError::PlainHttp { .. })
+        ));
+        assert!(check_jwks_uri(&local, "http://127.0.0.1:9000/keys").is_ok());
+        assert!(check_jwks_uri(&local, "https://keys.example.com/jwks").is_ok());
+        assert!(check_jwks_uri(&local, "http://keys.example.com/jwks").is_err());
+    }
+
+    #[test]
+    fn redirects_stay_on_the_host_and_never_leave_https() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let first = url("https://localhost:8443/keys");
+        assert_eq!(
+            redirect_refusal(&first, &url("https://localhost:8443/v2/keys"), 1),
+            None
+        );
+        assert!(redirect_refusal(&first, &url("https://other.example.com/keys"), 1).is_some());
+        assert!(redirect_refusal(&first, &url("https://localhost:8443/keys"), 4).is_some());
+        // Same host and port, plain http: a downgrade, even on loopback.
+        assert!(redirect_refusal(&first, &url("http://localhost:8443/keys"), 1).is_some());
+        let plain = url("http://127.0.0.1:8080/keys");
+        assert_eq!(
+            redirect_refusal(&plain, &url("http://127.0.0.1:8080/v2/keys"), 1),
+            None
         );
     }
 

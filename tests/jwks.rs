@@ -524,3 +524,48 @@ async fn discovery_over_https_loads_keys_only_from_a_provider_whose_certificate_
     assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
     trusting.stop().await;
 }
+
+#[tokio::test]
+async fn an_https_issuer_cannot_send_its_keys_over_plain_http() {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    // Anyone who can answer on a loopback port of the claimgate host (a sidecar, another
+    // tenant's process) would otherwise serve the keys of an HTTPS issuer.
+    let plain = Provider::start(jwks(&[&key])).await;
+    let idp = Provider::start_tls(jwks(&[&key])).await;
+    idp.point_jwks_uri_at(&plain.jwks_uri());
+    let dir = discovery_config(&idp, "[ES256]");
+    let server = start(&dir, trusting_test_ca()).await;
+    let body = wait_ready(&server).await;
+    assert!(
+        body.contains("remote-idp") && body.contains("https"),
+        "{body}"
+    );
+    assert_eq!(
+        outcome(&server, &token_for(&key, &idp.issuer())).await,
+        (401, "unknown_key".to_string())
+    );
+    assert!(idp.discovery_fetches() >= 1);
+    assert_eq!(
+        plain.jwks_fetches(),
+        0,
+        "the plain-http URL is never fetched"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_loopback_http_issuer_may_name_a_loopback_http_jwks_uri() {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    let keys = Provider::start(jwks(&[&key])).await;
+    let idp = Provider::start(jwks(&[])).await;
+    idp.point_jwks_uri_at(&keys.jwks_uri());
+    let dir = discovery_config(&idp, "[ES256]");
+    let server = start(&dir, ProviderOptions::default()).await;
+    wait_ready(&server).await;
+    assert_eq!(
+        outcome(&server, &token_for(&key, &idp.issuer())).await,
+        (200, String::new())
+    );
+    assert_eq!((idp.jwks_fetches(), keys.jwks_fetches()), (0, 1));
+    server.stop().await;
+}
