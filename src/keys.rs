@@ -2,9 +2,12 @@
 //!
 //! Filtering happens once, when a set is loaded, so the request path only has to find a key
 //! by `kid` and algorithm family. Keys that could never verify a token of the SSO (symmetric
-//! keys, encryption keys, weak RSA, curves that don't fit the allowed algorithms) are dropped
-//! with a reason the operator can read.
+//! keys, encryption keys, weak RSA, RSA numbers the verifier refuses, EC points off their
+//! curve, curves that don't fit the allowed algorithms) and Ed25519 keys anyone can sign for
+//! (points of small order) are dropped like any other unusable key: a [`SkippedKey`] with a
+//! reason the operator can read, so one bad key never takes the rest of its set down.
 
+use aws_lc_rs::signature;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::DecodingKey;
@@ -343,13 +346,10 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
         "RSA" => {
             let n = b64(jwk, "n")?;
             let e = b64(jwk, "e")?;
-            let bits = rsa_bits(&n);
-            if bits < 2048 {
-                return Err(format!(
-                    "RSA key of {bits} bits; at least 2048 are required"
-                ));
-            }
-            (KeyType::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+            // The verifier reads n and e only without leading zero octets; the value is the same.
+            let (n, e) = (strip_leading_zeros(&n), strip_leading_zeros(&e));
+            check_rsa(n, e)?;
+            (KeyType::Rsa, DecodingKey::from_rsa_raw_components(n, e))
         }
         "EC" => {
             let crv = jwk
@@ -370,6 +370,15 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
             point.push(4);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
+            // The verifier parses the point only when a token arrives, and then every token
+            // fails: parse it now, which checks that it lies on the curve.
+            let verifier = match kt {
+                KeyType::P384 => &signature::ECDSA_P384_SHA384_FIXED,
+                _ => &signature::ECDSA_P256_SHA256_FIXED,
+            };
+            if signature::ParsedPublicKey::new(verifier, &point).is_err() {
+                return Err(format!("(x, y) is not a point on {crv}"));
+            }
             (kt, DecodingKey::from_ec_der(&point))
         }
         "OKP" => {
@@ -383,6 +392,13 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
             let x = b64(jwk, "x")?;
             if x.len() != 32 {
                 return Err("Ed25519 key is not 32 bytes".into());
+            }
+            if is_small_order_ed25519(&x) {
+                return Err(
+                    "Ed25519 key is a point of small order (such as all zeros): signatures \
+                     against it can be forged without a private key"
+                        .into(),
+                );
             }
             (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
         }
@@ -415,12 +431,106 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
     })
 }
 
-fn rsa_bits(n: &[u8]) -> usize {
-    let n = match n.iter().position(|b| *b != 0) {
-        Some(i) => &n[i..],
-        None => return 0,
-    };
-    n.len() * 8 - n[0].leading_zeros() as usize
+fn strip_leading_zeros(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| *b != 0).unwrap_or(v.len());
+    &v[start..]
+}
+
+/// Bits of a big-endian number without leading zero octets.
+fn bit_len(v: &[u8]) -> usize {
+    v.first()
+        .map_or(0, |b| v.len() * 8 - b.leading_zeros() as usize)
+}
+
+/// Refuse the RSA keys the verifier would refuse on every token: the sizes jsonwebtoken's
+/// RSA algorithms accept (2048 to 8192 bits), and aws-lc's own checks of the public numbers
+/// (an odd modulus; an odd exponent of 2 to 33 bits, so never e = 1).
+fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), String> {
+    let bits = bit_len(n);
+    if bits < 2048 {
+        return Err(format!(
+            "RSA key of {bits} bits; at least 2048 are required"
+        ));
+    }
+    if bits > 8192 {
+        return Err(format!(
+            "RSA key of {bits} bits; verification supports at most 8192"
+        ));
+    }
+    if n.last().is_some_and(|b| b & 1 == 0) {
+        return Err("RSA modulus is even, so it is no RSA key".into());
+    }
+    match (bit_len(e), e.last()) {
+        (0, _) => return Err("RSA exponent e = 0 verifies nothing".into()),
+        (1, _) => return Err("RSA exponent e = 1 verifies nothing".into()),
+        (_, Some(b)) if b & 1 == 0 => return Err("RSA exponent e is even".into()),
+        (bits, _) if bits > 33 => {
+            return Err(format!(
+                "RSA exponent of {bits} bits; at most 33 are accepted"
+            ))
+        }
+        _ => {}
+    }
+    let components = signature::RsaPublicKeyComponents { n, e };
+    components
+        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+        .map_err(|e| format!("RSA key refused by the verifier: {e}"))?;
+    Ok(())
+}
+
+/// The y-coordinates (little-endian, sign bit clear) of the Ed25519 points of small order,
+/// canonical or not. A public key on one of them accepts signatures made without its private
+/// key (the tests show one), and the verifier does not refuse it.
+const SMALL_ORDER_ED25519: [[u8; 32]; 7] = [
+    // 0 (order 4)
+    [
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00,
+    ],
+    // 1 (the identity)
+    [
+        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00,
+    ],
+    // p - 1 (order 2)
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // p (0 again, not canonical)
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // p + 1 (1 again, not canonical)
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // order 8
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    // order 8
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+];
+
+fn is_small_order_ed25519(x: &[u8]) -> bool {
+    x.len() == 32
+        && SMALL_ORDER_ED25519
+            .iter()
+            .any(|y| y[..31] == x[..31] && y[31] == x[31] & 0x7f)
 }
 
 #[cfg(test)]
@@ -498,6 +608,132 @@ mod tests {
         );
         assert!(KeySet::from_jwks(b"{}", all()).is_err());
         assert!(KeySet::from_jwks(b"not json", all()).is_err());
+    }
+
+    fn skipped_reason(jwk: Value) -> Option<String> {
+        let doc = serde_json::json!({ "keys": [jwk] });
+        let (set, skipped) = KeySet::from_jwks(doc.to_string().as_bytes(), all()).unwrap();
+        assert_eq!(set.len() + skipped.len(), 1);
+        skipped.into_iter().next().map(|k| k.reason)
+    }
+
+    fn with(mut jwk: Value, field: &str, bytes: &[u8]) -> Value {
+        jwk[field] = URL_SAFE_NO_PAD.encode(bytes).into();
+        jwk
+    }
+
+    #[test]
+    fn rsa_keys_whose_numbers_no_verifier_accepts_are_dropped() {
+        let good = rsa_jwk("k", 256);
+        assert_eq!(skipped_reason(good.clone()), None);
+        for (e, why) in [
+            (&[1u8][..], "e = 1"),
+            (&[0u8][..], "e = 0"),
+            (&[2u8][..], "even"),
+            (&[1, 0, 0][..], "even"),
+            (&[3, 0, 0, 0, 1][..], "34 bits"),
+        ] {
+            let reason = skipped_reason(with(good.clone(), "e", e)).unwrap_or_default();
+            assert!(reason.contains(why), "e = {e:?}: {reason:?}");
+        }
+        let mut even = vec![0xC5u8; 256];
+        even[255] = 0xC4;
+        let reason = skipped_reason(with(good.clone(), "n", &even)).unwrap_or_default();
+        assert!(reason.contains("modulus is even"), "{reason:?}");
+        let huge = vec![0xC5u8; 1025];
+        let reason = skipped_reason(with(good, "n", &huge)).unwrap_or_default();
+        assert!(reason.contains("8200 bits"), "{reason:?}");
+    }
+
+    #[test]
+    fn an_rsa_modulus_with_leading_zero_octets_is_read_as_its_value() {
+        use aws_lc_rs::signature::{KeyPair as _, RsaPublicKeyComponents};
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let public: RsaPublicKeyComponents<Vec<u8>> = pair.public_key().into();
+        let mut n = vec![0u8, 0];
+        n.extend_from_slice(&public.n);
+        let jwk = serde_json::json!({"kty": "RSA", "kid": "z",
+            "n": URL_SAFE_NO_PAD.encode(&n), "e": URL_SAFE_NO_PAD.encode(&public.e)});
+        let doc = serde_json::json!({ "keys": [jwk] });
+        let (set, skipped) = KeySet::from_jwks(doc.to_string().as_bytes(), all()).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let mut sig = vec![0u8; pair.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        pair.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &rng,
+            b"msg",
+            &mut sig,
+        )
+        .unwrap();
+        let key = set.find(Some("z"), Alg::RS256).unwrap();
+        let sig = URL_SAFE_NO_PAD.encode(&sig);
+        assert!(
+            jsonwebtoken::crypto::verify(&sig, b"msg", &key.decoding, Alg::RS256.jwt()).unwrap()
+        );
+    }
+
+    #[test]
+    fn ec_points_off_the_curve_are_dropped() {
+        let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        )
+        .unwrap();
+        use aws_lc_rs::signature::KeyPair as _;
+        let point = pair.public_key().as_ref();
+        let on = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])});
+        assert_eq!(skipped_reason(on.clone()), None);
+        let mut y = point[33..].to_vec();
+        y[31] ^= 1;
+        let reason = skipped_reason(with(on.clone(), "y", &y)).unwrap_or_default();
+        assert!(reason.contains("not a point on P-256"), "{reason:?}");
+        let reason = skipped_reason(with(with(on, "x", &[0; 32]), "y", &[0; 32]));
+        assert!(reason.is_some_and(|r| r.contains("not a point on P-256")));
+    }
+
+    /// Every encoding of an Ed25519 point of small order: each y of the table with either
+    /// sign bit.
+    fn small_order_ed25519() -> Vec<[u8; 32]> {
+        SMALL_ORDER_ED25519
+            .iter()
+            .flat_map(|y| {
+                let mut signed = *y;
+                signed[31] |= 0x80;
+                [*y, signed]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_are_dropped_because_anyone_can_sign_for_them() {
+        // Why: with the all-zero key, the signature R = identity, S = 0 verifies about one
+        // message in four, so whoever finds one forges a token without any private key.
+        let zero = DecodingKey::from_ed_der(&[0; 32]);
+        let mut trivial = [0u8; 64];
+        trivial[0] = 1;
+        let trivial = URL_SAFE_NO_PAD.encode(trivial);
+        let forged = (0..32)
+            .filter(|i| {
+                let msg = format!("claims {i}");
+                jsonwebtoken::crypto::verify(&trivial, msg.as_bytes(), &zero, Alg::EdDSA.jwt())
+                    .unwrap_or(false)
+            })
+            .count();
+        assert!(
+            forged > 0,
+            "the verifier itself does not refuse the zero key"
+        );
+
+        let okp = |x: &[u8]| serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(x)});
+        assert!(small_order_ed25519().contains(&[0; 32]));
+        for x in small_order_ed25519() {
+            let reason = skipped_reason(okp(&x)).unwrap_or_default();
+            assert!(reason.contains("small order"), "{x:02x?}: {reason:?}");
+        }
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+        use aws_lc_rs::signature::KeyPair as _;
+        assert_eq!(skipped_reason(okp(pair.public_key().as_ref())), None);
     }
 
     #[test]
