@@ -1,14 +1,22 @@
 //! The HTTP side: `/metrics` for Prometheus, `/healthz` (the process runs) and `/readyz`
 //! (a valid configuration is loaded and every SSO's first key load has finished).
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
+use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -28,6 +36,53 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
+}
+
+/// Serve `app` over HTTP/1 until `shutdown` resolves, then stop accepting and let the open
+/// connections finish their request. hyper serves each connection directly (not
+/// `axum::serve`, which takes no settings) so that a request head must arrive within
+/// `header_timeout`.
+pub async fn serve(
+    listener: Listener,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let conn = tokio::select! {
+            conn = listener.accept() => conn,
+            () = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let served =
+            http1.serve_connection(TokioIo::new(conn), TowerToHyperService::new(app.clone()));
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
+            let mut served = pin!(served);
+            tokio::select! {
+                result = served.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "HTTP connection ended");
+                    }
+                    return;
+                }
+                _ = stopped.wait_for(|stop| *stop) => served.as_mut().graceful_shutdown(),
+            }
+            let _ = served.await;
+        });
+    }
+    // Stop listening before the drain, so new clients are refused rather than left waiting.
+    drop(listener);
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

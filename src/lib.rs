@@ -25,8 +25,9 @@
 //! 8. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
 //!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
 //!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
-//! 9. Serving: [`service`] (the gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`,
-//!    `/readyz`), [`reload`] (watching the directory, swapping in valid edits).
+//! 9. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
+//!    gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
+//!    (watching the directory, swapping in valid edits).
 //! 10. [`server`]: wiring of listeners, signals and graceful shutdown.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -47,6 +48,8 @@ pub mod http;
 pub mod identity;
 /// JSON Web Key sets.
 pub mod keys;
+/// Accepting connections: limits, keepalive and idle timeouts.
+pub mod listener;
 /// Prometheus metrics.
 pub mod metrics;
 /// Development token minting.

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use claimgate::clock::unix_now;
 use claimgate::keys::Alg;
+use claimgate::listener::ConnectionOptions;
 use claimgate::mint::{self, MintOptions};
 use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
@@ -58,6 +59,27 @@ enum Command {
         /// How many verified tokens to remember; 0 verifies every check.
         #[arg(long, env = "CLAIMGATE_TOKEN_CACHE_ENTRIES", default_value_t = claimgate::token_cache::DEFAULT_ENTRIES)]
         token_cache_entries: usize,
+        /// Most open connections on the gRPC port; more wait until one closes.
+        #[arg(long, env = "CLAIMGATE_GRPC_MAX_CONNECTIONS", default_value_t = 4096)]
+        grpc_max_connections: usize,
+        /// Most open connections on the HTTP port; more wait until one closes.
+        #[arg(long, env = "CLAIMGATE_HTTP_MAX_CONNECTIONS", default_value_t = 128)]
+        http_max_connections: usize,
+        /// Close a connection (either port) on which nothing was read or written for this long.
+        #[arg(long, env = "CLAIMGATE_IDLE_TIMEOUT", default_value = "60s")]
+        idle_timeout: humantime::Duration,
+        /// An HTTP request head must arrive in full within this (also the keep-alive wait).
+        #[arg(long, env = "CLAIMGATE_HTTP_HEADER_TIMEOUT", default_value = "10s")]
+        http_header_timeout: humantime::Duration,
+        /// Send an HTTP/2 PING on a gRPC connection that has been quiet this long.
+        #[arg(long, env = "CLAIMGATE_GRPC_KEEPALIVE_INTERVAL", default_value = "30s")]
+        grpc_keepalive_interval: humantime::Duration,
+        /// Close a gRPC connection whose PING is not answered within this.
+        #[arg(long, env = "CLAIMGATE_GRPC_KEEPALIVE_TIMEOUT", default_value = "10s")]
+        grpc_keepalive_timeout: humantime::Duration,
+        /// Idle time before TCP keepalive probes start (both ports).
+        #[arg(long, env = "CLAIMGATE_TCP_KEEPALIVE", default_value = "60s")]
+        tcp_keepalive: humantime::Duration,
         /// Log format: text or json.
         #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
         log_format: String,
@@ -186,6 +208,13 @@ fn main() -> ExitCode {
             jwks_refetch_interval,
             jwks_refetch_wait,
             token_cache_entries,
+            grpc_max_connections,
+            http_max_connections,
+            idle_timeout,
+            http_header_timeout,
+            grpc_keepalive_interval,
+            grpc_keepalive_timeout,
+            tcp_keepalive,
             log_format,
         } => {
             init_logging(log_format == "json");
@@ -204,6 +233,15 @@ fn main() -> ExitCode {
                     ..ProviderOptions::default()
                 },
                 token_cache_entries,
+                connections: ConnectionOptions {
+                    grpc_max_connections,
+                    http_max_connections,
+                    idle_timeout: idle_timeout.into(),
+                    http_header_timeout: http_header_timeout.into(),
+                    grpc_keepalive_interval: grpc_keepalive_interval.into(),
+                    grpc_keepalive_timeout: grpc_keepalive_timeout.into(),
+                    tcp_keepalive: tcp_keepalive.into(),
+                },
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

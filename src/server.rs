@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::config::{self, ConfigError};
 use crate::http::{self, HttpState};
+use crate::listener::{ConnectionOptions, ConnectionOptionsError, Listener};
 use crate::metrics::Metrics;
 use crate::provider::ProviderOptions;
 use crate::reload::{self, ReloadOptions, Reloader};
@@ -27,6 +28,9 @@ pub enum ServeError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The connection limits or timeouts are invalid.
+    #[error("invalid connection settings: {0}")]
+    Connections(#[from] ConnectionOptionsError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -38,7 +42,7 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
-    /// The HTTP server failed.
+    /// The HTTP server task failed.
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -58,6 +62,8 @@ pub struct ServeOptions {
     pub provider: ProviderOptions,
     /// How many verified tokens to remember (0: verify every check).
     pub token_cache_entries: usize,
+    /// Connection limits and timeouts of both ports.
+    pub connections: ConnectionOptions,
 }
 
 /// Load, validate and compile a configuration directory, exactly as `serve` does.
@@ -72,8 +78,9 @@ pub struct Bound {
     reload: ReloadOptions,
     provider: ProviderOptions,
     token_cache_entries: usize,
-    grpc: TcpListener,
-    http: TcpListener,
+    connections: ConnectionOptions,
+    grpc: Listener,
+    http: Listener,
     store: Arc<Store>,
     metrics: Metrics,
 }
@@ -81,6 +88,7 @@ pub struct Bound {
 impl Bound {
     /// Load the configuration, then bind both listeners.
     pub async fn bind(opts: &ServeOptions) -> Result<Bound, ServeError> {
+        opts.connections.check()?;
         let cfg = config::load_dir(&opts.config_dir)?;
         let snap = snapshot::compile_with(&cfg, None, &opts.provider)?;
         for w in &snap.warnings {
@@ -102,13 +110,15 @@ impl Bound {
                 addr: opts.http_addr,
                 source,
             })?;
+        let limits = &opts.connections;
         Ok(Bound {
             config_dir: opts.config_dir.clone(),
             reload: opts.reload,
             provider: opts.provider.clone(),
             token_cache_entries: opts.token_cache_entries,
-            grpc,
-            http,
+            connections: opts.connections,
+            grpc: Listener::new(grpc, "grpc", limits.grpc_max_connections, limits),
+            http: Listener::new(http, "http", limits.http_max_connections, limits),
             store,
             metrics,
         })
@@ -154,20 +164,26 @@ impl Bound {
         )
         .with_token_cache(self.token_cache_entries);
         let mut grpc_rx = rx.clone();
+        let limits = self.connections;
+        // tonic takes any stream of connections: this one waits for a free slot before it
+        // accepts, and never yields an error (the listener retries those itself).
+        let incoming = futures_util::stream::unfold(self.grpc, |listener| async move {
+            let conn = listener.accept().await;
+            Some((Ok::<_, std::convert::Infallible>(conn), listener))
+        });
         let grpc = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(limits.grpc_keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.grpc_keepalive_timeout))
             .add_service(AuthorizationServer::new(service))
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
-                async move {
-                    let _ = grpc_rx.wait_for(|stop| *stop).await;
-                },
-            );
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = grpc_rx.wait_for(|stop| *stop).await;
+            });
         let mut http_rx = rx;
         let app = http::router(HttpState {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
         });
-        let http = axum::serve(self.http, app).with_graceful_shutdown(async move {
+        let http = http::serve(self.http, app, limits.http_header_timeout, async move {
             let _ = http_rx.wait_for(|stop| *stop).await;
         });
         let reloader = Arc::new(Reloader::new(
@@ -178,7 +194,7 @@ impl Bound {
         ));
         let reloads = tokio::spawn(reload::run(reloader, self.reload, tx.subscribe()));
         let grpc = tokio::spawn(grpc);
-        let http = tokio::spawn(async move { http.await });
+        let http = tokio::spawn(http);
         shutdown.await;
         tracing::info!("shutting down: draining in-flight checks");
         let _ = tx.send(true);
@@ -190,11 +206,7 @@ impl Bound {
             Ok(Err(e)) => return Err(ServeError::Grpc(e)),
             Err(e) => return Err(ServeError::Http(std::io::Error::other(e))),
         }
-        match http_result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ServeError::Http(e)),
-            Err(e) => Err(ServeError::Http(std::io::Error::other(e))),
-        }
+        http_result.map_err(|e| ServeError::Http(std::io::Error::other(e)))
     }
 }
 

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["store"],
     &["explain", "validate", "audit", "mint"],
-    &["service", "http", "reload"],
+    &["listener", "service", "http", "reload"],
     &["server"],
 ];
 

@@ -292,6 +292,7 @@ impl TestServer {
             reload,
             provider,
             token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
+            connections: claimgate::listener::ConnectionOptions::default(),
         };
         let bound = Bound::bind(&opts).await.expect("server starts");
         let grpc = bound.grpc_addr();

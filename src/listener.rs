@@ -1,0 +1,402 @@
+//! Accepting connections on both ports: a cap on how many are open, TCP keepalive, and an
+//! idle deadline on each one.
+//!
+//! Why here and not in tonic or axum: tonic 0.14 limits requests per connection
+//! (`concurrency_limit_per_connection`), not connections, and Envoy multiplexes many checks on
+//! a few connections, so a per-connection cap would throttle the proxy while a flood of
+//! connections went unchecked; axum 0.8's `serve` takes no settings at all. Both accept from
+//! any stream of connections, so one [`Listener`] serves both.
+//!
+//! - At the cap, the next connection is not accepted until one closes: it waits in the
+//!   kernel's listen backlog (held, not refused), and the ones already open keep working.
+//! - A connection on which nothing is read or written for the idle timeout is closed. This is
+//!   what ends a connection that never sends a byte (HTTP/2 keepalive starts only after the
+//!   HTTP/2 preface, and a silent connection would also hold up a graceful shutdown for ever).
+//!   A healthy idle gRPC connection is never cut: the server's keepalive PINGs and their
+//!   answers are traffic, and the interval between them is shorter than the idle timeout.
+
+use std::future::Future as _;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+/// Limits and timeouts of the connections on both ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// Most connections open at once on the gRPC port.
+    pub grpc_max_connections: usize,
+    /// Most connections open at once on the HTTP port.
+    pub http_max_connections: usize,
+    /// A connection with no bytes read or written for this long is closed (both ports).
+    pub idle_timeout: Duration,
+    /// An HTTP/1 request head must arrive in full within this, counted from when the
+    /// connection starts waiting for it (so it also bounds the wait between keep-alive requests).
+    pub http_header_timeout: Duration,
+    /// HTTP/2 PING interval on the gRPC port when the peer sends nothing.
+    pub grpc_keepalive_interval: Duration,
+    /// A gRPC connection whose PING is not answered within this is closed.
+    pub grpc_keepalive_timeout: Duration,
+    /// Idle time before TCP keepalive probes start (both ports).
+    pub tcp_keepalive: Duration,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            grpc_max_connections: 4096,
+            http_max_connections: 128,
+            idle_timeout: Duration::from_secs(60),
+            http_header_timeout: Duration::from_secs(10),
+            grpc_keepalive_interval: Duration::from_secs(30),
+            grpc_keepalive_timeout: Duration::from_secs(10),
+            tcp_keepalive: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a set of [`ConnectionOptions`] is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionOptionsError {
+    /// A limit or timeout is zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    /// Healthy idle gRPC connections would be cut before their keepalive PING.
+    #[error(
+        "idle timeout ({idle:?}) must be longer than the gRPC keepalive interval ({keepalive:?}), \
+         or healthy idle gRPC connections are closed before their keepalive PING"
+    )]
+    IdleBeforeKeepalive {
+        /// The idle timeout.
+        idle: Duration,
+        /// The keepalive interval.
+        keepalive: Duration,
+    },
+}
+
+impl ConnectionOptions {
+    /// Refuse settings that would close every connection at once or cut healthy ones.
+    pub fn check(&self) -> Result<(), ConnectionOptionsError> {
+        let limits = [
+            ("grpc-max-connections", self.grpc_max_connections == 0),
+            ("http-max-connections", self.http_max_connections == 0),
+            ("idle-timeout", self.idle_timeout.is_zero()),
+            ("http-header-timeout", self.http_header_timeout.is_zero()),
+            (
+                "grpc-keepalive-interval",
+                self.grpc_keepalive_interval.is_zero(),
+            ),
+            (
+                "grpc-keepalive-timeout",
+                self.grpc_keepalive_timeout.is_zero(),
+            ),
+            ("tcp-keepalive", self.tcp_keepalive.is_zero()),
+        ];
+        if let Some((name, _)) = limits.iter().find(|(_, zero)| *zero) {
+            return Err(ConnectionOptionsError::Zero(name));
+        }
+        if self.idle_timeout <= self.grpc_keepalive_interval {
+            return Err(ConnectionOptionsError::IdleBeforeKeepalive {
+                idle: self.idle_timeout,
+                keepalive: self.grpc_keepalive_interval,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A bound port that hands out at most `max` open connections at a time.
+#[derive(Debug)]
+pub struct Listener {
+    tcp: TcpListener,
+    port: &'static str,
+    slots: Arc<Semaphore>,
+    max: usize,
+    full: AtomicBool,
+    idle: Duration,
+    keepalive: socket2::TcpKeepalive,
+}
+
+impl Listener {
+    /// Wrap a bound listener; `port` names it in logs (`grpc` or `http`).
+    pub fn new(
+        tcp: TcpListener,
+        port: &'static str,
+        max: usize,
+        opts: &ConnectionOptions,
+    ) -> Listener {
+        Listener {
+            tcp,
+            port,
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+            full: AtomicBool::new(false),
+            idle: opts.idle_timeout,
+            keepalive: socket2::TcpKeepalive::new().with_time(opts.tcp_keepalive),
+        }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// The next connection, once a slot is free. Accept errors (out of file descriptors, a
+    /// connection reset before it was accepted) are logged and retried, never returned: they
+    /// must not stop the server.
+    pub async fn accept(&self) -> Conn {
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                self.full.store(false, Ordering::Relaxed);
+                slot
+            }
+            Err(_) => {
+                if !self.full.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        port = self.port,
+                        limit = self.max,
+                        "connection limit reached; new connections wait until one closes"
+                    );
+                }
+                match self.slots.clone().acquire_owned().await {
+                    Ok(slot) => slot,
+                    // The semaphore is never closed; if it were, accept nothing more.
+                    Err(_) => std::future::pending().await,
+                }
+            }
+        };
+        loop {
+            match self.tcp.accept().await {
+                Ok((stream, peer)) => {
+                    if let Err(e) = self.configure(&stream) {
+                        tracing::debug!(port = self.port, %peer, error = %e, "socket options not set");
+                    }
+                    return Conn::new(stream, Some(slot), self.idle);
+                }
+                Err(e) => {
+                    tracing::warn!(port = self.port, error = %e, "accept failed; retrying");
+                    // Out of descriptors is the usual cause: give connections time to close.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn configure(&self, stream: &TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        socket2::SockRef::from(stream).set_tcp_keepalive(&self.keepalive)
+    }
+}
+
+/// One accepted connection: closed with [`io::ErrorKind::TimedOut`] once nothing has moved
+/// for the idle timeout; frees its slot when dropped.
+#[derive(Debug)]
+pub struct Conn<T = TcpStream> {
+    io: T,
+    idle: Duration,
+    last_progress: Instant,
+    deadline: Pin<Box<Sleep>>,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl<T> Conn<T> {
+    /// Wrap `io`, holding `slot` until the connection is dropped.
+    pub fn new(io: T, slot: Option<OwnedSemaphorePermit>, idle: Duration) -> Conn<T> {
+        let now = Instant::now();
+        Conn {
+            io,
+            idle,
+            last_progress: now,
+            deadline: Box::pin(tokio::time::sleep_until(now + idle)),
+            _slot: slot,
+        }
+    }
+
+    fn progressed(&mut self) {
+        // Only a timestamp here: the timer is moved lazily when it fires, so busy
+        // connections do not touch the timer wheel on every read.
+        self.last_progress = Instant::now();
+    }
+
+    /// Called when the I/O is pending: `Ready` with the error once the connection has been
+    /// idle for the whole timeout.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        loop {
+            ready!(self.deadline.as_mut().poll(cx));
+            let due = self.last_progress + self.idle;
+            if Instant::now() >= due {
+                return Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connection idle for {:?}", self.idle),
+                ));
+            }
+            self.deadline.as_mut().reset(due);
+        }
+    }
+
+    fn pending_or_idle<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        match self.poll_idle(cx) {
+            Poll::Ready(e) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.progressed();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.pending_or_idle(cx),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Conn<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.progressed();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.pending_or_idle(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.progressed();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.pending_or_idle(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Pending => self.pending_or_idle(cx),
+            done => done,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.io).poll_shutdown(cx) {
+            Poll::Pending => self.pending_or_idle(cx),
+            done => done,
+        }
+    }
+}
+
+impl tonic::transport::server::Connected for Conn<TcpStream> {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn defaults_pass_and_settings_that_cut_healthy_connections_do_not() {
+        let ok = ConnectionOptions::default();
+        assert_eq!(ok.check(), Ok(()));
+        let zero = ConnectionOptions {
+            http_max_connections: 0,
+            ..ok
+        };
+        assert_eq!(
+            zero.check(),
+            Err(ConnectionOptionsError::Zero("http-max-connections"))
+        );
+        let short = ConnectionOptions {
+            idle_timeout: Duration::from_secs(30),
+            ..ok
+        };
+        assert!(matches!(
+            short.check(),
+            Err(ConnectionOptionsError::IdleBeforeKeepalive { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_moves_bytes_stays_open_and_a_silent_one_is_closed() {
+        let idle = Duration::from_millis(600);
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut conn = Conn::new(near, None, idle);
+        // Traffic for several idle periods, never a gap as long as one: the connection lives.
+        let talker = tokio::spawn(async move {
+            for _ in 0..20 {
+                far.write_all(b"x").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            far
+        });
+        let mut got = 0;
+        let mut byte = [0u8; 1];
+        while got < 20 {
+            conn.read_exact(&mut byte)
+                .await
+                .expect("an active connection is never cut");
+            got += 1;
+        }
+        let _far = talker.await.unwrap();
+        // Then silence: the next read fails once the idle timeout has passed.
+        let err = conn.read(&mut byte).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_frees_its_slot() {
+        let slots = Arc::new(Semaphore::new(1));
+        let (near, _far) = tokio::io::duplex(8);
+        let conn = Conn::new(
+            near,
+            Some(slots.clone().try_acquire_owned().unwrap()),
+            Duration::from_secs(60),
+        );
+        assert_eq!(slots.available_permits(), 0);
+        drop(conn);
+        assert_eq!(slots.available_permits(), 1);
+    }
+}
