@@ -224,3 +224,173 @@ fn an_exhaustive_observer_is_told_the_whole_walk() {
     let candidates = indexed.0.iter().filter(|l| l.starts_with("candidate"));
     assert_eq!(candidates.count(), 1001);
 }
+
+mod property {
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Claim places from a small alphabet, so that identities share them and tokens hit
+    /// them: top-level names, pointers to the same names, nested places, escapes, array
+    /// elements and a segment that is only an object key ("01").
+    fn claim_key() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "a", "b", "x/y", "0", "/a", "/b", "/x~1y", "/n/a", "/n/l/0", "/l/0", "/l/1", "/l/01",
+            "/0",
+        ])
+    }
+
+    /// Values where spelling matters: `1` vs `1.0` vs `"1"`, `0` vs `-0.0`, integers that
+    /// `f64` cannot tell apart, and the largest integers.
+    fn claim_value() -> impl Strategy<Value = ClaimValue> {
+        prop::sample::select(vec![
+            ClaimValue::Str("a".into()),
+            ClaimValue::Str("b".into()),
+            ClaimValue::Str("1".into()),
+            ClaimValue::Int(0),
+            ClaimValue::Int(1),
+            ClaimValue::Int(-1),
+            ClaimValue::Int(9_007_199_254_740_993),
+            ClaimValue::Int(i64::MAX),
+            ClaimValue::Float(1.0),
+            ClaimValue::Float(1.5),
+            ClaimValue::Float(0.0),
+            ClaimValue::Float(-0.0),
+            ClaimValue::Float(9_007_199_254_740_992.0),
+            ClaimValue::Float(18_446_744_073_709_551_615.0),
+            ClaimValue::Bool(true),
+            ClaimValue::Bool(false),
+        ])
+    }
+
+    fn identities() -> impl Strategy<Value = Vec<Identity>> {
+        let one = (0..3usize, vec((claim_key(), claim_value()), 0..4));
+        vec(one, 0..24).prop_map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(n, (sso, claims))| {
+                    let mut id = ident(sso, &[]);
+                    id.name = format!("id-{n}").into();
+                    id.claims = claims
+                        .into_iter()
+                        .map(|(k, v)| ClaimMatcher {
+                            key: k.into(),
+                            path: path(k),
+                            value: v,
+                        })
+                        .collect();
+                    id
+                })
+                .collect()
+        })
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop::sample::select(vec![
+            json!("a"),
+            json!("b"),
+            json!("1"),
+            json!(0),
+            json!(1),
+            json!(-1),
+            json!(1.0),
+            json!(1.5),
+            json!(0.0),
+            json!(-0.0),
+            json!(9_007_199_254_740_993_i64),
+            json!(9_007_199_254_740_992.0),
+            json!(i64::MAX),
+            json!(u64::MAX),
+            json!(true),
+            json!(false),
+            Value::Null,
+        ])
+    }
+
+    fn member() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["a", "b", "x/y", "n", "l", "0", "01"]).prop_map(String::from)
+    }
+
+    fn payload() -> impl Strategy<Value = Value> {
+        let value = scalar().prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..5).prop_map(Value::Array),
+                btree_map(member(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        btree_map(member(), value, 0..6).prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    /// Write `value` at `segments`, making objects on the way where needed.
+    fn put(target: &mut Value, segments: &[String], value: Value) {
+        let Some((first, rest)) = segments.split_first() else {
+            *target = value;
+            return;
+        };
+        match target {
+            Value::Object(map) => {
+                let slot = map.entry(first.clone()).or_insert(Value::Null);
+                put(slot, rest, value);
+            }
+            Value::Array(list) => {
+                if let Some(slot) = first.parse().ok().and_then(|i: usize| list.get_mut(i)) {
+                    put(slot, rest, value);
+                }
+            }
+            other => {
+                *other = Value::Object(Default::default());
+                put(other, segments, value);
+            }
+        }
+    }
+
+    /// Identities, and a token that carries the claims of some of them (as the value, or
+    /// inside an array) over random noise: so that matches, wins and ties are common.
+    fn identities_and_token() -> impl Strategy<Value = (Vec<Identity>, Value)> {
+        (identities(), payload(), vec((0..3u8, scalar()), 24)).prop_map(|(ids, mut token, how)| {
+            for (id, (how, extra)) in ids.iter().zip(how) {
+                for claim in id.claims.iter() {
+                    let segments: Vec<String> = claim
+                        .path
+                        .pointer()
+                        .split('/')
+                        .skip(1)
+                        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+                        .collect();
+                    let value = match how {
+                        0 => continue,
+                        1 => claim.value.to_json(),
+                        _ => json!([extra, claim.value.to_json()]),
+                    };
+                    put(&mut token, &segments, value);
+                }
+            }
+            (ids, token)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn indexed_selection_is_the_walks_selection((ids, token) in identities_and_token()) {
+            let index = Index::build(&ids, 4);
+            for sso in 0..4 {
+                let mut order: Vec<usize> = (0..ids.len()).filter(|&i| ids[i].sso == sso).collect();
+                order.sort_by_key(|&i| std::cmp::Reverse(ids[i].claims.len()));
+                prop_assert_eq!(index.order(sso), &order[..]);
+                let walked = select(&ids, &order, &token);
+                prop_assert_eq!(index.select(&ids, sso, &token), walked);
+                let mut checked = Checked::default();
+                prop_assert_eq!(index.select_observed(&ids, sso, &token, &mut checked), walked);
+                let mut indexed = Record::default();
+                let mut walk = Record::default();
+                index.select_observed(&ids, sso, &token, &mut indexed);
+                crate::identity::select_observed(&ids, &order, &token, &mut walk);
+                prop_assert_eq!(indexed, walk);
+            }
+        }
+    }
+}
