@@ -29,6 +29,7 @@ impl ClaimPath {
     pub fn pointer(&self) -> Cow<'_, str> {
         match self {
             ClaimPath::Pointer(p) => Cow::Borrowed(p),
+            ClaimPath::Top(name) if !name.contains(['~', '/']) => Cow::Owned(format!("/{name}")),
             ClaimPath::Top(name) => {
                 Cow::Owned(format!("/{}", name.replace('~', "~0").replace('/', "~1")))
             }

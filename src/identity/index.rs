@@ -15,6 +15,7 @@
 //! keeps the two lowest-ranked matches found so far and skips every identity that could no
 //! longer change them. An exhaustive observer (`claimgate explain`) still gets the full walk.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 
 use hashbrown::{Equivalent, HashMap, HashSet};
@@ -29,7 +30,7 @@ pub struct Index {
     ssos: Box<[SsoIndex]>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SsoIndex {
     /// Identity indices in walk order (most claims first, then configuration order); a
     /// position in this list is a rank.
@@ -84,15 +85,6 @@ enum KeyRef<'a> {
 }
 
 impl Key {
-    fn of(value: &ClaimValue) -> Key {
-        match value {
-            ClaimValue::Str(s) => Key::Str(s.clone()),
-            ClaimValue::Int(i) => Key::Num(num_bits(*i as f64)),
-            ClaimValue::Float(f) => Key::Num(num_bits(*f)),
-            ClaimValue::Bool(b) => Key::Bool(*b),
-        }
-    }
-
     fn borrowed(&self) -> KeyRef<'_> {
         match self {
             Key::Str(s) => KeyRef::Str(s),
@@ -103,6 +95,24 @@ impl Key {
 }
 
 impl<'a> KeyRef<'a> {
+    /// The key of an expected value.
+    fn expected(value: &'a ClaimValue) -> KeyRef<'a> {
+        match value {
+            ClaimValue::Str(s) => KeyRef::Str(s),
+            ClaimValue::Int(i) => KeyRef::Num(num_bits(*i as f64)),
+            ClaimValue::Float(f) => KeyRef::Num(num_bits(*f)),
+            ClaimValue::Bool(b) => KeyRef::Bool(*b),
+        }
+    }
+
+    fn owned(self) -> Key {
+        match self {
+            KeyRef::Str(s) => Key::Str(s.into()),
+            KeyRef::Num(n) => Key::Num(n),
+            KeyRef::Bool(b) => Key::Bool(b),
+        }
+    }
+
     /// The key of a token scalar, or `None` for what no exact condition matches.
     fn of(value: &'a Value) -> Option<KeyRef<'a>> {
         match value {
@@ -161,8 +171,8 @@ impl Equivalent<Key> for KeyRef<'_> {
 /// The key an exact condition is indexed by, and where; `None` for a condition the index
 /// cannot serve, which leaves its identity to be checked for every token unless another of
 /// its conditions can anchor it.
-fn anchor_of(claim: &ClaimMatcher) -> Option<(Box<str>, Key)> {
-    Some((claim.path.pointer().into(), Key::of(&claim.value)))
+fn anchor_of(claim: &ClaimMatcher) -> Option<(Cow<'_, str>, KeyRef<'_>)> {
+    Some((claim.path.pointer(), KeyRef::expected(&claim.value)))
 }
 
 impl Index {
@@ -249,66 +259,72 @@ impl SsoIndex {
     fn build(identities: &[Identity], order: Vec<usize>) -> SsoIndex {
         let counts: Box<[usize]> = order.iter().map(|&i| identities[i].claims.len()).collect();
         // Every distinct place and (place, value) pair among the SSO's conditions, numbered,
-        // with how often each occurs.
-        let mut place_ids: HashMap<Box<str>, usize> = HashMap::new();
+        // with how often each occurs; keys borrow from the identities until they are kept.
+        let mut place_ids: HashMap<Cow<'_, str>, usize> = HashMap::new();
         let mut place_uses: Vec<usize> = Vec::new();
-        let mut pair_ids: HashMap<(usize, Key), usize> = HashMap::new();
+        let mut pair_ids: HashMap<(usize, KeyRef<'_>), usize> = HashMap::new();
         let mut pair_uses: Vec<(usize, usize)> = Vec::new();
-        let mut own_pairs: Vec<Vec<usize>> = Vec::with_capacity(order.len());
-        for &i in &order {
-            let mut own = Vec::new();
+        let mut conditions: Vec<(usize, usize)> = Vec::new();
+        for (rank, &i) in order.iter().enumerate() {
             for claim in identities[i].claims.iter() {
                 let Some((pointer, key)) = anchor_of(claim) else {
                     continue;
                 };
-                let next = place_ids.len();
+                let next = place_uses.len();
                 let place = *place_ids.entry(pointer).or_insert(next);
-                if place == place_uses.len() {
+                if place == next {
                     place_uses.push(0);
                 }
                 place_uses[place] += 1;
-                let next = pair_ids.len();
+                let next = pair_uses.len();
                 let pair = *pair_ids.entry((place, key)).or_insert(next);
-                if pair == pair_uses.len() {
+                if pair == next {
                     pair_uses.push((place, 0));
                 }
                 pair_uses[pair].1 += 1;
-                own.push(pair);
+                conditions.push((rank, pair));
             }
-            own_pairs.push(own);
         }
         // The rarest pair makes the shortest run; among equally rare ones, the most used
         // place, so a token has fewer places to look up.
-        let mut runs: Vec<Vec<usize>> = vec![Vec::new(); pair_uses.len()];
+        let mut anchored: Vec<(usize, usize)> = Vec::with_capacity(order.len());
         let mut unanchored = Vec::new();
-        for (rank, own) in own_pairs.into_iter().enumerate() {
-            let best = own.into_iter().min_by_key(|&pair| {
+        let mut rest = &conditions[..];
+        for rank in 0..order.len() {
+            let own = rest.iter().take_while(|(r, _)| *r == rank).count();
+            let (mine, after) = rest.split_at(own);
+            rest = after;
+            let best = mine.iter().map(|&(_, pair)| pair).min_by_key(|&pair| {
                 let (place, uses) = pair_uses[pair];
                 (uses, std::cmp::Reverse(place_uses[place]))
             });
             match best {
-                // Ranks ascend in each run, as they are pushed in order.
-                Some(pair) => runs[pair].push(rank),
+                Some(pair) => anchored.push((pair, rank)),
                 None => unanchored.push(rank),
             }
         }
+        // By pair, ranks ascending within each: the runs.
+        anchored.sort_unstable();
+        let mut keys: Vec<Option<(usize, KeyRef<'_>)>> = vec![None; pair_uses.len()];
+        for (pair_key, pair) in pair_ids {
+            keys[pair] = Some(pair_key);
+        }
         let mut values: Vec<HashMap<Key, Span>> = vec![HashMap::new(); place_uses.len()];
-        let mut ranks = Vec::with_capacity(order.len());
-        for ((place, key), pair) in pair_ids {
-            let run = std::mem::take(&mut runs[pair]);
-            if run.is_empty() {
+        let mut ranks = Vec::with_capacity(anchored.len());
+        for run in anchored.chunk_by(|a, b| a.0 == b.0) {
+            let Some((place, key)) = run.first().and_then(|&(pair, _)| keys[pair]) else {
                 continue;
-            }
+            };
             let span = Span {
                 start: ranks.len(),
                 len: run.len(),
             };
-            ranks.extend(run);
-            values[place].insert(key, span);
+            ranks.extend(run.iter().map(|&(_, rank)| rank));
+            values[place].insert(key.owned(), span);
         }
-        let mut pointers: Vec<(usize, Box<str>)> =
+        let mut pointers: Vec<(usize, Cow<'_, str>)> =
             place_ids.into_iter().map(|(p, id)| (id, p)).collect();
-        pointers.sort_by_key(|(id, _)| *id);
+        pointers.sort_unstable_by_key(|(id, _)| *id);
         let places = pointers
             .into_iter()
             .zip(values)
