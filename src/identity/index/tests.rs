@@ -233,18 +233,28 @@ mod property {
 
     /// Claim places from a small alphabet, so that identities share them and tokens hit
     /// them: top-level names, pointers to the same names, nested places, escapes, array
-    /// elements and a segment that is only an object key ("01").
+    /// elements and a segment that is only an object key ("01"). A few are common, so that
+    /// identities share anchors.
     fn claim_key() -> impl Strategy<Value = &'static str> {
-        prop::sample::select(vec![
-            "a", "b", "x/y", "0", "/a", "/b", "/x~1y", "/n/a", "/n/l/0", "/l/0", "/l/1", "/l/01",
-            "/0",
-        ])
+        prop_oneof![
+            3 => prop::sample::select(vec!["a", "/a", "b"]),
+            2 => prop::sample::select(vec![
+                "a", "b", "x/y", "0", "/a", "/b", "/x~1y", "/n/a", "/n/l/0", "/l/0", "/l/1",
+                "/l/01", "/0",
+            ]),
+        ]
     }
 
     /// Values where spelling matters: `1` vs `1.0` vs `"1"`, `0` vs `-0.0`, integers that
     /// `f64` cannot tell apart, and the largest integers.
     fn claim_value() -> impl Strategy<Value = ClaimValue> {
-        prop::sample::select(vec![
+        let common = prop::sample::select(vec![
+            ClaimValue::Str("a".into()),
+            ClaimValue::Int(1),
+            ClaimValue::Float(1.0),
+            ClaimValue::Bool(true),
+        ]);
+        let any = prop::sample::select(vec![
             ClaimValue::Str("a".into()),
             ClaimValue::Str("b".into()),
             ClaimValue::Str("1".into()),
@@ -261,12 +271,13 @@ mod property {
             ClaimValue::Float(18_446_744_073_709_551_615.0),
             ClaimValue::Bool(true),
             ClaimValue::Bool(false),
-        ])
+        ]);
+        prop_oneof![3 => common, 2 => any]
     }
 
     fn identities() -> impl Strategy<Value = Vec<Identity>> {
         let one = (0..3usize, vec((claim_key(), claim_value()), 0..4));
-        vec(one, 0..24).prop_map(|list| {
+        vec(one, 0..40).prop_map(|list| {
             list.into_iter()
                 .enumerate()
                 .map(|(n, (sso, claims))| {
@@ -349,7 +360,7 @@ mod property {
     /// Identities, and a token that carries the claims of some of them (as the value, or
     /// inside an array) over random noise: so that matches, wins and ties are common.
     fn identities_and_token() -> impl Strategy<Value = (Vec<Identity>, Value)> {
-        (identities(), payload(), vec((0..3u8, scalar()), 24)).prop_map(|(ids, mut token, how)| {
+        (identities(), payload(), vec((0..3u8, scalar()), 40)).prop_map(|(ids, mut token, how)| {
             for (id, (how, extra)) in ids.iter().zip(how) {
                 for claim in id.claims.iter() {
                     let segments: Vec<String> = claim
