@@ -76,7 +76,8 @@ enum Key {
     Bool(bool),
 }
 
-/// A [`Key`] borrowed from a token, looked up without allocating.
+/// A [`Key`] borrowed from a token (or, while building, an identity): found without
+/// allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyRef<'a> {
     Str(&'a str),
@@ -168,9 +169,9 @@ impl Equivalent<Key> for KeyRef<'_> {
     }
 }
 
-/// The key an exact condition is indexed by, and where; `None` for a condition the index
-/// cannot serve, which leaves its identity to be checked for every token unless another of
-/// its conditions can anchor it.
+/// Where and by which key a condition can anchor its identity. Only a condition that can hold
+/// solely when the token has this value at this place (or in an array there) may anchor; any
+/// other gives `None`, and an identity with no anchor is checked for every token.
 fn anchor_of(claim: &ClaimMatcher) -> Option<(Cow<'_, str>, KeyRef<'_>)> {
     Some((claim.path.pointer(), KeyRef::expected(&claim.value)))
 }
@@ -202,7 +203,8 @@ impl Index {
     }
 
     /// Select among the identities of SSO `sso` for `payload`; the same answer as
-    /// [`super::select`] over [`Index::order`].
+    /// [`super::select`] over [`Index::order`]. `identities` are those the index was built
+    /// from.
     pub fn select(&self, identities: &[Identity], sso: usize, payload: &Value) -> Selection {
         self.select_observed(identities, sso, payload, &mut ())
     }
