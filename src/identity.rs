@@ -1,14 +1,19 @@
 //! External-identity selection: among the identities of the SSO that verified a token, those
 //! whose claims all hold are candidates, and the candidate with the most claims wins.
 //!
-//! Identities are pre-sorted per SSO by claim count (most first) when the snapshot is
-//! compiled, so selection walks one slice and stops as soon as the count drops below the
-//! best match: a tie is found without looking at every identity.
+//! The rule is a walk ([`select`]): the SSO's identities sorted by claim count (most first),
+//! stopping as soon as the count drops below the best match or a tie is found. The request
+//! path asks the [`Index`] instead, which gives the walk's answer while checking only the
+//! identities whose rarest exact condition the token meets, plus those it cannot index.
 
 use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::Value;
+
+mod index;
+
+pub use index::Index;
 
 /// Where a claim is read from the token payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +29,7 @@ impl ClaimPath {
     pub fn pointer(&self) -> Cow<'_, str> {
         match self {
             ClaimPath::Pointer(p) => Cow::Borrowed(p),
+            ClaimPath::Top(name) if !name.contains(['~', '/']) => Cow::Owned(format!("/{name}")),
             ClaimPath::Top(name) => {
                 Cow::Owned(format!("/{}", name.replace('~', "~0").replace('/', "~1")))
             }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::decision::{Allow, Credentials, Decision, Deny, Grant, Reason, Request};
-use crate::identity::{self, Identity, IdentityObserver, Selection};
+use crate::identity::{Identity, IdentityObserver, Selection};
 use crate::role::Role;
 use crate::routing::{RouteObserver, Target};
 use crate::snapshot::Snapshot;
@@ -230,8 +230,12 @@ fn authenticate<O: Observer>(
         None => None,
     };
     let verified = token::verify_observed(snap, token, now, obs)?;
-    let candidates = snap.identities_of(verified.sso_index);
-    let selection = identity::select_observed(&snap.identities, candidates, &verified.claims, obs);
+    let selection = snap.identity_index.select_observed(
+        &snap.identities,
+        verified.sso_index,
+        &verified.claims,
+        obs,
+    );
     let entry = Entry::new(&verified, selection, snap.generation);
     let subject = entry.subject.clone();
     if let (Some(cache), Some(digest)) = (cache, digest) {

@@ -79,6 +79,8 @@ pub struct Snapshot {
     /// External identities, in configuration order.
     pub identities: Vec<Identity>,
     by_sso: Vec<Vec<usize>>,
+    /// The identities' exact conditions, indexed: what a check selects with.
+    pub identity_index: crate::identity::Index,
     identity_by_name: HashMap<Box<str>, usize>,
     resources: HashMap<Box<str>, Resource>,
     binding_count: usize,
@@ -578,6 +580,7 @@ pub fn compile_with(
         // Stable: among equal counts, configuration order decides which one a tie names first.
         list.sort_by_key(|&i| std::cmp::Reverse(identities[i].claims.len()));
     }
+    let identity_index = crate::identity::Index::build(&identities, ssos.len());
 
     // Resources and collaborators.
     const RES: &str = "resources";
@@ -718,6 +721,7 @@ pub fn compile_with(
         issuers,
         identities,
         by_sso,
+        identity_index,
         identity_by_name,
         resources,
         binding_count,
@@ -863,6 +867,7 @@ mod tests {
             .map(|i| &*snap.identities[*i].name)
             .collect();
         assert_eq!(order, ["two", "one", "any"]);
+        assert_eq!(snap.identity_index.order(0), snap.identities_of(0));
         let _ = Path::new(".");
     }
 }
