@@ -1,0 +1,186 @@
+"""Derive the load benchmark's Envoy configuration from envoy/envoy.yaml.
+
+One listener per case, each a copy of the quickstart's `ingress` listener (same connection
+manager settings, same routes, same header_mutation filter, same router, same upstream); they
+differ only in the authorization filters between header_mutation and the router:
+
+  noauth           none
+  floor            ext_authz to the do-nothing floor server (examples/floor.rs)
+  claimgate_warm   ext_authz to claimgate (fed one token)
+  claimgate_cold   ext_authz to a second claimgate (fed a pool of tokens it has never seen)
+  jwt_rbac         Envoy's own jwt_authn + rbac on the same token, verifying every request
+  jwt_rbac_cached  the same with jwt_authn's JWT cache on (Envoy's analogue of a warm cache)
+
+The ingress access log is dropped from every copy: it is not authorization work, and it would
+cost every case the same formatting and write.
+
+usage: bench_envoy.py SRC OUT PORTS_JSON JWKS_PATH
+"""
+
+import copy
+import json
+import sys
+
+import yaml
+
+EXT_AUTHZ = "envoy.filters.http.ext_authz"
+ISSUER = "https://dev-idp.claimgate.local"
+AUDIENCE = "claimgate"
+# The request every case sends, and what claimgate's example routes decide for it.
+BENCH_METHOD = "GET"
+BENCH_PREFIX = "/v1/models/acme/llama-70b/"
+
+
+def socket(port):
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def cluster_like(base, name, port):
+    cluster = copy.deepcopy(base)
+    cluster["name"] = name
+    cluster["load_assignment"]["cluster_name"] = name
+    cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] = socket(
+        port
+    )
+    return cluster
+
+
+def jwt_filters(jwks_path, cached):
+    provider = {
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "local_jwks": {"filename": jwks_path},
+        # Keep the Authorization header, as the ext_authz paths do.
+        "forward": True,
+        "payload_in_metadata": "jwt_payload",
+        # claimgate's example SSO allows 30 s of clock skew.
+        "clock_skew_seconds": 30,
+    }
+    if cached:
+        provider["jwt_cache_config"] = {"jwt_cache_size": 65536}
+    jwt = {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"dev": provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "dev"}}],
+        },
+    }
+    # The decision claimgate makes for the bench request, written as RBAC: a GET under the
+    # model's prefix, by a token whose repository claim is acme/api.
+    rbac = {
+        "name": "envoy.filters.http.rbac",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {
+                "action": "ALLOW",
+                "policies": {
+                    "acme-api-reads-the-model": {
+                        "permissions": [
+                            {
+                                "and_rules": {
+                                    "rules": [
+                                        {
+                                            "header": {
+                                                "name": ":method",
+                                                "string_match": {"exact": BENCH_METHOD},
+                                            }
+                                        },
+                                        {"url_path": {"path": {"prefix": BENCH_PREFIX}}},
+                                    ]
+                                }
+                            }
+                        ],
+                        "principals": [
+                            {
+                                # Principal.metadata is deprecated in 1.40 for this form.
+                                "sourced_metadata": {
+                                    "metadata_source": "DYNAMIC",
+                                    "metadata_matcher": {
+                                        "filter": "envoy.filters.http.jwt_authn",
+                                        "path": [{"key": "jwt_payload"}, {"key": "repository"}],
+                                        "value": {"string_match": {"exact": "acme/api"}},
+                                    },
+                                }
+                            }
+                        ],
+                    }
+                },
+            },
+        },
+    }
+    return [jwt, rbac]
+
+
+def main():
+    src, out, ports_json, jwks_path = sys.argv[1:5]
+    ports = json.loads(ports_json)
+    base = yaml.safe_load(open(src))
+    static = base["static_resources"]
+    listeners = {l["name"]: l for l in static["listeners"]}
+    clusters = {c["name"]: c for c in static["clusters"]}
+    ingress = listeners["ingress"]
+    hcm = ingress["filter_chains"][0]["filters"][0]["typed_config"]
+    filters = hcm["http_filters"]
+    names = [f["name"] for f in filters]
+    assert names == [
+        "envoy.filters.http.header_mutation",
+        EXT_AUTHZ,
+        "envoy.filters.http.router",
+    ], f"envoy/envoy.yaml's ingress filters changed ({names}): update this script"
+    mutation, ext_authz, router = filters
+
+    def authz_to(cluster):
+        f = copy.deepcopy(ext_authz)
+        f["typed_config"]["grpc_service"]["envoy_grpc"]["cluster_name"] = cluster
+        return [f]
+
+    cases = {
+        "noauth": [],
+        "floor": authz_to("floor"),
+        "claimgate_warm": authz_to("claimgate_warm"),
+        "claimgate_cold": authz_to("claimgate_cold"),
+        "jwt_rbac": jwt_filters(jwks_path, cached=False),
+        "jwt_rbac_cached": jwt_filters(jwks_path, cached=True),
+    }
+    bench_listeners = []
+    for case, auth in cases.items():
+        listener = copy.deepcopy(ingress)
+        listener["name"] = f"bench_{case}"
+        listener["address"] = socket(ports["envoy"][case])
+        lhcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        lhcm["stat_prefix"] = f"bench_{case}"
+        lhcm.pop("access_log", None)
+        lhcm["http_filters"] = [copy.deepcopy(mutation)] + auth + [copy.deepcopy(router)]
+        if not any(f["name"] == EXT_AUTHZ for f in auth):
+            # Per-route ext_authz settings mean nothing without the filter.
+            for vhost in lhcm["route_config"]["virtual_hosts"]:
+                for route in vhost["routes"]:
+                    route.get("typed_per_filter_config", {}).pop(EXT_AUTHZ, None)
+                    if route.get("typed_per_filter_config") == {}:
+                        del route["typed_per_filter_config"]
+        bench_listeners.append(listener)
+
+    upstream = copy.deepcopy(listeners["demo_upstream"])
+    upstream["address"] = socket(ports["upstream"])
+    bench_listeners.append(upstream)
+
+    # The floor and both claimgates get claimgate's own cluster settings (HTTP/2, timeouts).
+    grpc_clusters = [
+        cluster_like(clusters["claimgate"], name, ports["grpc"][name])
+        for name in ("floor", "claimgate_warm", "claimgate_cold")
+    ]
+    bench = {
+        "admin": {"address": socket(ports["admin"])},
+        "static_resources": {
+            "listeners": bench_listeners,
+            "clusters": [cluster_like(clusters["upstream"], "upstream", ports["upstream"])]
+            + grpc_clusters,
+        },
+    }
+    with open(out, "w") as f:
+        yaml.safe_dump(bench, f, sort_keys=False)
+
+
+if __name__ == "__main__":
+    main()
