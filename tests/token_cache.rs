@@ -124,6 +124,11 @@ async fn a_cached_allow_does_not_outlive_the_removal_of_its_key() {
         outcome(&mut c, &token, "GET", "/a").await,
         is(401, "unknown_key")
     );
+    assert_eq!(
+        metric(&server, ENTRIES).await,
+        0.0,
+        "the stale entry is gone"
+    );
     server.stop().await;
 }
 
@@ -220,6 +225,11 @@ async fn a_cached_allow_does_not_outlive_the_tokens_exp() {
     }
     assert!(allows >= 2, "the token was allowed and then cached");
     assert!(metric(&server, HITS).await >= 1.0);
+    assert_eq!(
+        metric(&server, ENTRIES).await,
+        0.0,
+        "an expired token leaves the cache"
+    );
     // And it stays expired, cached or not.
     assert_eq!(
         outcome(&mut c, &token, "GET", "/a").await,
