@@ -535,3 +535,357 @@ async fn an_ecdsa_token_and_its_malleated_twin_are_each_verified_on_their_own() 
     }
     pair.stop().await;
 }
+
+// The property: random sequences of checks, reloads, key rotations and clock moves, decided
+// with and without the cache side by side, give identical decisions.
+
+mod property {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, OnceLock};
+
+    use claimgate::decision::{Credentials, Request};
+    use claimgate::keys::KeySet;
+    use claimgate::metrics::Metrics;
+    use claimgate::pipeline;
+    use claimgate::token_cache::TokenCache;
+    use claimgate::{Snapshot, Store};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use serde_json::{json, Value};
+
+    use super::{malleate, tamper};
+    use crate::common::*;
+
+    /// The synthetic clock starts here; tokens are minted around it.
+    const T0: u64 = 1_900_000_000;
+
+    const ROUTES: [(&str, &str); 5] = [
+        ("GET", "/a"),
+        ("POST", "/a"),
+        ("DELETE", "/a"),
+        ("GET", "/public"),
+        ("GET", "/nowhere"),
+    ];
+
+    struct Pool {
+        k1: TestKey,
+        k2: TestKey,
+        tokens: Vec<(&'static str, String)>,
+    }
+
+    /// Keys and tokens, made once: signing is the slow part.
+    fn pool() -> &'static Pool {
+        static POOL: OnceLock<Pool> = OnceLock::new();
+        POOL.get_or_init(|| {
+            let k1 = TestKey::generate(Kind::Es256, "k1");
+            let k2 = TestKey::generate(Kind::Es256, "k2");
+            let k3 = TestKey::generate(Kind::Es256, "k3");
+            let c = |extra: Value| {
+                let mut c =
+                    json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "run", "exp": T0 + 10_000});
+                for (k, v) in extra.as_object().unwrap() {
+                    c[k] = v.clone();
+                }
+                c
+            };
+            let bot = json!({"repository": "acme/api"});
+            let bot_prod = json!({"repository": "acme/api", "environment": "prod"});
+            let web_prod = json!({"repository": "acme/web", "environment": "prod"});
+            let valid = k1.sign(&c(bot.clone()));
+            let with = |mut base: Value, extra: Value| {
+                for (k, v) in extra.as_object().unwrap() {
+                    base[k] = v.clone();
+                }
+                c(base)
+            };
+            // The first five are the ones checks mostly pick: valid for a while at least.
+            let tokens = vec![
+                ("bot k1", valid.clone()),
+                ("bot k2", k2.sign(&c(bot.clone()))),
+                (
+                    "expires soon",
+                    k1.sign(&with(bot.clone(), json!({"exp": T0 + 6}))),
+                ),
+                (
+                    "short window",
+                    k2.sign(&with(
+                        bot_prod.clone(),
+                        json!({"nbf": T0 + 2, "exp": T0 + 9}),
+                    )),
+                ),
+                ("bot-prod", k1.sign(&c(bot_prod))),
+                ("web-prod", k1.sign(&c(web_prod))),
+                (
+                    "fallback only",
+                    k1.sign(&c(json!({"repository": "acme/other"}))),
+                ),
+                (
+                    "nbf ahead",
+                    k2.sign(&with(bot.clone(), json!({"nbf": T0 + 4}))),
+                ),
+                (
+                    "wrong audience",
+                    k1.sign(&with(bot.clone(), json!({"aud": "someone-else"}))),
+                ),
+                (
+                    "unknown issuer",
+                    k1.sign(&with(bot.clone(), json!({"iss": "https://other.test"}))),
+                ),
+                ("malleated twin", malleate(&valid)),
+                ("tampered", tamper(&valid)),
+                ("unknown kid", k3.sign(&c(bot))),
+            ];
+            Pool { k1, k2, tokens }
+        })
+    }
+
+    /// The key files a configuration or a rotation can hold.
+    fn key_file(variant: usize) -> String {
+        let p = pool();
+        match variant {
+            0 => jwks(&[&p.k1]),
+            1 => jwks(&[&p.k2]),
+            _ => jwks(&[&p.k1, &p.k2]),
+        }
+    }
+
+    /// One configuration: which identities exist, `bot`'s role, the leeway and the keys.
+    #[derive(Debug, Clone)]
+    struct Conf {
+        anyone: bool,
+        bot: bool,
+        bot_prod: bool,
+        web: bool,
+        env_prod: bool,
+        bot_role: Option<&'static str>,
+        leeway: u64,
+        keys: usize,
+    }
+
+    impl Conf {
+        fn write(&self, dir: &ConfigDir) {
+            dir.write("jwks.json", &key_file(self.keys));
+            dir.write(
+                "sso.yaml",
+                &format!(
+                    "sso_integrations:\n  - name: test-idp\n    type: oidc\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_file: jwks.json\n    algorithms: [ES256]\n    leeway_seconds: {}\n",
+                    self.leeway
+                ),
+            );
+            // A placeholder keeps the SSO with at least one identity.
+            let mut ids = String::from("external_identities:\n  - name: nobody\n    sso_fqn: test-idp\n    claims:\n      repository: acme/none\n");
+            let mut collaborators = String::new();
+            let mut add = |name: &str, claims: &[(&str, &str)], role: Option<&str>| {
+                ids.push_str(&format!("  - name: {name}\n    sso_fqn: test-idp\n"));
+                if !claims.is_empty() {
+                    ids.push_str("    claims:\n");
+                    for (k, v) in claims {
+                        ids.push_str(&format!("      {k}: {v}\n"));
+                    }
+                }
+                if let Some(role) = role {
+                    collaborators.push_str(&format!(
+                        "      - subject: external-identity:{name}\n        role: {role}\n"
+                    ));
+                }
+            };
+            if self.anyone {
+                add("anyone", &[], Some("viewer"));
+            }
+            if self.bot {
+                add("bot", &[("repository", "acme/api")], self.bot_role);
+            }
+            if self.bot_prod {
+                add(
+                    "bot-prod",
+                    &[("repository", "acme/api"), ("environment", "prod")],
+                    Some("manager"),
+                );
+            }
+            if self.web {
+                add("web", &[("repository", "acme/web")], Some("editor"));
+            }
+            if self.env_prod {
+                add("env-prod", &[("environment", "prod")], Some("viewer"));
+            }
+            let resources = if collaborators.is_empty() {
+                "resources:\n  - fqn: model:a\n".to_string()
+            } else {
+                format!("resources:\n  - fqn: model:a\n    collaborators:\n{collaborators}")
+            };
+            dir.write("access.yaml", &format!("{ids}{resources}"));
+            dir.write(
+                "routes.yaml",
+                "routes:\n  - path: /public\n    public: true\n  - path: /a\n    methods: [GET]\n    resource: model:a\n    role: viewer\n  - path: /a\n    methods: [POST]\n    resource: model:a\n    role: editor\n  - path: /a\n    methods: [DELETE]\n    resource: model:a\n    role: manager\n",
+            );
+        }
+
+        fn snapshot(&self, dir: &ConfigDir) -> Snapshot {
+            self.write(dir);
+            claimgate::server::load_snapshot(dir.path()).expect("a valid configuration")
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Decide a request with a token of the pool, on the current snapshot or (as a check
+        /// still in flight would) on the one before it.
+        Check {
+            token: usize,
+            route: usize,
+            previous: bool,
+        },
+        /// Install a changed configuration.
+        Reload(Conf),
+        /// Swap the current SSO's key set: a fresh set, or the one made earlier for the same
+        /// file (so a set can come back).
+        Rotate { keys: usize, fresh: bool },
+        /// Move the clock (NTP may move it back too).
+        Advance(i64),
+    }
+
+    fn conf() -> impl Strategy<Value = Conf> {
+        (
+            any::<[bool; 5]>(),
+            prop::sample::select(vec![None, Some("viewer"), Some("editor"), Some("manager")]),
+            prop::sample::select(vec![0u64, 3]),
+            0..3usize,
+        )
+            .prop_map(
+                |([anyone, bot, bot_prod, web, env_prod], bot_role, leeway, keys)| Conf {
+                    anyone,
+                    bot,
+                    bot_prod,
+                    web,
+                    env_prod,
+                    bot_role,
+                    leeway,
+                    keys,
+                },
+            )
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            // Mostly the valid tokens, so they are seen again while their entries hold.
+            14 => (prop_oneof![3 => 0..5usize, 2 => 0..pool().tokens.len()], 0..ROUTES.len(), prop::bool::weighted(0.15))
+                .prop_map(|(token, route, previous)| Op::Check { token, route, previous }),
+            1 => conf().prop_map(Op::Reload),
+            1 => (0..3usize, any::<bool>()).prop_map(|(keys, fresh)| Op::Rotate { keys, fresh }),
+            2 => (-2i64..=6).prop_map(Op::Advance),
+        ]
+    }
+
+    fn hits(metrics: &Metrics) -> u64 {
+        metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix("claimgate_token_cache_hits_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Run one sequence; returns the cache hits it had.
+    fn run(capacity: usize, initial: &Conf, ops: &[Op]) -> Result<u64, TestCaseError> {
+        let p = pool();
+        let dir = ConfigDir::new();
+        let store = Store::new(initial.snapshot(&dir));
+        let metrics = Metrics::new();
+        let cache = TokenCache::new(capacity, metrics.clone());
+        let mut previous: Arc<Snapshot> = store.load_full();
+        let mut now = T0;
+        // Key sets made once per file, so a rotation can bring the very same set back.
+        let sets: Vec<Arc<KeySet>> = (0..3)
+            .map(|v| {
+                let algs = store.load().ssos[0].algorithms;
+                Arc::new(KeySet::from_jwks(key_file(v).as_bytes(), algs).unwrap().0)
+            })
+            .collect();
+        for (step, op) in ops.iter().enumerate() {
+            match op {
+                Op::Check {
+                    token,
+                    route,
+                    previous: old,
+                } => {
+                    let snap = if *old {
+                        previous.clone()
+                    } else {
+                        store.load_full()
+                    };
+                    let (what, token) = &p.tokens[*token];
+                    let (method, path) = ROUTES[*route];
+                    let req = Request {
+                        method,
+                        path,
+                        host: "api.example.com",
+                        credentials: Credentials::Bearer(token),
+                        ext_resource: None,
+                        ext_role: None,
+                    };
+                    let cached = pipeline::decide_cached(&snap, &cache, &req, now);
+                    let fresh = pipeline::decide(&snap, &req, now);
+                    prop_assert_eq!(
+                        cached,
+                        fresh,
+                        "step {}: {} {} {} at T0{:+}",
+                        step,
+                        what,
+                        method,
+                        path,
+                        now as i64 - T0 as i64
+                    );
+                }
+                Op::Reload(conf) => {
+                    previous = store.load_full();
+                    store.install(conf.snapshot(&dir));
+                }
+                Op::Rotate { keys, fresh } => {
+                    let snap = store.load();
+                    let set = if *fresh {
+                        let algs = snap.ssos[0].algorithms;
+                        Arc::new(
+                            KeySet::from_jwks(key_file(*keys).as_bytes(), algs)
+                                .unwrap()
+                                .0,
+                        )
+                    } else {
+                        sets[*keys].clone()
+                    };
+                    snap.ssos[0].keys.store(set);
+                }
+                Op::Advance(d) => now = now.saturating_add_signed(*d),
+            }
+        }
+        Ok(hits(&metrics))
+    }
+
+    #[test]
+    fn decisions_with_the_token_cache_equal_decisions_without_it() {
+        let mut runner = TestRunner::new(Config {
+            cases: 128,
+            // A failure prints its shrunk input; no regression files are written under tests/.
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let total = AtomicU64::new(0);
+        let strategy = (
+            prop::sample::select(vec![1usize, 3, 64]),
+            conf(),
+            prop::collection::vec(op(), 1..60),
+        );
+        let result = runner.run(&strategy, |(capacity, initial, ops)| {
+            total.fetch_add(run(capacity, &initial, &ops)?, Ordering::Relaxed);
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+        // The property says nothing if the cache was never used.
+        assert!(
+            total.load(Ordering::Relaxed) > 100,
+            "too few cache hits: {}",
+            total.load(Ordering::Relaxed)
+        );
+    }
+}
