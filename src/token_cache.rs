@@ -127,7 +127,7 @@ impl TokenCache {
                 .get(entry.sso)
                 .is_some_and(|sso| Arc::ptr_eq(&entry.keys, &sso.keys.load()));
         if !current {
-            entries.remove(&digest);
+            self.remove(entries, &digest);
             self.metrics.token_cache_miss();
             return Lookup::Miss(Some(digest));
         }
@@ -138,11 +138,18 @@ impl TokenCache {
             Err(r) => {
                 if r.reason == crate::decision::Reason::Expired {
                     // It can never be valid again.
-                    entries.remove(&digest);
+                    self.remove(entries, &digest);
                 }
                 Lookup::Rejected(r)
             }
         }
+    }
+
+    // The gauge follows removals too: a stale or expired entry whose token is not verified
+    // again (key gone, token expired) would otherwise be counted until the next insert.
+    fn remove(&self, entries: &quick_cache::sync::Cache<Digest, Arc<Entry>>, digest: &Digest) {
+        entries.remove(digest);
+        self.metrics.token_cache_entries(entries.len());
     }
 
     /// Remember what a fresh verification established under `digest` (from a miss).

@@ -285,7 +285,7 @@ impl TestServer {
         reload: claimgate::reload::ReloadOptions,
         provider: claimgate::provider::ProviderOptions,
     ) -> TestServer {
-        let opts = ServeOptions {
+        Self::start_options(ServeOptions {
             config_dir: dir.to_path_buf(),
             grpc_addr: "127.0.0.1:0".parse().unwrap(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
@@ -293,7 +293,26 @@ impl TestServer {
             provider,
             token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
             connections: claimgate::listener::ConnectionOptions::default(),
-        };
+        })
+        .await
+    }
+
+    /// The server with default options but a token cache of `entries` (0: none).
+    pub async fn start_with_token_cache(dir: &Path, entries: usize) -> TestServer {
+        Self::start_options(ServeOptions {
+            config_dir: dir.to_path_buf(),
+            grpc_addr: "127.0.0.1:0".parse().unwrap(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            reload: claimgate::reload::ReloadOptions::default(),
+            provider: claimgate::provider::ProviderOptions::default(),
+            token_cache_entries: entries,
+            connections: claimgate::listener::ConnectionOptions::default(),
+        })
+        .await
+    }
+
+    /// The server with exactly these options (addresses should be 127.0.0.1:0).
+    pub async fn start_options(opts: ServeOptions) -> TestServer {
         let bound = Bound::bind(&opts).await.expect("server starts");
         let grpc = bound.grpc_addr();
         let http = bound.http_addr();
