@@ -6,6 +6,7 @@
 //! semantic errors found later (duplicates, references) are located through [`Marks`], a map
 //! from a value's path in a file to its line and column.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -243,6 +244,8 @@ pub struct Config {
     pub routes: Vec<Item<RouteSpec>>,
     /// [`text_digest`] of the files.
     pub hash: String,
+    // Only tools that point at an identity's definition need this map: built on first use.
+    identity_origins: std::sync::OnceLock<HashMap<String, Origin>>,
 }
 
 impl Config {
@@ -275,6 +278,24 @@ impl Config {
     pub fn place(&self, origin: Origin, section: &str, field: Option<&str>) -> String {
         let d = self.at(origin, section, field, Severity::Warning, "");
         format!("{}:{}:{}", d.file, d.line, d.col)
+    }
+
+    /// Where the external identity `name` is first defined.
+    pub fn identity_origin(&self, name: &str) -> Option<Origin> {
+        let origins = self.identity_origins.get_or_init(|| {
+            let mut map = HashMap::new();
+            for item in &self.identities {
+                map.entry(item.spec.name.clone()).or_insert(item.origin);
+            }
+            map
+        });
+        origins.get(name).copied()
+    }
+
+    /// `file:line:col` of the name of the external identity `name`.
+    pub fn identity_place(&self, name: &str) -> Option<String> {
+        let origin = self.identity_origin(name)?;
+        Some(self.place(origin, "external_identities", Some("name")))
     }
 
     /// Resolve a path written inside the configuration (relative to the directory).
@@ -394,6 +415,7 @@ pub fn parse_texts(
         resources: Vec::new(),
         routes: Vec::new(),
         hash: String::new(),
+        identity_origins: std::sync::OnceLock::new(),
     };
     config.hash = text_digest(texts);
     for (name, text) in texts {
