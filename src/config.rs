@@ -349,11 +349,6 @@ pub fn read_dir(dir: &Path) -> Result<Sources, ConfigError> {
     Ok(sources)
 }
 
-/// Read and parse every configuration file of `dir`. Schema errors of all files are reported together.
-pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
-    parse_sources(dir, read_dir(dir)?)
-}
-
 /// Parse files already read from `dir`.
 pub fn parse_sources(dir: &Path, sources: Sources) -> Result<Config, ConfigError> {
     let mut diagnostics = sources.unreadable;

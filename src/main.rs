@@ -14,8 +14,7 @@ use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
-use claimgate::snapshot;
-use claimgate::{audit, config, explain, validate, Snapshot};
+use claimgate::{audit, config, explain, load, validate, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -356,11 +355,9 @@ fn serve(opts: ServeOptions) -> anyhow::Result<()> {
 
 /// Read and compile a configuration directory; errors carry every diagnostic.
 fn load(dir: &Path) -> anyhow::Result<(config::Config, Snapshot)> {
-    let loaded = config::load_dir(dir).and_then(|cfg| {
-        let snap = snapshot::compile(&cfg)?;
-        Ok((cfg, snap))
-    });
-    loaded.map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))
+    let loaded = load::load(dir)
+        .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))?;
+    Ok((loaded.config, loaded.snapshot))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -7,7 +7,6 @@
 //! just means "reload". A periodic re-hash catches whatever a watcher misses, and SIGHUP
 //! reloads on demand.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,10 +14,9 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::config::{self, ConfigError};
+use crate::config::ConfigError;
+use crate::load::{self, Loader};
 use crate::metrics::Metrics;
-use crate::provider::ProviderOptions;
-use crate::snapshot;
 use crate::store::Store;
 
 /// How reloads are triggered.
@@ -56,8 +54,7 @@ pub enum Outcome {
 /// Reloads one directory into one store.
 #[derive(Debug)]
 pub struct Reloader {
-    provider: ProviderOptions,
-    dir: PathBuf,
+    loader: Loader,
     store: Arc<Store>,
     metrics: Metrics,
     // Reloads triggered by the watcher, the poll and SIGHUP never run at the same time.
@@ -65,16 +62,10 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// A reloader for `dir` into `store`.
-    pub fn new(
-        provider: ProviderOptions,
-        dir: PathBuf,
-        store: Arc<Store>,
-        metrics: Metrics,
-    ) -> Self {
+    /// A reloader of `loader`'s directory into `store`.
+    pub fn new(loader: Loader, store: Arc<Store>, metrics: Metrics) -> Self {
         Reloader {
-            provider,
-            dir,
+            loader,
             store,
             metrics,
             serial: Mutex::new(()),
@@ -85,34 +76,15 @@ impl Reloader {
     pub fn reload(&self, trigger: &'static str) -> Outcome {
         let _serial = self.serial.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.store.load_full();
-        let outcome = self.try_reload(&current);
+        let outcome = match self.loader.reload(&current) {
+            Ok(None) => Outcome::Unchanged,
+            Ok(Some(loaded)) => Outcome::Installed {
+                generation: load::install(&self.store, loaded.snapshot, &self.metrics, trigger),
+            },
+            Err(e) => Outcome::Refused(e),
+        };
         match &outcome {
-            Outcome::Installed { generation } => {
-                let snap = self.store.load();
-                let (identities, bindings, routes) = snap.counts();
-                for w in &snap.warnings {
-                    tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
-                }
-                self.metrics.config_installed(*generation);
-                let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();
-                self.metrics.retain_ssos(&names);
-                // Key files were just read; remote key sets report their own loads.
-                for sso in snap.ssos.iter().filter(|s| s.remote.is_none()) {
-                    self.metrics
-                        .keys_loaded(&sso.name, true, sso.keys.load().len());
-                }
-                snap.start_remote_keys(&self.metrics);
-                tracing::info!(
-                    trigger,
-                    generation,
-                    hash = %snap.hash,
-                    previous_hash = %current.hash,
-                    identities,
-                    bindings,
-                    routes,
-                    "configuration reloaded"
-                );
-            }
+            Outcome::Installed { .. } => {}
             Outcome::Unchanged => {
                 self.metrics.config_unchanged();
                 tracing::debug!(trigger, hash = %current.hash, "configuration unchanged");
@@ -137,31 +109,6 @@ impl Reloader {
             }
         }
         outcome
-    }
-
-    fn try_reload(&self, current: &snapshot::Snapshot) -> Outcome {
-        let sources = match config::read_dir(&self.dir) {
-            Ok(s) => s,
-            Err(e) => return Outcome::Refused(e),
-        };
-        // Cheap check first: same YAML and same key files means nothing to do.
-        let digest = config::text_digest(&sources.texts);
-        if sources.unreadable.is_empty()
-            && config::combined_digest(&digest, &current.referenced_files) == current.hash
-        {
-            return Outcome::Unchanged;
-        }
-        let cfg = match config::parse_sources(&self.dir, sources) {
-            Ok(c) => c,
-            Err(e) => return Outcome::Refused(e),
-        };
-        match snapshot::compile_with(&cfg, Some(current), &self.provider) {
-            Ok(snap) if snap.hash == current.hash => Outcome::Unchanged,
-            Ok(snap) => Outcome::Installed {
-                generation: self.store.install(snap),
-            },
-            Err(e) => Outcome::Refused(e),
-        }
     }
 }
 
@@ -196,10 +143,10 @@ pub async fn run(
     });
     // The watcher must live as long as this task; dropping it stops the events.
     let _watcher = match watcher {
-        Ok(mut w) => match w.watch(&reloader.dir, RecursiveMode::Recursive) {
+        Ok(mut w) => match w.watch(reloader.loader.dir(), RecursiveMode::Recursive) {
             Ok(()) => Some(w),
             Err(e) => {
-                tracing::warn!(dir = %reloader.dir.display(), error = %e, "cannot watch the config directory; relying on polling and SIGHUP");
+                tracing::warn!(dir = %reloader.loader.dir().display(), error = %e, "cannot watch the config directory; relying on polling and SIGHUP");
                 None
             }
         },

@@ -139,7 +139,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
         ]);
         assert_eq!(code, 0, "{err}");
         let token = token.trim();
-        let snap = claimgate::server::load_snapshot(dir.path()).unwrap();
+        let snap = claimgate::load::load(dir.path()).unwrap().snapshot;
         let req = claimgate::decision::Request {
             method: "GET",
             path: "/a",
