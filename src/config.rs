@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+mod files;
 mod marks;
 
+pub use files::{Files, KeyFiles, Sources};
 pub use marks::Marks;
 
 /// How bad a diagnostic is.
@@ -304,51 +306,6 @@ impl Config {
     }
 }
 
-/// The configuration files of a directory as read, in name order.
-#[derive(Debug, Clone, Default)]
-pub struct Sources {
-    /// (file name, text) of every readable file.
-    pub texts: Vec<(String, String)>,
-    /// Errors for files that could not be read.
-    pub unreadable: Vec<Diagnostic>,
-}
-
-/// Read every configuration file of `dir`: `*.yaml`/`*.yml`, not starting with `.`.
-pub fn read_dir(dir: &Path) -> Result<Sources, ConfigError> {
-    let read_err = |source| ConfigError::ReadDir {
-        dir: dir.to_path_buf(),
-        source,
-    };
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
-            continue;
-        }
-        // Follow symlinks: a ConfigMap mount links each file into `..data/`.
-        match std::fs::metadata(entry.path()) {
-            Ok(meta) if meta.is_file() => names.push(name),
-            _ => continue,
-        }
-    }
-    names.sort();
-    let mut sources = Sources::default();
-    for name in names {
-        match std::fs::read_to_string(dir.join(&name)) {
-            Ok(text) => sources.texts.push((name, text)),
-            Err(e) => sources.unreadable.push(Diagnostic {
-                file: name,
-                line: 1,
-                col: 1,
-                severity: Severity::Error,
-                message: format!("cannot read file: {e}"),
-            }),
-        }
-    }
-    Ok(sources)
-}
-
 /// Parse files already read from `dir`.
 pub fn parse_sources(dir: &Path, sources: Sources) -> Result<Config, ConfigError> {
     let mut diagnostics = sources.unreadable;
@@ -367,27 +324,6 @@ pub fn text_digest(texts: &[(String, String)]) -> String {
         hasher.update(name.as_bytes());
         hasher.update((text.len() as u64).to_le_bytes());
         hasher.update(text.as_bytes());
-    }
-    hex16(&hasher.finalize())
-}
-
-/// The digest of the YAML texts combined with the content of the files they reference
-/// (key files), so that editing only a key file is a change too.
-pub fn combined_digest(text_digest: &str, referenced: &[PathBuf]) -> String {
-    if referenced.is_empty() {
-        return text_digest.to_owned();
-    }
-    let mut hasher = Sha256::new();
-    hasher.update(text_digest.as_bytes());
-    for path in referenced {
-        hasher.update(path.as_os_str().as_encoded_bytes());
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                hasher.update((bytes.len() as u64).to_le_bytes());
-                hasher.update(&bytes);
-            }
-            Err(_) => hasher.update(u64::MAX.to_le_bytes()),
-        }
     }
     hex16(&hasher.finalize())
 }

@@ -7,13 +7,17 @@
 //! snapshot the same way (warnings logged, metrics set, key loads counted, remote key refresh
 //! started).
 //!
+//! A load reads every file once (see [`crate::config::Files`]): the key files compiled into a
+//! snapshot are the bytes its hash covers, so a key rotation that lands during a reload is
+//! seen by the next one.
+//!
 //! This sits above [`crate::store`] (which only swaps) and below the tools and the server,
 //! which all use it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, Files, KeyFiles, Sources};
 use crate::metrics::Metrics;
 use crate::provider::ProviderOptions;
 use crate::snapshot::{self, Snapshot};
@@ -36,19 +40,28 @@ pub fn load(dir: &Path) -> Result<Loaded, ConfigError> {
 /// Reads and compiles one configuration directory.
 #[derive(Debug, Clone)]
 pub struct Loader {
-    dir: PathBuf,
+    files: Files,
     provider: ProviderOptions,
 }
 
 impl Loader {
     /// A loader for `dir`; remote key sets it creates fetch with `provider`.
     pub fn new(dir: PathBuf, provider: ProviderOptions) -> Self {
-        Loader { dir, provider }
+        Loader {
+            files: Files::new(dir),
+            provider,
+        }
+    }
+
+    /// A loader that reads through `files`.
+    #[cfg(test)]
+    pub(crate) fn with_files(files: Files, provider: ProviderOptions) -> Self {
+        Loader { files, provider }
     }
 
     /// The configuration directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.files.dir()
     }
 
     /// The options remote key sets are created with.
@@ -58,28 +71,43 @@ impl Loader {
 
     /// Read and compile the directory.
     pub fn load(&self) -> Result<Loaded, ConfigError> {
-        let config = config::parse_sources(&self.dir, config::read_dir(&self.dir)?)?;
-        let snapshot = snapshot::compile_with(&config, None, &self.provider)?;
-        Ok(Loaded { config, snapshot })
+        let sources = self.files.read_sources()?;
+        self.compile(sources, KeyFiles::default(), None)
     }
 
     /// Read the directory again; `None` when its content is what `current` was compiled from.
     /// Remote key sets of `current` whose source is unchanged are kept.
     pub fn reload(&self, current: &Snapshot) -> Result<Option<Loaded>, ConfigError> {
-        let sources = config::read_dir(&self.dir)?;
-        // Cheap check first: same YAML and same key files means nothing to do.
+        let sources = self.files.read_sources()?;
+        // Cheap check first: same YAML and same key files means nothing to do. The key files
+        // read for it are the ones compiled below, not read again.
+        let mut key_files = KeyFiles::default();
+        for path in &current.referenced_files {
+            self.files.read_key_file(path, &mut key_files);
+        }
         let digest = config::text_digest(&sources.texts);
         if sources.unreadable.is_empty()
-            && config::combined_digest(&digest, &current.referenced_files) == current.hash
+            && key_files.digest(&digest, &current.referenced_files) == current.hash
         {
             return Ok(None);
         }
-        let config = config::parse_sources(&self.dir, sources)?;
-        let snapshot = snapshot::compile_with(&config, Some(current), &self.provider)?;
-        if snapshot.hash == current.hash {
+        let loaded = self.compile(sources, key_files, Some(current))?;
+        if loaded.snapshot.hash == current.hash {
             return Ok(None);
         }
-        Ok(Some(Loaded { config, snapshot }))
+        Ok(Some(loaded))
+    }
+
+    fn compile(
+        &self,
+        sources: Sources,
+        mut key_files: KeyFiles,
+        previous: Option<&Snapshot>,
+    ) -> Result<Loaded, ConfigError> {
+        let config = config::parse_sources(self.dir(), sources)?;
+        self.files.read_key_files(&config, &mut key_files);
+        let snapshot = snapshot::compile_with(&config, &key_files, previous, &self.provider)?;
+        Ok(Loaded { config, snapshot })
     }
 }
 
@@ -135,3 +163,6 @@ fn announce(snap: &Snapshot, reload: Option<(&str, &Snapshot)>, metrics: &Metric
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

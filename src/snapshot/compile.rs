@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::key_source::{self, KeySource};
 use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
-use crate::config::{Config, Diagnostic, Item, Origin, Severity, SsoSpec};
+use crate::config::{Config, Diagnostic, Files, Item, KeyFiles, Origin, Severity, SsoSpec};
 use crate::identity::{ClaimMatcher, ClaimPath, ClaimValue, Identity};
 use crate::keys::{Alg, AlgSet};
 use crate::provider::ProviderOptions;
@@ -25,12 +25,17 @@ const ROUTES: &str = "routes";
 /// The configuration being compiled and every diagnostic found so far.
 pub(super) struct Ctx<'c> {
     config: &'c Config,
+    key_files: &'c KeyFiles,
     diags: Vec<Diagnostic>,
 }
 
 impl<'c> Ctx<'c> {
     pub(super) fn config(&self) -> &'c Config {
         self.config
+    }
+
+    pub(super) fn key_files(&self) -> &'c KeyFiles {
+        self.key_files
     }
 
     pub(super) fn error(
@@ -76,17 +81,22 @@ impl<'c> Ctx<'c> {
 ///
 /// Errors and warnings are all collected; any error refuses the whole configuration.
 pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
-    compile_with(config, None, &ProviderOptions::default())
+    let mut key_files = KeyFiles::default();
+    Files::new(config.dir.clone()).read_key_files(config, &mut key_files);
+    compile_with(config, &key_files, None, &ProviderOptions::default())
 }
 
-/// [`compile`], keeping the remote key sets of `previous` whose source is unchanged.
+/// [`compile`] with the key files already read (the snapshot's hash covers exactly those
+/// bytes), keeping the remote key sets of `previous` whose source is unchanged.
 pub fn compile_with(
     config: &Config,
+    key_files: &KeyFiles,
     previous: Option<&Snapshot>,
     provider_opts: &ProviderOptions,
 ) -> Result<Snapshot, ConfigError> {
     let mut cx = Ctx {
         config,
+        key_files,
         diags: Vec::new(),
     };
     let ssos = ssos(&mut cx, previous, provider_opts);
@@ -96,7 +106,7 @@ pub fn compile_with(
     let warnings = cx.finish()?;
     Ok(Snapshot {
         generation: 0,
-        hash: crate::config::combined_digest(&config.hash, &ssos.referenced_files),
+        hash: key_files.digest(&config.hash, &ssos.referenced_files),
         referenced_files: ssos.referenced_files,
         ssos: ssos.list,
         issuers: ssos.issuers,

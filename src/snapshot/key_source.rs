@@ -99,8 +99,8 @@ fn source(cx: &mut Ctx<'_>, item: &Item<SsoSpec>) -> Option<KeySource> {
     }
 }
 
-// A key file is re-read on every compile: a new snapshot never shares key state with the one
-// it replaces, so a refused reload cannot leak new keys.
+// A key file is read on every load: a new snapshot never shares key state with the one it
+// replaces, so a refused reload cannot leak new keys.
 fn file_keys(
     cx: &mut Ctx<'_>,
     item: &Item<SsoSpec>,
@@ -109,7 +109,8 @@ fn file_keys(
 ) -> Arc<ArcSwap<KeySet>> {
     let (s, o) = (&item.spec, item.origin);
     let shown = s.jwks_file.as_deref().unwrap_or_default();
-    match load_key_file(path, algorithms) {
+    let read = cx.key_files().get(path);
+    match read_keys(read, algorithms) {
         Ok((set, skipped)) => {
             for k in &skipped {
                 cx.warn(
@@ -139,12 +140,11 @@ fn file_keys(
     }
 }
 
-fn load_key_file(
-    path: &std::path::Path,
+fn read_keys(
+    read: Result<&[u8], String>,
     algorithms: AlgSet,
 ) -> Result<(KeySet, Vec<crate::keys::SkippedKey>), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    KeySet::from_jwks(&bytes, algorithms).map_err(|e| e.to_string())
+    KeySet::from_jwks(read?, algorithms).map_err(|e| e.to_string())
 }
 
 /// The previous snapshot's refresher for this SSO when its source is unchanged, else a new one.
