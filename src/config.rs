@@ -1,8 +1,8 @@
 //! The YAML schema of a configuration directory, how it is read, and where its errors are.
 //!
 //! Every `*.yaml`/`*.yml` file directly in the directory is read (names starting with `.`
-//! are skipped, so a ConfigMap mount with `..data` links works) and the lists of all files
-//! are concatenated. Parse and schema errors come from `serde_yaml` with their location;
+//! are skipped, so a ConfigMap mount with `..data` links works; [`Files`] says what may be
+//! read and how much) and the lists of all files are concatenated. Parse and schema errors come from `serde_yaml` with their location;
 //! semantic errors found later (duplicates, references) are located through [`Marks`], a map
 //! from a value's path in a file to its line and column.
 
@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 mod files;
 mod marks;
 
-pub use files::{Files, KeyFiles, Sources};
+#[cfg(test)]
+pub(crate) use files::read_regular;
+pub use files::{FileError, Files, KeyFiles, Sources, MAX_CONFIG_FILE_BYTES, MAX_KEY_FILE_BYTES};
 pub use marks::Marks;
 
 /// How bad a diagnostic is.
@@ -300,9 +302,12 @@ impl Config {
         Some(self.place(origin, "external_identities", Some("name")))
     }
 
-    /// Resolve a path written inside the configuration (relative to the directory).
-    pub fn resolve(&self, rel: &str) -> PathBuf {
-        self.dir.join(rel)
+    /// The path of a key file named `rel` in the configuration: relative to the directory.
+    pub fn key_file(&self, rel: &str) -> Result<PathBuf, FileError> {
+        if Path::new(rel).is_absolute() {
+            return Err(FileError::Absolute);
+        }
+        Ok(self.dir.join(rel))
     }
 }
 

@@ -1,6 +1,12 @@
-//! Reading the files of a configuration directory: every `*.yaml`/`*.yml` file directly in it
+//! Reading the files of a configuration directory: every `*.yaml`/`*.yml` entry directly in it
 //! (names starting with `.` are skipped, so a ConfigMap mount with `..data` links works), and
 //! the key files the configuration names.
+//!
+//! A configuration directory cannot freeze or mislead a reload: every file is opened without
+//! blocking and read only if it is a regular file, up to a size limit
+//! ([`MAX_CONFIG_FILE_BYTES`], [`MAX_KEY_FILE_BYTES`]); a `*.yaml` entry that cannot be read so
+//! (a dangling link, a FIFO, a directory) refuses the load rather than being skipped, and a key
+//! file must resolve, links followed, to a file inside the directory.
 //!
 //! A load reads each file once: what is compiled and what is hashed to tell configurations
 //! apart are the same bytes, so an edit that lands during a load is either in the snapshot or
@@ -9,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,7 +23,47 @@ use sha2::{Digest, Sha256};
 
 use super::{hex16, Config, ConfigError, Diagnostic, Severity};
 
-type ReadFn = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + Send + Sync;
+/// The most one configuration file may hold.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// The most one key file may hold (as much as a remote key set).
+pub const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Why a file of the configuration was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file system said no.
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    /// A symbolic link whose target is missing.
+    #[error("cannot read: a symbolic link whose target does not exist")]
+    Dangling,
+    /// A directory, FIFO, socket or device: reading it could block or never end.
+    #[error("cannot read: not a regular file (a directory, FIFO, socket or device)")]
+    NotRegular,
+    /// Larger than the limit for its kind.
+    #[error("cannot read: larger than {} MiB, the most a {kind} may hold", .limit >> 20)]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+        /// What kind of file it is.
+        kind: &'static str,
+    },
+    /// Not UTF-8 text (configuration files only).
+    #[error("cannot read: not UTF-8 text")]
+    NotText,
+    /// A key file named by an absolute path.
+    #[error("is an absolute path; name a key file relative to the configuration directory")]
+    Absolute,
+    /// A key file that resolves, links followed, outside the configuration directory.
+    #[error(
+        "resolves to {}, outside the configuration directory; key files must be inside it",
+        .0.display()
+    )]
+    Outside(PathBuf),
+}
+
+/// Reads one regular file of at most `limit` bytes (`kind` names it in errors).
+type ReadFn = dyn Fn(&Path, u64, &'static str) -> Result<Vec<u8>, FileError> + Send + Sync;
 
 /// How the files of one configuration directory are read.
 #[derive(Clone)]
@@ -45,7 +92,7 @@ impl Files {
     pub fn new(dir: PathBuf) -> Files {
         Files {
             dir,
-            read: Arc::new(|path: &Path| std::fs::read(path)),
+            read: Arc::new(read_regular),
         }
     }
 
@@ -53,7 +100,7 @@ impl Files {
     #[cfg(test)]
     pub(crate) fn with_reader(
         dir: PathBuf,
-        read: impl Fn(&Path) -> std::io::Result<Vec<u8>> + Send + Sync + 'static,
+        read: impl Fn(&Path, u64, &'static str) -> Result<Vec<u8>, FileError> + Send + Sync + 'static,
     ) -> Files {
         Files {
             dir,
@@ -80,23 +127,18 @@ impl Files {
             if name.starts_with('.') || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
                 continue;
             }
-            // Follow symlinks: a ConfigMap mount links each file into `..data/`.
-            match std::fs::metadata(entry.path()) {
-                Ok(meta) if meta.is_file() => names.push(name),
-                _ => continue,
-            }
+            names.push(name);
         }
         names.sort();
         let mut sources = Sources::default();
         for name in names {
-            let text = (self.read)(&dir.join(&name)).and_then(|bytes| {
-                String::from_utf8(bytes).map_err(|_| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "stream did not contain valid UTF-8",
-                    )
-                })
-            });
+            // Links are followed: a ConfigMap mount links each file into `..data/`.
+            let text = (self.read)(
+                &dir.join(&name),
+                MAX_CONFIG_FILE_BYTES,
+                "configuration file",
+            )
+            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| FileError::NotText));
             match text {
                 Ok(text) => sources.texts.push((name, text)),
                 Err(e) => sources.unreadable.push(Diagnostic {
@@ -104,7 +146,7 @@ impl Files {
                     line: 1,
                     col: 1,
                     severity: Severity::Error,
-                    message: format!("cannot read file: {e}"),
+                    message: e.to_string(),
                 }),
             }
         }
@@ -114,32 +156,90 @@ impl Files {
     /// Read the key file at `path` into `keys`, unless this load has read it already.
     pub fn read_key_file(&self, path: &Path, keys: &mut KeyFiles) {
         if !keys.read.contains_key(path) {
-            keys.read.insert(path.to_path_buf(), (self.read)(path));
+            let read = self
+                .inside(path)
+                .and_then(|real| (self.read)(&real, MAX_KEY_FILE_BYTES, "key file"));
+            keys.read.insert(path.to_path_buf(), read);
         }
     }
 
     /// Read every key file `config` names into `keys`, each once.
     pub fn read_key_files(&self, config: &Config, keys: &mut KeyFiles) {
         for sso in &config.ssos {
-            if let Some(rel) = &sso.spec.jwks_file {
-                self.read_key_file(&config.resolve(rel), keys);
+            if let Some(Ok(path)) = sso
+                .spec
+                .jwks_file
+                .as_deref()
+                .map(|rel| config.key_file(rel))
+            {
+                self.read_key_file(&path, keys);
             }
         }
     }
+
+    /// `path` with every link resolved, if that is inside the directory.
+    fn inside(&self, path: &Path) -> Result<PathBuf, FileError> {
+        let real = path.canonicalize().map_err(|e| not_found(path, e))?;
+        let dir = self.dir.canonicalize()?;
+        if real.starts_with(&dir) {
+            Ok(real)
+        } else {
+            Err(FileError::Outside(real))
+        }
+    }
+}
+
+/// A missing file, told apart from a link to a missing file.
+fn not_found(path: &Path, e: std::io::Error) -> FileError {
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if e.kind() == std::io::ErrorKind::NotFound && link {
+        FileError::Dangling
+    } else {
+        FileError::Io(e)
+    }
+}
+
+/// Read `path` if it is a regular file of at most `limit` bytes, links followed.
+pub(crate) fn read_regular(
+    path: &Path,
+    limit: u64,
+    kind: &'static str,
+) -> Result<Vec<u8>, FileError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading would wait for a writer: don't. It is refused below.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| not_found(path, e))?;
+    // The type is checked on what was opened, so a swap after a check cannot slip through.
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(FileError::NotRegular);
+    }
+    if meta.len() > limit {
+        return Err(FileError::TooLarge { limit, kind });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while it is read.
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(FileError::TooLarge { limit, kind });
+    }
+    Ok(bytes)
 }
 
 /// The key files one load has read, by path, each read once.
 #[derive(Debug, Default)]
 pub struct KeyFiles {
-    read: HashMap<PathBuf, std::io::Result<Vec<u8>>>,
+    read: HashMap<PathBuf, Result<Vec<u8>, FileError>>,
 }
 
 impl KeyFiles {
-    /// The bytes read from `path`, or why they could not be read.
+    /// The bytes read from `path`, or why they were not.
     pub fn get(&self, path: &Path) -> Result<&[u8], String> {
         match self.read.get(path) {
             Some(Ok(bytes)) => Ok(bytes),
-            Some(Err(e)) => Err(format!("cannot read: {e}")),
+            Some(Err(e)) => Err(e.to_string()),
             None => Err("cannot read: the file was not read with the configuration".into()),
         }
     }

@@ -64,7 +64,13 @@ fn source(cx: &mut Ctx<'_>, item: &Item<SsoSpec>) -> Option<KeySource> {
     match [s.jwks_file.is_some(), s.jwks_uri.is_some(), s.discovery] {
         [true, false, false] => {
             let rel = s.jwks_file.as_deref().unwrap_or_default();
-            Some(KeySource::File(cx.config().resolve(rel)))
+            match cx.config().key_file(rel) {
+                Ok(path) => Some(KeySource::File(path)),
+                Err(e) => {
+                    cx.error(o, SSO, Some("jwks_file"), format!("{rel}: {e}"));
+                    None
+                }
+            }
         }
         [false, true, false] => {
             match provider::check_url(s.jwks_uri.as_deref().unwrap_or_default()) {
