@@ -13,9 +13,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+mod depth;
 mod files;
 mod marks;
 
+pub use depth::MAX_NESTING;
 #[cfg(test)]
 pub(crate) use files::read_regular;
 pub use files::{FileError, Files, KeyFiles, Sources, MAX_CONFIG_FILE_BYTES, MAX_KEY_FILE_BYTES};
@@ -362,6 +364,17 @@ pub fn parse_texts(
             marks: std::sync::OnceLock::new(),
         });
         if blank_yaml(text) {
+            continue;
+        }
+        // Before any parser sees it: deep nesting costs the parsers quadratic time.
+        if let Err((line, col, message)) = depth::check(text) {
+            diagnostics.push(Diagnostic {
+                file: name.clone(),
+                line,
+                col,
+                severity: Severity::Error,
+                message,
+            });
             continue;
         }
         let doc: FileDoc = match serde_yaml::from_str(text) {

@@ -198,6 +198,24 @@ fn validate_refuses_files_that_are_not_regular_files_inside_the_config_dir() {
 }
 
 #[test]
+fn validate_refuses_deeply_nested_yaml_without_parsing_it() {
+    let dir = ConfigDir::new();
+    valid_base(&dir);
+    let levels = 80_000;
+    dir.write(
+        "deep.yaml",
+        &format!("routes: {}{}\n", "[".repeat(levels), "]".repeat(levels)),
+    );
+    let (code, out, err) = run_bounded(&["validate", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("deep.yaml:1:")
+            && l.contains("error: collections are nested deeper than 64 levels")),
+        "{out}"
+    );
+}
+
+#[test]
 fn validate_warns_about_collaborators_of_deleted_identities_but_accepts() {
     let dir = ConfigDir::new();
     valid_base(&dir);

@@ -636,3 +636,20 @@ async fn a_config_file_linked_to_a_moved_target_is_refused_and_later_edits_apply
     )
     .await;
 }
+
+#[tokio::test]
+async fn deeply_nested_yaml_is_refused_and_later_edits_apply() {
+    let s = setup();
+    // 80,000 levels in 160 KB: the parser would take minutes over it, on every poll.
+    let deep = |dir: &Path| {
+        let levels = 80_000;
+        let text = format!("routes: {}{}\n", "[".repeat(levels), "]".repeat(levels));
+        std::fs::write(dir.join("deep.yaml"), text).unwrap();
+    };
+    bad_edits_are_refused_then_later_edits_apply(
+        &s,
+        &[(&deep, "collections are nested deeper than 64 levels")],
+        |dir| std::fs::remove_file(dir.join("deep.yaml")).unwrap(),
+    )
+    .await;
+}
