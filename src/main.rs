@@ -46,6 +46,9 @@ enum Command {
         /// Re-hash the config files this often as a backstop for missed events.
         #[arg(long, env = "CLAIMGATE_RELOAD_POLL", default_value = "30s")]
         reload_poll: humantime::Duration,
+        /// Abandon a reload still running after this long (it counts as failed).
+        #[arg(long, env = "CLAIMGATE_RELOAD_TIMEOUT", default_value = "30s")]
+        reload_timeout: humantime::Duration,
         /// Refresh remote keys this often when the provider sends no Cache-Control max-age.
         #[arg(long, env = "CLAIMGATE_JWKS_REFRESH", default_value = "10m")]
         jwks_refresh: humantime::Duration,
@@ -203,6 +206,7 @@ fn main() -> ExitCode {
             http_addr,
             reload_debounce,
             reload_poll,
+            reload_timeout,
             jwks_refresh,
             jwks_refetch_interval,
             jwks_refetch_wait,
@@ -224,6 +228,7 @@ fn main() -> ExitCode {
                 reload: ReloadOptions {
                     debounce: reload_debounce.into(),
                     poll: reload_poll.into(),
+                    timeout: reload_timeout.into(),
                 },
                 provider: ProviderOptions {
                     refresh: jwks_refresh.into(),
@@ -346,11 +351,15 @@ fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let bound = Bound::bind(&opts).await?;
         bound.run(server::shutdown_signal()).await?;
         Ok(())
-    })
+    });
+    // Checks are drained by now; an abandoned reload may still be stuck reading a file, and
+    // dropping the runtime would wait for it.
+    runtime.shutdown_background();
+    served
 }
 
 /// Read and compile a configuration directory; errors carry every diagnostic.

@@ -6,7 +6,12 @@
 //! ConfigMap `..data` symlink swap produced, nor how many. A watcher error or overflow also
 //! just means "reload". A periodic re-hash catches whatever a watcher misses, and SIGHUP
 //! reloads on demand.
+//!
+//! A reload is bounded in time ([`ReloadOptions::timeout`]): one that overruns is abandoned
+//! and counted as failed, the current snapshot keeps serving, and what it read is never
+//! installed; the next trigger after it ends tries again. Shutdown never waits for a reload.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +31,8 @@ pub struct ReloadOptions {
     pub debounce: Duration,
     /// Re-hash the files this often, whatever the watcher says.
     pub poll: Duration,
+    /// A reload still running after this long is abandoned and counted as failed.
+    pub timeout: Duration,
 }
 
 impl Default for ReloadOptions {
@@ -33,6 +40,7 @@ impl Default for ReloadOptions {
         ReloadOptions {
             debounce: Duration::from_millis(200),
             poll: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -49,6 +57,33 @@ pub enum Outcome {
     Unchanged,
     /// The new content is invalid; the current snapshot keeps serving.
     Refused(ConfigError),
+    /// The reload was given up on before it finished; whatever it read is dropped.
+    Abandoned,
+}
+
+/// One reload that may be given up on while it runs: a reload given up on never installs
+/// what it read, and reports nothing, since whoever gave up on it counted it as failed.
+#[derive(Debug, Default)]
+pub struct Attempt(AtomicU8);
+
+const RUNNING: u8 = 0;
+const FINISHING: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Attempt {
+    /// Give up on the reload; `false` if it is already finishing (installing or reporting).
+    pub fn abandon(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Whether the reload may install and report what it read, deciding that it will.
+    fn finish(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, FINISHING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// Reloads one directory into one store.
@@ -74,9 +109,18 @@ impl Reloader {
 
     /// Read, validate, compile and (if anything changed) swap in the configuration.
     pub fn reload(&self, trigger: &'static str) -> Outcome {
+        self.attempt(trigger, &Attempt::default())
+    }
+
+    /// [`Reloader::reload`], unless `attempt` is given up on before the reload finishes.
+    pub fn attempt(&self, trigger: &'static str, attempt: &Attempt) -> Outcome {
         let _serial = self.serial.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.store.load_full();
-        let outcome = match self.loader.reload(&current) {
+        let loaded = self.loader.reload(&current);
+        if !attempt.finish() {
+            return Outcome::Abandoned;
+        }
+        let outcome = match loaded {
             Ok(None) => Outcome::Unchanged,
             Ok(Some(loaded)) => Outcome::Installed {
                 generation: load::install(&self.store, loaded.snapshot, &self.metrics, trigger),
@@ -84,7 +128,7 @@ impl Reloader {
             Err(e) => Outcome::Refused(e),
         };
         match &outcome {
-            Outcome::Installed { .. } => {}
+            Outcome::Installed { .. } | Outcome::Abandoned => {}
             Outcome::Unchanged => {
                 self.metrics.config_unchanged();
                 tracing::debug!(trigger, hash = %current.hash, "configuration unchanged");
@@ -160,6 +204,7 @@ pub async fn run(
     poll.tick().await;
     // A burst keeps postponing the reload, but never for longer than this.
     let max_delay = opts.debounce.max(Duration::from_secs(1));
+    let mut abandoned: Option<tokio::task::JoinHandle<Outcome>> = None;
     loop {
         let trigger = tokio::select! {
             _ = stopped(&mut shutdown) => return,
@@ -180,8 +225,48 @@ pub async fn run(
                 None => return,
             },
         };
-        let r = reloader.clone();
-        let _ = tokio::task::spawn_blocking(move || r.reload(trigger)).await;
+        // An abandoned reload may still be reading (a hung file system, say): until it ends,
+        // starting another would only pile up threads behind it.
+        if let Some(previous) = &abandoned {
+            if !previous.is_finished() {
+                reloader.metrics.config_refused();
+                tracing::error!(
+                    trigger,
+                    "configuration not reloaded: an abandoned reload is still running; keeping generation {}",
+                    reloader.store.generation()
+                );
+                continue;
+            }
+            abandoned = None;
+        }
+        let attempt = Arc::new(Attempt::default());
+        let (r, a) = (reloader.clone(), attempt.clone());
+        let mut task = tokio::task::spawn_blocking(move || r.attempt(trigger, &a));
+        tokio::select! {
+            // Shutdown never waits for a reload.
+            _ = stopped(&mut shutdown) => {
+                attempt.abandon();
+                return;
+            }
+            done = tokio::time::timeout(opts.timeout, &mut task) => {
+                if done.is_ok() {
+                    continue;
+                }
+                if attempt.abandon() {
+                    reloader.metrics.config_refused();
+                    tracing::error!(
+                        trigger,
+                        timeout = ?opts.timeout,
+                        "configuration reload took too long and was abandoned; keeping generation {}",
+                        reloader.store.generation()
+                    );
+                    abandoned = Some(task);
+                } else {
+                    // It was already installing or reporting, which reads no file.
+                    let _ = task.await;
+                }
+            }
+        }
     }
 }
 
@@ -209,3 +294,6 @@ fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
 
 #[cfg(not(unix))]
 fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
+
+#[cfg(test)]
+mod tests;

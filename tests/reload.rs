@@ -366,6 +366,7 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
     let fast = ReloadOptions {
         debounce: Duration::from_millis(10),
         poll: Duration::from_secs(30),
+        ..ReloadOptions::default()
     };
     let server = TestServer::start_with(dir.path(), fast).await;
     let mut c = server.client().await;
