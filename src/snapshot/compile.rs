@@ -62,10 +62,6 @@ impl<'c> Ctx<'c> {
         self.diags.push(d);
     }
 
-    fn place(&self, origin: Origin, section: &str, field: Option<&str>) -> String {
-        self.config.place(origin, section, field)
-    }
-
     /// The warnings, or every diagnostic when any of them is an error.
     fn finish(self) -> Result<Vec<Diagnostic>, ConfigError> {
         if self.diags.iter().any(|d| d.severity == Severity::Error) {
@@ -156,7 +152,9 @@ fn ssos<'c>(
             );
         }
         if let Some(&first) = out.by_name.get(s.name.as_str()) {
-            let at = cx.place(config.ssos[first].origin, SSO, Some("name"));
+            let at = cx
+                .config
+                .place(config.ssos[first].origin, SSO, Some("name"));
             cx.error(
                 o,
                 SSO,
@@ -283,7 +281,7 @@ fn identities(cx: &mut Ctx<'_>, ssos: &Ssos<'_>) -> Identities {
             );
         }
         if let Some(&first) = by_name.get(s.name.as_str()) {
-            let at = cx.place(origins[first], IDS, Some("name"));
+            let at = cx.config.place(origins[first], IDS, Some("name"));
             cx.error(
                 o,
                 IDS,
@@ -423,7 +421,7 @@ fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Res
             cx.error(o, RES, Some("fqn"), format!("resource fqn {:?} must be kind:name (kind in lowercase letters, digits, hyphens)", s.fqn));
         }
         if let Some(first) = out.origins.get(s.fqn.as_str()) {
-            let at = cx.place(*first, RES, Some("fqn"));
+            let at = cx.config.place(*first, RES, Some("fqn"));
             cx.error(
                 o,
                 RES,
