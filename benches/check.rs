@@ -17,7 +17,6 @@ use claimgate::decision::{Credentials, Request};
 use claimgate::metrics::Metrics;
 use claimgate::pipeline;
 use claimgate::service::CheckService;
-use claimgate::Store;
 use criterion::{criterion_group, criterion_main, Criterion};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
     HttpRequest, Request as AttrRequest,
@@ -79,8 +78,7 @@ fn setup() -> Setup {
     }
     yaml.push_str("  - path: /v1/models/{org}/{name}/{*rest}\n    resource: model:{org}/{name}\n    role: editor\n");
     std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
-    let snapshot = claimgate::server::load_snapshot(dir.path()).unwrap();
-    let snapshot = Arc::new(snapshot);
+    let snapshot = Arc::new(claimgate::load::load(dir.path()).unwrap().snapshot);
 
     let now = unix_now();
     let mut header = Header::new(Algorithm::RS256);
@@ -93,18 +91,19 @@ fn setup() -> Setup {
     let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
     let decoding = DecodingKey::from_rsa_components(&n, &e).unwrap();
 
-    let store = Arc::new(Store::new(
-        claimgate::server::load_snapshot(dir.path()).unwrap(),
-    ));
+    let metrics = Metrics::new();
+    let store = claimgate::load::install_first(
+        claimgate::load::load(dir.path()).unwrap().snapshot,
+        &metrics,
+    );
     // Cold for real: without a token cache every check verifies the token.
     let service = CheckService::new(
         store.clone(),
-        Metrics::new(),
+        metrics.clone(),
         std::time::Duration::from_millis(100),
     )
     .with_token_cache(0);
-    let warm_service =
-        CheckService::new(store, Metrics::new(), std::time::Duration::from_millis(100));
+    let warm_service = CheckService::new(store, metrics, std::time::Duration::from_millis(100));
     let mut headers = HashMap::new();
     headers.insert("authorization".to_string(), format!("Bearer {token}"));
     headers.insert(

@@ -6,10 +6,9 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 
+use claimgate::load::Loader;
 use claimgate::reload::Reloader;
-use claimgate::Store;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const IDENTITIES: usize = 10_000;
@@ -73,7 +72,7 @@ fn bench(c: &mut Criterion) {
         .sum();
 
     let before = rss_bytes();
-    let snapshot = claimgate::server::load_snapshot(dir.path()).unwrap();
+    let snapshot = claimgate::load::load(dir.path()).unwrap().snapshot;
     let (identities, bindings, routes) = snapshot.counts();
     assert_eq!(
         (identities, bindings),
@@ -86,14 +85,10 @@ fn bench(c: &mut Criterion) {
         after.saturating_sub(before) as f64 / 1048576.0
     );
 
-    let store = Arc::new(Store::new(snapshot));
     let metrics = claimgate::metrics::Metrics::new();
-    let reloader = Reloader::new(
-        Default::default(),
-        dir.path().to_path_buf(),
-        store.clone(),
-        metrics,
-    );
+    let store = claimgate::load::install_first(snapshot, &metrics);
+    let loader = Loader::new(dir.path().to_path_buf(), Default::default());
+    let reloader = Reloader::new(loader, store, metrics);
     let edits = std::sync::atomic::AtomicU64::new(0);
     let mut g = c.benchmark_group("reload");
     g.sample_size(10);

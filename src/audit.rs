@@ -1,13 +1,12 @@
 //! `claimgate who-can`: every identity holding a role on a resource, and what a token needs
 //! to be that identity. For access reviews, answered from the files alone.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::{Config, Origin};
+use crate::config::Config;
 use crate::role::Role;
 use crate::snapshot::Snapshot;
 
@@ -89,14 +88,6 @@ pub fn who_can(
             similar,
         });
     }
-    let origins: HashMap<&str, Origin> = config
-        .map(|c| {
-            c.identities
-                .iter()
-                .map(|it| (it.spec.name.as_str(), it.origin))
-                .collect()
-        })
-        .unwrap_or_default();
     let mut holders: Vec<Holder> = snap
         .bindings(resource)
         .into_iter()
@@ -104,9 +95,7 @@ pub fn who_can(
         .filter_map(|(i, role)| {
             let identity = snap.identities.get(i)?;
             let sso = snap.ssos.get(identity.sso)?;
-            let location = config
-                .zip(origins.get(&*identity.name))
-                .map(|(c, o)| c.place(*o, "external_identities", Some("name")));
+            let location = config.and_then(|c| c.identity_place(&identity.name));
             Some(Holder {
                 identity: identity.name.to_string(),
                 location,

@@ -1,8 +1,8 @@
 //! The YAML schema of a configuration directory, how it is read, and where its errors are.
 //!
 //! Every `*.yaml`/`*.yml` file directly in the directory is read (names starting with `.`
-//! are skipped, so a ConfigMap mount with `..data` links works) and the lists of all files
-//! are concatenated. Parse and schema errors come from `serde_yaml` with their location;
+//! are skipped, so a ConfigMap mount with `..data` links works; [`Files`] says what may be
+//! read and how much) and the lists of all files are concatenated. Parse and schema errors come from `serde_yaml` with their location;
 //! semantic errors found later (duplicates, references) are located through [`Marks`], a map
 //! from a value's path in a file to its line and column.
 
@@ -12,8 +12,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+
+mod depth;
+mod files;
+mod marks;
+
+pub use depth::MAX_NESTING;
+#[cfg(test)]
+pub(crate) use files::read_regular;
+pub use files::{FileError, Files, KeyFiles, Sources, MAX_CONFIG_FILE_BYTES, MAX_KEY_FILE_BYTES};
+pub use marks::Marks;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -242,6 +250,8 @@ pub struct Config {
     pub routes: Vec<Item<RouteSpec>>,
     /// [`text_digest`] of the files.
     pub hash: String,
+    // Only tools that point at an identity's definition need this map: built on first use.
+    identity_origins: std::sync::OnceLock<HashMap<String, Origin>>,
 }
 
 impl Config {
@@ -276,60 +286,31 @@ impl Config {
         format!("{}:{}:{}", d.file, d.line, d.col)
     }
 
-    /// Resolve a path written inside the configuration (relative to the directory).
-    pub fn resolve(&self, rel: &str) -> PathBuf {
-        self.dir.join(rel)
+    /// Where the external identity `name` is first defined.
+    pub fn identity_origin(&self, name: &str) -> Option<Origin> {
+        let origins = self.identity_origins.get_or_init(|| {
+            let mut map = HashMap::new();
+            for item in &self.identities {
+                map.entry(item.spec.name.clone()).or_insert(item.origin);
+            }
+            map
+        });
+        origins.get(name).copied()
     }
-}
 
-/// The configuration files of a directory as read, in name order.
-#[derive(Debug, Clone, Default)]
-pub struct Sources {
-    /// (file name, text) of every readable file.
-    pub texts: Vec<(String, String)>,
-    /// Errors for files that could not be read.
-    pub unreadable: Vec<Diagnostic>,
-}
-
-/// Read every configuration file of `dir`: `*.yaml`/`*.yml`, not starting with `.`.
-pub fn read_dir(dir: &Path) -> Result<Sources, ConfigError> {
-    let read_err = |source| ConfigError::ReadDir {
-        dir: dir.to_path_buf(),
-        source,
-    };
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
-            continue;
-        }
-        // Follow symlinks: a ConfigMap mount links each file into `..data/`.
-        match std::fs::metadata(entry.path()) {
-            Ok(meta) if meta.is_file() => names.push(name),
-            _ => continue,
-        }
+    /// `file:line:col` of the name of the external identity `name`.
+    pub fn identity_place(&self, name: &str) -> Option<String> {
+        let origin = self.identity_origin(name)?;
+        Some(self.place(origin, "external_identities", Some("name")))
     }
-    names.sort();
-    let mut sources = Sources::default();
-    for name in names {
-        match std::fs::read_to_string(dir.join(&name)) {
-            Ok(text) => sources.texts.push((name, text)),
-            Err(e) => sources.unreadable.push(Diagnostic {
-                file: name,
-                line: 1,
-                col: 1,
-                severity: Severity::Error,
-                message: format!("cannot read file: {e}"),
-            }),
-        }
-    }
-    Ok(sources)
-}
 
-/// Read and parse every configuration file of `dir`. Schema errors of all files are reported together.
-pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
-    parse_sources(dir, read_dir(dir)?)
+    /// The path of a key file named `rel` in the configuration: relative to the directory.
+    pub fn key_file(&self, rel: &str) -> Result<PathBuf, FileError> {
+        if Path::new(rel).is_absolute() {
+            return Err(FileError::Absolute);
+        }
+        Ok(self.dir.join(rel))
+    }
 }
 
 /// Parse files already read from `dir`.
@@ -354,27 +335,6 @@ pub fn text_digest(texts: &[(String, String)]) -> String {
     hex16(&hasher.finalize())
 }
 
-/// The digest of the YAML texts combined with the content of the files they reference
-/// (key files), so that editing only a key file is a change too.
-pub fn combined_digest(text_digest: &str, referenced: &[PathBuf]) -> String {
-    if referenced.is_empty() {
-        return text_digest.to_owned();
-    }
-    let mut hasher = Sha256::new();
-    hasher.update(text_digest.as_bytes());
-    for path in referenced {
-        hasher.update(path.as_os_str().as_encoded_bytes());
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                hasher.update((bytes.len() as u64).to_le_bytes());
-                hasher.update(&bytes);
-            }
-            Err(_) => hasher.update(u64::MAX.to_le_bytes()),
-        }
-    }
-    hex16(&hasher.finalize())
-}
-
 fn hex16(digest: &[u8]) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -393,6 +353,7 @@ pub fn parse_texts(
         resources: Vec::new(),
         routes: Vec::new(),
         hash: String::new(),
+        identity_origins: std::sync::OnceLock::new(),
     };
     config.hash = text_digest(texts);
     for (name, text) in texts {
@@ -403,6 +364,17 @@ pub fn parse_texts(
             marks: std::sync::OnceLock::new(),
         });
         if blank_yaml(text) {
+            continue;
+        }
+        // Before any parser sees it: deep nesting costs the parsers quadratic time.
+        if let Err((line, col, message)) = depth::check(text) {
+            diagnostics.push(Diagnostic {
+                file: name.clone(),
+                line,
+                col,
+                severity: Severity::Error,
+                message,
+            });
             continue;
         }
         let doc: FileDoc = match serde_yaml::from_str(text) {
@@ -460,204 +432,5 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-/// Locations (1-based line and column) of every value in one YAML file, by path.
-#[derive(Debug, Clone, Default)]
-pub struct Marks {
-    by_path: HashMap<String, (usize, usize)>,
-}
-
-impl Marks {
-    /// Scan `text` for the location of every value, or where it is broken.
-    fn scan(text: &str) -> Result<Marks, (usize, usize, String)> {
-        let mut recv = MarkCollector::default();
-        let mut parser = Parser::new_from_str(text);
-        parser.load(&mut recv, false).map_err(|e| {
-            let m = e.marker();
-            (m.line().max(1), m.col() + 1, e.info().to_string())
-        })?;
-        Ok(Marks {
-            by_path: recv.marks,
-        })
-    }
-
-    /// The location of `path`, or of its nearest recorded parent.
-    pub fn locate(&self, path: &str) -> (usize, usize) {
-        let mut p = path;
-        loop {
-            if let Some(&loc) = self.by_path.get(p) {
-                return loc;
-            }
-            match p.rfind(['.', '[']) {
-                Some(i) => p = &p[..i],
-                None => return (1, 1),
-            }
-        }
-    }
-}
-
-enum Frame {
-    Map {
-        path: String,
-        expecting_key: bool,
-        key: String,
-        // Where the mapping started; used only if it has no key to point at.
-        start: Marker,
-    },
-    Seq {
-        path: String,
-        index: usize,
-    },
-}
-
-#[derive(Default)]
-struct MarkCollector {
-    stack: Vec<Frame>,
-    marks: HashMap<String, (usize, usize)>,
-}
-
-impl MarkCollector {
-    fn child_path(&mut self) -> String {
-        match self.stack.last_mut() {
-            None => String::new(),
-            Some(Frame::Seq { path, index }) => {
-                let p = format!("{path}[{index}]");
-                *index += 1;
-                p
-            }
-            Some(Frame::Map {
-                path,
-                expecting_key,
-                key,
-                ..
-            }) => {
-                *expecting_key = true;
-                if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                }
-            }
-        }
-    }
-
-    fn record(&mut self, path: &str, mark: Marker) {
-        self.marks
-            .entry(path.to_string())
-            .or_insert((mark.line().max(1), mark.col() + 1));
-    }
-}
-
-impl MarkedEventReceiver for MarkCollector {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        match ev {
-            Event::Scalar(value, ..) => {
-                if let Some(Frame::Map {
-                    expecting_key: expecting_key @ true,
-                    key,
-                    path,
-                    ..
-                }) = self.stack.last_mut()
-                {
-                    *key = value;
-                    *expecting_key = false;
-                    // A mapping is located at its first key: that is where a reader looks.
-                    let path = path.clone();
-                    self.record(&path, mark);
-                    return;
-                }
-                let p = self.child_path();
-                self.record(&p, mark);
-            }
-            Event::Alias(_) => {
-                let p = self.child_path();
-                self.record(&p, mark);
-            }
-            Event::MappingStart(..) => {
-                let p = self.child_path();
-                self.stack.push(Frame::Map {
-                    path: p,
-                    expecting_key: true,
-                    key: String::new(),
-                    start: mark,
-                });
-            }
-            Event::SequenceStart(..) => {
-                let p = self.child_path();
-                self.record(&p, mark);
-                self.stack.push(Frame::Seq { path: p, index: 0 });
-            }
-            Event::MappingEnd => {
-                if let Some(Frame::Map { path, start, .. }) = self.stack.pop() {
-                    self.record(&path, start);
-                }
-            }
-            Event::SequenceEnd => {
-                self.stack.pop();
-            }
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
-        let mut d = Vec::new();
-        let c = parse_texts(Path::new("."), &[("a.yaml".into(), text.into())], &mut d);
-        (c, d)
-    }
-
-    #[test]
-    fn marks_point_at_values_by_path() {
-        let text = "external_identities:\n  - name: bot\n    sso_fqn: ci\n  - name: other\n    sso_fqn: x\n";
-        let (c, d) = parse(text);
-        assert!(d.is_empty(), "{d:?}");
-        let marks = c.files[0].marks();
-        assert_eq!(marks.locate("external_identities[1].sso_fqn"), (5, 14));
-        assert_eq!(marks.locate("external_identities[0].name"), (2, 11));
-        // A missing field falls back to its item.
-        assert_eq!(marks.locate("external_identities[1].claims"), (4, 5));
-    }
-
-    #[test]
-    fn unknown_field_is_an_error_with_location() {
-        let (_, d) = parse("routes:\n  - path: /x\n    rol: viewer\n");
-        assert_eq!(d.len(), 1);
-        assert_eq!((d[0].line, d[0].col), (3, 5));
-        assert!(
-            d[0].message.contains("unknown field `rol`"),
-            "{}",
-            d[0].message
-        );
-    }
-
-    #[test]
-    fn bad_yaml_is_an_error_with_location() {
-        let (_, d) = parse("routes:\n  - path: [\n");
-        assert_eq!(d.len(), 1);
-        assert!(d[0].message.starts_with("invalid YAML"), "{}", d[0].message);
-    }
-
-    #[test]
-    fn empty_and_comment_only_files_are_fine() {
-        let (c, d) = parse("# nothing yet\n");
-        assert!(d.is_empty());
-        assert!(c.routes.is_empty());
-    }
-
-    #[test]
-    fn duplicate_yaml_keys_are_refused() {
-        let (_, d) = parse("routes: []\nroutes: []\n");
-        assert_eq!(d.len(), 1, "{d:?}");
-    }
-
-    #[test]
-    fn hash_changes_with_content() {
-        let (a, _) = parse("routes: []\n");
-        let (b, _) = parse("routes: [] # edited\n");
-        assert_ne!(a.hash, b.hash);
-        assert_eq!(a.hash.len(), 16);
-    }
-}
+mod tests;

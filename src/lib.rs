@@ -22,13 +22,15 @@
 //!    [`token_cache`]: what a verification established, reused for the identical token.
 //! 6. [`pipeline`]: the whole decision in one pass, and its combined observer.
 //! 7. [`store`]: the atomically swapped current snapshot.
-//! 8. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
+//! 8. [`load`]: a configuration directory read and compiled into a snapshot (every command
+//!    loads through it), and a snapshot installed into the store and announced.
+//! 9. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
 //!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
 //!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
-//! 9. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
-//!    gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
-//!    (watching the directory, swapping in valid edits).
-//! 10. [`server`]: wiring of listeners, signals and graceful shutdown.
+//! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
+//!     gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
+//!     (watching the directory, swapping in valid edits).
+//! 11. [`server`]: wiring of listeners, signals and graceful shutdown.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -50,6 +52,8 @@ pub mod identity;
 pub mod keys;
 /// Accepting connections: limits, keepalive and idle timeouts.
 pub mod listener;
+/// A configuration directory loaded into a snapshot, and the snapshot installed.
+pub mod load;
 /// Prometheus metrics.
 pub mod metrics;
 /// Development token minting.

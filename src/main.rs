@@ -14,8 +14,7 @@ use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
-use claimgate::snapshot;
-use claimgate::{audit, config, explain, validate, Snapshot};
+use claimgate::{audit, config, explain, load, validate, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +46,9 @@ enum Command {
         /// Re-hash the config files this often as a backstop for missed events.
         #[arg(long, env = "CLAIMGATE_RELOAD_POLL", default_value = "30s")]
         reload_poll: humantime::Duration,
+        /// Abandon a reload still running after this long (it counts as failed).
+        #[arg(long, env = "CLAIMGATE_RELOAD_TIMEOUT", default_value = "30s")]
+        reload_timeout: humantime::Duration,
         /// Refresh remote keys this often when the provider sends no Cache-Control max-age.
         #[arg(long, env = "CLAIMGATE_JWKS_REFRESH", default_value = "10m")]
         jwks_refresh: humantime::Duration,
@@ -204,6 +206,7 @@ fn main() -> ExitCode {
             http_addr,
             reload_debounce,
             reload_poll,
+            reload_timeout,
             jwks_refresh,
             jwks_refetch_interval,
             jwks_refetch_wait,
@@ -225,6 +228,7 @@ fn main() -> ExitCode {
                 reload: ReloadOptions {
                     debounce: reload_debounce.into(),
                     poll: reload_poll.into(),
+                    timeout: reload_timeout.into(),
                 },
                 provider: ProviderOptions {
                     refresh: jwks_refresh.into(),
@@ -347,20 +351,22 @@ fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let bound = Bound::bind(&opts).await?;
         bound.run(server::shutdown_signal()).await?;
         Ok(())
-    })
+    });
+    // Checks are drained by now; an abandoned reload may still be stuck reading a file, and
+    // dropping the runtime would wait for it.
+    runtime.shutdown_background();
+    served
 }
 
 /// Read and compile a configuration directory; errors carry every diagnostic.
 fn load(dir: &Path) -> anyhow::Result<(config::Config, Snapshot)> {
-    let loaded = config::load_dir(dir).and_then(|cfg| {
-        let snap = snapshot::compile(&cfg)?;
-        Ok((cfg, snap))
-    });
-    loaded.map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))
+    let loaded = load::load(dir)
+        .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))?;
+    Ok((loaded.config, loaded.snapshot))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -6,8 +6,12 @@
 //! ConfigMap `..data` symlink swap produced, nor how many. A watcher error or overflow also
 //! just means "reload". A periodic re-hash catches whatever a watcher misses, and SIGHUP
 //! reloads on demand.
+//!
+//! A reload is bounded in time ([`ReloadOptions::timeout`]): one that overruns is abandoned
+//! and counted as failed, the current snapshot keeps serving, and what it read is never
+//! installed; the next trigger after it ends tries again. Shutdown never waits for a reload.
 
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,10 +19,9 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::config::{self, ConfigError};
+use crate::config::ConfigError;
+use crate::load::{self, Loader};
 use crate::metrics::Metrics;
-use crate::provider::ProviderOptions;
-use crate::snapshot;
 use crate::store::Store;
 
 /// How reloads are triggered.
@@ -28,6 +31,8 @@ pub struct ReloadOptions {
     pub debounce: Duration,
     /// Re-hash the files this often, whatever the watcher says.
     pub poll: Duration,
+    /// A reload still running after this long is abandoned and counted as failed.
+    pub timeout: Duration,
 }
 
 impl Default for ReloadOptions {
@@ -35,6 +40,7 @@ impl Default for ReloadOptions {
         ReloadOptions {
             debounce: Duration::from_millis(200),
             poll: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -51,13 +57,39 @@ pub enum Outcome {
     Unchanged,
     /// The new content is invalid; the current snapshot keeps serving.
     Refused(ConfigError),
+    /// The reload was given up on before it finished; whatever it read is dropped.
+    Abandoned,
+}
+
+/// One reload that may be given up on while it runs: a reload given up on never installs
+/// what it read, and reports nothing, since whoever gave up on it counted it as failed.
+#[derive(Debug, Default)]
+pub struct Attempt(AtomicU8);
+
+const RUNNING: u8 = 0;
+const FINISHING: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Attempt {
+    /// Give up on the reload; `false` if it is already finishing (installing or reporting).
+    pub fn abandon(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Whether the reload may install and report what it read, deciding that it will.
+    fn finish(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, FINISHING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// Reloads one directory into one store.
 #[derive(Debug)]
 pub struct Reloader {
-    provider: ProviderOptions,
-    dir: PathBuf,
+    loader: Loader,
     store: Arc<Store>,
     metrics: Metrics,
     // Reloads triggered by the watcher, the poll and SIGHUP never run at the same time.
@@ -65,16 +97,10 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// A reloader for `dir` into `store`.
-    pub fn new(
-        provider: ProviderOptions,
-        dir: PathBuf,
-        store: Arc<Store>,
-        metrics: Metrics,
-    ) -> Self {
+    /// A reloader of `loader`'s directory into `store`.
+    pub fn new(loader: Loader, store: Arc<Store>, metrics: Metrics) -> Self {
         Reloader {
-            provider,
-            dir,
+            loader,
             store,
             metrics,
             serial: Mutex::new(()),
@@ -83,36 +109,26 @@ impl Reloader {
 
     /// Read, validate, compile and (if anything changed) swap in the configuration.
     pub fn reload(&self, trigger: &'static str) -> Outcome {
+        self.attempt(trigger, &Attempt::default())
+    }
+
+    /// [`Reloader::reload`], unless `attempt` is given up on before the reload finishes.
+    pub fn attempt(&self, trigger: &'static str, attempt: &Attempt) -> Outcome {
         let _serial = self.serial.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.store.load_full();
-        let outcome = self.try_reload(&current);
+        let loaded = self.loader.reload(&current);
+        if !attempt.finish() {
+            return Outcome::Abandoned;
+        }
+        let outcome = match loaded {
+            Ok(None) => Outcome::Unchanged,
+            Ok(Some(loaded)) => Outcome::Installed {
+                generation: load::install(&self.store, loaded.snapshot, &self.metrics, trigger),
+            },
+            Err(e) => Outcome::Refused(e),
+        };
         match &outcome {
-            Outcome::Installed { generation } => {
-                let snap = self.store.load();
-                let (identities, bindings, routes) = snap.counts();
-                for w in &snap.warnings {
-                    tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
-                }
-                self.metrics.config_installed(*generation);
-                let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();
-                self.metrics.retain_ssos(&names);
-                // Key files were just read; remote key sets report their own loads.
-                for sso in snap.ssos.iter().filter(|s| s.remote.is_none()) {
-                    self.metrics
-                        .keys_loaded(&sso.name, true, sso.keys.load().len());
-                }
-                snap.start_remote_keys(&self.metrics);
-                tracing::info!(
-                    trigger,
-                    generation,
-                    hash = %snap.hash,
-                    previous_hash = %current.hash,
-                    identities,
-                    bindings,
-                    routes,
-                    "configuration reloaded"
-                );
-            }
+            Outcome::Installed { .. } | Outcome::Abandoned => {}
             Outcome::Unchanged => {
                 self.metrics.config_unchanged();
                 tracing::debug!(trigger, hash = %current.hash, "configuration unchanged");
@@ -137,31 +153,6 @@ impl Reloader {
             }
         }
         outcome
-    }
-
-    fn try_reload(&self, current: &snapshot::Snapshot) -> Outcome {
-        let sources = match config::read_dir(&self.dir) {
-            Ok(s) => s,
-            Err(e) => return Outcome::Refused(e),
-        };
-        // Cheap check first: same YAML and same key files means nothing to do.
-        let digest = config::text_digest(&sources.texts);
-        if sources.unreadable.is_empty()
-            && config::combined_digest(&digest, &current.referenced_files) == current.hash
-        {
-            return Outcome::Unchanged;
-        }
-        let cfg = match config::parse_sources(&self.dir, sources) {
-            Ok(c) => c,
-            Err(e) => return Outcome::Refused(e),
-        };
-        match snapshot::compile_with(&cfg, Some(current), &self.provider) {
-            Ok(snap) if snap.hash == current.hash => Outcome::Unchanged,
-            Ok(snap) => Outcome::Installed {
-                generation: self.store.install(snap),
-            },
-            Err(e) => Outcome::Refused(e),
-        }
     }
 }
 
@@ -196,10 +187,10 @@ pub async fn run(
     });
     // The watcher must live as long as this task; dropping it stops the events.
     let _watcher = match watcher {
-        Ok(mut w) => match w.watch(&reloader.dir, RecursiveMode::Recursive) {
+        Ok(mut w) => match w.watch(reloader.loader.dir(), RecursiveMode::Recursive) {
             Ok(()) => Some(w),
             Err(e) => {
-                tracing::warn!(dir = %reloader.dir.display(), error = %e, "cannot watch the config directory; relying on polling and SIGHUP");
+                tracing::warn!(dir = %reloader.loader.dir().display(), error = %e, "cannot watch the config directory; relying on polling and SIGHUP");
                 None
             }
         },
@@ -213,6 +204,7 @@ pub async fn run(
     poll.tick().await;
     // A burst keeps postponing the reload, but never for longer than this.
     let max_delay = opts.debounce.max(Duration::from_secs(1));
+    let mut abandoned: Option<tokio::task::JoinHandle<Outcome>> = None;
     loop {
         let trigger = tokio::select! {
             _ = stopped(&mut shutdown) => return,
@@ -233,8 +225,48 @@ pub async fn run(
                 None => return,
             },
         };
-        let r = reloader.clone();
-        let _ = tokio::task::spawn_blocking(move || r.reload(trigger)).await;
+        // An abandoned reload may still be reading (a hung file system, say): until it ends,
+        // starting another would only pile up threads behind it.
+        if let Some(previous) = &abandoned {
+            if !previous.is_finished() {
+                reloader.metrics.config_refused();
+                tracing::error!(
+                    trigger,
+                    "configuration not reloaded: an abandoned reload is still running; keeping generation {}",
+                    reloader.store.generation()
+                );
+                continue;
+            }
+            abandoned = None;
+        }
+        let attempt = Arc::new(Attempt::default());
+        let (r, a) = (reloader.clone(), attempt.clone());
+        let mut task = tokio::task::spawn_blocking(move || r.attempt(trigger, &a));
+        tokio::select! {
+            // Shutdown never waits for a reload.
+            _ = stopped(&mut shutdown) => {
+                attempt.abandon();
+                return;
+            }
+            done = tokio::time::timeout(opts.timeout, &mut task) => {
+                if done.is_ok() {
+                    continue;
+                }
+                if attempt.abandon() {
+                    reloader.metrics.config_refused();
+                    tracing::error!(
+                        trigger,
+                        timeout = ?opts.timeout,
+                        "configuration reload took too long and was abandoned; keeping generation {}",
+                        reloader.store.generation()
+                    );
+                    abandoned = Some(task);
+                } else {
+                    // It was already installing or reporting, which reads no file.
+                    let _ = task.await;
+                }
+            }
+        }
     }
 }
 
@@ -262,3 +294,6 @@ fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
 
 #[cfg(not(unix))]
 fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
+
+#[cfg(test)]
+mod tests;

@@ -5,21 +5,21 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{self, ConfigError};
+use crate::config::ConfigError;
 use crate::http::{self, HttpState};
 use crate::listener::{ConnectionOptions, ConnectionOptionsError, Listener};
+use crate::load::{self, Loader};
 use crate::metrics::Metrics;
 use crate::provider::ProviderOptions;
 use crate::reload::{self, ReloadOptions, Reloader};
 use crate::service::CheckService;
-use crate::snapshot::{self, Snapshot};
 use crate::store::Store;
 
 /// Why the server could not start or stopped with an error.
@@ -66,17 +66,10 @@ pub struct ServeOptions {
     pub connections: ConnectionOptions,
 }
 
-/// Load, validate and compile a configuration directory, exactly as `serve` does.
-pub fn load_snapshot(dir: &Path) -> Result<Snapshot, ConfigError> {
-    let cfg = config::load_dir(dir)?;
-    snapshot::compile(&cfg)
-}
-
 /// A server with its listeners bound, ready to run.
 pub struct Bound {
-    config_dir: PathBuf,
+    loader: Loader,
     reload: ReloadOptions,
-    provider: ProviderOptions,
     token_cache_entries: usize,
     connections: ConnectionOptions,
     grpc: Listener,
@@ -89,15 +82,10 @@ impl Bound {
     /// Load the configuration, then bind both listeners.
     pub async fn bind(opts: &ServeOptions) -> Result<Bound, ServeError> {
         opts.connections.check()?;
-        let cfg = config::load_dir(&opts.config_dir)?;
-        let snap = snapshot::compile_with(&cfg, None, &opts.provider)?;
-        for w in &snap.warnings {
-            tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
-        }
+        let loader = Loader::new(opts.config_dir.clone(), opts.provider.clone());
+        let loaded = loader.load()?;
         let metrics = Metrics::new();
-        let store = Arc::new(Store::new(snap));
-        announce(&store, &metrics);
-        store.load().start_remote_keys(&metrics);
+        let store = load::install_first(loaded.snapshot, &metrics);
         let grpc = TcpListener::bind(opts.grpc_addr)
             .await
             .map_err(|source| ServeError::Bind {
@@ -112,9 +100,8 @@ impl Bound {
             })?;
         let limits = &opts.connections;
         Ok(Bound {
-            config_dir: opts.config_dir.clone(),
+            loader,
             reload: opts.reload,
-            provider: opts.provider.clone(),
             token_cache_entries: opts.token_cache_entries,
             connections: opts.connections,
             grpc: Listener::new(grpc, "grpc", limits.grpc_max_connections, limits),
@@ -160,7 +147,7 @@ impl Bound {
         let service = CheckService::new(
             self.store.clone(),
             self.metrics.clone(),
-            self.provider.refetch_wait,
+            self.loader.provider().refetch_wait,
         )
         .with_token_cache(self.token_cache_entries);
         let mut grpc_rx = rx.clone();
@@ -187,8 +174,7 @@ impl Bound {
             let _ = http_rx.wait_for(|stop| *stop).await;
         });
         let reloader = Arc::new(Reloader::new(
-            self.provider.clone(),
-            self.config_dir.clone(),
+            self.loader,
             self.store.clone(),
             self.metrics.clone(),
         ));
@@ -208,23 +194,6 @@ impl Bound {
         }
         http_result.map_err(|e| ServeError::Http(std::io::Error::other(e)))
     }
-}
-
-fn announce(store: &Store, metrics: &Metrics) {
-    let snap = store.load();
-    let (identities, bindings, routes) = snap.counts();
-    metrics.config_installed(snap.generation);
-    for sso in snap.ssos.iter().filter(|s| s.remote.is_none()) {
-        metrics.keys_loaded(&sso.name, true, sso.keys.load().len());
-    }
-    tracing::info!(
-        generation = snap.generation,
-        hash = %snap.hash,
-        identities,
-        bindings,
-        routes,
-        "configuration loaded"
-    );
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::config::{self, Config, Diagnostic, Origin, Severity};
-use crate::snapshot::{self, Snapshot};
+use crate::load;
+use crate::snapshot::Snapshot;
 
 /// Which requests and resources a route can reach, for the unused-entry reviews.
 mod coverage;
@@ -101,17 +102,14 @@ pub fn validate(dir: &Path, envoy_configs: &[PathBuf]) -> Validation {
             Err(e) => return fatal(e.to_string()),
         }
     };
-    let mut diagnostics = match config::load_dir(dir) {
+    let mut diagnostics = match load::load(dir) {
         Err(e @ config::ConfigError::ReadDir { .. }) => return fatal(e.to_string()),
         Err(e) => e.diagnostics().to_vec(),
-        Ok(cfg) => match snapshot::compile(&cfg) {
-            Err(e) => e.diagnostics().to_vec(),
-            Ok(snap) => {
-                let mut d = snap.warnings.clone();
-                d.extend(review(&cfg, &snap, envoy.as_ref()));
-                d
-            }
-        },
+        Ok(loaded) => {
+            let mut d = loaded.snapshot.warnings.clone();
+            d.extend(review(&loaded.config, &loaded.snapshot, envoy.as_ref()));
+            d
+        }
     };
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
     Validation {

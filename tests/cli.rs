@@ -86,6 +86,135 @@ fn validate_reports_each_kind_of_error_with_its_location() {
     }
 }
 
+/// `run`, killing the process if it has not exited after 30 s (a hang fails the test).
+fn run_bounded(args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("claimgate {args:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(out).unwrap(),
+        std::fs::read_to_string(err).unwrap(),
+    )
+}
+
+/// Each directory entry that could freeze or mislead a load, and the line validate prints.
+#[test]
+fn validate_refuses_files_that_are_not_regular_files_inside_the_config_dir() {
+    let outside = ConfigDir::new();
+    let foreign = outside.write("jwks.json", "{\"keys\": []}");
+    let parent = format!(
+        "../{}/jwks.json",
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    let with_key_file = |dir: &ConfigDir, jwks_file: &str| {
+        dir.write(
+            "sso.yaml",
+            &sso_yaml("[ES256]")
+                .replace("jwks_file: jwks.json", &format!("jwks_file: {jwks_file}")),
+        );
+    };
+    type Case<'a> = (&'a str, Box<dyn Fn(&ConfigDir) + 'a>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "a FIFO as key file",
+            Box::new(|d| {
+                let fifo = d.path().join("keys.fifo");
+                assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+                with_key_file(d, "keys.fifo");
+            }),
+            "sso.yaml:6:16: error: keys.fifo: cannot read: not a regular file",
+        ),
+        (
+            "/dev/zero as key file",
+            Box::new(|d| {
+                std::os::unix::fs::symlink("/dev/zero", d.path().join("zero.json")).unwrap();
+                with_key_file(d, "zero.json");
+            }),
+            "sso.yaml:6:16: error: zero.json: resolves to /dev/zero, outside the configuration directory",
+        ),
+        (
+            "a key file in a parent directory",
+            Box::new(|d| with_key_file(d, &parent)),
+            "sso.yaml:6:16: error: ../",
+        ),
+        (
+            "a key file by absolute path",
+            Box::new(|d| with_key_file(d, foreign.to_str().unwrap())),
+            "sso.yaml:6:16: error: /",
+        ),
+        (
+            "this process's output as key file",
+            Box::new(|d| with_key_file(d, "/proc/self/fd/1")),
+            "sso.yaml:6:16: error: /proc/self/fd/1: is an absolute path",
+        ),
+        (
+            "a dangling link as config file",
+            Box::new(|d| {
+                std::os::unix::fs::symlink("gone/routes.yaml", d.path().join("routes.yaml"))
+                    .unwrap();
+            }),
+            "routes.yaml:1:1: error: cannot read: a symbolic link whose target does not exist",
+        ),
+    ];
+    for (name, make, expected) in &cases {
+        let dir = ConfigDir::new();
+        valid_base(&dir);
+        make(&dir);
+        let (code, out, err) = run_bounded(&["validate", "--config", dir.path().to_str().unwrap()]);
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        assert!(
+            out.lines().any(|l| l.starts_with(expected)),
+            "{name}: expected a line starting with\n  {expected}\ngot:\n{out}"
+        );
+    }
+    // A parent directory and an absolute path say what is wrong with them.
+    let dir = ConfigDir::new();
+    valid_base(&dir);
+    with_key_file(&dir, &parent);
+    let (_, out, _) = run_bounded(&["validate", "--config", dir.path().to_str().unwrap()]);
+    assert!(out.contains("outside the configuration directory"), "{out}");
+    with_key_file(&dir, foreign.to_str().unwrap());
+    let (_, out, _) = run_bounded(&["validate", "--config", dir.path().to_str().unwrap()]);
+    assert!(out.contains("is an absolute path"), "{out}");
+}
+
+#[test]
+fn validate_refuses_deeply_nested_yaml_without_parsing_it() {
+    let dir = ConfigDir::new();
+    valid_base(&dir);
+    let levels = 80_000;
+    dir.write(
+        "deep.yaml",
+        &format!("routes: {}{}\n", "[".repeat(levels), "]".repeat(levels)),
+    );
+    let (code, out, err) = run_bounded(&["validate", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("deep.yaml:1:")
+            && l.contains("error: collections are nested deeper than 64 levels")),
+        "{out}"
+    );
+}
+
 #[test]
 fn validate_warns_about_collaborators_of_deleted_identities_but_accepts() {
     let dir = ConfigDir::new();
@@ -139,7 +268,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
         ]);
         assert_eq!(code, 0, "{err}");
         let token = token.trim();
-        let snap = claimgate::server::load_snapshot(dir.path()).unwrap();
+        let snap = claimgate::load::load(dir.path()).unwrap().snapshot;
         let req = claimgate::decision::Request {
             method: "GET",
             path: "/a",

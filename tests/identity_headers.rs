@@ -39,7 +39,9 @@ fn setup() -> &'static Setup {
         dir.write("identities.yaml", FIXTURE_IDENTITIES);
         dir.write("resources.yaml", FIXTURE_RESOURCES);
         dir.write("routes.yaml", FIXTURE_ROUTES);
-        let snapshot = claimgate::server::load_snapshot(dir.path()).expect("fixture loads");
+        let snapshot = claimgate::load::load(dir.path())
+            .expect("fixture loads")
+            .snapshot;
         let store = std::sync::Arc::new(Store::new(snapshot));
         Setup {
             service: CheckService::new(store, Metrics::new(), Duration::from_millis(100)),

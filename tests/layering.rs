@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["token", "token_cache"],
     &["pipeline"],
     &["store"],
+    &["load"],
     &["explain", "validate", "audit", "mint"],
     &["listener", "service", "http", "reload"],
     &["server"],

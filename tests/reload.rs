@@ -366,6 +366,7 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
     let fast = ReloadOptions {
         debounce: Duration::from_millis(10),
         poll: Duration::from_secs(30),
+        ..ReloadOptions::default()
     };
     let server = TestServer::start_with(dir.path(), fast).await;
     let mut c = server.client().await;
@@ -462,19 +463,17 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
 
 #[tokio::test]
 async fn sighup_reloads_what_no_watcher_sees() {
-    // The key file lives outside the watched directory (as a Secret mounted elsewhere would),
-    // so only SIGHUP (or the slow poll) picks up its rotation.
+    // The key file in the directory is a hard link to one outside it, and the rotation is
+    // written through the outside name: the file in the directory changes, but a watcher of
+    // the directory is told nothing, so only SIGHUP (or the slow poll) picks it up.
     let old = TestKey::generate(Kind::Rs256, "k1");
     let new = TestKey::generate(Kind::Rs256, "k2");
     let root = ConfigDir::new();
     let keys = root.write("secret/jwks.json", &jwks(&[&old]));
     let cfg = root.path().join("config");
     std::fs::create_dir_all(&cfg).unwrap();
-    std::fs::write(
-        cfg.join("sso.yaml"),
-        sso_yaml("[RS256]").replace("jwks_file: jwks.json", "jwks_file: ../secret/jwks.json"),
-    )
-    .unwrap();
+    std::fs::hard_link(&keys, cfg.join("jwks.json")).unwrap();
+    std::fs::write(cfg.join("sso.yaml"), sso_yaml("[RS256]")).unwrap();
     std::fs::write(
         cfg.join("rest.yaml"),
         format!("{IDENTITIES}{RESOURCES_EDITOR}{ROUTES}"),
@@ -500,4 +499,158 @@ async fn sighup_reloads_what_no_watcher_sees() {
         metrics.contains("claimgate_config_generation 2"),
         "{metrics}"
     );
+}
+
+/// One edit that must be refused, and a phrase the refusal's log line must hold.
+type BadEdit<'a> = (&'a dyn Fn(&Path), &'a str);
+
+/// Through the real binary: each bad edit in turn is refused (counted as a failure, logged
+/// with its reason, the last good configuration keeps serving); then `fix` and a revocation
+/// apply; then SIGTERM stops the process.
+async fn bad_edits_are_refused_then_later_edits_apply(
+    s: &Setup,
+    bad_edits: &[BadEdit<'_>],
+    fix: impl FnOnce(&Path),
+) {
+    let dir = s.dir.path();
+    let mut serve = common::process::Claimgate::start_with(dir, &["--reload-poll", "1s"]).await;
+    let c = serve.client().await;
+    assert!(becomes(&c, &s.token, "POST", "/a", (200, "editor")).await);
+    let failures = r#"claimgate_config_reloads_total{result="failure"}"#;
+    for (n, (edit, reason)) in bad_edits.iter().enumerate() {
+        edit(dir);
+        let refused = eventually(BOUND, || async {
+            serve.metric(failures).await.unwrap_or(0.0) > n as f64
+        })
+        .await;
+        assert!(refused, "bad edit {n} is refused\n{}", serve.logs());
+        let logged = eventually(BOUND, || async { serve.logs().contains(reason) }).await;
+        assert!(logged, "the refusal says {reason:?}\n{}", serve.logs());
+        let mut c2 = c.clone();
+        assert_eq!(
+            outcome(&mut c2, &s.token, "POST", "/a").await,
+            (200, "editor".to_string()),
+            "the last good configuration keeps serving"
+        );
+    }
+    fix(dir);
+    std::fs::write(dir.join("resources.yaml"), RESOURCES_VIEWER).unwrap();
+    assert!(
+        becomes(&c, &s.token, "POST", "/a", (403, "insufficient_role")).await,
+        "a later edit applies\n{}",
+        serve.logs()
+    );
+    assert!(
+        serve.terminate().await.is_some(),
+        "SIGTERM stops the process\n{}",
+        serve.logs()
+    );
+}
+
+fn point_key_file_at(dir: &Path, jwks_file: &str) {
+    std::fs::write(
+        dir.join("sso.yaml"),
+        sso_yaml("[RS256]").replace("jwks_file: jwks.json", &format!("jwks_file: {jwks_file}")),
+    )
+    .unwrap();
+}
+
+fn restore_key_file(dir: &Path) {
+    point_key_file_at(dir, "jwks.json");
+}
+
+#[tokio::test]
+async fn a_key_file_that_is_a_fifo_is_refused_and_later_edits_apply() {
+    let s = setup();
+    let fifo = |dir: &Path| {
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.join("keys.fifo"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        point_key_file_at(dir, "keys.fifo");
+    };
+    bad_edits_are_refused_then_later_edits_apply(
+        &s,
+        &[(&fifo, "keys.fifo: cannot read: not a regular file")],
+        restore_key_file,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_key_file_linked_to_dev_zero_is_refused_and_later_edits_apply() {
+    let s = setup();
+    let zero = |dir: &Path| {
+        std::os::unix::fs::symlink("/dev/zero", dir.join("zero.json")).unwrap();
+        point_key_file_at(dir, "zero.json");
+    };
+    bad_edits_are_refused_then_later_edits_apply(
+        &s,
+        &[(
+            &zero,
+            "zero.json: resolves to /dev/zero, outside the configuration directory",
+        )],
+        restore_key_file,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_key_file_outside_the_config_directory_is_refused_and_later_edits_apply() {
+    let s = setup();
+    // The same keys, outside: only where they are is wrong.
+    let outside = ConfigDir::new();
+    let keys = outside.write("jwks.json", &jwks(&[&s.key]));
+    let name = outside.path().file_name().unwrap().to_str().unwrap();
+    let parent = format!("../{name}/jwks.json");
+    let up = |dir: &Path| point_key_file_at(dir, &parent);
+    let absolute = |dir: &Path| point_key_file_at(dir, keys.to_str().unwrap());
+    let own_output = |dir: &Path| point_key_file_at(dir, "/proc/self/fd/1");
+    bad_edits_are_refused_then_later_edits_apply(
+        &s,
+        &[
+            (&up, "outside the configuration directory"),
+            (&absolute, "is an absolute path"),
+            (&own_output, "/proc/self/fd/1: is an absolute path"),
+        ],
+        restore_key_file,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_config_file_linked_to_a_moved_target_is_refused_and_later_edits_apply() {
+    let s = setup();
+    // The strict routes live behind a link, as a sync tool would lay them out.
+    let dir = s.dir.path();
+    std::fs::create_dir(dir.join("real")).unwrap();
+    std::fs::rename(dir.join("routes.yaml"), dir.join("real/routes.yaml")).unwrap();
+    std::os::unix::fs::symlink("real/routes.yaml", dir.join("routes.yaml")).unwrap();
+    let move_away = |dir: &Path| {
+        std::fs::rename(dir.join("real/routes.yaml"), dir.join("moved.txt")).unwrap();
+    };
+    bad_edits_are_refused_then_later_edits_apply(
+        &s,
+        &[(&move_away, "symbolic link whose target does not exist")],
+        |dir| std::fs::rename(dir.join("moved.txt"), dir.join("real/routes.yaml")).unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deeply_nested_yaml_is_refused_and_later_edits_apply() {
+    let s = setup();
+    // 80,000 levels in 160 KB: the parser would take minutes over it, on every poll.
+    let deep = |dir: &Path| {
+        let levels = 80_000;
+        let text = format!("routes: {}{}\n", "[".repeat(levels), "]".repeat(levels));
+        std::fs::write(dir.join("deep.yaml"), text).unwrap();
+    };
+    bad_edits_are_refused_then_later_edits_apply(
+        &s,
+        &[(&deep, "collections are nested deeper than 64 levels")],
+        |dir| std::fs::remove_file(dir.join("deep.yaml")).unwrap(),
+    )
+    .await;
 }

@@ -722,7 +722,9 @@ mod property {
 
         fn snapshot(&self, dir: &ConfigDir) -> Snapshot {
             self.write(dir);
-            claimgate::server::load_snapshot(dir.path()).expect("a valid configuration")
+            claimgate::load::load(dir.path())
+                .expect("a valid configuration")
+                .snapshot
         }
     }
 

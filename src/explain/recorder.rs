@@ -1,7 +1,5 @@
 //! The recorder: the observer that watches the decision and writes the report.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
 
 use super::{
@@ -24,28 +22,15 @@ mod steps;
 /// Locations of identities and routes, when the configuration files are at hand.
 struct Places<'c> {
     config: Option<&'c Config>,
-    identities: HashMap<&'c str, crate::config::Origin>,
 }
 
 impl<'c> Places<'c> {
     fn new(config: Option<&'c Config>) -> Self {
-        let identities = config
-            .map(|c| {
-                c.identities
-                    .iter()
-                    .map(|i| (i.spec.name.as_str(), i.origin))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Places { config, identities }
+        Places { config }
     }
 
     fn identity(&self, name: &str) -> Option<String> {
-        let origin = self.identities.get(name)?;
-        Some(
-            self.config?
-                .place(*origin, "external_identities", Some("name")),
-        )
+        self.config?.identity_place(name)
     }
 
     fn route(&self, index: usize) -> Option<String> {

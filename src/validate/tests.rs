@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::parse_texts;
+use crate::snapshot;
 
 const SSO: &str = "sso_integrations:\n  - name: ci\n    type: oidc\n    issuer: https://idp\n    audiences: [cg]\n    jwks_file: keys.json\n";
 

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::warn;
-use crate::config::{Config, Diagnostic, Origin};
+use crate::config::{Config, Diagnostic};
 use crate::identity::Identity;
 use crate::snapshot::Snapshot;
 use crate::text::plural;
@@ -194,11 +194,6 @@ impl Interner {
 /// A warning for each pair of identities one token could both match (bounded per SSO),
 /// unless an identity with more claims wins over the pair.
 pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diagnostic>) {
-    let origin_of: HashMap<&str, Origin> = config
-        .identities
-        .iter()
-        .map(|i| (i.spec.name.as_str(), i.origin))
-        .collect();
     let mut keys = Interner::default();
     let mut values = Interner::default();
     for (sso_index, sso) in snap.ssos.iter().enumerate() {
@@ -267,15 +262,11 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
             }
             listed += 1;
             // Report at the one defined later, pointing back at the other.
-            let (first, second) =
-                order_by_origin(&origin_of, &snap.identities[a], &snap.identities[b]);
-            let Some(&o2) = origin_of.get(&*second.name) else {
+            let (first, second) = order_by_origin(config, &snap.identities[a], &snap.identities[b]);
+            let Some(o2) = config.identity_origin(&second.name) else {
                 continue;
             };
-            let first_at = origin_of
-                .get(&*first.name)
-                .map(|o| config.place(*o, "external_identities", Some("name")))
-                .unwrap_or_default();
+            let first_at = config.identity_place(&first.name).unwrap_or_default();
             let example = example_claims(first, second);
             let msg = if first.claims.is_empty() {
                 format!(
@@ -296,7 +287,7 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
         if unlisted > 0 || pairs.gave_up {
             let Some(first) = ids
                 .first()
-                .and_then(|i| origin_of.get(&*snap.identities[*i].name))
+                .and_then(|i| config.identity_origin(&snap.identities[*i].name))
             else {
                 continue;
             };
@@ -310,7 +301,7 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
             };
             out.push(warn(
                 config,
-                *first,
+                first,
                 "external_identities",
                 Some("name"),
                 msg,
@@ -349,11 +340,11 @@ fn more_specific(
 }
 
 fn order_by_origin<'i>(
-    origin_of: &HashMap<&str, Origin>,
+    config: &Config,
     a: &'i Identity,
     b: &'i Identity,
 ) -> (&'i Identity, &'i Identity) {
-    let key = |i: &Identity| origin_of.get(&*i.name).map(|o| (o.file, o.index));
+    let key = |i: &Identity| config.identity_origin(&i.name).map(|o| (o.file, o.index));
     if key(a) <= key(b) {
         (a, b)
     } else {

@@ -14,6 +14,8 @@ use tonic::transport::Channel;
 /// How long a process may take to become ready before the test fails with its logs.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const POLL: Duration = Duration::from_millis(50);
+/// How long a process may take to exit after SIGTERM before the test fails.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A port that was free a moment ago. Only for addresses that must be known before the process
 /// that binds them starts (claimgate's, which Envoy's config names); Envoy's own listeners bind
@@ -198,6 +200,33 @@ impl Claimgate {
 
     pub fn logs(&self) -> String {
         self.process.logs()
+    }
+
+    /// The value of one metric line of `/metrics`, e.g. `claimgate_config_generation`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let body = self.get("/metrics").await.body;
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Send SIGTERM and wait for the process to exit: its status, or `None` if it is still
+    /// running after [`STOP_TIMEOUT`].
+    pub async fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.signal("-TERM");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = self.process.exited() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 }
 

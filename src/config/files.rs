@@ -1,0 +1,267 @@
+//! Reading the files of a configuration directory: every `*.yaml`/`*.yml` entry directly in it
+//! (names starting with `.` are skipped, so a ConfigMap mount with `..data` links works), and
+//! the key files the configuration names.
+//!
+//! A configuration directory cannot freeze or mislead a reload: every file is opened without
+//! blocking and read only if it is a regular file, up to a size limit
+//! ([`MAX_CONFIG_FILE_BYTES`], [`MAX_KEY_FILE_BYTES`]); a `*.yaml` entry that cannot be read so
+//! (a dangling link, a FIFO, a directory) refuses the load rather than being skipped, and a key
+//! file must resolve, links followed, to a file inside the directory.
+//!
+//! A load reads each file once: what is compiled and what is hashed to tell configurations
+//! apart are the same bytes, so an edit that lands during a load is either in the snapshot or
+//! a change the next load sees, never the new hash over the old keys. Every read goes through
+//! one function, so a test can act right after a read, where a concurrent edit could land.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::{hex16, Config, ConfigError, Diagnostic, Severity};
+
+/// The most one configuration file may hold.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// The most one key file may hold (as much as a remote key set).
+pub const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Why a file of the configuration was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file system said no.
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    /// A symbolic link whose target is missing.
+    #[error("cannot read: a symbolic link whose target does not exist")]
+    Dangling,
+    /// A directory, FIFO, socket or device: reading it could block or never end.
+    #[error("cannot read: not a regular file (a directory, FIFO, socket or device)")]
+    NotRegular,
+    /// Larger than the limit for its kind.
+    #[error("cannot read: larger than {} MiB, the most a {kind} may hold", .limit >> 20)]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+        /// What kind of file it is.
+        kind: &'static str,
+    },
+    /// Not UTF-8 text (configuration files only).
+    #[error("cannot read: not UTF-8 text")]
+    NotText,
+    /// A key file named by an absolute path.
+    #[error("is an absolute path; name a key file relative to the configuration directory")]
+    Absolute,
+    /// A key file that resolves, links followed, outside the configuration directory.
+    #[error(
+        "resolves to {}, outside the configuration directory; key files must be inside it",
+        .0.display()
+    )]
+    Outside(PathBuf),
+}
+
+/// Reads one regular file of at most `limit` bytes (`kind` names it in errors).
+type ReadFn = dyn Fn(&Path, u64, &'static str) -> Result<Vec<u8>, FileError> + Send + Sync;
+
+/// How the files of one configuration directory are read.
+#[derive(Clone)]
+pub struct Files {
+    dir: PathBuf,
+    read: Arc<ReadFn>,
+}
+
+impl fmt::Debug for Files {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Files").field("dir", &self.dir).finish()
+    }
+}
+
+/// The configuration files of a directory as read, in name order.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// (file name, text) of every readable file.
+    pub texts: Vec<(String, String)>,
+    /// Errors for files that could not be read.
+    pub unreadable: Vec<Diagnostic>,
+}
+
+impl Files {
+    /// The files of `dir`, read from the file system.
+    pub fn new(dir: PathBuf) -> Files {
+        Files {
+            dir,
+            read: Arc::new(read_regular),
+        }
+    }
+
+    /// The files of `dir`, each read by `read` (which may act before or after reading).
+    #[cfg(test)]
+    pub(crate) fn with_reader(
+        dir: PathBuf,
+        read: impl Fn(&Path, u64, &'static str) -> Result<Vec<u8>, FileError> + Send + Sync + 'static,
+    ) -> Files {
+        Files {
+            dir,
+            read: Arc::new(read),
+        }
+    }
+
+    /// The configuration directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Read every configuration file: `*.yaml`/`*.yml`, not starting with `.`.
+    pub fn read_sources(&self) -> Result<Sources, ConfigError> {
+        let dir = &self.dir;
+        let read_err = |source| ConfigError::ReadDir {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+                continue;
+            }
+            names.push(name);
+        }
+        names.sort();
+        let mut sources = Sources::default();
+        for name in names {
+            // Links are followed: a ConfigMap mount links each file into `..data/`.
+            let text = (self.read)(
+                &dir.join(&name),
+                MAX_CONFIG_FILE_BYTES,
+                "configuration file",
+            )
+            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| FileError::NotText));
+            match text {
+                Ok(text) => sources.texts.push((name, text)),
+                Err(e) => sources.unreadable.push(Diagnostic {
+                    file: name,
+                    line: 1,
+                    col: 1,
+                    severity: Severity::Error,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        Ok(sources)
+    }
+
+    /// Read the key file at `path` into `keys`, unless this load has read it already.
+    pub fn read_key_file(&self, path: &Path, keys: &mut KeyFiles) {
+        if !keys.read.contains_key(path) {
+            let read = self
+                .inside(path)
+                .and_then(|real| (self.read)(&real, MAX_KEY_FILE_BYTES, "key file"));
+            keys.read.insert(path.to_path_buf(), read);
+        }
+    }
+
+    /// Read every key file `config` names into `keys`, each once.
+    pub fn read_key_files(&self, config: &Config, keys: &mut KeyFiles) {
+        for sso in &config.ssos {
+            if let Some(Ok(path)) = sso
+                .spec
+                .jwks_file
+                .as_deref()
+                .map(|rel| config.key_file(rel))
+            {
+                self.read_key_file(&path, keys);
+            }
+        }
+    }
+
+    /// `path` with every link resolved, if that is inside the directory.
+    fn inside(&self, path: &Path) -> Result<PathBuf, FileError> {
+        let real = path.canonicalize().map_err(|e| not_found(path, e))?;
+        let dir = self.dir.canonicalize()?;
+        if real.starts_with(&dir) {
+            Ok(real)
+        } else {
+            Err(FileError::Outside(real))
+        }
+    }
+}
+
+/// A missing file, told apart from a link to a missing file.
+fn not_found(path: &Path, e: std::io::Error) -> FileError {
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if e.kind() == std::io::ErrorKind::NotFound && link {
+        FileError::Dangling
+    } else {
+        FileError::Io(e)
+    }
+}
+
+/// Read `path` if it is a regular file of at most `limit` bytes, links followed.
+pub(crate) fn read_regular(
+    path: &Path,
+    limit: u64,
+    kind: &'static str,
+) -> Result<Vec<u8>, FileError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading would wait for a writer: don't. It is refused below.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| not_found(path, e))?;
+    // The type is checked on what was opened, so a swap after a check cannot slip through.
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(FileError::NotRegular);
+    }
+    if meta.len() > limit {
+        return Err(FileError::TooLarge { limit, kind });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while it is read.
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(FileError::TooLarge { limit, kind });
+    }
+    Ok(bytes)
+}
+
+/// The key files one load has read, by path, each read once.
+#[derive(Debug, Default)]
+pub struct KeyFiles {
+    read: HashMap<PathBuf, Result<Vec<u8>, FileError>>,
+}
+
+impl KeyFiles {
+    /// The bytes read from `path`, or why they were not.
+    pub fn get(&self, path: &Path) -> Result<&[u8], String> {
+        match self.read.get(path) {
+            Some(Ok(bytes)) => Ok(bytes),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("cannot read: the file was not read with the configuration".into()),
+        }
+    }
+
+    /// The digest of the YAML texts combined with the bytes read from `paths`, so that
+    /// editing only a key file is a change too.
+    pub fn digest(&self, text_digest: &str, paths: &[PathBuf]) -> String {
+        if paths.is_empty() {
+            return text_digest.to_owned();
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(text_digest.as_bytes());
+        for path in paths {
+            hasher.update(path.as_os_str().as_encoded_bytes());
+            match self.read.get(path) {
+                Some(Ok(bytes)) => {
+                    hasher.update((bytes.len() as u64).to_le_bytes());
+                    hasher.update(bytes);
+                }
+                _ => hasher.update(u64::MAX.to_le_bytes()),
+            }
+        }
+        hex16(&hasher.finalize())
+    }
+}

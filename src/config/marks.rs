@@ -1,0 +1,145 @@
+//! Where each value of a YAML file is: its line and column, by path (`routes[2].role`).
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// Locations (1-based line and column) of every value in one YAML file, by path.
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    by_path: HashMap<String, (usize, usize)>,
+}
+
+impl Marks {
+    /// Scan `text` for the location of every value, or where it is broken.
+    pub(super) fn scan(text: &str) -> Result<Marks, (usize, usize, String)> {
+        let mut recv = MarkCollector::default();
+        let mut parser = Parser::new_from_str(text);
+        parser.load(&mut recv, false).map_err(|e| {
+            let m = e.marker();
+            (m.line().max(1), m.col() + 1, e.info().to_string())
+        })?;
+        Ok(Marks {
+            by_path: recv.marks,
+        })
+    }
+
+    /// The location of `path`, or of its nearest recorded parent.
+    pub fn locate(&self, path: &str) -> (usize, usize) {
+        let mut p = path;
+        loop {
+            if let Some(&loc) = self.by_path.get(p) {
+                return loc;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => return (1, 1),
+            }
+        }
+    }
+}
+
+enum Frame {
+    Map {
+        path: String,
+        expecting_key: bool,
+        key: String,
+        // Where the mapping started; used only if it has no key to point at.
+        start: Marker,
+    },
+    Seq {
+        path: String,
+        index: usize,
+    },
+}
+
+#[derive(Default)]
+struct MarkCollector {
+    stack: Vec<Frame>,
+    marks: HashMap<String, (usize, usize)>,
+}
+
+impl MarkCollector {
+    fn child_path(&mut self) -> String {
+        match self.stack.last_mut() {
+            None => String::new(),
+            Some(Frame::Seq { path, index }) => {
+                let p = format!("{path}[{index}]");
+                *index += 1;
+                p
+            }
+            Some(Frame::Map {
+                path,
+                expecting_key,
+                key,
+                ..
+            }) => {
+                *expecting_key = true;
+                if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, path: &str, mark: Marker) {
+        self.marks
+            .entry(path.to_string())
+            .or_insert((mark.line().max(1), mark.col() + 1));
+    }
+}
+
+impl MarkedEventReceiver for MarkCollector {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::Scalar(value, ..) => {
+                if let Some(Frame::Map {
+                    expecting_key: expecting_key @ true,
+                    key,
+                    path,
+                    ..
+                }) = self.stack.last_mut()
+                {
+                    *key = value;
+                    *expecting_key = false;
+                    // A mapping is located at its first key: that is where a reader looks.
+                    let path = path.clone();
+                    self.record(&path, mark);
+                    return;
+                }
+                let p = self.child_path();
+                self.record(&p, mark);
+            }
+            Event::Alias(_) => {
+                let p = self.child_path();
+                self.record(&p, mark);
+            }
+            Event::MappingStart(..) => {
+                let p = self.child_path();
+                self.stack.push(Frame::Map {
+                    path: p,
+                    expecting_key: true,
+                    key: String::new(),
+                    start: mark,
+                });
+            }
+            Event::SequenceStart(..) => {
+                let p = self.child_path();
+                self.record(&p, mark);
+                self.stack.push(Frame::Seq { path: p, index: 0 });
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map { path, start, .. }) = self.stack.pop() {
+                    self.record(&path, start);
+                }
+            }
+            Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
