@@ -1,0 +1,141 @@
+use super::normalize::is_dot_segment;
+use super::*;
+
+fn route(path: &str, resource: &str) -> Route {
+    Route::compile(&RouteSource {
+        path: Some(path),
+        resource: Some(resource),
+        role: Some(Role::Viewer),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn resource_of(router: &Router, method: &str, path: &str) -> Option<String> {
+    let m = router.find(method, "api.example.com", path)?;
+    match &m.route.target {
+        Target::Protected { resource, .. } => Some(m.resource(resource)),
+        Target::Public => Some("public".into()),
+    }
+}
+
+#[test]
+fn templates_capture_one_segment_and_the_rest() {
+    let r = Router::new(vec![route(
+        "/v1/models/{org}/{name}/{*rest}",
+        "model:{org}/{name}",
+    )]);
+    assert_eq!(
+        resource_of(&r, "GET", "/v1/models/acme/llama/infer?x=1").as_deref(),
+        Some("model:acme/llama")
+    );
+    assert_eq!(
+        resource_of(&r, "GET", "/v1/models/acme/llama").as_deref(),
+        Some("model:acme/llama")
+    );
+    assert_eq!(resource_of(&r, "GET", "/v1/models/acme").as_deref(), None);
+    assert_eq!(
+        resource_of(&r, "GET", "/v2/models/acme/llama").as_deref(),
+        None
+    );
+}
+
+#[test]
+fn exact_templates_reject_extra_segments() {
+    let r = Router::new(vec![route("/v1/items/{id}", "item:{id}")]);
+    assert_eq!(
+        resource_of(&r, "GET", "/v1/items/7").as_deref(),
+        Some("item:7")
+    );
+    assert_eq!(
+        resource_of(&r, "GET", "/v1/items/7/").as_deref(),
+        Some("item:7")
+    );
+    assert_eq!(resource_of(&r, "GET", "/v1/items/7/x"), None);
+}
+
+#[test]
+fn prefixes_match_whole_segments_and_methods_and_host_filter() {
+    let public = Route::compile(&RouteSource {
+        path_prefix: Some("/healthz"),
+        public: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let methods = ["GET".to_string()];
+    let get_only = Route::compile(&RouteSource {
+        path: Some("/a"),
+        methods: Some(&methods),
+        host: Some("API.example.com"),
+        resource: Some("x:a"),
+        role: Some(Role::Viewer),
+        ..Default::default()
+    })
+    .unwrap();
+    let r = Router::new(vec![public, get_only]);
+    assert_eq!(
+        resource_of(&r, "GET", "/healthz/live").as_deref(),
+        Some("public")
+    );
+    assert_eq!(resource_of(&r, "GET", "/healthzX"), None);
+    assert_eq!(resource_of(&r, "GET", "/a").as_deref(), Some("x:a"));
+    assert_eq!(resource_of(&r, "POST", "/a"), None);
+    assert!(r.find("GET", "api.example.com:8080", "/a").is_some());
+    assert!(r.find("GET", "other.example.com", "/a").is_none());
+}
+
+#[test]
+fn dot_segments_are_recognized_in_every_spelling() {
+    for dot in [".", "..", "%2e", "%2E", "%2e%2E", ".%2e", "%2e."] {
+        assert!(is_dot_segment(dot), "{dot}");
+    }
+    for not in ["", "...", "a", ".a", "%2f", "%2", "%2e%2e%2e", "a.."] {
+        assert!(!is_dot_segment(not), "{not}");
+    }
+}
+
+#[test]
+fn unnormalized_paths_match_nothing() {
+    let public = Route::compile(&RouteSource {
+        path_prefix: Some("/public"),
+        public: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let r = Router::new(vec![public]);
+    for p in [
+        "/public/../admin",
+        "/public/%2e%2E/admin",
+        "/public//x",
+        "/public/a%2Fb",
+        "/public\\x",
+        "public",
+    ] {
+        assert!(r.find("GET", "h", p).is_none(), "{p}");
+    }
+    assert!(r.find("GET", "h", "/public/a?q=/../").is_some());
+}
+
+#[test]
+fn bad_templates_are_refused_with_the_field() {
+    let bad = |path: &str, resource: &str| {
+        Route::compile(&RouteSource {
+            path: Some(path),
+            resource: Some(resource),
+            role: Some(Role::Viewer),
+            ..Default::default()
+        })
+        .unwrap_err()
+    };
+    assert_eq!(bad("v1/x", "a:b").field, "path");
+    assert_eq!(bad("/v1/{*rest}/x", "a:b").field, "path");
+    assert_eq!(bad("/v1/a{b}", "a:b").field, "path");
+    assert_eq!(bad("/v1/{a}/{a}", "a:b").field, "path");
+    assert_eq!(bad("/v1/{a}", "m:{b}").field, "resource");
+    let e = Route::compile(&RouteSource {
+        path: Some("/x"),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert_eq!(e.field, "resource");
+}
