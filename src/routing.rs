@@ -537,8 +537,10 @@ impl Router {
         let mut captures = [(0u32, 0u32); MAX_VARS];
         for (index, route) in self.routes.iter().enumerate() {
             let miss = |miss| TargetStep::Missed { index, route, miss };
+            // Methods are case-sensitive in HTTP, but upstream frameworks fold them: a
+            // `delete` must meet the route written for DELETE, not the one after it.
             if let Some(ms) = &route.methods {
-                if !ms.iter().any(|m| **m == *method) {
+                if !ms.iter().any(|m| m.eq_ignore_ascii_case(method)) {
                     obs.target(miss(RouteMiss::Method));
                     continue;
                 }

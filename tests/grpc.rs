@@ -756,3 +756,120 @@ async fn metrics_count_decisions_and_health_endpoints_answer() {
     assert_eq!(status, 200, "{body}");
     f.server.stop().await;
 }
+
+/// Strict routes first, looser ones after (first match wins), as the README advises: a
+/// request's spelling must never move it from a strict route to a looser one. The token used
+/// is the fallback identity's: a viewer of `model:acme/llama` only, so a strict route answers
+/// `insufficient_role` and the loose one allows.
+const SPELLING_ROUTES: &str = r#"
+routes:
+  - path_prefix: /healthz
+    public: true
+  - path: /v1/things/{*rest}
+    methods: [DELETE]
+    resource: workspace:prod
+    role: manager
+  - path_prefix: /
+    host: admin.example.com
+    resource: workspace:prod
+    role: manager
+  - path: /v1/things/admin/{*rest}
+    resource: workspace:prod
+    role: manager
+  - path: /v1/things/{*rest}
+    resource: model:acme/llama
+    role: viewer
+"#;
+
+struct Spelling {
+    _dir: ConfigDir,
+    server: TestServer,
+    viewer: String,
+}
+
+async fn spelling() -> Spelling {
+    let key = TestKey::generate(Kind::Es256, "es-1");
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[&key]));
+    dir.write("sso.yaml", &sso_yaml("[ES256]"));
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    dir.write("resources.yaml", FIXTURE_RESOURCES);
+    dir.write("routes.yaml", SPELLING_ROUTES);
+    let server = TestServer::start(dir.path()).await;
+    let viewer = bearer(&key.sign(&claims("run-1", json!({}))));
+    Spelling {
+        _dir: dir,
+        server,
+        viewer,
+    }
+}
+
+impl Spelling {
+    /// Ask about one request, with the viewer's token or none; answers (status, reason).
+    async fn ask(&self, method: &str, host: &str, path: &str, token: bool) -> (u16, String) {
+        let headers: &[(&str, &str)] = if token {
+            &[("authorization", &self.viewer)]
+        } else {
+            &[]
+        };
+        let mut req = check(method, path, headers);
+        if let Some(http) = req
+            .attributes
+            .as_mut()
+            .and_then(|a| a.request.as_mut())
+            .and_then(|r| r.http.as_mut())
+        {
+            http.host = host.into();
+        }
+        let a = ask(&mut self.server.client().await, req).await;
+        (a.status, a.reason().to_string())
+    }
+
+    /// Assert each request's answer; `""` as a reason means allowed.
+    async fn expect(&self, cases: &[(&str, &str, &str, bool, u16, &str)]) {
+        for &(method, host, path, token, status, reason) in cases {
+            assert_eq!(
+                self.ask(method, host, path, token).await,
+                (status, reason.to_string()),
+                "{method} {host} {path}"
+            );
+        }
+    }
+}
+
+const API: &str = "api.example.com";
+
+#[tokio::test]
+async fn a_lowercase_method_is_the_same_method_and_never_falls_to_a_looser_route() {
+    let s = spelling().await;
+    s.expect(&[
+        (
+            "DELETE",
+            API,
+            "/v1/things/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        (
+            "delete",
+            API,
+            "/v1/things/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        (
+            "Delete",
+            API,
+            "/v1/things/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        ("GET", API, "/v1/things/x", true, 200, ""),
+        ("get", API, "/v1/things/x", true, 200, ""),
+    ])
+    .await;
+    s.server.stop().await;
+}

@@ -139,3 +139,48 @@ fn bad_templates_are_refused_with_the_field() {
     .unwrap_err();
     assert_eq!(e.field, "resource");
 }
+
+fn compiled(path: &str, methods: Option<&[&str]>, resource: &str) -> Route {
+    let methods: Option<Vec<String>> = methods.map(|ms| ms.iter().map(|m| m.to_string()).collect());
+    let (path, path_prefix) = match path.strip_prefix("prefix:") {
+        Some(p) => (None, Some(p)),
+        None => (Some(path), None),
+    };
+    Route::compile(&RouteSource {
+        path,
+        path_prefix,
+        methods: methods.as_deref(),
+        resource: Some(resource),
+        role: Some(Role::Viewer),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// The layout: a strict route first, a looser one after it (first match wins).
+fn strict_then_loose() -> Router {
+    Router::new(vec![
+        compiled("/v1/things/{*rest}", Some(&["DELETE"]), "x:strict"),
+        compiled("/v1/things/{*rest}", None, "x:loose"),
+    ])
+}
+
+#[test]
+fn methods_compare_case_insensitively() {
+    let r = strict_then_loose();
+    for method in ["DELETE", "delete", "Delete", "dElEtE"] {
+        assert_eq!(
+            resource_of(&r, method, "/v1/things/x").as_deref(),
+            Some("x:strict"),
+            "{method}"
+        );
+    }
+    assert_eq!(
+        resource_of(&r, "GET", "/v1/things/x").as_deref(),
+        Some("x:loose")
+    );
+    assert_eq!(
+        resource_of(&r, "DELETES", "/v1/things/x").as_deref(),
+        Some("x:loose")
+    );
+}
