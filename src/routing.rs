@@ -1,10 +1,14 @@
 //! Routes map a request (method, host, path) to the resource it targets and the role it needs.
 //!
 //! Templates are parsed once into segments; matching walks the request path without
-//! allocating and records captured variables as byte ranges into it. Paths that are not
-//! normalized (dot segments, empty segments, backslashes, encoded slashes) match no route, so
-//! a path like `/public/../admin` can never borrow a public route's decision for an upstream
-//! that normalizes it later.
+//! allocating and records captured variables as byte ranges into it.
+//!
+//! Routes are written strict-first, so a request's spelling must not pick a looser route than
+//! its meaning does: upstreams fold what HTTP leaves distinct. Methods compare without case;
+//! the host loses its port and one trailing dot and compares without case (no host never meets
+//! a `host:` route). Paths that are not normalized (dot segments, empty segments, backslashes,
+//! encoded slashes) match no route, so a path like `/public/../admin` can never borrow a public
+//! route's decision for an upstream that normalizes it later.
 
 use serde::Serialize;
 
@@ -12,8 +16,8 @@ use crate::role::Role;
 
 mod normalize;
 
-use normalize::is_dot_segment;
-pub use normalize::normalized_path;
+use normalize::{config_host, is_dot_segment};
+pub use normalize::{normalized_host, normalized_path};
 
 /// Most variables one template may capture.
 pub const MAX_VARS: usize = 8;
@@ -166,7 +170,7 @@ pub struct RouteSource<'a> {
     pub path_prefix: Option<&'a str>,
     /// Allowed methods.
     pub methods: Option<&'a [String]>,
-    /// Exact host.
+    /// Exact host, without a port; letter case and one trailing dot do not count.
     pub host: Option<&'a str>,
     /// The resource template.
     pub resource: Option<&'a str>,
@@ -231,7 +235,12 @@ impl Route {
                     .into(),
             ),
         };
-        let host = src.host.map(|h| Box::from(h.to_ascii_lowercase()));
+        let host = match src.host {
+            None => None,
+            Some(h) => Some(Box::from(
+                config_host(h).map_err(|why| err("host", format!("{h:?}: {why}")))?,
+            )),
+        };
         let target = if src.public {
             if src.resource.is_some() || src.role.is_some() {
                 return Err(err("public", "a public route names no resource or role"));
@@ -269,7 +278,7 @@ impl Route {
         self.methods.as_deref()
     }
 
-    /// The host the route is limited to (lower case), if any.
+    /// The host the route is limited to (lower case, no trailing dot), if any.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()
     }
@@ -279,18 +288,11 @@ impl Route {
         matches!(self.path, PathMatcher::Prefix(_))
     }
 
+    /// `host` is the request's host already normalized ([`normalized_host`]).
     fn matches_host(&self, host: &str) -> bool {
-        let Some(want) = &self.host else { return true };
-        if host.eq_ignore_ascii_case(want) {
-            return true;
-        }
-        // Envoy passes :authority, which may carry a port the route did not name.
-        match host.rsplit_once(':') {
-            Some((h, port)) if !want.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-                h.eq_ignore_ascii_case(want)
-            }
-            _ => false,
-        }
+        self.host
+            .as_deref()
+            .is_none_or(|want| host.eq_ignore_ascii_case(want))
     }
 
     fn matches_path(&self, path: &str, captures: &mut [(u32, u32); MAX_VARS]) -> bool {
@@ -534,6 +536,7 @@ impl Router {
             obs.target(TargetStep::Unnormalized);
             return None;
         };
+        let host = normalized_host(host);
         let mut captures = [(0u32, 0u32); MAX_VARS];
         for (index, route) in self.routes.iter().enumerate() {
             let miss = |miss| TargetStep::Missed { index, route, miss };

@@ -873,3 +873,21 @@ async fn a_lowercase_method_is_the_same_method_and_never_falls_to_a_looser_route
     .await;
     s.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_host_in_any_case_with_a_trailing_dot_or_a_port_meets_its_host_route() {
+    let s = spelling().await;
+    let strict = |host| ("GET", host, "/v1/things/x", true, 403, "insufficient_role");
+    s.expect(&[
+        strict("admin.example.com"),
+        strict("ADMIN.Example.com"),
+        strict("admin.example.com."),
+        strict("admin.example.com:443"),
+        strict("Admin.Example.Com.:8443"),
+        // Another host, or none at all, never meets a host route.
+        ("GET", "other.example.com", "/v1/things/x", true, 200, ""),
+        ("GET", "", "/v1/things/x", true, 200, ""),
+    ])
+    .await;
+    s.server.stop().await;
+}

@@ -52,3 +52,56 @@ fn has_encoded_separator(seg: &str) -> bool {
             || w[0] == b'%' && w[1] == b'5' && (w[2] | 0x20) == b'c'
     })
 }
+
+/// The host as a `host:` route compares it: without its port and one trailing dot. Letter
+/// case is left to the comparison (`eq_ignore_ascii_case`), so nothing is copied.
+pub fn normalized_host(raw: &str) -> &str {
+    let host = if raw.starts_with('[') {
+        // An IPv6 literal: a port can only follow the closing bracket.
+        match raw.find(']') {
+            Some(end) if is_port(&raw[end + 1..]) => &raw[..=end],
+            _ => raw,
+        }
+    } else {
+        match raw.split_once(':') {
+            Some((h, port)) if is_port(&raw[h.len()..]) && !port.contains(':') => h,
+            _ => raw,
+        }
+    };
+    host.strip_suffix('.').unwrap_or(host)
+}
+
+/// Nothing, or `:` and digits (RFC 3986 allows an empty port).
+fn is_port(s: &str) -> bool {
+    s.is_empty()
+        || s.strip_prefix(':')
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A configured `host:` in the form requests are compared in: lower case, no trailing dot.
+/// A port is refused rather than dropped: requests lose theirs, so it could never match.
+pub(super) fn config_host(h: &str) -> Result<String, &'static str> {
+    let lower = h.to_ascii_lowercase();
+    let host = lower.strip_suffix('.').unwrap_or(&lower);
+    let valid = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').is_some_and(|ip| {
+            !ip.is_empty()
+                && ip
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        }),
+        None => {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        }
+    };
+    if valid {
+        Ok(host.to_owned())
+    } else if host.contains(':') {
+        Err("a host route names no port (requests are compared without theirs); an IPv6 address goes in brackets")
+    } else {
+        Err("not a host name or IP address (ASCII letters, digits, '-', '.', '_'; IPv6 in brackets; no wildcards)")
+    }
+}

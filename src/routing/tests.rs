@@ -184,3 +184,81 @@ fn methods_compare_case_insensitively() {
         Some("x:loose")
     );
 }
+
+fn on_host(host: &str) -> Route {
+    Route::compile(&RouteSource {
+        path_prefix: Some("/"),
+        host: Some(host),
+        resource: Some("x:host"),
+        role: Some(Role::Viewer),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_host_loses_its_port_and_one_trailing_dot_and_compares_without_case() {
+    let r = Router::new(vec![on_host("admin.example.com"), on_host("[::1]")]);
+    let host_of = |host: &str| r.find("GET", host, "/x").map(|m| m.index);
+    for host in [
+        "admin.example.com",
+        "Admin.Example.COM",
+        "admin.example.com.",
+        "admin.example.com:443",
+        "admin.example.com.:443",
+        "ADMIN.EXAMPLE.COM.:8443",
+        "admin.example.com:",
+    ] {
+        assert_eq!(host_of(host), Some(0), "{host}");
+    }
+    for host in ["[::1]", "[::1]:8080", "[::1]:"] {
+        assert_eq!(host_of(host), Some(1), "{host}");
+    }
+    for host in [
+        "",
+        "admin.example.com..",
+        "admin.example.com:x",
+        "admin.example.com:443:443",
+        "other.example.com",
+        "xadmin.example.com",
+        ".",
+        ":443",
+        "[::1]x",
+        "[::1]:80x",
+        "::1",
+    ] {
+        assert_eq!(host_of(host), None, "{host}");
+    }
+}
+
+#[test]
+fn config_hosts_are_normalized_and_a_port_is_refused() {
+    assert_eq!(
+        on_host("Admin.Example.com.").host(),
+        Some("admin.example.com")
+    );
+    assert_eq!(on_host("[::1]").host(), Some("[::1]"));
+    assert_eq!(on_host("[FE80::1]").host(), Some("[fe80::1]"));
+    for bad in [
+        "",
+        ".",
+        "admin.example.com:443",
+        "[::1]:8080",
+        "::1",
+        "[::1",
+        "[]",
+        "*.example.com",
+        "a b",
+        "a/b",
+        "ex\u{e4}mple.com",
+    ] {
+        let e = Route::compile(&RouteSource {
+            path_prefix: Some("/"),
+            host: Some(bad),
+            public: true,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "host", "{bad}");
+    }
+}
