@@ -7,8 +7,8 @@
 //! its meaning does: upstreams fold what HTTP leaves distinct. Methods compare without case;
 //! the host loses its port and one trailing dot and compares without case (no host never meets
 //! a `host:` route). Paths that are not normalized (dot segments, empty segments, backslashes,
-//! encoded slashes) match no route, so a path like `/public/../admin` can never borrow a public
-//! route's decision for an upstream that normalizes it later.
+//! encoded slashes, `;` parameters) match no route, so a path like `/public/../admin` can
+//! never borrow a public route's decision for an upstream that normalizes it later.
 
 use serde::Serialize;
 
@@ -16,7 +16,7 @@ use crate::role::Role;
 
 mod normalize;
 
-use normalize::{config_host, is_dot_segment};
+use normalize::{config_host, flaw};
 pub use normalize::{normalized_host, normalized_path};
 
 /// Most variables one template may capture.
@@ -206,6 +206,8 @@ impl Route {
                                 "path_prefix",
                                 "a prefix cannot hold variables; use path",
                             ))
+                        } else if let Some(why) = flaw(s) {
+                            Err(err("path_prefix", format!("segment {s:?}: {why}")))
                         } else {
                             Ok(Box::from(s))
                         }
@@ -407,8 +409,8 @@ fn parse_template(t: &str) -> Result<Template, RouteError> {
                 "path",
                 format!("segment {s:?}: a variable must be a whole segment, like {{name}}"),
             ));
-        } else if is_dot_segment(s) {
-            return Err(err("path", "dot segments ('.', '..') never match"));
+        } else if let Some(why) = flaw(s) {
+            return Err(err("path", format!("segment {s:?}: {why}")));
         } else {
             segs.push(Seg::Lit((*s).into()));
         }

@@ -891,3 +891,69 @@ async fn a_host_in_any_case_with_a_trailing_dot_or_a_port_meets_its_host_route()
     .await;
     s.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_path_parameter_or_a_dot_dot_semicolon_matches_no_route() {
+    let s = spelling().await;
+    s.expect(&[
+        // Tomcat and Spring drop `;…` and serve /v1/things/admin/x.
+        ("GET", API, "/v1/things/admin;/x", true, 403, "no_route"),
+        ("GET", API, "/a;jsessionid=1/b", true, 403, "no_route"),
+        // Tomcat resolves `..;` to `..`: this is /v1/things/admin/x, never the public route.
+        (
+            "GET",
+            API,
+            "/healthz/..;/v1/things/admin/x",
+            false,
+            401,
+            "missing_token",
+        ),
+        (
+            "GET",
+            API,
+            "/healthz/..;/v1/things/admin/x",
+            true,
+            403,
+            "no_route",
+        ),
+        (
+            "GET",
+            API,
+            "/healthz/%2e%2e;/v1/things/admin/x",
+            false,
+            401,
+            "missing_token",
+        ),
+        ("GET", API, "/healthz/.;/x", false, 401, "missing_token"),
+        // A `;` in the query is not a path parameter.
+        ("GET", API, "/healthz?a=1;b=2", false, 200, ""),
+        ("GET", API, "/v1/things/x?a=1;b=2", true, 200, ""),
+        (
+            "GET",
+            API,
+            "/v1/things/admin/x?a;b",
+            true,
+            403,
+            "insufficient_role",
+        ),
+    ])
+    .await;
+    s.server.stop().await;
+}
+
+/// The shipped example: `/healthz` is a public prefix and workspaces need a token.
+#[tokio::test]
+async fn the_example_configs_public_route_cannot_be_borrowed_with_dot_dot_semicolon() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let server = TestServer::start(&config).await;
+    let mut c = server.client().await;
+    let a = ask(
+        &mut c,
+        check("POST", "/healthz/..;/v1/workspaces/prod/deploy", &[]),
+    )
+    .await;
+    assert_eq!((a.status, a.reason()), (401, "missing_token"), "{a:?}");
+    let a = ask(&mut c, check("GET", "/healthz", &[])).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    server.stop().await;
+}

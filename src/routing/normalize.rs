@@ -5,7 +5,7 @@
 pub fn normalized_path(raw: &str) -> Option<&str> {
     let end = raw.find(['?', '#']).unwrap_or(raw.len());
     let path = &raw[..end];
-    if !path.starts_with('/') || path.contains('\\') {
+    if !path.starts_with('/') {
         return None;
     }
     let body = path.strip_prefix('/').unwrap_or(path);
@@ -13,17 +13,34 @@ pub fn normalized_path(raw: &str) -> Option<&str> {
     if body.is_empty() {
         return Some(path);
     }
-    for seg in body.split('/') {
-        if seg.is_empty() || is_dot_segment(seg) || has_encoded_separator(seg) {
-            return None;
-        }
+    if body.split('/').any(|seg| flaw(seg).is_some()) {
+        return None;
     }
     Some(path)
 }
 
-/// `.` or `..`, also percent-encoded (`%2e`, `.%2E`, …); checked without allocating, since
-/// every segment of every request path goes through here.
+/// Why no normalized path can hold this segment, if none can. Each of these is read
+/// differently by some upstream than by a route: Tomcat and Spring drop a `;` parameter
+/// (`admin;x` serves `admin`, `..;` climbs), and an encoded `;` is refused too, since an
+/// upstream that decodes before it strips would do the same.
+pub(super) fn flaw(seg: &str) -> Option<&'static str> {
+    if seg.is_empty() {
+        Some("empty segment ('//')")
+    } else if is_dot_segment(seg) {
+        Some("dot segments ('.', '..', '..;') never match")
+    } else if seg.contains(';') {
+        Some("a ';' parameter never matches: requests that carry one match no route")
+    } else if seg.contains('\\') || has_encoded(seg) {
+        Some("backslashes and encoded '/', '\\' or ';' never match")
+    } else {
+        None
+    }
+}
+
+/// `.` or `..`, also percent-encoded (`%2e`, `.%2E`, …) and with a `;` parameter (`..;x`);
+/// checked without allocating, since every segment of every request path goes through here.
 pub(super) fn is_dot_segment(seg: &str) -> bool {
+    let seg = seg.split_once(';').map_or(seg, |(name, _)| name);
     let b = seg.as_bytes();
     let (mut i, mut dots) = (0, 0);
     while i < b.len() {
@@ -45,11 +62,14 @@ pub(super) fn is_dot_segment(seg: &str) -> bool {
     dots > 0
 }
 
-fn has_encoded_separator(seg: &str) -> bool {
-    let b = seg.as_bytes();
-    b.windows(3).any(|w| {
-        w[0] == b'%' && w[1] == b'2' && (w[2] | 0x20) == b'f'
-            || w[0] == b'%' && w[1] == b'5' && (w[2] | 0x20) == b'c'
+/// An encoded `/` (`%2F`), `\` (`%5C`) or `;` (`%3B`).
+fn has_encoded(seg: &str) -> bool {
+    seg.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2] | 0x20),
+                (b'2', b'f') | (b'5', b'c') | (b'3', b'b')
+            )
     })
 }
 

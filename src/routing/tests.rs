@@ -262,3 +262,86 @@ fn config_hosts_are_normalized_and_a_port_is_refused() {
         assert_eq!(e.field, "host", "{bad}");
     }
 }
+
+#[test]
+fn a_semicolon_parameter_in_any_segment_matches_nothing() {
+    let public = Route::compile(&RouteSource {
+        path_prefix: Some("/healthz"),
+        public: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let r = Router::new(vec![
+        public,
+        compiled("/v1/things/admin/{*rest}", None, "x:strict"),
+        compiled("/{*rest}", None, "x:loose"),
+    ]);
+    for p in [
+        "/v1/things/admin;/x",
+        "/v1/things/admin;x=1/x",
+        "/a;jsessionid=1/b",
+        "/a/b;",
+        "/healthz;",
+        "/healthz/..;/v1/things/admin/x",
+        "/healthz/.;/x",
+        "/healthz/%2e%2e;/v1/things/admin/x",
+        "/healthz/x/..;x/y",
+        "/v1/things/admin%3B/x",
+        "/v1/things/admin%3b/x",
+    ] {
+        assert_eq!(resource_of(&r, "GET", p), None, "{p}");
+    }
+    // After the query or fragment a `;` is data, not a path parameter.
+    assert_eq!(
+        resource_of(&r, "GET", "/v1/things/admin/x?a=1;b=2").as_deref(),
+        Some("x:strict")
+    );
+    assert_eq!(
+        resource_of(&r, "GET", "/healthz?a;b").as_deref(),
+        Some("public")
+    );
+    assert_eq!(
+        resource_of(&r, "GET", "/healthz#;").as_deref(),
+        Some("public")
+    );
+}
+
+#[test]
+fn dot_segments_with_a_parameter_are_dot_segments() {
+    for dot in ["..;", ".;", "%2e%2e;", "..;x", ".%2E;a=b"] {
+        assert!(is_dot_segment(dot), "{dot}");
+    }
+    for not in [";", "a;..", "...;", ";.."] {
+        assert!(!is_dot_segment(not), "{not}");
+    }
+}
+
+#[test]
+fn a_template_or_prefix_that_no_normalized_path_can_match_is_refused() {
+    for (path, prefix) in [
+        ("/v1/admin;/x", None),
+        ("/v1/a%2Fb", None),
+        ("/v1/a%3bb", None),
+        ("/v1/..;", None),
+        ("/v1/a\\b", None),
+        ("/v1/x", Some("/v1/admin;")),
+        ("/v1/x", Some("/v1/../x")),
+        ("/v1/x", Some("/v1/a%2fb")),
+    ] {
+        let (path, path_prefix) = match prefix {
+            Some(p) => (None, Some(p)),
+            None => (Some(path), None),
+        };
+        let e = Route::compile(&RouteSource {
+            path,
+            path_prefix,
+            public: true,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.field == "path" || e.field == "path_prefix",
+            "{path:?} {path_prefix:?}: {e}"
+        );
+    }
+}
