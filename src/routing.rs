@@ -90,6 +90,7 @@ pub struct Route {
     vars: Box<[Box<str>]>,
     methods: Option<Box<[Box<str>]>>,
     host: Option<Box<str>>,
+    case_insensitive: bool,
     /// What the route grants access to.
     pub target: Target,
     /// The route's path or prefix as written, for logs and explain.
@@ -178,6 +179,8 @@ pub struct RouteSource<'a> {
     pub role: Option<Role>,
     /// No token needed.
     pub public: bool,
+    /// Literal segments and prefixes compare without ASCII case.
+    pub case_insensitive: bool,
 }
 
 impl Route {
@@ -265,6 +268,7 @@ impl Route {
             vars,
             methods,
             host,
+            case_insensitive: src.case_insensitive,
             target,
             display: display.into(),
         })
@@ -297,18 +301,32 @@ impl Route {
             .is_none_or(|want| host.eq_ignore_ascii_case(want))
     }
 
+    /// Whether the route compares literal segments without ASCII case.
+    pub fn case_insensitive(&self) -> bool {
+        self.case_insensitive
+    }
+
+    /// A request segment against a literal of the template or prefix.
+    fn lit_eq(&self, seg: &str, lit: &str) -> bool {
+        if self.case_insensitive {
+            seg.eq_ignore_ascii_case(lit)
+        } else {
+            seg == lit
+        }
+    }
+
     fn matches_path(&self, path: &str, captures: &mut [(u32, u32); MAX_VARS]) -> bool {
         let mut segs = Segments::new(path);
         match &self.path {
             PathMatcher::Prefix(prefix) => prefix
                 .iter()
-                .all(|p| matches!(segs.next(), Some((s, _)) if s == &**p)),
+                .all(|p| matches!(segs.next(), Some((s, _)) if self.lit_eq(s, p))),
             PathMatcher::Template(tpl) => {
                 let mut var = 0;
                 for seg in tpl.iter() {
                     match seg {
                         Seg::Lit(l) => match segs.next() {
-                            Some((s, _)) if s == &**l => {}
+                            Some((s, _)) if self.lit_eq(s, l) => {}
                             _ => return false,
                         },
                         Seg::Var => match segs.next() {

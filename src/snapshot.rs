@@ -679,6 +679,7 @@ pub fn compile_with(
             resource: s.resource.as_deref(),
             role,
             public: s.public,
+            case_insensitive: s.case_insensitive,
         };
         match Route::compile(&src) {
             Ok(route) => {

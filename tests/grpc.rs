@@ -774,8 +774,13 @@ routes:
     resource: workspace:prod
     role: manager
   - path: /v1/things/admin/{*rest}
+    case_insensitive: true
     resource: workspace:prod
     role: manager
+  - path: /v1/Models/{org}/{name}/{*rest}
+    case_insensitive: true
+    resource: model:{org}/{name}
+    role: viewer
   - path: /v1/things/{*rest}
     resource: model:acme/llama
     role: viewer
@@ -956,4 +961,57 @@ async fn the_example_configs_public_route_cannot_be_borrowed_with_dot_dot_semico
     let a = ask(&mut c, check("GET", "/healthz", &[])).await;
     assert_eq!(a.status, 200, "{a:?}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_case_insensitive_route_folds_its_literals_and_keeps_what_it_captures() {
+    let s = spelling().await;
+    s.expect(&[
+        (
+            "GET",
+            API,
+            "/v1/things/admin/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        (
+            "GET",
+            API,
+            "/v1/things/ADMIN/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        (
+            "GET",
+            API,
+            "/V1/Things/Admin/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        ("GET", API, "/v1/models/acme/llama/x", true, 200, ""),
+        ("GET", API, "/V1/MODELS/acme/llama/x", true, 200, ""),
+        // The captured org keeps its spelling: model:ACME/llama is another resource.
+        (
+            "GET",
+            API,
+            "/v1/models/ACME/llama/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        // Without case_insensitive, a literal's case counts.
+        ("GET", API, "/V1/things/x", true, 403, "no_route"),
+    ])
+    .await;
+    let req = check(
+        "GET",
+        "/V1/MODELS/acme/llama/x",
+        &[("authorization", &s.viewer)],
+    );
+    let a = ask(&mut s.server.client().await, req).await;
+    assert_eq!(a.header("x-claimgate-resource"), Some("model:acme/llama"));
+    s.server.stop().await;
 }

@@ -345,3 +345,40 @@ fn a_template_or_prefix_that_no_normalized_path_can_match_is_refused() {
         );
     }
 }
+
+fn case_insensitive(path: &str, resource: &str) -> Route {
+    let (path, path_prefix) = match path.strip_prefix("prefix:") {
+        Some(p) => (None, Some(p)),
+        None => (Some(path), None),
+    };
+    Route::compile(&RouteSource {
+        path,
+        path_prefix,
+        resource: Some(resource),
+        role: Some(Role::Viewer),
+        case_insensitive: true,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn literal_case_counts_unless_the_route_is_case_insensitive() {
+    let r = Router::new(vec![
+        case_insensitive("/v1/Models/{org}/{*rest}", "model:{org}"),
+        case_insensitive("prefix:/Admin", "x:admin"),
+        compiled("/v1/things/admin/{*rest}", None, "x:strict"),
+        compiled("/{*rest}", None, "x:loose"),
+    ]);
+    let at = |p: &str| resource_of(&r, "GET", p);
+    // Literals fold; what a variable captures keeps the request's spelling.
+    assert_eq!(at("/v1/models/acme/x").as_deref(), Some("model:acme"));
+    assert_eq!(at("/V1/MODELS/AcMe/x").as_deref(), Some("model:AcMe"));
+    assert_eq!(at("/admin/x").as_deref(), Some("x:admin"));
+    assert_eq!(at("/ADMIN").as_deref(), Some("x:admin"));
+    assert_eq!(at("/v1/things/admin/x").as_deref(), Some("x:strict"));
+    assert_eq!(at("/v1/things/ADMIN/x").as_deref(), Some("x:loose"));
+    assert_eq!(at("/V1/things/admin/x").as_deref(), Some("x:loose"));
+    // Folding is ASCII only.
+    assert_eq!(at("/v1/MODELſ/acme/x").as_deref(), Some("x:loose"));
+}
