@@ -181,6 +181,9 @@ pub struct RouteSpec {
     /// No token needed.
     #[serde(default)]
     pub public: bool,
+    /// Literal segments and prefixes compare without ASCII case, for upstreams that do.
+    #[serde(default)]
+    pub case_insensitive: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

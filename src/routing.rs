@@ -1,14 +1,23 @@
 //! Routes map a request (method, host, path) to the resource it targets and the role it needs.
 //!
 //! Templates are parsed once into segments; matching walks the request path without
-//! allocating and records captured variables as byte ranges into it. Paths that are not
-//! normalized (dot segments, empty segments, backslashes, encoded slashes) match no route, so
-//! a path like `/public/../admin` can never borrow a public route's decision for an upstream
-//! that normalizes it later.
+//! allocating and records captured variables as byte ranges into it.
+//!
+//! Routes are written strict-first, so a request's spelling must not pick a looser route than
+//! its meaning does: upstreams fold what HTTP leaves distinct. Methods compare without case;
+//! the host loses its port and one trailing dot and compares without case (no host never meets
+//! a `host:` route). Paths that are not normalized (dot segments, empty segments, backslashes,
+//! encoded slashes, `;` parameters) match no route, so a path like `/public/../admin` can
+//! never borrow a public route's decision for an upstream that normalizes it later.
 
 use serde::Serialize;
 
 use crate::role::Role;
+
+mod normalize;
+
+use normalize::{config_host, flaw};
+pub use normalize::{normalized_host, normalized_path};
 
 /// Most variables one template may capture.
 pub const MAX_VARS: usize = 8;
@@ -81,6 +90,7 @@ pub struct Route {
     vars: Box<[Box<str>]>,
     methods: Option<Box<[Box<str>]>>,
     host: Option<Box<str>>,
+    case_insensitive: bool,
     /// What the route grants access to.
     pub target: Target,
     /// The route's path or prefix as written, for logs and explain.
@@ -161,7 +171,7 @@ pub struct RouteSource<'a> {
     pub path_prefix: Option<&'a str>,
     /// Allowed methods.
     pub methods: Option<&'a [String]>,
-    /// Exact host.
+    /// Exact host, without a port; letter case and one trailing dot do not count.
     pub host: Option<&'a str>,
     /// The resource template.
     pub resource: Option<&'a str>,
@@ -169,6 +179,8 @@ pub struct RouteSource<'a> {
     pub role: Option<Role>,
     /// No token needed.
     pub public: bool,
+    /// Literal segments and prefixes compare without ASCII case.
+    pub case_insensitive: bool,
 }
 
 impl Route {
@@ -197,6 +209,8 @@ impl Route {
                                 "path_prefix",
                                 "a prefix cannot hold variables; use path",
                             ))
+                        } else if let Some(why) = flaw(s) {
+                            Err(err("path_prefix", format!("segment {s:?}: {why}")))
                         } else {
                             Ok(Box::from(s))
                         }
@@ -226,7 +240,12 @@ impl Route {
                     .into(),
             ),
         };
-        let host = src.host.map(|h| Box::from(h.to_ascii_lowercase()));
+        let host = match src.host {
+            None => None,
+            Some(h) => Some(Box::from(
+                config_host(h).map_err(|why| err("host", format!("{h:?}: {why}")))?,
+            )),
+        };
         let target = if src.public {
             if src.resource.is_some() || src.role.is_some() {
                 return Err(err("public", "a public route names no resource or role"));
@@ -249,6 +268,7 @@ impl Route {
             vars,
             methods,
             host,
+            case_insensitive: src.case_insensitive,
             target,
             display: display.into(),
         })
@@ -264,7 +284,7 @@ impl Route {
         self.methods.as_deref()
     }
 
-    /// The host the route is limited to (lower case), if any.
+    /// The host the route is limited to (lower case, no trailing dot), if any.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()
     }
@@ -274,17 +294,24 @@ impl Route {
         matches!(self.path, PathMatcher::Prefix(_))
     }
 
+    /// `host` is the request's host already normalized ([`normalized_host`]).
     fn matches_host(&self, host: &str) -> bool {
-        let Some(want) = &self.host else { return true };
-        if host.eq_ignore_ascii_case(want) {
-            return true;
-        }
-        // Envoy passes :authority, which may carry a port the route did not name.
-        match host.rsplit_once(':') {
-            Some((h, port)) if !want.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-                h.eq_ignore_ascii_case(want)
-            }
-            _ => false,
+        self.host
+            .as_deref()
+            .is_none_or(|want| host.eq_ignore_ascii_case(want))
+    }
+
+    /// Whether the route compares literal segments without ASCII case.
+    pub fn case_insensitive(&self) -> bool {
+        self.case_insensitive
+    }
+
+    /// A request segment against a literal of the template or prefix.
+    fn lit_eq(&self, seg: &str, lit: &str) -> bool {
+        if self.case_insensitive {
+            seg.eq_ignore_ascii_case(lit)
+        } else {
+            seg == lit
         }
     }
 
@@ -293,13 +320,13 @@ impl Route {
         match &self.path {
             PathMatcher::Prefix(prefix) => prefix
                 .iter()
-                .all(|p| matches!(segs.next(), Some((s, _)) if s == &**p)),
+                .all(|p| matches!(segs.next(), Some((s, _)) if self.lit_eq(s, p))),
             PathMatcher::Template(tpl) => {
                 let mut var = 0;
                 for seg in tpl.iter() {
                     match seg {
                         Seg::Lit(l) => match segs.next() {
-                            Some((s, _)) if s == &**l => {}
+                            Some((s, _)) if self.lit_eq(s, l) => {}
                             _ => return false,
                         },
                         Seg::Var => match segs.next() {
@@ -354,58 +381,6 @@ impl<'p> Iterator for Segments<'p> {
     }
 }
 
-/// Strip query and fragment; `None` when the path is not normalized and must match nothing.
-pub fn normalized_path(raw: &str) -> Option<&str> {
-    let end = raw.find(['?', '#']).unwrap_or(raw.len());
-    let path = &raw[..end];
-    if !path.starts_with('/') || path.contains('\\') {
-        return None;
-    }
-    let body = path.strip_prefix('/').unwrap_or(path);
-    let body = body.strip_suffix('/').unwrap_or(body);
-    if body.is_empty() {
-        return Some(path);
-    }
-    for seg in body.split('/') {
-        if seg.is_empty() || is_dot_segment(seg) || has_encoded_separator(seg) {
-            return None;
-        }
-    }
-    Some(path)
-}
-
-/// `.` or `..`, also percent-encoded (`%2e`, `.%2E`, …); checked without allocating, since
-/// every segment of every request path goes through here.
-fn is_dot_segment(seg: &str) -> bool {
-    let b = seg.as_bytes();
-    let (mut i, mut dots) = (0, 0);
-    while i < b.len() {
-        if b[i] == b'.' {
-            i += 1;
-        } else if b[i] == b'%'
-            && b.get(i + 1) == Some(&b'2')
-            && matches!(b.get(i + 2), Some(b'e' | b'E'))
-        {
-            i += 3;
-        } else {
-            return false;
-        }
-        dots += 1;
-        if dots > 2 {
-            return false;
-        }
-    }
-    dots > 0
-}
-
-fn has_encoded_separator(seg: &str) -> bool {
-    let b = seg.as_bytes();
-    b.windows(3).any(|w| {
-        w[0] == b'%' && w[1] == b'2' && (w[2] | 0x20) == b'f'
-            || w[0] == b'%' && w[1] == b'5' && (w[2] | 0x20) == b'c'
-    })
-}
-
 /// A parsed path template: its segments and its variable names.
 type Template = (Box<[Seg]>, Box<[Box<str>]>);
 
@@ -452,8 +427,8 @@ fn parse_template(t: &str) -> Result<Template, RouteError> {
                 "path",
                 format!("segment {s:?}: a variable must be a whole segment, like {{name}}"),
             ));
-        } else if is_dot_segment(s) {
-            return Err(err("path", "dot segments ('.', '..') never match"));
+        } else if let Some(why) = flaw(s) {
+            return Err(err("path", format!("segment {s:?}: {why}")));
         } else {
             segs.push(Seg::Lit((*s).into()));
         }
@@ -581,11 +556,14 @@ impl Router {
             obs.target(TargetStep::Unnormalized);
             return None;
         };
+        let host = normalized_host(host);
         let mut captures = [(0u32, 0u32); MAX_VARS];
         for (index, route) in self.routes.iter().enumerate() {
             let miss = |miss| TargetStep::Missed { index, route, miss };
+            // Methods are case-sensitive in HTTP, but upstream frameworks fold them: a
+            // `delete` must meet the route written for DELETE, not the one after it.
             if let Some(ms) = &route.methods {
-                if !ms.iter().any(|m| **m == *method) {
+                if !ms.iter().any(|m| m.eq_ignore_ascii_case(method)) {
                     obs.target(miss(RouteMiss::Method));
                     continue;
                 }
@@ -612,145 +590,4 @@ impl Router {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn route(path: &str, resource: &str) -> Route {
-        Route::compile(&RouteSource {
-            path: Some(path),
-            resource: Some(resource),
-            role: Some(Role::Viewer),
-            ..Default::default()
-        })
-        .unwrap()
-    }
-
-    fn resource_of(router: &Router, method: &str, path: &str) -> Option<String> {
-        let m = router.find(method, "api.example.com", path)?;
-        match &m.route.target {
-            Target::Protected { resource, .. } => Some(m.resource(resource)),
-            Target::Public => Some("public".into()),
-        }
-    }
-
-    #[test]
-    fn templates_capture_one_segment_and_the_rest() {
-        let r = Router::new(vec![route(
-            "/v1/models/{org}/{name}/{*rest}",
-            "model:{org}/{name}",
-        )]);
-        assert_eq!(
-            resource_of(&r, "GET", "/v1/models/acme/llama/infer?x=1").as_deref(),
-            Some("model:acme/llama")
-        );
-        assert_eq!(
-            resource_of(&r, "GET", "/v1/models/acme/llama").as_deref(),
-            Some("model:acme/llama")
-        );
-        assert_eq!(resource_of(&r, "GET", "/v1/models/acme").as_deref(), None);
-        assert_eq!(
-            resource_of(&r, "GET", "/v2/models/acme/llama").as_deref(),
-            None
-        );
-    }
-
-    #[test]
-    fn exact_templates_reject_extra_segments() {
-        let r = Router::new(vec![route("/v1/items/{id}", "item:{id}")]);
-        assert_eq!(
-            resource_of(&r, "GET", "/v1/items/7").as_deref(),
-            Some("item:7")
-        );
-        assert_eq!(
-            resource_of(&r, "GET", "/v1/items/7/").as_deref(),
-            Some("item:7")
-        );
-        assert_eq!(resource_of(&r, "GET", "/v1/items/7/x"), None);
-    }
-
-    #[test]
-    fn prefixes_match_whole_segments_and_methods_and_host_filter() {
-        let public = Route::compile(&RouteSource {
-            path_prefix: Some("/healthz"),
-            public: true,
-            ..Default::default()
-        })
-        .unwrap();
-        let methods = ["GET".to_string()];
-        let get_only = Route::compile(&RouteSource {
-            path: Some("/a"),
-            methods: Some(&methods),
-            host: Some("API.example.com"),
-            resource: Some("x:a"),
-            role: Some(Role::Viewer),
-            ..Default::default()
-        })
-        .unwrap();
-        let r = Router::new(vec![public, get_only]);
-        assert_eq!(
-            resource_of(&r, "GET", "/healthz/live").as_deref(),
-            Some("public")
-        );
-        assert_eq!(resource_of(&r, "GET", "/healthzX"), None);
-        assert_eq!(resource_of(&r, "GET", "/a").as_deref(), Some("x:a"));
-        assert_eq!(resource_of(&r, "POST", "/a"), None);
-        assert!(r.find("GET", "api.example.com:8080", "/a").is_some());
-        assert!(r.find("GET", "other.example.com", "/a").is_none());
-    }
-
-    #[test]
-    fn dot_segments_are_recognized_in_every_spelling() {
-        for dot in [".", "..", "%2e", "%2E", "%2e%2E", ".%2e", "%2e."] {
-            assert!(is_dot_segment(dot), "{dot}");
-        }
-        for not in ["", "...", "a", ".a", "%2f", "%2", "%2e%2e%2e", "a.."] {
-            assert!(!is_dot_segment(not), "{not}");
-        }
-    }
-
-    #[test]
-    fn unnormalized_paths_match_nothing() {
-        let public = Route::compile(&RouteSource {
-            path_prefix: Some("/public"),
-            public: true,
-            ..Default::default()
-        })
-        .unwrap();
-        let r = Router::new(vec![public]);
-        for p in [
-            "/public/../admin",
-            "/public/%2e%2E/admin",
-            "/public//x",
-            "/public/a%2Fb",
-            "/public\\x",
-            "public",
-        ] {
-            assert!(r.find("GET", "h", p).is_none(), "{p}");
-        }
-        assert!(r.find("GET", "h", "/public/a?q=/../").is_some());
-    }
-
-    #[test]
-    fn bad_templates_are_refused_with_the_field() {
-        let bad = |path: &str, resource: &str| {
-            Route::compile(&RouteSource {
-                path: Some(path),
-                resource: Some(resource),
-                role: Some(Role::Viewer),
-                ..Default::default()
-            })
-            .unwrap_err()
-        };
-        assert_eq!(bad("v1/x", "a:b").field, "path");
-        assert_eq!(bad("/v1/{*rest}/x", "a:b").field, "path");
-        assert_eq!(bad("/v1/a{b}", "a:b").field, "path");
-        assert_eq!(bad("/v1/{a}/{a}", "a:b").field, "path");
-        assert_eq!(bad("/v1/{a}", "m:{b}").field, "resource");
-        let e = Route::compile(&RouteSource {
-            path: Some("/x"),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert_eq!(e.field, "resource");
-    }
-}
+mod tests;

@@ -8,6 +8,9 @@
 //!   other". A pair is not reported when an identity with more claims matches every token
 //!   that matches both, because that identity wins.
 //! - **Shadowed routes**: a route that an earlier route covers entirely (first match wins).
+//! - **Routes skipped by letter case**: a strict route that a case variant of its requests
+//!   misses while a looser later route takes it, where the configuration hints that the
+//!   upstream folds case (see `case.rs`).
 //! - **Identities without collaborators**: every request they are selected for is denied.
 //! - **Unreachable resources**: no route (and no Envoy `context_extensions` in the Envoy
 //!   configurations given) can target them.
@@ -24,6 +27,8 @@ use crate::config::{self, Config, Diagnostic, Origin, Severity};
 use crate::load;
 use crate::snapshot::Snapshot;
 
+/// Routes a change of letter case can skip for a looser one.
+mod case;
 /// Which requests and resources a route can reach, for the unused-entry reviews.
 mod coverage;
 /// Envoy configurations scanned for `context_extensions` resources.
@@ -48,6 +53,7 @@ pub fn review(
     let mut out = Vec::new();
     ties::possible_ties(config, snap, &mut out);
     unused::shadowed_routes(config, snap, &mut out);
+    case::case_variants(config, &snap.router, &mut out);
     unused::identities_without_collaborators(config, &mut out);
     unused::unreachable_resources(config, snap, envoy_resources, &mut out);
     out

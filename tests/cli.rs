@@ -936,6 +936,31 @@ fn validate_warns_about_each_kind_of_finding_with_its_location() {
     assert!(out.ends_with("valid (6 warning(s))\n"), "{out}");
 }
 
+/// An upper-case literal hints at an upstream that folds case (ASP.NET): `/api/admin/x` would
+/// skip the admin route and reach the viewer route. `case_insensitive: true` answers it.
+#[test]
+fn validate_warns_when_letter_case_can_skip_a_strict_route_for_a_looser_one() {
+    let dir = ConfigDir::new();
+    valid_base(&dir);
+    let routes = |admin_extra: &str| {
+        format!(
+            "resources:\n  - fqn: model:a\nroutes:\n  - path: /api/Admin/{{*rest}}\n{admin_extra}    resource: model:a\n    role: manager\n  - path: /api/{{*rest}}\n    resource: model:a\n    role: viewer\n"
+        )
+    };
+    dir.write("routes.yaml", &routes(""));
+    let (code, out, err) = run(&["validate", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "a warning alone passes: {out}{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with(
+            "routes.yaml:4:11: warning: routes[0] can be skipped by letter case: GET /api/admin is routed to routes[1] (at routes.yaml:7:5), which needs viewer on model:a, while /api/Admin needs manager on model:a"
+        )),
+        "{out}"
+    );
+    dir.write("routes.yaml", &routes("    case_insensitive: true\n"));
+    let (_, out, _) = run(&["validate", "--config", dir.path().to_str().unwrap()]);
+    assert!(!out.contains("letter case"), "{out}");
+}
+
 #[test]
 fn validate_strict_fails_on_a_warning_and_passes_a_clean_config() {
     let dir = findings_dir();

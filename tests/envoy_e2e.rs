@@ -41,11 +41,15 @@ resources:
 
 /// The routes envoy.yaml relies on, plus a decoy for the path where Envoy names the resource
 /// and role itself: were claimgate to consult it, the deployer (only an editor of the model)
-/// would be denied there.
+/// would be denied there. Deleting a model needs a manager: a strict route before looser ones.
 const ROUTES: &str = "\
 routes:
   - path_prefix: /healthz
     public: true
+  - path: /v1/models/{org}/{name}/{*rest}
+    methods: [DELETE]
+    resource: model:{org}/{name}
+    role: manager
   - path: /v1/models/{org}/{name}/{*rest}
     methods: [GET, HEAD]
     resource: model:{org}/{name}
@@ -524,6 +528,70 @@ async fn paths_are_normalized_by_envoy_before_claimgate_decides() {
     assert_eq!(stack.upstream.requests(), 1);
 }
 
+/// A lowercase method (HTTP/2 carries one as is) meets the route written for DELETE; paths
+/// Envoy resolves are decided as resolved, which is what the upstream is asked for.
+#[tokio::test]
+async fn a_requests_spelling_through_envoy_never_picks_a_looser_route() {
+    let stack = Stack::start().await;
+    let auth = bearer(&stack.deployer_token());
+    let with_token = [("authorization", auth.as_str())];
+
+    // The deployer edits the model but may not delete it, in any spelling of DELETE.
+    for method in ["DELETE", "delete", "Delete"] {
+        stack
+            .envoy
+            .request_h2(method, "/v1/models/acme/llama-70b/weights", &with_token)
+            .await
+            .denial(403, "insufficient_role");
+    }
+    let seen = stack
+        .envoy
+        .request_h2("get", MODEL_INFO, &with_token)
+        .await
+        .seen();
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("get", MODEL_INFO)
+    );
+
+    // Envoy's normalize_path resolves `..;` as Tomcat does: never the public route.
+    let borrowed = "/healthz/..;/v1/models/acme/llama-70b/info";
+    stack.get(borrowed, &[]).await.denial(401, "missing_token");
+    let seen = stack.get(borrowed, &with_token).await.seen();
+    assert_eq!(seen.path, MODEL_INFO);
+    // A `;` parameter it passes on, and claimgate refuses it.
+    stack
+        .get("/v1/models/acme/llama-70b;x=1/info", &with_token)
+        .await
+        .denial(403, "no_route");
+    assert_eq!(stack.upstream.requests(), 2);
+}
+
+/// With Envoy's path normalization off, what it passes on unchanged is refused by claimgate.
+#[tokio::test]
+async fn without_envoys_path_normalization_claimgate_refuses_dot_dot_semicolon_itself() {
+    let stack = Stack::start_with(|cfg| cfg.ingress_setting("normalize_path", false)).await;
+    let auth = bearer(&stack.deployer_token());
+    let with_token = [("authorization", auth.as_str())];
+
+    let borrowed = "/healthz/..;/v1/models/acme/llama-70b/info";
+    stack.get(borrowed, &[]).await.denial(401, "missing_token");
+    stack
+        .envoy
+        .request_h2("GET", borrowed, &[])
+        .await
+        .denial(401, "missing_token");
+    stack
+        .get(borrowed, &with_token)
+        .await
+        .denial(403, "no_route");
+    stack
+        .get("/v1/models/acme/llama-70b;x=1/info", &with_token)
+        .await
+        .denial(403, "no_route");
+    assert_eq!(stack.upstream.requests(), 0);
+}
+
 /// The README's walk-through, exactly: the example config, a token minted by `claimgate token`
 /// with the committed development key, and envoy.yaml's own stand-in upstream (the
 /// `demo_upstream` listener echoing identity headers back as response headers).
@@ -578,6 +646,10 @@ async fn the_readme_quickstart_works_on_the_example_config_and_the_demo_upstream
 
     envoy
         .request("GET", MODEL_INFO, &[])
+        .await
+        .denial(401, "missing_token");
+    envoy
+        .request("POST", "/healthz/..;/v1/workspaces/prod/deploy", &[])
         .await
         .denial(401, "missing_token");
     envoy

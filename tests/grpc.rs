@@ -756,3 +756,262 @@ async fn metrics_count_decisions_and_health_endpoints_answer() {
     assert_eq!(status, 200, "{body}");
     f.server.stop().await;
 }
+
+/// Strict routes first, looser ones after (first match wins), as the README advises: a
+/// request's spelling must never move it from a strict route to a looser one. The token used
+/// is the fallback identity's: a viewer of `model:acme/llama` only, so a strict route answers
+/// `insufficient_role` and the loose one allows.
+const SPELLING_ROUTES: &str = r#"
+routes:
+  - path_prefix: /healthz
+    public: true
+  - path: /v1/things/{*rest}
+    methods: [DELETE]
+    resource: workspace:prod
+    role: manager
+  - path_prefix: /
+    host: admin.example.com
+    resource: workspace:prod
+    role: manager
+  - path: /v1/things/admin/{*rest}
+    case_insensitive: true
+    resource: workspace:prod
+    role: manager
+  - path: /v1/Models/{org}/{name}/{*rest}
+    case_insensitive: true
+    resource: model:{org}/{name}
+    role: viewer
+  - path: /v1/things/{*rest}
+    resource: model:acme/llama
+    role: viewer
+"#;
+
+struct Spelling {
+    _dir: ConfigDir,
+    server: TestServer,
+    viewer: String,
+}
+
+async fn spelling() -> Spelling {
+    let key = TestKey::generate(Kind::Es256, "es-1");
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[&key]));
+    dir.write("sso.yaml", &sso_yaml("[ES256]"));
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    dir.write("resources.yaml", FIXTURE_RESOURCES);
+    dir.write("routes.yaml", SPELLING_ROUTES);
+    let server = TestServer::start(dir.path()).await;
+    let viewer = bearer(&key.sign(&claims("run-1", json!({}))));
+    Spelling {
+        _dir: dir,
+        server,
+        viewer,
+    }
+}
+
+impl Spelling {
+    /// Ask about one request, with the viewer's token or none; answers (status, reason).
+    async fn ask(&self, method: &str, host: &str, path: &str, token: bool) -> (u16, String) {
+        let headers: &[(&str, &str)] = if token {
+            &[("authorization", &self.viewer)]
+        } else {
+            &[]
+        };
+        let mut req = check(method, path, headers);
+        if let Some(http) = req
+            .attributes
+            .as_mut()
+            .and_then(|a| a.request.as_mut())
+            .and_then(|r| r.http.as_mut())
+        {
+            http.host = host.into();
+        }
+        let a = ask(&mut self.server.client().await, req).await;
+        (a.status, a.reason().to_string())
+    }
+
+    /// Assert each request's answer; `""` as a reason means allowed.
+    async fn expect(&self, cases: &[(&str, &str, &str, bool, u16, &str)]) {
+        for &(method, host, path, token, status, reason) in cases {
+            assert_eq!(
+                self.ask(method, host, path, token).await,
+                (status, reason.to_string()),
+                "{method} {host} {path}"
+            );
+        }
+    }
+}
+
+const API: &str = "api.example.com";
+
+#[tokio::test]
+async fn a_lowercase_method_is_the_same_method_and_never_falls_to_a_looser_route() {
+    let s = spelling().await;
+    s.expect(&[
+        (
+            "DELETE",
+            API,
+            "/v1/things/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        (
+            "delete",
+            API,
+            "/v1/things/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        (
+            "Delete",
+            API,
+            "/v1/things/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        ("GET", API, "/v1/things/x", true, 200, ""),
+        ("get", API, "/v1/things/x", true, 200, ""),
+    ])
+    .await;
+    s.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_in_any_case_with_a_trailing_dot_or_a_port_meets_its_host_route() {
+    let s = spelling().await;
+    let strict = |host| ("GET", host, "/v1/things/x", true, 403, "insufficient_role");
+    s.expect(&[
+        strict("admin.example.com"),
+        strict("ADMIN.Example.com"),
+        strict("admin.example.com."),
+        strict("admin.example.com:443"),
+        strict("Admin.Example.Com.:8443"),
+        // Another host, or none at all, never meets a host route.
+        ("GET", "other.example.com", "/v1/things/x", true, 200, ""),
+        ("GET", "", "/v1/things/x", true, 200, ""),
+    ])
+    .await;
+    s.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_path_parameter_or_a_dot_dot_semicolon_matches_no_route() {
+    let s = spelling().await;
+    s.expect(&[
+        // Tomcat and Spring drop `;…` and serve /v1/things/admin/x.
+        ("GET", API, "/v1/things/admin;/x", true, 403, "no_route"),
+        ("GET", API, "/a;jsessionid=1/b", true, 403, "no_route"),
+        // Tomcat resolves `..;` to `..`: this is /v1/things/admin/x, never the public route.
+        (
+            "GET",
+            API,
+            "/healthz/..;/v1/things/admin/x",
+            false,
+            401,
+            "missing_token",
+        ),
+        (
+            "GET",
+            API,
+            "/healthz/..;/v1/things/admin/x",
+            true,
+            403,
+            "no_route",
+        ),
+        (
+            "GET",
+            API,
+            "/healthz/%2e%2e;/v1/things/admin/x",
+            false,
+            401,
+            "missing_token",
+        ),
+        ("GET", API, "/healthz/.;/x", false, 401, "missing_token"),
+        // A `;` in the query is not a path parameter.
+        ("GET", API, "/healthz?a=1;b=2", false, 200, ""),
+        ("GET", API, "/v1/things/x?a=1;b=2", true, 200, ""),
+        (
+            "GET",
+            API,
+            "/v1/things/admin/x?a;b",
+            true,
+            403,
+            "insufficient_role",
+        ),
+    ])
+    .await;
+    s.server.stop().await;
+}
+
+/// The shipped example: `/healthz` is a public prefix and workspaces need a token.
+#[tokio::test]
+async fn the_example_configs_public_route_cannot_be_borrowed_with_dot_dot_semicolon() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let server = TestServer::start(&config).await;
+    let mut c = server.client().await;
+    let a = ask(
+        &mut c,
+        check("POST", "/healthz/..;/v1/workspaces/prod/deploy", &[]),
+    )
+    .await;
+    assert_eq!((a.status, a.reason()), (401, "missing_token"), "{a:?}");
+    let a = ask(&mut c, check("GET", "/healthz", &[])).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_case_insensitive_route_folds_its_literals_and_keeps_what_it_captures() {
+    let s = spelling().await;
+    s.expect(&[
+        (
+            "GET",
+            API,
+            "/v1/things/admin/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        (
+            "GET",
+            API,
+            "/v1/things/ADMIN/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        (
+            "GET",
+            API,
+            "/V1/Things/Admin/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        ("GET", API, "/v1/models/acme/llama/x", true, 200, ""),
+        ("GET", API, "/V1/MODELS/acme/llama/x", true, 200, ""),
+        // The captured org keeps its spelling: model:ACME/llama is another resource.
+        (
+            "GET",
+            API,
+            "/v1/models/ACME/llama/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        // Without case_insensitive, a literal's case counts.
+        ("GET", API, "/V1/things/x", true, 403, "no_route"),
+    ])
+    .await;
+    let req = check(
+        "GET",
+        "/V1/MODELS/acme/llama/x",
+        &[("authorization", &s.viewer)],
+    );
+    let a = ask(&mut s.server.client().await, req).await;
+    assert_eq!(a.header("x-claimgate-resource"), Some("model:acme/llama"));
+    s.server.stop().await;
+}

@@ -518,6 +518,7 @@ fn routes(cx: &mut Ctx<'_>, resources: &HashMap<&str, Origin>) -> Vec<Route> {
             resource: s.resource.as_deref(),
             role,
             public: s.public,
+            case_insensitive: s.case_insensitive,
         };
         match Route::compile(&src) {
             Ok(route) => {

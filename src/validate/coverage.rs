@@ -16,7 +16,11 @@ pub(super) fn covers(first: &Route, later: &Route) -> bool {
         (Some(mine), Some(theirs)) => mine == theirs,
         (Some(_), None) => false,
     };
-    methods && host && path_covers(&first.path, &later.path)
+    let fold = Fold {
+        first: first.case_insensitive(),
+        later: later.case_insensitive(),
+    };
+    methods && host && path_covers(&first.path, &later.path, fold)
 }
 
 /// Whether `route` can target the resource `fqn`: its resource template, with each variable
@@ -39,17 +43,36 @@ pub(super) fn can_target(route: &Route, fqn: &str) -> bool {
     fills(&resource.parts, &kinds, fqn)
 }
 
+/// Which of two routes compare literal segments without case.
+#[derive(Debug, Clone, Copy)]
+struct Fold {
+    first: bool,
+    later: bool,
+}
+
+impl Fold {
+    /// Whether the first route's literal `mine` matches every segment the later route's
+    /// literal `theirs` matches.
+    fn lit(self, mine: &str, theirs: &str) -> bool {
+        if self.first {
+            mine.eq_ignore_ascii_case(theirs)
+        } else {
+            mine == theirs && !(self.later && theirs.bytes().any(|b| b.is_ascii_alphabetic()))
+        }
+    }
+}
+
 /// Whether every path `later` matches, `first` matches too.
-fn path_covers(first: &PathMatcher, later: &PathMatcher) -> bool {
+fn path_covers(first: &PathMatcher, later: &PathMatcher, fold: Fold) -> bool {
     match (first, later) {
         (PathMatcher::Prefix(a), PathMatcher::Prefix(b)) => {
-            a.len() <= b.len() && a.iter().zip(b.iter()).all(|(x, y)| x == y)
+            a.len() <= b.len() && a.iter().zip(b.iter()).all(|(x, y)| fold.lit(x, y))
         }
         (PathMatcher::Prefix(a), PathMatcher::Template(b)) => {
             a.len() <= b.len()
                 && a.iter()
                     .zip(b.iter())
-                    .all(|(x, seg)| matches!(seg, Seg::Lit(l) if l == x))
+                    .all(|(x, seg)| matches!(seg, Seg::Lit(l) if fold.lit(x, l)))
         }
         (PathMatcher::Template(a), PathMatcher::Prefix(b)) => {
             // `later` matches its prefix followed by anything, so `first` must end in a rest
@@ -59,7 +82,7 @@ fn path_covers(first: &PathMatcher, later: &PathMatcher) -> bool {
                     return *seg == Seg::Rest;
                 }
                 match seg {
-                    Seg::Lit(l) if *l != b[i] => return false,
+                    Seg::Lit(l) if !fold.lit(l, &b[i]) => return false,
                     Seg::Lit(_) | Seg::Var => {}
                     Seg::Rest => return true,
                 }
@@ -72,7 +95,7 @@ fn path_covers(first: &PathMatcher, later: &PathMatcher) -> bool {
                 match (a.get(i), b.get(i)) {
                     (None, None) | (Some(Seg::Rest), _) => return true,
                     (None, Some(_)) | (Some(_), None) => return false,
-                    (Some(Seg::Lit(x)), Some(Seg::Lit(y))) if x == y => {}
+                    (Some(Seg::Lit(x)), Some(Seg::Lit(y))) if fold.lit(x, y) => {}
                     (Some(Seg::Lit(_)), _) => return false,
                     (Some(Seg::Var), Some(Seg::Lit(_) | Seg::Var)) => {}
                     (Some(Seg::Var), Some(Seg::Rest)) => return false,
@@ -153,6 +176,41 @@ mod tests {
         let two = compiled("/v1/{a}/{b}", None, "x:a");
         let one = compiled("/v1/{a}", None, "x:a");
         assert!(!covers(&two, &one) && !covers(&one, &two));
+    }
+
+    fn case_insensitive(path: &str, resource: &str) -> Route {
+        let (path, path_prefix) = match path.strip_prefix("prefix:") {
+            Some(p) => (None, Some(p)),
+            None => (Some(path), None),
+        };
+        Route::compile(&RouteSource {
+            path,
+            path_prefix,
+            resource: Some(resource),
+            role: Some(Role::Viewer),
+            case_insensitive: true,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_case_insensitive_route_covers_only_what_it_folds() {
+        let ci = case_insensitive("/v1/Admin/{*rest}", "x:a");
+        let lower = compiled("/v1/admin/x", None, "x:a");
+        let upper = compiled("/V1/ADMIN/x", None, "x:a");
+        assert!(covers(&ci, &lower) && covers(&ci, &upper));
+        let sensitive = compiled("/v1/admin/{*rest}", None, "x:a");
+        let ci_later = case_insensitive("/v1/admin/x", "x:a");
+        assert!(
+            !covers(&sensitive, &ci_later),
+            "the later route also matches /V1/ADMIN/x"
+        );
+        let digits = compiled("/42/{*rest}", None, "x:a");
+        assert!(covers(&digits, &case_insensitive("/42/x", "x:a")));
+        let prefix = compiled("prefix:/v1", None, "x:a");
+        assert!(!covers(&prefix, &ci_later));
+        assert!(covers(&case_insensitive("prefix:/V1", "x:a"), &ci_later));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::process::{http, try_get, wait_until, ChildGuard, HttpReply, POLL};
+use super::process::{http, http2, try_get, wait_until, ChildGuard, HttpReply, POLL};
 
 use serde_json::{json, Value as Json};
 use serde_yaml::Value as Yaml;
@@ -178,6 +178,14 @@ impl EnvoyConfig {
             before,
             "envoy.yaml's ingress has one {filter}"
         );
+        self
+    }
+
+    /// Change one setting the `ingress` listener's connection manager already has.
+    pub fn ingress_setting(mut self, key: &str, value: impl Into<Yaml>) -> Self {
+        let setting = &mut self.ingress_hcm()[key];
+        assert!(!setting.is_null(), "envoy.yaml's ingress sets {key}");
+        *setting = value.into();
         self
     }
 
@@ -348,6 +356,16 @@ impl Envoy {
     /// Send a request to the `ingress` listener, the API's front door.
     pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpReply {
         http(self.listener("ingress"), method, path, headers).await
+    }
+
+    /// The same over HTTP/2 (cleartext, prior knowledge).
+    pub async fn request_h2(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> HttpReply {
+        http2(self.listener("ingress"), method, path, headers).await
     }
 
     pub fn logs(&self) -> String {

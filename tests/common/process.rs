@@ -293,6 +293,63 @@ pub async fn http(
         .unwrap_or_else(|e| panic!("{method} http://{addr}{path}: {e}"))
 }
 
+/// One HTTP/2 request (cleartext, prior knowledge) over a fresh connection, with the method and
+/// path exactly as given: HTTP/2 carries a lowercase method where HTTP/1.1 parsers refuse one.
+pub async fn http2(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpReply {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        try_http2(addr, method, path, headers),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{method} {path} over HTTP/2: no answer in 10s"))
+    .unwrap_or_else(|e| panic!("{method} {path} over HTTP/2: {e}"))
+}
+
+async fn try_http2(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<HttpReply, Box<dyn std::error::Error>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let (mut client, connection) = h2::client::handshake(tcp).await?;
+    tokio::spawn(connection);
+    let mut request = http::Request::builder()
+        .method(http::Method::from_bytes(method.as_bytes())?)
+        .uri(format!("http://claimgate.test{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (response, _) = client.send_request(request.body(())?, true)?;
+    let response = response.await?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            (k.as_str().to_owned(), v)
+        })
+        .collect();
+    let mut stream = response.into_body();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.data().await {
+        let chunk = chunk?;
+        stream.flow_control().release_capacity(chunk.len())?;
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpReply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
 pub async fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpReply> {
     try_http(addr, request_text("GET", path, &[])).await
 }
