@@ -12,12 +12,16 @@
 //! apart are the same bytes, so an edit that lands during a load is either in the snapshot or
 //! a change the next load sees, never the new hash over the old keys. Every read goes through
 //! one function, so a test can act right after a read, where a concurrent edit could land.
+//!
+//! A ConfigMap mount publishes a version by swapping its `..data` link; each file is a link
+//! through it. A load reads every file from the version `..data` named when the load began, so
+//! it never compiles half of one version with half of another.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -27,6 +31,9 @@ use super::{hex16, Config, ConfigError, Diagnostic, Severity};
 pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// The most one key file may hold (as much as a remote key set).
 pub const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The link a Kubernetes ConfigMap (or Secret) mount swaps to publish a new version.
+const DATA_LINK: &str = "..data";
 
 /// Why a file of the configuration was not read.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +77,10 @@ type ReadFn = dyn Fn(&Path, u64, &'static str) -> Result<Vec<u8>, FileError> + S
 pub struct Files {
     dir: PathBuf,
     read: Arc<ReadFn>,
+    // The version directory `..data` pointed at when the current load began. Every file of
+    // the load is read from it: a ConfigMap swap during the load cannot mix two versions,
+    // even one that swaps back and forth.
+    pinned: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl fmt::Debug for Files {
@@ -93,6 +104,7 @@ impl Files {
         Files {
             dir,
             read: Arc::new(read_regular),
+            pinned: Arc::default(),
         }
     }
 
@@ -105,6 +117,7 @@ impl Files {
         Files {
             dir,
             read: Arc::new(read),
+            pinned: Arc::default(),
         }
     }
 
@@ -120,6 +133,7 @@ impl Files {
             dir: dir.to_path_buf(),
             source,
         };
+        self.pin_version();
         let mut names = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(read_err)? {
             let entry = entry.map_err(read_err)?;
@@ -134,7 +148,7 @@ impl Files {
         for name in names {
             // Links are followed: a ConfigMap mount links each file into `..data/`.
             let text = (self.read)(
-                &dir.join(&name),
+                &self.through_pin(&dir.join(&name)),
                 MAX_CONFIG_FILE_BYTES,
                 "configuration file",
             )
@@ -157,7 +171,7 @@ impl Files {
     pub fn read_key_file(&self, path: &Path, keys: &mut KeyFiles) {
         if !keys.read.contains_key(path) {
             let read = self
-                .inside(path)
+                .inside(&self.through_pin(path))
                 .and_then(|real| (self.read)(&real, MAX_KEY_FILE_BYTES, "key file"));
             keys.read.insert(path.to_path_buf(), read);
         }
@@ -174,6 +188,29 @@ impl Files {
             {
                 self.read_key_file(&path, keys);
             }
+        }
+    }
+
+    /// Remember the version directory a ConfigMap's `..data` link points at now, if any.
+    fn pin_version(&self) {
+        let target = std::fs::read_link(self.dir.join(DATA_LINK))
+            .ok()
+            .filter(|t| t.components().all(|c| matches!(c, Component::Normal(_))));
+        *self.pinned.lock().unwrap_or_else(|p| p.into_inner()) = target.map(|t| self.dir.join(t));
+    }
+
+    /// `path`, read from the pinned version directory when it is a link into `..data/`.
+    fn through_pin(&self, path: &Path) -> PathBuf {
+        let pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(version) = pinned.as_ref() else {
+            return path.to_path_buf();
+        };
+        match std::fs::read_link(path) {
+            Ok(target) => match target.strip_prefix(DATA_LINK) {
+                Ok(rest) => version.join(rest),
+                Err(_) => path.to_path_buf(),
+            },
+            Err(_) => path.to_path_buf(),
         }
     }
 

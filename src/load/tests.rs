@@ -283,3 +283,56 @@ fn a_yaml_file_over_the_size_limit_is_refused() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_configmap_swap_during_a_load_never_mixes_two_versions() {
+    // A ConfigMap mount: each file links through `..data` to a version directory. The swap
+    // lands right after the first file is read, and again after the second (back and forth,
+    // as two quick edits would).
+    let dir = tempfile::tempdir().unwrap();
+    for v in ["a", "b"] {
+        let version = dir.path().join(format!("..{v}"));
+        std::fs::create_dir(&version).unwrap();
+        std::fs::write(version.join("jwks.json"), jwks(&[&format!("key-{v}")])).unwrap();
+        std::fs::write(version.join("1-sso.yaml"), SSO).unwrap();
+        std::fs::write(
+            version.join("2-identities.yaml"),
+            format!("external_identities:\n  - name: bot-{v}\n    sso_fqn: ci\n"),
+        )
+        .unwrap();
+    }
+    let swap = |dir: &Path, v: &str| {
+        let tmp = dir.join("..data_tmp");
+        std::os::unix::fs::symlink(format!("..{v}"), &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    };
+    swap(dir.path(), "a");
+    for name in ["jwks.json", "1-sso.yaml", "2-identities.yaml"] {
+        std::os::unix::fs::symlink(format!("..data/{name}"), dir.path().join(name)).unwrap();
+    }
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let files = {
+        let (reads, root) = (reads.clone(), dir.path().to_path_buf());
+        Files::with_reader(dir.path().to_path_buf(), move |path, limit, kind| {
+            let bytes = config::read_regular(path, limit, kind);
+            match reads.fetch_add(1, Ordering::SeqCst) {
+                0 => swap(&root, "b"),
+                1 => swap(&root, "a"),
+                _ => swap(&root, "b"),
+            }
+            bytes
+        })
+    };
+    let loaded = Loader::with_files(files, ProviderOptions::default())
+        .load()
+        .unwrap()
+        .snapshot;
+    assert!(reads.load(Ordering::SeqCst) >= 3, "every file was read");
+    let identity = loaded.identities[0].name.to_string();
+    let version = identity.trim_start_matches("bot-");
+    assert_eq!(
+        kids(&loaded),
+        [format!("key-{version}")],
+        "identities of version {version} compiled with the keys of another version"
+    );
+}
