@@ -195,8 +195,8 @@ pub struct Grant {
     pub identity: Box<str>,
     /// The SSO that verified the token.
     pub sso: Box<str>,
-    /// The token's `sub`.
-    pub subject: String,
+    /// The token's `sub` (shared with the token cache's entry: no copy per check).
+    pub subject: std::sync::Arc<str>,
     /// The resource.
     pub resource: String,
     /// The identity's role on it.

@@ -188,7 +188,7 @@ fn decide_with<O: Observer>(
         Some(role) if role >= required => Decision::Allow(Allow::Identity(Grant {
             identity: identity.name.clone(),
             sso: sso.name.clone(),
-            subject: subject.to_string(),
+            subject,
             resource,
             role,
         })),
@@ -236,9 +236,9 @@ fn authenticate<O: Observer>(
         &verified.claims,
         obs,
     );
-    let entry = Entry::new(&verified, selection, snap.generation);
-    let subject = entry.subject.clone();
+    let subject: Arc<str> = Arc::from(verified.subject());
     if let (Some(cache), Some(digest)) = (cache, digest) {
+        let entry = Entry::new(&verified, selection, snap.generation, subject.clone());
         cache.insert(digest, entry);
     }
     Ok((verified.sso_index, selection, subject))

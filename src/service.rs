@@ -365,7 +365,7 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
             let fields: HashMap<String, PbValue> = [
                 ("identity", &*identity),
                 ("sso", &*sso),
-                ("subject", subject.as_str()),
+                ("subject", &*subject),
                 ("resource", resource.as_str()),
                 ("role", role.as_str()),
             ]
@@ -375,7 +375,7 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
             let set = vec![
                 header(IDENTITY_HEADERS[0], &*identity),
                 header(IDENTITY_HEADERS[1], &*sso),
-                header(IDENTITY_HEADERS[2], subject),
+                header(IDENTITY_HEADERS[2], &*subject),
                 header(IDENTITY_HEADERS[3], resource),
                 header(IDENTITY_HEADERS[4], role.as_str()),
             ];

@@ -55,14 +55,19 @@ pub struct Entry {
 
 impl Entry {
     /// What a fresh verification established, for the snapshot of `generation`.
-    pub fn new(verified: &Verified<'_>, selection: Selection, generation: u64) -> Entry {
+    pub fn new(
+        verified: &Verified<'_>,
+        selection: Selection,
+        generation: u64,
+        subject: Arc<str>,
+    ) -> Entry {
         let date = |name: &str| verified.claims.get(name).and_then(Value::as_f64);
         Entry {
             generation,
             keys: verified.keys.clone(),
             sso: verified.sso_index,
             selection,
-            subject: Arc::from(verified.subject()),
+            subject,
             exp: date("exp").unwrap_or(f64::NEG_INFINITY),
             nbf: date("nbf"),
         }

@@ -283,11 +283,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
             panic!("{alg}: {decision:?}")
         };
         assert_eq!(
-            (
-                &*grant.identity,
-                grant.subject.as_str(),
-                grant.role.as_str()
-            ),
+            (&*grant.identity, &*grant.subject, grant.role.as_str()),
             ("bot", "ci-1", "editor")
         );
         let verified = claimgate::token::verify(&snap, token, now()).unwrap();

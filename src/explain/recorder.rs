@@ -291,7 +291,7 @@ impl Watch<'_> {
                 failed_step: None,
                 identity: Some(g.identity.to_string()),
                 sso: Some(g.sso.to_string()),
-                subject: Some(g.subject),
+                subject: Some(g.subject.to_string()),
                 resource: Some(g.resource),
                 role: Some(g.role),
             },
