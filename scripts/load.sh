@@ -67,7 +67,7 @@ print(p if os.path.exists(p) else (shutil.which("envoy") or "envoy"))')"
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
 log "building (release)"
 cargo build --release --quiet --bin claimgate --example floor --example mint_pool --example check_body
-bin=target/release
+bin="${CARGO_TARGET_DIR:-target}/release"
 
 # --- ports -------------------------------------------------------------------------------------
 declare -A envoy_port=(
