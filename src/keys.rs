@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
 /// Most keys a set may hold; a larger set is refused whole.
 pub const MAX_KEYS: usize = 100;
@@ -198,6 +199,9 @@ pub enum KeyMiss {
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
     keys: Vec<Key>,
+    // SHA-256 of the document the set was read from: a refresh that fetched the same
+    // document keeps the set in place, so what was verified with it (the token cache) stays.
+    document: [u8; 32],
 }
 
 /// A key that was dropped while loading a set, and why.
@@ -250,7 +254,13 @@ impl KeySet {
                 }),
             }
         }
-        Ok((KeySet { keys }, skipped))
+        let document = Sha256::digest(json).into();
+        Ok((KeySet { keys, document }, skipped))
+    }
+
+    /// Whether `other` was read from a byte-identical document.
+    pub fn same_document(&self, other: &KeySet) -> bool {
+        self.document == other.document
     }
 
     /// How many usable keys the set holds.

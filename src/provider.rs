@@ -350,7 +350,11 @@ impl RemoteKeys {
                     tracing::warn!(sso = %self.sso, key = %k.id, reason = %k.reason, "key not used");
                 }
                 let count = f.keys.len();
-                self.keys.store(Arc::new(f.keys));
+                // The same document again: keep the set, so the tokens it verified stay
+                // cached (the token cache drops entries whenever the set is swapped).
+                if !self.keys.load().same_document(&f.keys) {
+                    self.keys.store(Arc::new(f.keys));
+                }
                 tracing::info!(sso = %self.sso, trigger, keys = count, "keys loaded");
                 Ok((f.max_age, count))
             }

@@ -569,3 +569,36 @@ async fn a_loopback_http_issuer_may_name_a_loopback_http_jwks_uri() {
     assert_eq!((idp.jwks_fetches(), keys.jwks_fetches()), (0, 1));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_refetch_of_the_same_keys_keeps_the_tokens_they_verified_cached() {
+    let key = TestKey::generate(Kind::EdDsa, "real");
+    let idp = Provider::start(jwks(&[&key])).await;
+    let dir = jwks_uri_config(&idp, "[EdDSA]");
+    let server = start(&dir, ProviderOptions::default()).await;
+    wait_ready(&server).await;
+    let token = key.sign(&claims("ci", json!({})));
+    for _ in 0..2 {
+        assert_eq!(outcome(&server, &token).await, (200, String::new()));
+    }
+    // A token naming a kid the set lacks makes claimgate fetch the (unchanged) set again.
+    let fetches = idp.jwks_fetches();
+    let header = json!({"alg": "EdDSA", "kid": "not-in-the-set"}).to_string();
+    let stranger = key.sign_raw(&header, &claims("ci", json!({})).to_string());
+    assert_eq!(
+        outcome(&server, &stranger).await,
+        (401, "unknown_key".to_string())
+    );
+    assert!(
+        idp.jwks_fetches() > fetches,
+        "the unknown kid was looked up"
+    );
+    let misses = server.metric("claimgate_token_cache_misses_total").await;
+    assert_eq!(outcome(&server, &token).await, (200, String::new()));
+    assert_eq!(
+        server.metric("claimgate_token_cache_misses_total").await,
+        misses,
+        "the token verified with the same keys is still cached"
+    );
+    server.stop().await;
+}
