@@ -590,4 +590,4 @@ impl Router {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -140,7 +140,8 @@ fn bad_templates_are_refused_with_the_field() {
     assert_eq!(e.field, "resource");
 }
 
-fn compiled(path: &str, methods: Option<&[&str]>, resource: &str) -> Route {
+/// A compiled viewer route (`prefix:` makes a path prefix); shared with other modules' tests.
+pub(crate) fn compiled(path: &str, methods: Option<&[&str]>, resource: &str) -> Route {
     let methods: Option<Vec<String>> = methods.map(|ms| ms.iter().map(|m| m.to_string()).collect());
     let (path, path_prefix) = match path.strip_prefix("prefix:") {
         Some(p) => (None, Some(p)),
@@ -346,7 +347,8 @@ fn a_template_or_prefix_that_no_normalized_path_can_match_is_refused() {
     }
 }
 
-fn case_insensitive(path: &str, resource: &str) -> Route {
+/// [`compiled`] with `case_insensitive: true`.
+pub(crate) fn case_insensitive(path: &str, resource: &str) -> Route {
     let (path, path_prefix) = match path.strip_prefix("prefix:") {
         Some(p) => (None, Some(p)),
         None => (Some(path), None),

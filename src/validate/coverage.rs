@@ -132,26 +132,7 @@ fn fills(parts: &[Part], kinds: &[bool], s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::role::Role;
-    use crate::routing::RouteSource;
-
-    fn compiled(path: &str, methods: Option<&[&str]>, resource: &str) -> Route {
-        let methods: Option<Vec<String>> =
-            methods.map(|ms| ms.iter().map(|m| m.to_string()).collect());
-        let (path, path_prefix) = match path.strip_prefix("prefix:") {
-            Some(p) => (None, Some(p)),
-            None => (Some(path), None),
-        };
-        Route::compile(&RouteSource {
-            path,
-            path_prefix,
-            methods: methods.as_deref(),
-            resource: Some(resource),
-            role: Some(Role::Viewer),
-            ..Default::default()
-        })
-        .unwrap()
-    }
+    use crate::routing::tests::{case_insensitive, compiled};
 
     #[test]
     fn a_route_covers_later_ones_only_when_it_matches_all_their_requests() {
@@ -176,22 +157,6 @@ mod tests {
         let two = compiled("/v1/{a}/{b}", None, "x:a");
         let one = compiled("/v1/{a}", None, "x:a");
         assert!(!covers(&two, &one) && !covers(&one, &two));
-    }
-
-    fn case_insensitive(path: &str, resource: &str) -> Route {
-        let (path, path_prefix) = match path.strip_prefix("prefix:") {
-            Some(p) => (None, Some(p)),
-            None => (Some(path), None),
-        };
-        Route::compile(&RouteSource {
-            path,
-            path_prefix,
-            resource: Some(resource),
-            role: Some(Role::Viewer),
-            case_insensitive: true,
-            ..Default::default()
-        })
-        .unwrap()
     }
 
     #[test]
