@@ -121,24 +121,26 @@ impl TokenCache {
         let Some(entries) = &self.entries else {
             return Lookup::Miss(None);
         };
+        if token.len() > token::MAX_TOKEN_LEN {
+            // Verification refuses it; hashing it first would be work for nothing.
+            self.metrics.token_cache_miss();
+            return Lookup::Miss(None);
+        }
         let digest = digest(token);
         let Some(entry) = entries.get(&digest) else {
             self.metrics.token_cache_miss();
             return Lookup::Miss(Some(digest));
         };
-        let current = entry.generation == snap.generation
-            && snap
-                .ssos
-                .get(entry.sso)
-                .is_some_and(|sso| Arc::ptr_eq(&entry.keys, &sso.keys.load()));
-        if !current {
+        let current = snap.ssos.get(entry.sso).filter(|sso| {
+            entry.generation == snap.generation && Arc::ptr_eq(&entry.keys, &sso.keys.load())
+        });
+        let Some(sso) = current else {
             self.remove(entries, &digest);
             self.metrics.token_cache_miss();
             return Lookup::Miss(Some(digest));
-        }
+        };
         self.metrics.token_cache_hit();
-        let leeway = snap.ssos[entry.sso].leeway;
-        match token::check_dates(entry.exp, entry.nbf, now, leeway) {
+        match token::check_dates(entry.exp, entry.nbf, now, sso.leeway) {
             Ok(()) => Lookup::Hit(entry),
             Err(r) => {
                 if r.reason == crate::decision::Reason::Expired {
