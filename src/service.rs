@@ -217,19 +217,6 @@ impl CheckService {
                 }
             }
         }
-        match &decision {
-            Decision::Allow(Allow::Identity(g)) => {
-                span.record("decision", "allow");
-                span.record("identity", &*g.identity);
-            }
-            Decision::Allow(Allow::Public { .. }) => {
-                span.record("decision", "allow");
-            }
-            Decision::Deny(d) => {
-                span.record("decision", "deny");
-                span.record("reason", d.reason.code());
-            }
-        }
         self.answer(decision, &input, snap.generation)
     }
 
@@ -261,19 +248,26 @@ fn key_wait(decision: &Decision) -> Option<&KeyWait> {
     }
 }
 
+/// One debug line per decision, and what it learned recorded on the check's span.
 fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
+    let span = tracing::Span::current();
     match decision {
-        Decision::Allow(Allow::Identity(g)) => tracing::debug!(
-            decision = "allow",
-            request_id,
-            generation,
-            identity = %g.identity,
-            sso = %g.sso,
-            resource = %g.resource,
-            role = g.role.as_str(),
-            "check"
-        ),
+        Decision::Allow(Allow::Identity(g)) => {
+            span.record("decision", "allow");
+            span.record("identity", &*g.identity);
+            tracing::debug!(
+                decision = "allow",
+                request_id,
+                generation,
+                identity = %g.identity,
+                sso = %g.sso,
+                resource = %g.resource,
+                role = g.role.as_str(),
+                "check"
+            )
+        }
         Decision::Allow(Allow::Public { route }) => {
+            span.record("decision", "allow");
             tracing::debug!(
                 decision = "allow",
                 request_id,
@@ -282,14 +276,18 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
                 "check: public route"
             )
         }
-        Decision::Deny(d) => tracing::debug!(
-            decision = "deny",
-            request_id,
-            generation,
-            reason = d.reason.code(),
-            detail = %d.detail,
-            "check"
-        ),
+        Decision::Deny(d) => {
+            span.record("decision", "deny");
+            span.record("reason", d.reason.code());
+            tracing::debug!(
+                decision = "deny",
+                request_id,
+                generation,
+                reason = d.reason.code(),
+                detail = %d.detail,
+                "check"
+            )
+        }
     }
 }
 
