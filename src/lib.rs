@@ -26,7 +26,8 @@
 //!    loads through it), and a snapshot installed into the store and announced.
 //! 9. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
 //!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
-//!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
+//!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens), [`suite`]
+//!    (`claimgate test`: decision tests).
 //! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
 //!     gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
 //!     (watching the directory, swapping in valid edits).
@@ -76,6 +77,8 @@ pub mod service;
 pub mod snapshot;
 /// The current snapshot, swapped atomically.
 pub mod store;
+/// `claimgate test`: decision tests run with the server's decision function.
+pub mod suite;
 /// Small helpers for user-facing text.
 pub mod text;
 /// Strict JWT verification.

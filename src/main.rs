@@ -14,7 +14,7 @@ use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
-use claimgate::{audit, config, explain, load, validate, Snapshot};
+use claimgate::{audit, config, explain, load, suite, validate, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -144,6 +144,18 @@ enum Command {
         #[arg(long, env = "CLAIMGATE_JSON")]
         json: bool,
     },
+    /// Run decision tests: each case's token and request against the expected answer.
+    Test {
+        /// Configuration directory.
+        #[arg(long, env = "CLAIMGATE_CONFIG")]
+        config: PathBuf,
+        /// Test files (YAML), or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output: text or json.
+        #[arg(long, env = "CLAIMGATE_FORMAT", value_enum, default_value = "text")]
+        format: TestFormat,
+    },
     /// Mint a signed token for development and tests.
     Token {
         /// PEM private key (RSA, EC P-256/P-384 or Ed25519).
@@ -177,6 +189,12 @@ enum Command {
 enum OutputFormat {
     Text,
     Github,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TestFormat {
+    Text,
     Json,
 }
 
@@ -302,6 +320,17 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Test {
+            config,
+            files,
+            format,
+        } => match test_command(&config, &files, format) {
+            Ok(passed) => ExitCode::from(if passed { 0 } else { 1 }),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Token {
             key,
             iss,
@@ -422,4 +451,18 @@ fn who_can_command(
         print!("{answer}");
     }
     Ok(())
+}
+
+/// Run decision tests; `Ok(false)` when any failed.
+fn test_command(dir: &Path, files: &[PathBuf], format: TestFormat) -> anyhow::Result<bool> {
+    let (cfg, snap) = load(dir)?;
+    let cases =
+        suite::read(files, &snap).map_err(|e| anyhow::anyhow!("invalid test file:\n{e}"))?;
+    let results = suite::run(&snap, Some(&cfg), &cases, unix_now())?;
+    let format = match format {
+        TestFormat::Text => suite::Format::Text,
+        TestFormat::Json => suite::Format::Json,
+    };
+    print!("{}", results.render(format));
+    Ok(results.failed == 0)
 }

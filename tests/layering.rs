@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["store"],
     &["load"],
-    &["explain", "validate", "audit", "mint"],
+    &["explain", "validate", "audit", "mint", "suite"],
     &["listener", "service", "http", "reload"],
     &["server"],
 ];
