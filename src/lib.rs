@@ -27,7 +27,7 @@
 //! 9. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
 //!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
 //!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens), [`suite`]
-//!    (`claimgate test`: decision tests).
+//!    (`claimgate test`: decision tests), [`diff`] (`claimgate diff`: what a change does).
 //! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
 //!     gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
 //!     (watching the directory, swapping in valid edits).
@@ -43,6 +43,8 @@ pub mod clock;
 pub mod config;
 /// The decision for one request, as a value.
 pub mod decision;
+/// `claimgate diff`: the effective access, identities, SSOs and routes two configurations differ in.
+pub mod diff;
 /// The decision for one token, step by step.
 pub mod explain;
 /// HTTP endpoints: metrics and health.

@@ -14,7 +14,7 @@ use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
-use claimgate::{audit, config, explain, load, suite, validate, Snapshot};
+use claimgate::{audit, config, diff, explain, load, suite, validate, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -156,6 +156,22 @@ enum Command {
         #[arg(long, env = "CLAIMGATE_FORMAT", value_enum, default_value = "text")]
         format: TestFormat,
     },
+    /// Compare the effective access of two configurations, for the review of a change.
+    Diff {
+        /// The configuration before the change: a directory, or git:REF for the --config
+        /// directory as it is at REF in its repository.
+        #[arg(long, env = "CLAIMGATE_BASE")]
+        base: String,
+        /// The configuration after the change.
+        #[arg(long, env = "CLAIMGATE_CONFIG")]
+        config: PathBuf,
+        /// Output: text, markdown or json.
+        #[arg(long, env = "CLAIMGATE_FORMAT", value_enum, default_value = "text")]
+        format: DiffFormat,
+        /// Exit 1 when there are changes.
+        #[arg(long, env = "CLAIMGATE_EXIT_CODE")]
+        exit_code: bool,
+    },
     /// Mint a signed token for development and tests.
     Token {
         /// PEM private key (RSA, EC P-256/P-384 or Ed25519).
@@ -189,6 +205,13 @@ enum Command {
 enum OutputFormat {
     Text,
     Github,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiffFormat {
+    Text,
+    Markdown,
     Json,
 }
 
@@ -331,6 +354,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Diff {
+            base,
+            config,
+            format,
+            exit_code,
+        } => match diff_command(&base, &config, format) {
+            Ok(changed) => ExitCode::from(if changed && exit_code { 1 } else { 0 }),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Token {
             key,
             iss,
@@ -465,4 +500,43 @@ fn test_command(dir: &Path, files: &[PathBuf], format: TestFormat) -> anyhow::Re
     };
     print!("{}", results.render(format));
     Ok(results.failed == 0)
+}
+
+/// Print the diff between two configurations; `Ok(true)` when anything changed.
+fn diff_command(base: &str, new_dir: &Path, format: DiffFormat) -> anyhow::Result<bool> {
+    // The temporary checkout of a git base lives until the diff is made.
+    let (base_dir, shown, _checkout) = match base.strip_prefix("git:") {
+        Some(rev) => {
+            let (tmp, dir) = diff::checkout(new_dir, rev)?;
+            (
+                tmp.path().to_path_buf(),
+                format!("git:{rev}, {dir}"),
+                Some(tmp),
+            )
+        }
+        None => (PathBuf::from(base), base.to_owned(), None),
+    };
+    // Two configurations are two independent loads: run them side by side.
+    let (base, new) = std::thread::scope(|s| {
+        let base = s.spawn(|| diff::load_side(diff::Side::Base, &base_dir, &shown));
+        let new = diff::load_side(diff::Side::New, new_dir, &new_dir.display().to_string());
+        (base.join(), new)
+    });
+    let base = base.map_err(|_| anyhow::anyhow!("loading the base configuration failed"))??;
+    let new = new?;
+    let changes = diff::diff(&base, &new);
+    let format = match format {
+        DiffFormat::Text => diff::Format::Text,
+        DiffFormat::Markdown => diff::Format::Markdown,
+        DiffFormat::Json => diff::Format::Json,
+    };
+    print!("{}", changes.render(format));
+    for note in changes
+        .notes
+        .iter()
+        .filter(|_| matches!(format, diff::Format::Json))
+    {
+        eprintln!("note: {note}");
+    }
+    Ok(!changes.is_empty())
 }

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["store"],
     &["load"],
-    &["explain", "validate", "audit", "mint", "suite"],
+    &["explain", "validate", "audit", "mint", "suite", "diff"],
     &["listener", "service", "http", "reload"],
     &["server"],
 ];
