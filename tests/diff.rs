@@ -550,3 +550,21 @@ fn a_git_base_outside_a_git_repository_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_route_that_starts_folding_case_changes_the_requests_spelled_in_another_case() {
+    let (base, new) = pair(|d| {
+        d.edit(
+            "routes.yaml",
+            "  - path: /v1/mcp/search/{*rest}\n",
+            "  - path: /v1/mcp/search/{*rest}\n    case_insensitive: true\n",
+        )
+    });
+    assert_eq!(
+        changes(&base, &new),
+        [
+            json!({"kind": "route_changed", "route": "/v1/mcp/search/{*rest}", "was": null,
+                "now": {"resource": "mcp-server:search", "role": "viewer"}})
+        ]
+    );
+}

@@ -30,29 +30,44 @@ fn answer(router: &Router, method: &str, host: &str, path: &str) -> Option<Effec
     })
 }
 
-/// The path a route is written for, with each variable spelled `{name}`.
+/// The paths a route is written for, with each variable spelled `{name}`; for a route that
+/// folds case, also in upper case (the requests a change of `case_insensitive` moves).
 fn sample_paths(route: &Route) -> Vec<String> {
     let display = &*route.display;
-    if route.is_prefix() {
+    let mut paths = if route.is_prefix() {
         let base = display.trim_end_matches('/');
-        return vec![
-            if base.is_empty() {
-                "/".to_owned()
-            } else {
-                base.to_owned()
-            },
-            format!("{base}/{{rest}}"),
-        ];
+        let whole = if base.is_empty() { "/" } else { base };
+        vec![whole.to_owned(), format!("{base}/{{rest}}")]
+    } else {
+        let path = display
+            .split('/')
+            .map(|seg| match seg.strip_prefix("{*") {
+                Some(rest) => format!("{{{rest}"),
+                None => seg.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        vec![path]
+    };
+    if route.case_insensitive() {
+        let upper: Vec<String> = paths.iter().map(|p| upper_literals(p)).collect();
+        paths.extend(upper);
     }
-    let path = display
-        .split('/')
-        .map(|seg| match seg.strip_prefix("{*") {
-            Some(rest) => format!("{{{rest}"),
-            None => seg.to_owned(),
+    paths
+}
+
+/// `path` with its literal segments in upper case and its `{variables}` as they are.
+fn upper_literals(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                seg.to_owned()
+            } else {
+                seg.to_ascii_uppercase()
+            }
         })
         .collect::<Vec<_>>()
-        .join("/");
-    vec![path]
+        .join("/")
 }
 
 /// What a set of requests got, and gets now.
