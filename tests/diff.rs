@@ -195,6 +195,13 @@ fn two_identities_brought_to_equally_many_compatible_claims_are_a_possible_tie()
         got[1],
         json!({"kind": "possible_tie", "identities": ["api-deployer-prod", "prod-cluster"], "sso": "dev-oidc", "claims": 3})
     );
+    // An identity with more claims, all of the pair's, wins the tokens that match both.
+    new.write(
+        "winner.yaml",
+        "external_identities:\n  - name: prod-deployer-in-cluster\n    sso_fqn: dev-oidc\n    claims: {repository: acme/api, environment: prod, cluster: eu-1, /kubernetes.io/namespace: prod}\n",
+    );
+    let got = changes(&base, &new);
+    assert!(got.iter().all(|c| c["kind"] != "possible_tie"), "{got:?}");
 }
 
 #[test]

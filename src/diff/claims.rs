@@ -35,6 +35,19 @@ impl Conditions<'_> {
     pub(super) fn len(&self) -> usize {
         self.items.len()
     }
+
+    /// Whether every condition of `self` is one of `a` or `b` (the same claim and the same
+    /// condition): then every token that satisfies both satisfies `self` too.
+    pub(super) fn within(&self, a: &Conditions<'_>, b: &Conditions<'_>) -> bool {
+        let has = |c: &Conditions<'_>, key: u32, form: u32| {
+            c.items
+                .binary_search_by_key(&key, |(k, ..)| *k)
+                .is_ok_and(|i| c.items[i].1 == form)
+        };
+        self.items
+            .iter()
+            .all(|&(key, form, _)| has(a, key, form) || has(b, key, form))
+    }
 }
 
 /// Whether two conditions on one claim exclude each other, asked once per pair of distinct
