@@ -493,6 +493,33 @@ fn test_command(dir: &Path, files: &[PathBuf], format: TestFormat) -> anyhow::Re
     let (cfg, snap) = load(dir)?;
     let cases =
         suite::read(files, &snap).map_err(|e| anyhow::anyhow!("invalid test file:\n{e}"))?;
+    // A literal token is verified against the keys a running server would hold: fetch the
+    // remote keys of its SSO first, as explain does. Described tokens need none.
+    let literal: Vec<&str> = cases
+        .iter()
+        .filter_map(|c| match &c.token {
+            suite::TokenInput::Literal(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !literal.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut fetched = Vec::new();
+        for token in literal {
+            let Some(load) = runtime.block_on(explain::load_remote_keys(&snap, token)) else {
+                continue;
+            };
+            if let (Some(e), false) = (&load.error, fetched.contains(&load.sso)) {
+                eprintln!(
+                    "warning: the keys of SSO {} could not be fetched: {e}",
+                    load.sso
+                );
+            }
+            fetched.push(load.sso);
+        }
+    }
     let results = suite::run(&snap, Some(&cfg), &cases, unix_now())?;
     let format = match format {
         TestFormat::Text => suite::Format::Text,

@@ -278,3 +278,47 @@ fn described_tokens_are_signed_with_an_algorithm_the_sso_allows() {
         assert!(out.ends_with("3 passed, 0 failed\n"), "{out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_literal_token_of_an_sso_with_remote_keys_is_verified_with_the_fetched_keys() {
+    let key = TestKey::generate(Kind::Es256, "remote-1");
+    let idp = common::provider::Provider::start(jwks(&[&key])).await;
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n  - name: remote-idp\n    type: oidc\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_uri: {}\n    algorithms: [ES256]\n",
+            idp.jwks_uri()
+        ),
+    );
+    dir.write(
+        "rest.yaml",
+        "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n",
+    );
+    let token = key.sign(&claims("ci", json!({})));
+    let file = dir.write(
+        "tests/t.yaml",
+        &format!(
+            "tests:\n  - name: literal\n    token: \"{token}\"\n    request: {{path: /a}}\n    expect: {{allow: true, identity: bot}}\n  - name: described\n    token: {{sso: remote-idp}}\n    request: {{path: /a}}\n    expect: {{allow: true, identity: bot}}\n"
+        ),
+    );
+    let args = [
+        "test".to_owned(),
+        "--config".to_owned(),
+        dir.path().to_str().unwrap().to_owned(),
+        file.to_str().unwrap().to_owned(),
+    ];
+    let out =
+        tokio::task::spawn_blocking(move || Command::new(bin()).args(&args).output().unwrap())
+            .await
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.ends_with("2 passed, 0 failed\n"), "{stdout}");
+    assert_eq!(idp.jwks_fetches(), 1);
+}

@@ -13,9 +13,14 @@ pub enum GitError {
     /// `git` could not be run.
     #[error("cannot run git ({0}); --base git:REF needs git installed")]
     NoGit(std::io::Error),
-    /// The new configuration is not inside a git working tree.
-    #[error("{} is not inside a git repository; --base git:REF reads the configuration from the repository that holds --config", .0.display())]
-    NotARepository(PathBuf),
+    /// The new configuration is not inside a git working tree (or git refuses to read it).
+    #[error("{} is not inside a git repository; --base git:REF reads the configuration from the repository that holds --config (git said: {why})", .dir.display())]
+    NotARepository {
+        /// The `--config` directory.
+        dir: PathBuf,
+        /// What git said.
+        why: String,
+    },
     /// The revision is not one git knows.
     #[error("git:{rev} is not a revision of the repository: {why}")]
     UnknownRevision {
@@ -74,7 +79,12 @@ pub fn checkout(config: &Path, rev: &str) -> Result<(tempfile::TempDir, String),
     }
     let prefix = match git(config, &["rev-parse", "--show-prefix"]) {
         Ok(p) => String::from_utf8_lossy(&p).trim().to_owned(),
-        Err(GitError::Failed { .. }) => return Err(GitError::NotARepository(config.to_path_buf())),
+        Err(GitError::Failed { why, .. }) => {
+            return Err(GitError::NotARepository {
+                dir: config.to_path_buf(),
+                why,
+            })
+        }
         Err(e) => return Err(e),
     };
     let shown = if prefix.is_empty() {
