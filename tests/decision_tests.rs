@@ -96,17 +96,17 @@ fn a_deliberately_broken_rule_in_the_example_fails_its_tests_with_the_explain_hi
     let (code, out, err) = run(&["test", "--config", &config, &tests]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.ends_with("13 passed, 1 failed\n"), "{out}");
-    let fail = out.lines().position(|l| l.starts_with("FAIL")).unwrap();
-    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        out.lines().count(),
+        15,
+        "one line per test, and the count: {out}"
+    );
+    let fail = out.lines().find(|l| l.starts_with("FAIL")).unwrap();
     assert!(
-        lines[fail].ends_with(
-            "decisions.yaml:34:11 main branch may deploy to prod: expected allow, got deny (insufficient_role)"
+        fail.ends_with(
+            "decisions.yaml:34:11 main branch may deploy to prod: expected allow, got deny (insufficient_role) | explain: insufficient_role: identity api-deployer-prod is editor on workspace:prod, manager is required [failed step: role]"
         ),
         "{out}"
-    );
-    assert_eq!(
-        lines[fail + 1],
-        "      explain: insufficient_role: identity api-deployer-prod is editor on workspace:prod, manager is required [failed step: role]"
     );
 }
 
@@ -122,7 +122,7 @@ fn a_test_that_expects_another_identity_is_told_which_claim_kept_it_out() {
     let (code, out, _) = run(&["test", "--config", &config, &tests]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("main branch manages the model: expected identity api-deployer-prod, got api-deployer; expected role manager, got editor\n      explain: api-deployer-prod: environment is \"prod\", expected \"production\"; api-deployer matches with 1 claim"),
+        out.contains("main branch manages the model: expected identity api-deployer-prod, got api-deployer; expected role manager, got editor | explain: api-deployer-prod: environment is \"prod\", expected \"production\"; api-deployer matches with 1 claim"),
         "{out}"
     );
 }

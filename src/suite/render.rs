@@ -34,9 +34,13 @@ impl Results {
                 let _ = writeln!(out, "ok    {at} {}", t.name);
                 continue;
             }
-            let _ = writeln!(out, "FAIL  {at} {}: {}", t.name, t.differences.join("; "));
-            if let Some(hint) = &t.hint {
-                let _ = writeln!(out, "      explain: {hint}");
+            // One line per test, the hint included, so a CI log can be read by grep.
+            let _ = write!(out, "FAIL  {at} {}: {}", t.name, t.differences.join("; "));
+            match &t.hint {
+                Some(hint) => {
+                    let _ = writeln!(out, " | explain: {hint}");
+                }
+                None => out.push('\n'),
             }
         }
         let _ = writeln!(out, "{} passed, {} failed", self.passed, self.failed);
