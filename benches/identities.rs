@@ -10,16 +10,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use claimgate::identity::{self, ClaimMatcher, ClaimPath, ClaimValue, Identity, Index, Selection};
+use claimgate::identity::{self, ClaimMatcher, ClaimValue, Identity, Index, Selection};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 
 fn claim(key: &str, value: String) -> ClaimMatcher {
-    ClaimMatcher {
-        key: key.into(),
-        path: ClaimPath::Top(key.into()),
-        value: ClaimValue::Str(value.into()),
-    }
+    ClaimMatcher::exact(key, ClaimValue::Str(value.into()))
 }
 
 /// `n` identities of one SSO: `n - 1` specific ones (repository and environment, as CI

@@ -106,7 +106,7 @@ pub fn who_can(
                 claims: identity
                     .claims
                     .iter()
-                    .map(|c| (c.key.to_string(), c.value.to_json()))
+                    .map(|c| (c.key.to_string(), c.condition.to_json()))
                     .collect(),
             })
         })

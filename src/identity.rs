@@ -11,9 +11,13 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::Value;
 
+mod condition;
 mod index;
+mod pattern;
 
+pub use condition::Condition;
 pub use index::Index;
+pub use pattern::{Pattern, PatternError, MAX_PATTERN_BYTES, MAX_WILDCARDS};
 
 /// Where a claim is read from the token payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +109,7 @@ pub struct ClaimMatcher {
     /// Where to read it.
     pub path: ClaimPath,
     /// What it must be.
-    pub value: ClaimValue,
+    pub condition: Condition,
 }
 
 /// How one claim condition fared against a token.
@@ -137,20 +141,28 @@ impl ClaimMatcher {
     /// Check this condition against the token's value for it, as [`ClaimMatcher::lookup`]
     /// found it.
     pub fn judge(&self, actual: Option<&Value>) -> ClaimOutcome {
-        match actual {
-            None => ClaimOutcome::Missing,
-            Some(v) if self.value.matches(v) => ClaimOutcome::Matched,
-            Some(_) => ClaimOutcome::Mismatched,
-        }
+        self.condition.judge(actual)
     }
 
-    /// Whether two conditions look exclusive: the same claim with different values.
-    ///
-    /// An array claim could contain both values; operators write such pairs to mean "one or
-    /// the other", so tie warnings treat them as exclusive and say so.
-    pub fn excludes(&self, other: &ClaimMatcher) -> bool {
-        self.path.pointer() == other.path.pointer()
-            && self.value.canonical() != other.value.canonical()
+    /// The condition that the claim at `key` equals `value` (a key starting with `/` is a
+    /// JSON Pointer).
+    pub fn exact(key: &str, value: ClaimValue) -> ClaimMatcher {
+        ClaimMatcher::new(key, Condition::Equals(Box::new([value])))
+    }
+
+    /// The condition `condition` on the claim at `key` (a key starting with `/` is a JSON
+    /// Pointer).
+    pub fn new(key: &str, condition: Condition) -> ClaimMatcher {
+        let path = if key.starts_with('/') {
+            ClaimPath::Pointer(key.into())
+        } else {
+            ClaimPath::Top(key.into())
+        };
+        ClaimMatcher {
+            key: key.into(),
+            path,
+            condition,
+        }
     }
 }
 
@@ -312,15 +324,7 @@ mod tests {
             sso: 0,
             claims: claims
                 .iter()
-                .map(|(k, v)| ClaimMatcher {
-                    key: (*k).into(),
-                    path: if k.starts_with('/') {
-                        ClaimPath::Pointer((*k).into())
-                    } else {
-                        ClaimPath::Top((*k).into())
-                    },
-                    value: v.clone(),
-                })
+                .map(|(k, v)| ClaimMatcher::exact(k, v.clone()))
                 .collect(),
         }
     }
@@ -378,17 +382,18 @@ mod tests {
     }
 
     #[test]
-    fn exclusion_sees_through_spelling_of_paths_and_numbers() {
+    fn canonical_forms_see_through_spelling_of_paths_and_numbers() {
         let a = ident("a", &[("repository", s("x")), ("run", ClaimValue::Int(1))]);
         let b = ident(
             "b",
-            &[("/repository", s("y")), ("run", ClaimValue::Float(1.0))],
+            &[("/repository", s("x")), ("run", ClaimValue::Float(1.0))],
         );
-        assert!(a.claims[0].excludes(&b.claims[0]));
-        assert!(!a.claims[1].excludes(&b.claims[1]));
+        assert_eq!(a.claims[0].path.pointer(), b.claims[0].path.pointer());
+        let canon = |c: &ClaimMatcher| c.condition.canonical();
+        assert_eq!(canon(&a.claims[1]), canon(&b.claims[1]));
         assert!(ClaimValue::Float(1.0).matches(&json!(1)));
         let c = ident("c", &[("run", s("1"))]);
-        assert!(a.claims[1].excludes(&c.claims[0]));
+        assert_ne!(canon(&a.claims[1]), canon(&c.claims[0]));
     }
 
     #[test]

@@ -20,6 +20,8 @@ use crate::provider::RemoteKeys;
 use crate::role::Role;
 use crate::routing::Router;
 
+/// Conditions of an identity's claims, compiled from YAML.
+pub mod claims;
 mod compile;
 mod key_source;
 

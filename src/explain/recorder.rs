@@ -162,7 +162,7 @@ impl IdentityObserver for Watch<'_> {
     ) {
         self.pending.push(ClaimCheck {
             key: claim.key.to_string(),
-            expected: claim.value.to_json(),
+            expected: claim.condition.to_json(),
             actual: actual.cloned(),
             outcome,
         });

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::key_source::{self, KeySource};
 use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
 use crate::config::{Config, Diagnostic, Files, Item, KeyFiles, Origin, Severity, SsoSpec};
-use crate::identity::{ClaimMatcher, ClaimPath, ClaimValue, Identity};
+use crate::identity::{ClaimMatcher, ClaimPath, Identity};
 use crate::keys::{Alg, AlgSet};
 use crate::provider::ProviderOptions;
 use crate::role::Role;
@@ -365,37 +365,32 @@ fn claims(cx: &mut Ctx<'_>, o: Origin, spec: &serde_yaml::Mapping) -> Vec<ClaimM
         } else {
             ClaimPath::Top(key.into())
         };
-        let value = match v {
-            serde_yaml::Value::String(s) => ClaimValue::Str(s.as_str().into()),
-            serde_yaml::Value::Bool(b) => ClaimValue::Bool(*b),
-            serde_yaml::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => ClaimValue::Int(i),
-                (None, Some(f)) if f.is_finite() => ClaimValue::Float(f),
-                _ => {
-                    cx.error(
-                        o,
-                        IDS,
-                        Some(&field),
-                        format!("claim {key:?}: number {n} cannot be matched"),
-                    );
-                    continue;
-                }
-            },
-            _ => {
-                cx.error(
-                    o,
-                    IDS,
-                    Some(&field),
-                    format!("claim {key:?} must be a string, number or boolean"),
-                );
-                continue;
+        match super::claims::condition(key, v) {
+            Ok(mut claim) => {
+                claim.path = path;
+                claims.push(claim);
             }
-        };
-        claims.push(ClaimMatcher {
-            key: key.into(),
-            path,
-            value,
-        });
+            Err(e) => {
+                let at = match e.field.as_str() {
+                    "" => field,
+                    f if f.starts_with('[') => format!("{field}{f}"),
+                    f => format!("{field}.{f}"),
+                };
+                cx.error(o, IDS, Some(&at), e.to_string());
+            }
+        }
+    }
+    if spec.len() > super::claims::MAX_CLAIMS {
+        cx.error(
+            o,
+            IDS,
+            Some("claims"),
+            format!(
+                "{} claims; an identity has at most {}",
+                spec.len(),
+                super::claims::MAX_CLAIMS
+            ),
+        );
     }
     claims
 }

@@ -207,7 +207,7 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
                     .map(|c| {
                         (
                             keys.id(c.path.pointer().into_owned()),
-                            values.id(c.value.canonical()),
+                            values.id(c.condition.canonical()),
                         )
                     })
                     .collect();
@@ -358,7 +358,7 @@ fn example_claims(a: &Identity, b: &Identity) -> String {
     let mut parts = Vec::new();
     for c in a.claims.iter().chain(b.claims.iter()) {
         if seen.insert(c.path.pointer().into_owned()) {
-            parts.push(format!("{}={}", c.key, c.value.to_json()));
+            parts.push(format!("{}={}", c.key, c.condition.to_json()));
         }
     }
     parts.join(", ")

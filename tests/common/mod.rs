@@ -4,6 +4,7 @@
 pub mod envoy;
 pub mod process;
 pub mod provider;
+pub mod selection;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
