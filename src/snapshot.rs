@@ -24,6 +24,8 @@ use crate::routing::Router;
 pub mod claims;
 mod compile;
 mod key_source;
+/// The guard against identities any tenant of a shared issuer could obtain.
+mod tenant;
 
 pub use compile::{compile, compile_with};
 pub use key_source::KeySource;

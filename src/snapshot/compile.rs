@@ -315,6 +315,12 @@ fn identities(cx: &mut Ctx<'_>, ssos: &Ssos<'_>) -> Identities {
             Some(&i) => i,
         };
         let claims = claims(cx, o, &s.claims);
+        let sso_spec = &ssos.list[sso];
+        if let Some(msg) =
+            super::tenant::unpinned(&s.name, &sso_spec.name, &sso_spec.issuer, &claims)
+        {
+            cx.error(o, IDS, Some("name"), msg);
+        }
         by_name.insert(s.name.as_str().into(), list.len());
         origins.push(o);
         list.push(Identity {
