@@ -13,10 +13,12 @@ use serde_json::Value;
 
 mod condition;
 mod index;
+mod overlap;
 mod pattern;
 
 pub use condition::Condition;
 pub use index::Index;
+pub use overlap::Overlap;
 pub use pattern::{Pattern, PatternError, MAX_PATTERN_BYTES, MAX_WILDCARDS};
 
 /// Where a claim is read from the token payload.

@@ -165,6 +165,7 @@ impl IdentityObserver for Watch<'_> {
             expected: claim.condition.to_json(),
             actual: actual.cloned(),
             outcome,
+            text: claim.condition.explain(&claim.key, outcome, actual),
         });
     }
 
