@@ -92,7 +92,10 @@ impl Condition {
     pub fn phrase(&self) -> String {
         let list = |items: Vec<Value>| match items.as_slice() {
             [one] => one.to_string(),
-            _ => Value::Array(items).to_string(),
+            many => {
+                let shown: Vec<String> = many.iter().map(Value::to_string).collect();
+                format!("[{}]", shown.join(", "))
+            }
         };
         let values = |vs: &[ClaimValue]| list(vs.iter().map(ClaimValue::to_json).collect());
         let patterns = |ps: &[Pattern]| list(ps.iter().map(|p| Value::from(p.source())).collect());

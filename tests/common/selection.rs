@@ -10,7 +10,7 @@ const RESOURCE: &str = "model:acme/shared";
 
 /// A running server whose SSO trusts one issuer and whose identities are given as YAML.
 pub struct Selector {
-    _dir: ConfigDir,
+    pub dir: ConfigDir,
     pub server: TestServer,
     pub key: TestKey,
     pub issuer: String,
@@ -49,7 +49,7 @@ impl Selector {
         );
         let server = TestServer::start(dir.path()).await;
         Selector {
-            _dir: dir,
+            dir,
             server,
             key,
             issuer: issuer.into(),
