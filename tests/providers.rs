@@ -261,3 +261,65 @@ async fn explain_shows_each_condition_of_a_github_identity_in_its_own_words() {
     }
     s.server.stop().await;
 }
+
+/// The README's GitHub Actions recipe, as written there, on the shipped example config.
+#[test]
+fn the_readme_github_recipe_selects_the_deploy_identity_on_the_example_config() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(bin())
+        .current_dir(root)
+        .args([
+            "token",
+            "--key",
+            "config/keys/dev-only-private-key.pem",
+            "--kid",
+            "dev-rsa-1",
+            "--iss",
+            "https://token.actions.githubusercontent.com",
+            "--aud",
+            "claimgate",
+            "--sub",
+            "repo:acme/api:environment:prod",
+            "--claim",
+            "repository_owner_id=\"1234567\"",
+            "--claim",
+            "repository_id=\"7654321\"",
+            "--claim",
+            "repository=acme/api",
+            "--claim",
+            "environment=prod",
+            "--claim",
+            "ref=refs/heads/main",
+            "--claim",
+            "actor=octocat",
+            "--claim",
+            "event_name=push",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let explain = |token: &str| {
+        Command::new(bin())
+            .current_dir(root)
+            .args(["explain", "--config", "config", "--token", token])
+            .args([
+                "--method",
+                "POST",
+                "--path",
+                "/v1/workspaces/prod/deploy",
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = explain(&token);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["verdict"]["identity"], "gh-api-deploy-prod");
+    assert_eq!(report["verdict"]["role"], "manager");
+    // The README spells the same command.
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(readme.contains("--claim actor=octocat --claim event_name=push)"));
+    assert!(readme.contains("# exit 0: gh-api-deploy-prod, manager"));
+}
