@@ -1,5 +1,6 @@
 //! External-identity selection: among the identities of the SSO that verified a token, those
-//! whose claims all hold are candidates, and the candidate with the most claims wins.
+//! whose claims all hold are candidates, and the candidate with the most claims wins. Each
+//! claim is one [`Condition`]: a value, a list, a `like` [`Pattern`], a negation or presence.
 //!
 //! The rule is a walk ([`select`]): the SSO's identities sorted by claim count (most first),
 //! stopping as soon as the count drops below the best match or a tie is found. The request
