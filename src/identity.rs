@@ -194,8 +194,8 @@ impl ClaimMatcher {
 /// An external identity, compiled.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    /// Its unique name.
-    pub name: Box<str>,
+    /// Its unique name (shared with every grant it backs: no copy per check).
+    pub name: std::sync::Arc<str>,
     /// Index of its SSO in the snapshot.
     pub sso: usize,
     /// All conditions; every one must hold.

@@ -293,7 +293,7 @@ impl Watch<'_> {
                 identity: Some(g.identity.to_string()),
                 sso: Some(g.sso.to_string()),
                 subject: Some(g.subject.to_string()),
-                resource: Some(g.resource),
+                resource: Some(g.resource.to_string()),
                 role: Some(g.role),
             },
             Decision::Deny(d) => Verdict {

@@ -403,7 +403,7 @@ fn claims(cx: &mut Ctx<'_>, o: Origin, spec: &serde_yaml::Mapping) -> Vec<ClaimM
 
 /// The compiled resources, where each was defined, and how many bindings they hold.
 struct Resources<'c> {
-    by_fqn: HashMap<Box<str>, Resource>,
+    by_fqn: HashMap<std::sync::Arc<str>, Resource>,
     origins: HashMap<&'c str, Origin>,
     binding_count: usize,
 }
