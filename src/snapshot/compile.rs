@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::key_source::{self, KeySource};
 use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
 use crate::config::{Config, Diagnostic, Files, Item, KeyFiles, Origin, Severity, SsoSpec};
-use crate::identity::{ClaimMatcher, ClaimPath, Identity};
+use crate::identity::{ClaimMatcher, Identity};
 use crate::keys::{Alg, AlgSet};
 use crate::provider::ProviderOptions;
 use crate::role::Role;
@@ -354,28 +354,22 @@ fn claims(cx: &mut Ctx<'_>, o: Origin, spec: &serde_yaml::Mapping) -> Vec<ClaimM
             continue;
         };
         let field = format!("claims.{key}");
-        let path = if key.starts_with('/') {
-            if !valid_pointer(key) {
-                cx.error(
-                    o,
-                    IDS,
-                    Some(&field),
-                    format!("{key:?} is not a valid JSON Pointer ('~' must be followed by 0 or 1)"),
-                );
-                continue;
-            }
-            ClaimPath::Pointer(key.into())
-        } else if key.is_empty() {
+        if key.starts_with('/') && !valid_pointer(key) {
+            cx.error(
+                o,
+                IDS,
+                Some(&field),
+                format!("{key:?} is not a valid JSON Pointer ('~' must be followed by 0 or 1)"),
+            );
+            continue;
+        }
+        if key.is_empty() {
             cx.error(o, IDS, Some("claims"), "claim names must not be empty");
             continue;
-        } else {
-            ClaimPath::Top(key.into())
-        };
+        }
+        // The claim's place (top-level name or JSON Pointer) follows from its key.
         match super::claims::condition(key, v) {
-            Ok(mut claim) => {
-                claim.path = path;
-                claims.push(claim);
-            }
+            Ok(claim) => claims.push(claim),
             Err(e) => {
                 let at = match e.field.as_str() {
                     "" => field,
