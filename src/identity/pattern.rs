@@ -404,6 +404,64 @@ mod tests {
         }
     }
 
+    /// The textbook recursive glob matcher, exponential but obviously right.
+    fn reference(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('*', rest)) => (0..=s.len()).any(|i| reference(rest, &s[i..])),
+            Some(('?', rest)) => !s.is_empty() && reference(rest, &s[1..]),
+            Some(('\\', rest)) => match rest.split_first() {
+                Some((c, rest)) => s.first() == Some(c) && reference(rest, &s[1..]),
+                None => false,
+            },
+            Some((c, rest)) => s.first() == Some(c) && reference(rest, &s[1..]),
+        }
+    }
+
+    /// Every string of up to `len` characters over `alphabet`.
+    fn strings(alphabet: &[char], len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matching_agrees_with_the_reference_matcher(
+            source in "([ab*?é]|\\\\[*?\\\\]){0,8}",
+            text in "[ab*?é\\\\]{0,10}",
+        ) {
+            let pattern = p(&source);
+            let pc: Vec<char> = source.chars().collect();
+            let sc: Vec<char> = text.chars().collect();
+            proptest::prop_assert_eq!(pattern.matches(&text), reference(&pc, &sc), "{} {}", source, text);
+        }
+
+        #[test]
+        fn two_patterns_are_called_exclusive_only_when_no_string_matches_both(
+            a in "[ab*?]{0,4}",
+            b in "[ab*?]{0,4}",
+        ) {
+            let (pa, pb) = (p(&a), p(&b));
+            match pa.common_match(&pb) {
+                Some(s) => proptest::prop_assert!(pa.matches(&s) && pb.matches(&s), "{} {} {:?}", a, b, s),
+                None => {
+                    // Any common string is at most as long as both patterns together.
+                    for s in strings(&['a', 'b', 'x'], a.len() + b.len()) {
+                        proptest::prop_assert!(!(pa.matches(&s) && pb.matches(&s)), "{} {} both match {:?}", a, b, s);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn samples_match_and_differ_when_the_pattern_has_a_wildcard() {
         for src in ["a*b", "a?b", "x", "*"] {
