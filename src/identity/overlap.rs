@@ -115,6 +115,7 @@ fn outside(p: &[Pattern], q: &[Pattern], also: impl Fn(&str) -> bool) -> Overlap
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::ClaimOutcome;
     use serde_json::json;
 
     fn pats(ps: &[&str]) -> Box<[Pattern]> {
@@ -132,10 +133,55 @@ mod tests {
         let o = a.overlap(b);
         match &o {
             Overlap::Value(v) => assert!(a.holds(v) && b.holds(v), "{a:?} {b:?} {v}"),
-            Overlap::Absent => assert!(a.judge(None) == b.judge(None)),
+            Overlap::Absent => assert!(
+                a.judge(None) == ClaimOutcome::Matched && b.judge(None) == ClaimOutcome::Matched
+            ),
             _ => {}
         }
         o
+    }
+
+    fn condition() -> impl proptest::strategy::Strategy<Value = Condition> {
+        use proptest::prelude::*;
+        let value = prop::sample::select(vec![
+            ClaimValue::Str("a".into()),
+            ClaimValue::Str("ab".into()),
+            ClaimValue::Str("1".into()),
+            ClaimValue::Int(1),
+            ClaimValue::Bool(true),
+        ]);
+        let pattern = prop::sample::select(vec!["a", "a*", "*b", "?", "*", "a?", "b*"])
+            .prop_map(|p| Pattern::compile(p).expect("valid"));
+        let values = prop::collection::vec(value, 1..3).prop_map(Vec::into_boxed_slice);
+        let patterns = prop::collection::vec(pattern, 1..3).prop_map(Vec::into_boxed_slice);
+        prop_oneof![
+            values.clone().prop_map(Condition::Equals),
+            patterns.clone().prop_map(Condition::Like),
+            values.prop_map(Condition::Not),
+            patterns.prop_map(Condition::NotLike),
+            any::<bool>().prop_map(Condition::Present),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn conditions_called_exclusive_share_no_value(a in condition(), b in condition()) {
+            let o = a.overlap(&b);
+            if o == Overlap::Exclusive {
+                let mut values: Vec<Option<Value>> = vec![None, Some(Value::Null)];
+                values.extend(
+                    ["", "a", "b", "ab", "ba", "abb", "1", "x", "other-0"].map(|s| Some(json!(s))),
+                );
+                values.extend([json!(1), json!(1.0), json!(true)].map(Some));
+                for v in &values {
+                    let both = a.judge(v.as_ref()) == ClaimOutcome::Matched
+                        && b.judge(v.as_ref()) == ClaimOutcome::Matched;
+                    proptest::prop_assert!(!both, "{:?} and {:?} both hold for {:?}", a, b, v);
+                }
+            } else {
+                sound(&a, &b);
+            }
+        }
     }
 
     #[test]
