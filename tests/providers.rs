@@ -323,3 +323,38 @@ fn the_readme_github_recipe_selects_the_deploy_identity_on_the_example_config() 
     assert!(readme.contains("--claim actor=octocat --claim event_name=push)"));
     assert!(readme.contains("# exit 0: gh-api-deploy-prod, manager"));
 }
+
+/// `who-can` shows each condition as written: in words, and as the configuration's form in JSON.
+#[test]
+fn who_can_prints_the_conditions_of_the_example_github_identities() {
+    let config = format!("{}/config", env!("CARGO_MANIFEST_DIR"));
+    let run = |extra: &[&str]| {
+        let out = Command::new(bin())
+            .args(["who-can", "--config", &config])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run(&["--resource", "workspace:prod"]);
+    assert!(
+        text.contains(r#"claims: repository_owner_id="1234567", repository_id="7654321", environment="prod", ref in ["refs/heads/main", "refs/heads/release"], actor not ["dependabot[bot]", "renovate[bot]"]"#),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["--resource", "mcp-server:search", "--json"])).unwrap();
+    let ci = json["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["identity"] == "gh-acme-ci")
+        .expect("gh-acme-ci holds a role");
+    assert_eq!(
+        ci["claims"],
+        json!({
+            "sub": {"like": ["repo:acme/*", "repo:acme@1234567/*"]},
+            "event_name": {"not_like": "pull_request*"},
+        })
+    );
+}
