@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use super::pattern::Shared;
 use super::{ClaimValue, Condition, Pattern};
 
 /// How two conditions on one claim relate.
@@ -46,11 +47,17 @@ impl Condition {
                 .iter()
                 .find(|v| b.holds(&v.to_json()))
                 .map_or(Overlap::Exclusive, |v| Overlap::Value(v.to_json())),
-            (Like(p), Like(q)) => p
-                .iter()
-                .flat_map(|x| q.iter().map(move |y| (x, y)))
-                .find_map(|(x, y)| x.common_match(y))
-                .map_or(Overlap::Exclusive, |s| Overlap::Value(s.into())),
+            (Like(p), Like(q)) => {
+                let mut answer = Overlap::Exclusive;
+                for (x, y) in p.iter().flat_map(|x| q.iter().map(move |y| (x, y))) {
+                    match x.common_match(y) {
+                        Shared::Yes(s) => return Overlap::Value(s.into()),
+                        Shared::Unknown => answer = Overlap::Possible,
+                        Shared::No => {}
+                    }
+                }
+                answer
+            }
             (Like(p), Not(vs)) | (Not(vs), Like(p)) => {
                 match p.iter().flat_map(samples).find(|s| !excluded(vs, s)) {
                     Some(s) => Overlap::Value(s.into()),
