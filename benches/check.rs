@@ -59,13 +59,19 @@ fn setup() -> Setup {
         json!({"keys": [jwk]}).to_string(),
     )
     .unwrap();
-    // A realistic shape: a fallback, a specific and a more specific identity, several
-    // resources and routes ahead of the one that matches.
+    // A realistic shape: a fallback, a specific and a more specific identity, others with
+    // exact values and with patterns, several resources and routes ahead of the one that
+    // matches.
     let mut yaml = String::from(
         "sso_integrations:\n  - name: ci\n    type: oidc\n    issuer: https://idp.example.com\n    audiences: [claimgate]\n    jwks_file: jwks.json\nexternal_identities:\n  - name: any\n    sso_fqn: ci\n  - name: api\n    sso_fqn: ci\n    claims: {repository: acme/api}\n  - name: api-prod\n    sso_fqn: ci\n    claims: {repository: acme/api, environment: prod}\n",
     );
     for i in 0..20 {
         yaml.push_str(&format!("  - name: other-{i}\n    sso_fqn: ci\n    claims: {{repository: acme/r{i}, environment: prod}}\n"));
+    }
+    // Identities by pattern and negation: no index narrows them, so every decision checks
+    // them beside the winner (as many claims as it).
+    for i in 0..5 {
+        yaml.push_str(&format!("  - name: like-{i}\n    sso_fqn: ci\n    claims: {{sub: {{like: \"repo:acme/r{i}:*\"}}, actor: {{not: \"dependabot[bot]\"}}}}\n"));
     }
     yaml.push_str("resources:\n");
     for i in 0..50 {

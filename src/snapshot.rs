@@ -20,8 +20,12 @@ use crate::provider::RemoteKeys;
 use crate::role::Role;
 use crate::routing::Router;
 
+/// Conditions of an identity's claims, compiled from YAML.
+pub mod claims;
 mod compile;
 mod key_source;
+/// The guard against identities any tenant of a shared issuer could obtain.
+mod tenant;
 
 pub use compile::{compile, compile_with};
 pub use key_source::KeySource;

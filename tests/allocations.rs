@@ -2,6 +2,7 @@
 //! testing mode): a warm decision (token already in the cache) allocates nothing, whether the
 //! resource comes from a literal route, a templated route or Envoy's context_extensions, and a
 //! whole warm check through the service stays within a small, fixed number of allocations.
+//! Identity selection allocates nothing, whatever the form of its conditions.
 //!
 //! One test function: the counter is process-wide, so nothing else may run beside it.
 
@@ -10,6 +11,9 @@ mod common;
 use std::sync::Arc;
 
 use claimgate::decision::{Allow, Credentials, Decision, Request};
+use claimgate::identity::{
+    ClaimMatcher, ClaimValue, Condition, Identity, Index, Pattern, Selection,
+};
 use claimgate::metrics::Metrics;
 use claimgate::pipeline;
 use claimgate::service::CheckService;
@@ -33,6 +37,59 @@ fn blocks<R>(n: u64, mut f: impl FnMut() -> R) -> u64 {
 /// the body of the message); this is how many blocks that takes today. A change that adds an
 /// allocation per check fails here and has to say why.
 const CHECK_BLOCKS: u64 = 24;
+
+/// Identities of two SSOs with every form of condition, their index, and a token payload:
+/// SSO 0 is decided by exact values (a list and a JSON Pointer), SSO 1 by patterns.
+fn conditions() -> (Vec<Identity>, Index, serde_json::Value) {
+    let like = |p: &str| Condition::Like(Box::new([Pattern::compile(p).unwrap()]));
+    let strs = |vs: &[&str]| -> Box<[ClaimValue]> {
+        vs.iter().map(|v| ClaimValue::Str((*v).into())).collect()
+    };
+    let identity = |sso: usize, claims: Vec<ClaimMatcher>| Identity {
+        name: "id".into(),
+        sso,
+        claims: claims.into(),
+    };
+    let ids = vec![
+        identity(
+            0,
+            vec![
+                ClaimMatcher::new("ref", Condition::Equals(strs(&["refs/heads/main", "x"]))),
+                ClaimMatcher::new(
+                    "/kubernetes.io/namespace",
+                    Condition::Equals(strs(&["prod"])),
+                ),
+            ],
+        ),
+        identity(
+            0,
+            vec![ClaimMatcher::new(
+                "repository",
+                Condition::Equals(strs(&["acme/api"])),
+            )],
+        ),
+        identity(
+            1,
+            vec![
+                ClaimMatcher::new("sub", like("repo:acme/*:ref:*")),
+                ClaimMatcher::new("actor", Condition::Not(strs(&["dependabot[bot]"]))),
+                ClaimMatcher::new(
+                    "event_name",
+                    Condition::NotLike(Box::new([Pattern::compile("pull_request*").unwrap()])),
+                ),
+                ClaimMatcher::new("environment", Condition::Present(false)),
+            ],
+        ),
+        identity(1, vec![ClaimMatcher::new("sub", like("repo:*"))]),
+    ];
+    let index = Index::build(&ids, 2);
+    let payload = json!({
+        "sub": "repo:acme/api:ref:refs/heads/main", "repository": "acme/api",
+        "ref": "refs/heads/main", "actor": "octocat", "event_name": "push",
+        "kubernetes.io": {"namespace": "prod"},
+    });
+    (ids, index, payload)
+}
 
 #[test]
 fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
@@ -105,6 +162,15 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
     // The cold decision allocates (the payload is parsed): the counter does count.
     let cold = blocks(1, || pipeline::decide(&snap, &cases[0].1, now));
     assert!(cold > 0, "a cold decision must show allocations");
+
+    // Identity selection itself, as a cold decision runs it after parsing: exact values,
+    // lists, JSON Pointers, patterns and negations are all checked without allocating.
+    let (ids, index, payload) = conditions();
+    for (sso, want) in [(0, Selection::Chosen(0)), (1, Selection::Chosen(2))] {
+        assert_eq!(index.select(&ids, sso, &payload), want);
+        let n = blocks(1000, || index.select(&ids, sso, &payload));
+        assert_eq!(n, 0, "SSO {sso}: 1000 selections made {n} allocations");
+    }
 
     // The whole warm check, from Envoy's CheckRequest to the CheckResponse.
     let metrics = Metrics::new();

@@ -162,9 +162,10 @@ impl IdentityObserver for Watch<'_> {
     ) {
         self.pending.push(ClaimCheck {
             key: claim.key.to_string(),
-            expected: claim.value.to_json(),
+            expected: claim.condition.to_json(),
             actual: actual.cloned(),
             outcome,
+            text: claim.condition.explain(&claim.key, outcome, actual),
         });
     }
 
