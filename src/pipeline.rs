@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::decision::{Allow, Credentials, Decision, Deny, Grant, Reason, Request};
 use crate::identity::{Identity, IdentityObserver, Selection};
 use crate::role::Role;
-use crate::routing::{RouteObserver, Target};
+use crate::routing::{ResourceTemplate, RouteMatch, RouteObserver, Target};
 use crate::snapshot::Snapshot;
 use crate::token::{self, Rejection, TokenObserver};
 use crate::token_cache::{Entry, Lookup, TokenCache};
@@ -43,8 +43,12 @@ impl TokenObserver for NoObserver {}
 impl IdentityObserver for NoObserver {}
 impl Observer for NoObserver {}
 
-enum Wanted {
-    Resource(String, Role),
+/// Resource names up to this long are filled in without a heap allocation.
+const RESOURCE_BUF: usize = 256;
+
+enum Wanted<'r, 'p> {
+    Resource(&'p str, Role),
+    Routed(RouteMatch<'r, 'p>, &'r ResourceTemplate, Role),
     Missing(&'static str),
     Invalid(String),
     Public(usize),
@@ -89,7 +93,7 @@ fn decide_with<O: Observer>(
     }
     let wanted = match (req.ext_resource, req.ext_role) {
         (Some(resource), Some(role)) => match Role::parse(role) {
-            Some(role) if !resource.is_empty() => Wanted::Resource(resource.to_owned(), role),
+            Some(role) if !resource.is_empty() => Wanted::Resource(resource, role),
             Some(_) => Wanted::Invalid("context_extensions resource is empty".into()),
             None => Wanted::Invalid(format!(
                 "context_extensions role {role:?} is not viewer, editor or manager"
@@ -104,9 +108,7 @@ fn decide_with<O: Observer>(
             None => Wanted::Unrouted,
             Some(m) => match &m.route.target {
                 Target::Public => Wanted::Public(m.index),
-                Target::Protected { resource, role } => {
-                    Wanted::Resource(m.resource(resource), *role)
-                }
+                Target::Protected { resource, role } => Wanted::Routed(m, resource, *role),
             },
         },
     };
@@ -170,8 +172,21 @@ fn decide_with<O: Observer>(
             )
         }
     };
+    // A templated resource is filled into a stack buffer: an allow copies no string.
+    let mut buf = [0u8; RESOURCE_BUF];
+    let heap;
     let (resource, required) = match wanted {
         Wanted::Resource(r, role) => (r, role),
+        Wanted::Routed(m, template, role) => match template.literal() {
+            Some(r) => (r, role),
+            None => match m.resource_in(template, &mut buf) {
+                Some(r) => (r, role),
+                None => {
+                    heap = m.resource(template);
+                    (heap.as_str(), role)
+                }
+            },
+        },
         Wanted::Missing(why) => return Decision::deny(Reason::NoRoute, why, true),
         Wanted::Invalid(why) => return Decision::deny(Reason::NoRoute, why, true),
         Wanted::Unrouted | Wanted::Public(_) => {
@@ -182,17 +197,18 @@ fn decide_with<O: Observer>(
             )
         }
     };
-    let held = snap.role_of(&resource, identity_index);
-    obs.binding(&resource, identity, held, required);
-    match held {
-        Some(role) if role >= required => Decision::Allow(Allow::Identity(Grant {
+    let binding = snap.binding(resource, identity_index);
+    let held = binding.map(|(_, role)| role);
+    obs.binding(resource, identity, held, required);
+    match binding {
+        Some((name, role)) if role >= required => Decision::Allow(Allow::Identity(Grant {
             identity: identity.name.clone(),
             sso: sso.name.clone(),
             subject,
-            resource,
+            resource: name.clone(),
             role,
         })),
-        Some(role) => Decision::deny(
+        Some((_, role)) => Decision::deny(
             Reason::InsufficientRole,
             format!(
                 "identity {} is {} on {resource}, {} is required",

@@ -364,7 +364,7 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
                 ("identity", &*identity),
                 ("sso", &*sso),
                 ("subject", &*subject),
-                ("resource", resource.as_str()),
+                ("resource", &*resource),
                 ("role", role.as_str()),
             ]
             .into_iter()
@@ -374,7 +374,7 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
                 header(IDENTITY_HEADERS[0], &*identity),
                 header(IDENTITY_HEADERS[1], &*sso),
                 header(IDENTITY_HEADERS[2], &*subject),
-                header(IDENTITY_HEADERS[3], resource),
+                header(IDENTITY_HEADERS[3], &*resource),
                 header(IDENTITY_HEADERS[4], role.as_str()),
             ];
             (set, Some(fields))

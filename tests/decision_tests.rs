@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -33,32 +34,28 @@ fn the_example_tests_pass_on_the_example_config() {
         &format!("{root}/config/tests"),
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.ends_with("14 passed, 0 failed\n"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok    ")).count(), 14);
+    assert!(out.ends_with("18 passed, 0 failed\n"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok    ")).count(), 18);
 }
 
 #[test]
 fn the_example_tests_name_every_identity_and_resource_of_the_example() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let tests = std::fs::read_to_string(format!("{root}/config/tests/decisions.yaml")).unwrap();
-    let identities = [
-        "ci-any",
-        "api-deployer",
-        "api-deployer-prod",
-        "prod-cluster",
-    ];
-    for id in identities {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = claimgate::load::load(&root.join("config")).unwrap();
+    let tests = std::fs::read_to_string(root.join("config/tests/decisions.yaml")).unwrap();
+    for id in example.snapshot.identities.iter() {
         assert!(
-            tests.contains(&format!("identity: {id},")),
-            "{id} is not tested"
+            tests.contains(&format!("identity: {},", id.name)),
+            "no test expects identity {}",
+            id.name
         );
     }
-    for res in [
-        "model:acme/llama-70b",
-        "workspace:prod",
-        "mcp-server:search",
-    ] {
-        assert!(tests.contains(res), "{res} is not tested");
+    for res in &example.config.resources {
+        assert!(
+            tests.contains(&res.spec.fqn),
+            "no test targets {}",
+            res.spec.fqn
+        );
     }
 }
 
@@ -95,10 +92,10 @@ fn a_deliberately_broken_rule_in_the_example_fails_its_tests_with_the_explain_hi
     let (config, tests) = test_dir(&dir);
     let (code, out, err) = run(&["test", "--config", &config, &tests]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.ends_with("13 passed, 1 failed\n"), "{out}");
+    assert!(out.ends_with("17 passed, 1 failed\n"), "{out}");
     assert_eq!(
         out.lines().count(),
-        15,
+        19,
         "one line per test, and the count: {out}"
     );
     let fail = out.lines().find(|l| l.starts_with("FAIL")).unwrap();
@@ -122,7 +119,7 @@ fn a_test_that_expects_another_identity_is_told_which_claim_kept_it_out() {
     let (code, out, _) = run(&["test", "--config", &config, &tests]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("main branch manages the model: expected identity api-deployer-prod, got api-deployer; expected role manager, got editor | explain: api-deployer-prod: environment is \"prod\", expected \"production\"; api-deployer matches with 1 claim"),
+        out.contains("main branch manages the model: expected identity api-deployer-prod, got api-deployer; expected role manager, got editor | explain: api-deployer-prod: environment = \"production\" failed: it is \"prod\"; api-deployer matches with 1 claim"),
         "{out}"
     );
 }
@@ -139,7 +136,7 @@ fn json_output_lists_each_test_with_expected_actual_and_differences() {
     let (code, out, err) = run(&["test", "--config", &config, &tests, "--format", "json"]);
     assert_eq!(code, 1, "{out}{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["passed"], 13);
+    assert_eq!(doc["passed"], 17);
     assert_eq!(doc["failed"], 1);
     let failed: Vec<&Value> = doc["tests"]
         .as_array()
@@ -171,7 +168,7 @@ fn mistakes_in_a_test_file_are_errors_at_their_line_and_column() {
     let cases: &[(&str, &str)] = &[
         ("tests:\n  - name: a\n    expect: {allow: true, rol: viewer}\n", "bad.yaml:3:27: error: tests[0].expect: unknown field `rol`"),
         ("tests:\n  - name: a\n    request: {path: /x}\n", "bad.yaml:2:5: error: tests[0]: missing field `expect`"),
-        ("tests:\n  - name: a\n    token: {sso: nope}\n    expect: {allow: true}\n", "bad.yaml:3:18: error: SSO \"nope\" is not defined in the configuration (defined: dev-oidc)"),
+        ("tests:\n  - name: a\n    token: {sso: nope}\n    expect: {allow: true}\n", "bad.yaml:3:18: error: SSO \"nope\" is not defined in the configuration (defined: dev-oidc, github-actions)"),
         ("tests:\n  - name: a\n    expect: {allow: false, reason: denied}\n", "bad.yaml:3:36: error: \"denied\" is not a reason code"),
         ("tests:\n  - name: a\n    expect: {allow: true, identity: nobody}\n", "bad.yaml:3:37: error: external identity \"nobody\" is not defined in the configuration"),
         ("tests:\n  - name: a\n    expect: {allow: true, role: owner}\n", "bad.yaml:3:33: error: role \"owner\" is not viewer, editor or manager"),

@@ -251,10 +251,14 @@ fn a_key_added_to_the_key_file_or_replaced_under_its_kid_is_an_sso_change() {
         doc["keys"].as_array_mut().unwrap().push(key.jwk.clone());
         d.write("keys/dev-jwks.json", &doc.to_string());
     });
+    // Both SSOs of the example read this key file.
+    let keys = json!({"keys": {"was": ["dev-rsa-1"], "now": ["dev-rsa-1", "dev-rsa-2"]}});
     assert_eq!(
         changes(&base, &new),
-        [json!({"kind": "sso_changed", "sso": "dev-oidc", "fields": {
-            "keys": {"was": ["dev-rsa-1"], "now": ["dev-rsa-1", "dev-rsa-2"]}}})]
+        [
+            json!({"kind": "sso_changed", "sso": "dev-oidc", "fields": keys}),
+            json!({"kind": "sso_changed", "sso": "github-actions", "fields": keys}),
+        ]
     );
     let (base, new) = pair(|d| {
         let mut key = TestKey::generate(Kind::Rs256, "dev-rsa-1");
@@ -262,7 +266,7 @@ fn a_key_added_to_the_key_file_or_replaced_under_its_kid_is_an_sso_change() {
         d.write("keys/dev-jwks.json", &jwks(&[&key]));
     });
     let got = changes(&base, &new);
-    assert_eq!(got.len(), 1);
+    assert_eq!(got.len(), 2);
     assert_eq!(
         got[0]["fields"]["keys"]["now"],
         "other keys under the same key ids"
@@ -333,9 +337,10 @@ fn reordering_files_and_entries_without_changing_meaning_reports_no_change() {
     let read = |name: &str| std::fs::read_to_string(new.path().join(name)).unwrap();
     // Every section in one file of another name, each list in another order (routes only
     // where no two overlap), collaborators shuffled, claim keys respelled as JSON Pointers,
-    // and the key file reformatted.
-    let identities = "external_identities:\n  - name: api-deployer-prod\n    sso_fqn: dev-oidc\n    claims: {ref: refs/heads/main, /environment: prod, repository: acme/api}\n  - name: prod-cluster\n    sso_fqn: dev-oidc\n    claims:\n      /kubernetes.io/serviceaccount/name: deployer\n      /kubernetes.io/namespace: prod\n  - name: api-deployer\n    sso_fqn: dev-oidc\n    claims: {/repository: acme/api}\n  - name: ci-any\n    sso_fqn: dev-oidc\n";
-    let resources = "resources:\n  - fqn: mcp-server:search\n    collaborators:\n      - {subject: \"external-identity:api-deployer\", role: viewer}\n  - fqn: workspace:prod\n    collaborators:\n      - {subject: \"external-identity:prod-cluster\", role: viewer}\n      - {subject: \"external-identity:api-deployer-prod\", role: manager}\n  - fqn: model:acme/llama-70b\n    collaborators:\n      - {subject: \"external-identity:api-deployer-prod\", role: manager}\n      - {subject: \"external-identity:api-deployer\", role: editor}\n      - {subject: \"external-identity:ci-any\", role: viewer}\n";
+    // the values of list, pattern and negation conditions reordered, and the key file
+    // reformatted.
+    let identities = "external_identities:\n  - name: api-deployer-prod\n    sso_fqn: dev-oidc\n    claims: {ref: refs/heads/main, /environment: prod, repository: acme/api}\n  - name: prod-cluster\n    sso_fqn: dev-oidc\n    claims:\n      /kubernetes.io/serviceaccount/name: deployer\n      /kubernetes.io/namespace: prod\n  - name: api-deployer\n    sso_fqn: dev-oidc\n    claims: {/repository: acme/api}\n  - name: ci-any\n    sso_fqn: dev-oidc\n  - name: gh-api-deploy-prod\n    sso_fqn: github-actions\n    claims:\n      actor: {not: [\"renovate[bot]\", \"dependabot[bot]\"]}\n      ref: [refs/heads/release, refs/heads/main]\n      environment: prod\n      repository_id: \"7654321\"\n      repository_owner_id: \"1234567\"\n  - name: gh-acme-ci\n    sso_fqn: github-actions\n    claims:\n      event_name: {not_like: \"pull_request*\"}\n      sub: {like: [\"repo:acme@1234567/*\", \"repo:acme/*\"]}\n";
+    let resources = "resources:\n  - fqn: mcp-server:search\n    collaborators:\n      - {subject: \"external-identity:gh-acme-ci\", role: viewer}\n      - {subject: \"external-identity:api-deployer\", role: viewer}\n  - fqn: workspace:prod\n    collaborators:\n      - {subject: \"external-identity:gh-api-deploy-prod\", role: manager}\n      - {subject: \"external-identity:prod-cluster\", role: viewer}\n      - {subject: \"external-identity:api-deployer-prod\", role: manager}\n  - fqn: model:acme/llama-70b\n    collaborators:\n      - {subject: \"external-identity:api-deployer-prod\", role: manager}\n      - {subject: \"external-identity:api-deployer\", role: editor}\n      - {subject: \"external-identity:ci-any\", role: viewer}\n";
     let routes = read("routes.yaml");
     let mcp =
         "  - path: /v1/mcp/search/{*rest}\n    resource: mcp-server:search\n    role: viewer\n";
@@ -573,5 +578,27 @@ fn a_route_that_starts_folding_case_changes_the_requests_spelled_in_another_case
             json!({"kind": "route_changed", "route": "/v1/mcp/search/{*rest}", "was": null,
                 "now": {"resource": "mcp-server:search", "role": "viewer"}})
         ]
+    );
+}
+
+#[test]
+fn conditions_beyond_equality_are_shown_as_written_old_and_new() {
+    let (base, new) = pair(|d| {
+        d.edit(
+            "identities.yaml",
+            "event_name: {not_like: \"pull_request*\"}",
+            "event_name: {not_like: [\"pull_request*\", workflow_dispatch]}",
+        )
+    });
+    assert_eq!(
+        changes(&base, &new),
+        [json!({"kind": "claims_changed", "identity": "gh-acme-ci",
+                "added": {"event_name": {"not_like": ["pull_request*", "workflow_dispatch"]}},
+                "removed": {"event_name": {"not_like": "pull_request*"}}})]
+    );
+    let (_, out, _) = run(&["diff", "--base", path(&base), "--config", path(&new)]);
+    assert!(
+        out.starts_with("claims    gh-acme-ci: event_name: {\"not_like\":\"pull_request*\"} → {\"not_like\":[\"pull_request*\",\"workflow_dispatch\"]}\n"),
+        "{out}"
     );
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use crate::identity::{ClaimMatcher, Identity};
+use crate::identity::{ClaimMatcher, Identity, Overlap};
 
 /// The claim a condition reads, so that `repository` and `/repository` are one key.
 pub(super) fn claim_key(c: &ClaimMatcher) -> String {
@@ -16,12 +16,12 @@ pub(super) fn claim_key(c: &ClaimMatcher) -> String {
 
 /// Whether two conditions on one claim hold for exactly the same tokens.
 pub(super) fn same_condition(a: &ClaimMatcher, b: &ClaimMatcher) -> bool {
-    a.value.canonical() == b.value.canonical()
+    a.condition.canonical() == b.condition.canonical()
 }
 
 /// A condition as the diff shows it (JSON, as it would be written in YAML).
 pub(super) fn condition(c: &ClaimMatcher) -> Value {
-    c.value.to_json()
+    c.condition.to_json()
 }
 
 /// An identity's conditions as ids (claim key, condition), sorted by key: an identity is
@@ -98,7 +98,7 @@ impl Exclusions {
                 && *self
                     .cache
                     .entry((x.1, y.1))
-                    .or_insert_with(|| x.2.excludes(y.2))
+                    .or_insert_with(|| excludes(x.2, y.2))
             {
                 return false;
             }
@@ -128,6 +128,11 @@ fn shared<'a, 'i>(
         }
     }
     out
+}
+
+/// Whether no value (or absence) of the claim meets both conditions.
+fn excludes(a: &ClaimMatcher, b: &ClaimMatcher) -> bool {
+    a.condition.overlap(&b.condition) == Overlap::Exclusive
 }
 
 fn intern(ids: &mut HashMap<String, u32>, s: String) -> u32 {

@@ -2,7 +2,7 @@
 
 use super::claims::{same_claims, Exclusions};
 use super::routes;
-use crate::identity::{ClaimMatcher, ClaimPath, ClaimValue, Identity};
+use crate::identity::{ClaimMatcher, ClaimValue, Condition, Identity, Pattern};
 use crate::role::Role;
 use crate::routing::{Route, RouteSource, Router};
 
@@ -12,15 +12,7 @@ fn ident(name: &str, claims: &[(&str, &str)]) -> Identity {
         sso: 0,
         claims: claims
             .iter()
-            .map(|(k, v)| ClaimMatcher {
-                key: (*k).into(),
-                path: if k.starts_with('/') {
-                    ClaimPath::Pointer((*k).into())
-                } else {
-                    ClaimPath::Top((*k).into())
-                },
-                value: ClaimValue::Str((*v).into()),
-            })
+            .map(|(k, v)| ClaimMatcher::exact(k, ClaimValue::Str((*v).into())))
             .collect(),
     }
 }
@@ -48,6 +40,59 @@ fn claims_written_in_another_order_or_spelling_are_the_same_claims() {
     let c = ident("a", &[("environment", "prod"), ("repository", "acme/web")]);
     assert!(same_claims(&a, &b));
     assert!(!same_claims(&a, &c));
+}
+
+fn with(name: &str, claims: Vec<ClaimMatcher>) -> Identity {
+    Identity {
+        name: name.into(),
+        sso: 0,
+        claims: claims.into(),
+    }
+}
+
+fn s(v: &str) -> ClaimValue {
+    ClaimValue::Str(v.into())
+}
+
+#[test]
+fn every_form_of_condition_is_compared_and_shown_through_the_same_functions() {
+    let like = |p: &str| Condition::Like(Box::new([Pattern::compile(p).unwrap()]));
+    let acme = with("acme", vec![ClaimMatcher::new("sub", like("repo:acme/*"))]);
+    let other = with("other", vec![ClaimMatcher::exact("sub", s("repo:other/x"))]);
+    let not_api = with(
+        "not-api",
+        vec![ClaimMatcher::new(
+            "sub",
+            Condition::Not(Box::new([s("repo:acme/api")])),
+        )],
+    );
+    let mut ex = Exclusions::default();
+    let [a, o, n] = [&acme, &other, &not_api].map(|i| ex.conditions(i));
+    assert!(
+        !ex.could_both_match(&a, &o),
+        "the pattern cannot match repo:other/x"
+    );
+    assert!(ex.could_both_match(&a, &n), "repo:acme/web meets both");
+    // A list in another order is the same condition; its JSON is the list as written.
+    let ab = with(
+        "x",
+        vec![ClaimMatcher::new(
+            "ref",
+            Condition::Equals(Box::new([s("a"), s("b")])),
+        )],
+    );
+    let ba = with(
+        "x",
+        vec![ClaimMatcher::new(
+            "ref",
+            Condition::Equals(Box::new([s("b"), s("a")])),
+        )],
+    );
+    assert!(same_claims(&ab, &ba));
+    assert_eq!(
+        super::claims::condition(&acme.claims[0]),
+        serde_json::json!({"like": "repo:acme/*"})
+    );
 }
 
 fn route(path: &str, methods: Option<&[String]>, role: Role) -> Route {
