@@ -27,9 +27,10 @@
 //! 9. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
 //!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
 //!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
-//! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
-//!     gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
-//!     (watching the directory, swapping in valid edits).
+//! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`tls`] (the gRPC
+//!     port's TLS, re-read on change), [`service`] (the gRPC ext_authz service), [`http`]
+//!     (`/metrics`, `/healthz`, `/readyz`), [`reload`] (watching the directory, swapping in
+//!     valid edits).
 //! 11. [`server`]: wiring of listeners, signals and graceful shutdown.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -78,6 +79,8 @@ pub mod snapshot;
 pub mod store;
 /// Small helpers for user-facing text.
 pub mod text;
+/// TLS and mTLS on the gRPC port, certificates re-read on change.
+pub mod tls;
 /// Strict JWT verification.
 pub mod token;
 /// The verified-token cache.

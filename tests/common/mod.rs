@@ -2,6 +2,7 @@
 //! directories written to disk, and the real server started on 127.0.0.1:0.
 #![allow(dead_code)]
 pub mod envoy;
+pub mod pki;
 pub mod process;
 pub mod provider;
 
@@ -293,6 +294,7 @@ impl TestServer {
             provider,
             token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
             connections: claimgate::listener::ConnectionOptions::default(),
+            tls: None,
         })
         .await
     }
@@ -307,6 +309,7 @@ impl TestServer {
             provider: claimgate::provider::ProviderOptions::default(),
             token_cache_entries: entries,
             connections: claimgate::listener::ConnectionOptions::default(),
+            tls: None,
         })
         .await
     }
