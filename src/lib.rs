@@ -29,8 +29,8 @@
 //!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
 //! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`tls`] (the gRPC
 //!     port's TLS, re-read on change), [`service`] (the gRPC ext_authz service), [`http`]
-//!     (`/metrics`, `/healthz`, `/readyz`), [`reload`] (watching the directory, swapping in
-//!     valid edits).
+//!     (`/metrics`, `/healthz`, `/readyz`), [`health`] (`grpc.health.v1` following `/readyz`),
+//!     [`reload`] (watching the directory, swapping in valid edits).
 //! 11. [`server`]: wiring of listeners, signals and graceful shutdown.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -45,6 +45,8 @@ pub mod config;
 pub mod decision;
 /// The decision for one token, step by step.
 pub mod explain;
+/// `grpc.health.v1.Health` on the gRPC port, following readiness.
+pub mod health;
 /// HTTP endpoints: metrics and health.
 pub mod http;
 /// External-identity selection by claims.

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::ConfigError;
+use crate::health;
 use crate::http::{self, HttpState};
 use crate::listener::{ConnectionOptions, ConnectionOptionsError, Listener};
 use crate::load::{self, Loader};
@@ -168,9 +169,16 @@ impl Bound {
             .tls
             .clone()
             .map(|t| tokio::spawn(t.watch(tx.subscribe())));
+        let (health_reporter, health_service) = health::service(&self.store, tx.subscribe()).await;
+        let health = tokio::spawn(health::follow(
+            health_reporter,
+            self.store.clone(),
+            tx.subscribe(),
+        ));
         let grpc = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(limits.grpc_keepalive_interval))
             .http2_keepalive_timeout(Some(limits.grpc_keepalive_timeout))
+            .add_service(health_service)
             .add_service(AuthorizationServer::new(service))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = grpc_rx.wait_for(|stop| *stop).await;
@@ -195,6 +203,7 @@ impl Bound {
         tracing::info!("shutting down: draining in-flight checks");
         let _ = tx.send(true);
         let _ = reloads.await;
+        let _ = health.await;
         if let Some(watch) = tls_watch {
             let _ = watch.await;
         }

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["load"],
     &["explain", "validate", "audit", "mint"],
-    &["listener", "tls", "service", "http", "reload"],
+    &["listener", "tls", "service", "http", "health", "reload"],
     &["server"],
 ];
 
