@@ -100,11 +100,12 @@ impl TestCa {
         }
     }
 
-    /// A server certificate for `localhost` and `127.0.0.1`.
+    /// A server certificate for `localhost`, `127.0.0.1` and `claimgate` (the name the
+    /// shipped envoy-mtls.yaml checks).
     pub fn server(&self, cn: &str) -> Pair {
         self.issue(
             cn,
-            &["localhost", "127.0.0.1"],
+            &["localhost", "127.0.0.1", "claimgate"],
             ExtendedKeyUsagePurpose::ServerAuth,
             false,
         )
