@@ -23,6 +23,7 @@ use tonic_health::server::{HealthReporter, HealthService};
 use tonic_health::{pb, ServingStatus};
 
 use crate::http::readiness;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// How often readiness is recomputed.
@@ -88,10 +89,16 @@ impl pb::health_server::Health for Health {
     }
 }
 
-/// Keep the statuses equal to readiness until `stop` turns true, then report `NOT_SERVING`
-/// for the drain.
-pub async fn follow(reporter: HealthReporter, store: Arc<Store>, mut stop: watch::Receiver<bool>) {
+/// Keep the statuses (and the `claimgate_ready` gauge) equal to readiness until `stop` turns
+/// true, then report `NOT_SERVING` for the drain.
+pub async fn follow(
+    reporter: HealthReporter,
+    store: Arc<Store>,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut last = status(&store);
+    metrics.set_ready(last == ServingStatus::Serving);
     report(&reporter, last).await;
     loop {
         tokio::select! {
@@ -101,6 +108,7 @@ pub async fn follow(reporter: HealthReporter, store: Arc<Store>, mut stop: watch
         let now = status(&store);
         if now != last {
             tracing::info!(status = ?now, "gRPC health changed");
+            metrics.set_ready(now == ServingStatus::Serving);
             report(&reporter, now).await;
             last = now;
         }

@@ -173,6 +173,7 @@ impl Bound {
         let health = tokio::spawn(health::follow(
             health_reporter,
             self.store.clone(),
+            self.metrics.clone(),
             tx.subscribe(),
         ));
         let grpc = tonic::transport::Server::builder()

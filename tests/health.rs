@@ -64,6 +64,7 @@ async fn health_is_serving_exactly_when_readyz_is_200_and_follows_it() {
 
     let (status, body) = server.http_get("/readyz").await;
     assert_eq!(status, 503, "{body}");
+    assert_eq!(server.metric("claimgate_ready").await, Some(0.0));
     for service in ["", "envoy.service.auth.v3.Authorization"] {
         assert_eq!(
             health(&mut client, service).await,
@@ -93,6 +94,7 @@ async fn health_is_serving_exactly_when_readyz_is_200_and_follows_it() {
     assert_eq!(next, ServingStatus::Serving);
     let (status, body) = server.http_get("/readyz").await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(server.metric("claimgate_ready").await, Some(1.0));
     for service in ["", "envoy.service.auth.v3.Authorization"] {
         assert_eq!(
             health(&mut client, service).await,
