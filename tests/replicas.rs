@@ -273,3 +273,154 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
         "the restarted replica takes checks again"
     );
 }
+
+/// Lay out `dir` as a Kubernetes ConfigMap mount: `name -> ..data/name`, `..data -> ..VERSION`.
+fn configmap_version(dir: &std::path::Path, version: &str, files: &[(&str, String)]) {
+    let vdir = dir.join(format!("..{version}"));
+    std::fs::create_dir_all(&vdir).unwrap();
+    for (name, content) in files {
+        std::fs::write(vdir.join(name), content).unwrap();
+        let link = dir.join(name);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{name}"), &link).unwrap();
+        }
+    }
+}
+
+/// Atomically point `..data` at a version, as the kubelet does.
+fn configmap_swap(dir: &std::path::Path, version: &str) {
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_config_change_under_load_answers_every_check_from_one_generation() {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    // Generation 2 renames the identity and raises its role: an answer mixing the two would
+    // pair one generation's identity with the other's role.
+    let old = [
+        ("jwks.json", jwks(&[&key])),
+        ("sso.yaml", sso_yaml("[ES256]")),
+        ("identities.yaml", FIXTURE_IDENTITIES.to_owned()),
+        ("resources.yaml", FIXTURE_RESOURCES.to_owned()),
+        ("routes.yaml", FIXTURE_ROUTES.to_owned()),
+    ];
+    let mut new = old.clone();
+    new[2].1 = FIXTURE_IDENTITIES.replace("  - name: api\n", "  - name: api-b\n");
+    new[3].1 = FIXTURE_RESOURCES.replace(
+        "external-identity:api\n        role: editor",
+        "external-identity:api-b\n        role: manager",
+    );
+    assert!(new[2].1 != old[2].1 && new[3].1 != old[3].1);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    for d in &dirs {
+        configmap_version(d.path(), "v1", &old);
+        configmap_version(d.path(), "v2", &new);
+        configmap_swap(d.path(), "v1");
+    }
+    let mut replicas = Vec::new();
+    for d in &dirs {
+        let (grpc, http) = (localhost(free_port()), localhost(free_port()));
+        replicas.push(Claimgate::start_at(d.path(), grpc, http).await);
+    }
+    let upstream = Echo::start().await;
+    let grpc_addrs: Vec<_> = replicas.iter().map(|r| r.grpc).collect();
+    let envoy = Envoy::start(envoy_config(&grpc_addrs, &upstream)).await;
+    for addr in &grpc_addrs {
+        let healthy = eventually(Duration::from_secs(15), || async {
+            health_of(&envoy, *addr).await == "healthy"
+        })
+        .await;
+        assert!(healthy, "replica {addr} healthy");
+    }
+
+    let token = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
+    let answers = Arc::new(Mutex::new(Vec::<(Duration, u16, String, String)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let ingress = envoy.listener("ingress");
+    let mut workers = Vec::new();
+    for _ in 0..WORKERS {
+        let (answers, stop, token) = (answers.clone(), stop.clone(), token.clone());
+        workers.push(tokio::spawn(async move {
+            for _ in 0..50_000usize {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let sent = start.elapsed();
+                let reply = http(
+                    ingress,
+                    "GET",
+                    "/v1/models/acme/llama/infer",
+                    &[("authorization", &format!("Bearer {token}"))],
+                )
+                .await;
+                let (identity, role) = if reply.status == 200 {
+                    let seen = Seen::parse(&reply.body);
+                    let h = seen.claimgate_headers();
+                    let one = |n: &str| h.get(n).map(|v| v.join(",")).unwrap_or_default();
+                    (one("x-claimgate-identity"), one("x-claimgate-role"))
+                } else {
+                    (String::new(), String::new())
+                };
+                answers
+                    .lock()
+                    .unwrap()
+                    .push((sent, reply.status, identity, role));
+            }
+        }));
+    }
+    // One replica after another, as a ConfigMap update reaches each kubelet in turn.
+    for (i, d) in dirs.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        configmap_swap(d.path(), "v2");
+        let reloaded = eventually(Duration::from_secs(10), || async {
+            replicas[i].metric("claimgate_config_generation").await == Some(2.0)
+        })
+        .await;
+        assert!(reloaded, "replica {i} reloads: {}", replicas[i].logs());
+    }
+    let all_new_at = start.elapsed();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    let answers = answers.lock().unwrap();
+    let generation = |a: &(Duration, u16, String, String)| match (a.2.as_str(), a.3.as_str()) {
+        ("api", "editor") => Some(1),
+        ("api-b", "manager") => Some(2),
+        _ => None,
+    };
+    let mixed: Vec<_> = answers.iter().filter(|a| generation(a).is_none()).collect();
+    let old_n = answers.iter().filter(|a| generation(a) == Some(1)).count();
+    let new_n = answers.iter().filter(|a| generation(a) == Some(2)).count();
+    let old_after = answers
+        .iter()
+        .filter(|a| a.0 > all_new_at && generation(a) == Some(1))
+        .count();
+    println!(
+        "rolling change: {} checks, {old_n} answered by generation 1, {new_n} by generation 2, \
+         {} by neither; every replica on generation 2 at {all_new_at:?}",
+        answers.len(),
+        mixed.len()
+    );
+    assert!(
+        mixed.is_empty(),
+        "answers matching neither generation: {:?}",
+        &mixed[..mixed.len().min(5)]
+    );
+    assert!(old_n > 0 && new_n > 0, "the change happened under load");
+    assert_eq!(
+        old_after, 0,
+        "once every replica reloaded, only generation 2 answers"
+    );
+    assert_eq!(
+        upstream.requests(),
+        answers.len(),
+        "every check was an allow"
+    );
+}
