@@ -19,6 +19,18 @@ fi
 export CLAIMGATE_TEST_ENVOY="${ENVOY_BIN}"
 "${ENVOY_BIN}" --version
 
+# tests/deploy.rs renders deploy/kubernetes/ with kubectl and validates every object offline
+# against the Kubernetes schemas.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if ! python3 -c "import kubernetes_validate, sys; sys.exit(kubernetes_validate.version.__version__ != '${KUBERNETES_VALIDATE_VERSION}')" 2>/dev/null; then
+  echo "installing kubernetes-validate ${KUBERNETES_VALIDATE_VERSION} from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
+fi
+if ! kubectl version --client >/dev/null 2>&1; then
+  echo "error: kubectl is needed to render deploy/kubernetes (tests/deploy.rs)" >&2
+  exit 1
+fi
+
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked

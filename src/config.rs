@@ -122,6 +122,9 @@ pub struct SsoSpec {
     /// Find `jwks_uri` through OIDC discovery.
     #[serde(default)]
     pub discovery: bool,
+    /// CA certificates (PEM, relative to the configuration directory) trusted in addition to
+    /// the public roots for `jwks_uri` and discovery: a provider behind a private CA.
+    pub ca_file: Option<String>,
     /// Allowed signature algorithms; default `[RS256]`.
     pub algorithms: Option<Vec<String>>,
     /// Clock skew allowed for `exp`/`nbf`; default 30, at most 300.

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::Snapshot;
 
 /// What the HTTP handlers read.
 #[derive(Debug, Clone)]
@@ -96,7 +97,18 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    let snap = state.store.load();
+    let (ready, body) = readiness(&state.store.load());
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body)
+}
+
+/// Whether `/readyz` answers 200 for this snapshot, and its body. The gRPC health service
+/// follows the same answer.
+pub fn readiness(snap: &Snapshot) -> (bool, String) {
     let mut loading = Vec::new();
     let mut notes = String::new();
     for sso in snap.ssos.iter().filter(|s| !s.login_enabled) {
@@ -121,11 +133,11 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             "not ready: waiting for the first key load of {}\n",
             loading.join(", ")
         );
-        return (StatusCode::SERVICE_UNAVAILABLE, body);
+        return (false, body);
     }
     let body = format!(
         "ready: configuration generation {} ({})\n{notes}",
         snap.generation, snap.hash
     );
-    (StatusCode::OK, body)
+    (true, body)
 }

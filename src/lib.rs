@@ -28,9 +28,10 @@
 //!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
 //!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens), [`suite`]
 //!    (`claimgate test`: decision tests), [`diff`] (`claimgate diff`: what a change does).
-//! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
-//!     gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
-//!     (watching the directory, swapping in valid edits).
+//! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`tls`] (the gRPC
+//!     port's TLS, re-read on change), [`service`] (the gRPC ext_authz service), [`http`]
+//!     (`/metrics`, `/healthz`, `/readyz`), [`health`] (`grpc.health.v1` following `/readyz`),
+//!     [`reload`] (watching the directory, swapping in valid edits).
 //! 11. [`server`]: wiring of listeners, signals and graceful shutdown.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -47,6 +48,8 @@ pub mod decision;
 pub mod diff;
 /// The decision for one token, step by step.
 pub mod explain;
+/// `grpc.health.v1.Health` on the gRPC port, following readiness.
+pub mod health;
 /// HTTP endpoints: metrics and health.
 pub mod http;
 /// External-identity selection by claims.
@@ -83,6 +86,8 @@ pub mod store;
 pub mod suite;
 /// Small helpers for user-facing text.
 pub mod text;
+/// TLS and mTLS on the gRPC port, certificates re-read on change.
+pub mod tls;
 /// Strict JWT verification.
 pub mod token;
 /// The verified-token cache.

@@ -14,6 +14,7 @@ use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
+use claimgate::tls::TlsFiles;
 use claimgate::{audit, config, diff, explain, load, suite, validate, Snapshot};
 
 #[derive(Parser)]
@@ -27,6 +28,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at startup, so the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve gRPC ext_authz and the metrics/health endpoints; reload on config changes.
@@ -82,6 +85,18 @@ enum Command {
         /// Idle time before TCP keepalive probes start (both ports).
         #[arg(long, env = "CLAIMGATE_TCP_KEEPALIVE", default_value = "60s")]
         tcp_keepalive: humantime::Duration,
+        /// Serve gRPC over TLS with this certificate chain (PEM); re-read when it changes.
+        #[arg(long, env = "CLAIMGATE_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, env = "CLAIMGATE_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates chained to these CAs (PEM): mTLS.
+        #[arg(long, env = "CLAIMGATE_TLS_CLIENT_CA", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
+        /// Read the TLS files again this often to pick up a rotated certificate.
+        #[arg(long, env = "CLAIMGATE_TLS_RELOAD_INTERVAL", default_value = "10s")]
+        tls_reload_interval: humantime::Duration,
         /// Log format: text or json.
         #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
         log_format: String,
@@ -259,6 +274,10 @@ fn main() -> ExitCode {
             grpc_keepalive_interval,
             grpc_keepalive_timeout,
             tcp_keepalive,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            tls_reload_interval,
             log_format,
         } => {
             init_logging(log_format == "json");
@@ -287,6 +306,12 @@ fn main() -> ExitCode {
                     grpc_keepalive_timeout: grpc_keepalive_timeout.into(),
                     tcp_keepalive: tcp_keepalive.into(),
                 },
+                tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
+                    cert,
+                    key,
+                    client_ca: tls_client_ca,
+                    reload_interval: tls_reload_interval.into(),
+                }),
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,7 @@ pub struct Metrics {
     token_cache_hits: IntCounter,
     token_cache_misses: IntCounter,
     token_cache_entries: IntGauge,
+    ready: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -139,8 +140,14 @@ impl Metrics {
             "Tokens held in the token cache.",
         )
         .expect("static metric definition");
+        let ready = IntGauge::new(
+            "claimgate_ready",
+            "1 while /readyz answers 200 (and gRPC health is SERVING), else 0.",
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(checks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ready.clone()),
             Box::new(token_cache_hits.clone()),
             Box::new(token_cache_misses.clone()),
             Box::new(token_cache_entries.clone()),
@@ -173,6 +180,7 @@ impl Metrics {
             last_reload_success,
             jwks_refreshes,
             jwks_keys,
+            ready,
             jwks_last_success,
             token_cache_hits,
             token_cache_misses,
@@ -239,6 +247,11 @@ impl Metrics {
     }
 
     /// A key set load of `sso` ended; `keys` is the count now in use.
+    /// Whether the server is ready, as `/readyz` and gRPC health answer.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
     pub fn keys_loaded(&self, sso: &str, ok: bool, keys: usize) {
         let result = if ok { "success" } else { "failure" };
         self.jwks_refreshes.with_label_values(&[sso, result]).inc();

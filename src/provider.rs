@@ -234,6 +234,11 @@ impl RemoteKeys {
         self.source == *source && self.algorithms == algorithms
     }
 
+    /// The trust anchors added to the public roots for this SSO.
+    pub fn extra_roots(&self) -> &[rustls::pki_types::CertificateDer<'static>] {
+        &self.opts.extra_roots
+    }
+
     /// The swapped key set, shared with the snapshot's SSO.
     pub fn keys(&self) -> &Arc<ArcSwap<KeySet>> {
         &self.keys

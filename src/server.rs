@@ -12,6 +12,7 @@ use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use tokio::sync::watch;
 
 use crate::config::ConfigError;
+use crate::health;
 use crate::http::{self, HttpState};
 use crate::listener::{Acceptor, ConnectionOptions, ConnectionOptionsError, ListenAddr, Listener};
 use crate::load::{self, Loader};
@@ -20,6 +21,7 @@ use crate::provider::ProviderOptions;
 use crate::reload::{self, ReloadOptions, Reloader};
 use crate::service::CheckService;
 use crate::store::Store;
+use crate::tls::{self, Tls, TlsError, TlsFiles};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,9 @@ pub enum ServeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
@@ -63,6 +68,8 @@ pub struct ServeOptions {
     pub token_cache_entries: usize,
     /// Connection limits and timeouts of both ports.
     pub connections: ConnectionOptions,
+    /// TLS (and mTLS with a client CA) on the gRPC port; `None`: plaintext.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A server with its listeners bound, ready to run.
@@ -73,6 +80,7 @@ pub struct Bound {
     connections: ConnectionOptions,
     grpc: Listener,
     http: Listener,
+    tls: Option<Arc<Tls>>,
     store: Arc<Store>,
     metrics: Metrics,
 }
@@ -82,6 +90,7 @@ impl Bound {
     pub async fn bind(opts: &ServeOptions) -> Result<Bound, ServeError> {
         opts.connections.check()?;
         let loader = Loader::new(opts.config_dir.clone(), opts.provider.clone());
+        let tls = opts.tls.clone().map(Tls::load).transpose()?.map(Arc::new);
         let loaded = loader.load()?;
         let metrics = Metrics::new();
         let store = load::install_first(loaded.snapshot, &metrics);
@@ -106,6 +115,7 @@ impl Bound {
             connections: opts.connections,
             grpc: Listener::new(grpc, "grpc", limits.grpc_max_connections, limits),
             http: Listener::new(http, "http", limits.http_max_connections, limits),
+            tls,
             store,
             metrics,
         })
@@ -146,7 +156,7 @@ impl Bound {
         let (tx, rx) = watch::channel(false);
         let grpc_addr = self.grpc_listen_addr();
         let http_addr = self.http_addr();
-        tracing::info!(%grpc_addr, %http_addr, "serving");
+        tracing::info!(%grpc_addr, %http_addr, tls = self.tls.is_some(), "serving");
         let service = CheckService::new(
             self.store.clone(),
             self.metrics.clone(),
@@ -157,13 +167,22 @@ impl Bound {
         let limits = self.connections;
         // tonic takes any stream of connections: this one waits for a free slot before it
         // accepts, and never yields an error (the listener retries those itself).
-        let incoming = futures_util::stream::unfold(self.grpc, |listener| async move {
-            let conn = listener.accept().await;
-            Some((Ok::<_, std::convert::Infallible>(conn), listener))
-        });
+        let incoming = tls::incoming(self.grpc, self.tls.clone(), rx.clone());
+        let tls_watch = self
+            .tls
+            .clone()
+            .map(|t| tokio::spawn(t.watch(tx.subscribe())));
+        let (health_reporter, health_service) = health::service(&self.store, tx.subscribe()).await;
+        let health = tokio::spawn(health::follow(
+            health_reporter,
+            self.store.clone(),
+            self.metrics.clone(),
+            tx.subscribe(),
+        ));
         let grpc = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(limits.grpc_keepalive_interval))
             .http2_keepalive_timeout(Some(limits.grpc_keepalive_timeout))
+            .add_service(health_service)
             .add_service(AuthorizationServer::new(service))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = grpc_rx.wait_for(|stop| *stop).await;
@@ -188,6 +207,10 @@ impl Bound {
         tracing::info!("shutting down: draining in-flight checks");
         let _ = tx.send(true);
         let _ = reloads.await;
+        let _ = health.await;
+        if let Some(watch) = tls_watch {
+            let _ = watch.await;
+        }
         let grpc_result = grpc.await;
         let http_result = http.await;
         match grpc_result {

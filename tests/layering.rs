@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["load"],
     &["explain", "validate", "audit", "mint", "suite", "diff"],
-    &["listener", "service", "http", "reload"],
+    &["listener", "tls", "service", "http", "health", "reload"],
     &["server"],
 ];
 

@@ -177,16 +177,14 @@ impl Files {
         }
     }
 
-    /// Read every key file `config` names into `keys`, each once.
+    /// Read every key file and CA file `config` names into `keys`, each once.
     pub fn read_key_files(&self, config: &Config, keys: &mut KeyFiles) {
         for sso in &config.ssos {
-            if let Some(Ok(path)) = sso
-                .spec
-                .jwks_file
-                .as_deref()
-                .map(|rel| config.key_file(rel))
-            {
-                self.read_key_file(&path, keys);
+            let named = [sso.spec.jwks_file.as_deref(), sso.spec.ca_file.as_deref()];
+            for rel in named.into_iter().flatten() {
+                if let Ok(path) = config.key_file(rel) {
+                    self.read_key_file(&path, keys);
+                }
             }
         }
     }

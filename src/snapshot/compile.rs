@@ -196,6 +196,9 @@ fn ssos<'c>(
         if let Some(KeySource::File(path)) = &keys.source {
             out.referenced_files.push(path.clone());
         }
+        if let Some(path) = &keys.ca_file {
+            out.referenced_files.push(path.clone());
+        }
         let index = out.list.len();
         out.by_name.insert(&s.name, index);
         if !s.login_enabled && !s.issuer.is_empty() {

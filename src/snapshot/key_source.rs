@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
 
 use super::compile::{Ctx, SSO};
 use super::Snapshot;
@@ -31,6 +33,8 @@ pub(super) struct Keys {
     pub(super) keys: Arc<ArcSwap<KeySet>>,
     /// The refresher of remote keys.
     pub(super) remote: Option<Arc<RemoteKeys>>,
+    /// The CA file the configuration names (absolute path), so that editing it is a change.
+    pub(super) ca_file: Option<std::path::PathBuf>,
 }
 
 /// The key source of one SSO integration and its keys.
@@ -42,10 +46,21 @@ pub(super) fn keys(
     provider_opts: &ProviderOptions,
 ) -> Keys {
     let source = source(cx, item);
-    let (keys, remote) = match &source {
-        Some(KeySource::File(path)) => (file_keys(cx, item, path, algorithms), None),
-        Some(KeySource::Remote(remote)) => {
-            match remote_keys(cx, item, remote, algorithms, previous, provider_opts) {
+    let (ca_file, roots) = ca_roots(cx, item);
+    if ca_file.is_some() && matches!(source, Some(KeySource::File(_))) {
+        cx.error(
+            item.origin,
+            SSO,
+            Some("ca_file"),
+            "ca_file applies to jwks_uri and discovery; a jwks_file is read from disk",
+        );
+    }
+    let (keys, remote) = match (&source, roots) {
+        (Some(KeySource::File(path)), _) => (file_keys(cx, item, path, algorithms), None),
+        (Some(KeySource::Remote(remote)), Some(roots)) => {
+            let mut opts = provider_opts.clone();
+            opts.extra_roots.extend(roots);
+            match remote_keys(cx, item, remote, algorithms, previous, &opts) {
                 Some(r) => (r.keys().clone(), Some(r)),
                 None => (Arc::default(), None),
             }
@@ -56,6 +71,51 @@ pub(super) fn keys(
         source,
         keys,
         remote,
+        ca_file,
+    }
+}
+
+/// The CA file's path and its certificates: `(None, Some([]))` without a `ca_file`, and
+/// `None` certificates (with an error) when the file is unusable.
+fn ca_roots(
+    cx: &mut Ctx<'_>,
+    item: &Item<SsoSpec>,
+) -> (
+    Option<std::path::PathBuf>,
+    Option<Vec<CertificateDer<'static>>>,
+) {
+    let o = item.origin;
+    let Some(rel) = item.spec.ca_file.as_deref() else {
+        return (None, Some(Vec::new()));
+    };
+    let path = match cx.config().key_file(rel) {
+        Ok(path) => path,
+        Err(e) => {
+            cx.error(o, SSO, Some("ca_file"), format!("{rel}: {e}"));
+            return (None, None);
+        }
+    };
+    let parsed = cx.key_files().get(&path).and_then(|pem| {
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("not a PEM certificate: {e}"))?;
+        if certs.is_empty() {
+            return Err("no CERTIFICATE block".to_owned());
+        }
+        let mut store = rustls::RootCertStore::empty();
+        for cert in &certs {
+            store
+                .add(cert.clone())
+                .map_err(|e| format!("not a usable CA certificate: {e}"))?;
+        }
+        Ok(certs)
+    });
+    match parsed {
+        Ok(certs) => (Some(path), Some(certs)),
+        Err(msg) => {
+            cx.error(o, SSO, Some("ca_file"), format!("{rel}: {msg}"));
+            (Some(path), None)
+        }
     }
 }
 
@@ -168,7 +228,9 @@ fn remote_keys(
             .iter()
             .find(|old| *old.name == *s.name)
             .and_then(|old| old.remote.clone())
-            .filter(|r| r.same_source(remote, algorithms))
+            .filter(|r| {
+                r.same_source(remote, algorithms) && r.extra_roots() == provider_opts.extra_roots
+            })
     });
     if reused.is_some() {
         return reused;

@@ -129,9 +129,20 @@ pub fn envoy_bin() -> PathBuf {
 
 /// The shipped `envoy/envoy.yaml`, parsed.
 pub fn shipped_envoy_config() -> Yaml {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("envoy/envoy.yaml");
-    let text = std::fs::read_to_string(&path)
+    shipped_envoy_file("envoy.yaml", &[])
+}
+
+/// A shipped file of `envoy/`, parsed after replacing each `(from, to)` in its text.
+pub fn shipped_envoy_file(name: &str, replace: &[(&str, &str)]) -> Yaml {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("envoy")
+        .join(name);
+    let mut text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    for (from, to) in replace {
+        assert!(text.contains(from), "{name} has {from:?}");
+        text = text.replace(from, to);
+    }
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
 }
 
@@ -143,7 +154,12 @@ impl EnvoyConfig {
     /// The shipped file with the admin interface and every listener on port 0, so parallel
     /// tests never collide; their real ports are read back from the admin interface.
     pub fn shipped() -> EnvoyConfig {
-        let mut cfg = EnvoyConfig(shipped_envoy_config());
+        EnvoyConfig::on_port_zero(shipped_envoy_config())
+    }
+
+    /// Any config with the admin interface and every listener on port 0.
+    pub fn on_port_zero(config: Yaml) -> EnvoyConfig {
+        let mut cfg = EnvoyConfig(config);
         *port_of(&mut cfg.0["admin"]["address"]) = Yaml::from(0);
         for listener in seq_mut(&mut cfg.0["static_resources"]["listeners"]) {
             *port_of(&mut listener["address"]) = Yaml::from(0);

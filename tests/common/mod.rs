@@ -2,6 +2,7 @@
 //! directories written to disk, and the real server started on 127.0.0.1:0.
 #![allow(dead_code)]
 pub mod envoy;
+pub mod pki;
 pub mod process;
 pub mod provider;
 pub mod selection;
@@ -295,6 +296,7 @@ impl TestServer {
             provider,
             token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
             connections: claimgate::listener::ConnectionOptions::default(),
+            tls: None,
         })
         .await
     }
@@ -309,6 +311,7 @@ impl TestServer {
             provider: claimgate::provider::ProviderOptions::default(),
             token_cache_entries: entries,
             connections: claimgate::listener::ConnectionOptions::default(),
+            tls: None,
         })
         .await
     }

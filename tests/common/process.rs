@@ -176,6 +176,39 @@ impl Claimgate {
         panic!("claimgate could not bind free ports three times\n{last_logs}");
     }
 
+    /// Start `claimgate serve --config DIR` on these addresses (to come back where a killed
+    /// one was) and wait for `/readyz`; panics with the logs if it does not get there.
+    pub async fn start_at(config_dir: &Path, grpc: SocketAddr, http: SocketAddr) -> Claimgate {
+        let logs = tempfile::tempdir().expect("log dir");
+        let mut cmd = Command::new(super::bin());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config_dir)
+            .arg("--grpc-addr")
+            .arg(grpc.to_string())
+            .arg("--http-addr")
+            .arg(http.to_string())
+            .env("NO_COLOR", "1");
+        let mut process = ChildGuard::spawn("claimgate", cmd, logs.path())
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", super::bin().display()));
+        let ready = wait_until(&mut process, || async move {
+            matches!(try_get(http, "/readyz").await, Ok(r) if r.status == 200)
+        })
+        .await;
+        if let Err(why) = ready {
+            panic!(
+                "claimgate did not become ready: {why:?}\n{}",
+                process.logs()
+            );
+        }
+        Claimgate {
+            grpc,
+            http,
+            process,
+            _logs: logs,
+        }
+    }
+
     /// A gRPC client for its ext_authz service.
     pub async fn client(&self) -> AuthorizationClient<Channel> {
         AuthorizationClient::connect(format!("http://{}", self.grpc))

@@ -59,6 +59,16 @@ impl Provider {
         Self::start_on(jwks, Some(tls_config())).await
     }
 
+    /// A provider over HTTPS with this certificate and key (PEM), e.g. issued by a CA made in
+    /// the test.
+    pub async fn start_tls_with(jwks: String, cert_pem: &str, key_pem: &str) -> Provider {
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
+        Self::start_on(jwks, Some(server_config(certs, key))).await
+    }
+
     async fn start_on(jwks: String, tls: Option<Arc<rustls::ServerConfig>>) -> Provider {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -235,6 +245,13 @@ fn tls_config() -> Arc<rustls::ServerConfig> {
         .expect("certificate PEM");
     let key = PrivateKeyDer::from_pem_file(fixture("localhost.key"))
         .expect("tests/fixtures/tls/localhost.key");
+    server_config(certs, key)
+}
+
+fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Arc<rustls::ServerConfig> {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
