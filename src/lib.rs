@@ -11,7 +11,8 @@
 //! may use the layers under it and never one above it (so there is no import cycle):
 //!
 //! 1. Values: [`clock`] (the one place that reads the time), [`role`], [`decision`] (the
-//!    request, the answer and its [`Reason`]), [`text`] (helpers for user-facing text).
+//!    request, the answer and its [`Reason`]), [`decision_id`] (one sortable id per check),
+//!    [`text`] (helpers for user-facing text).
 //! 2. Inputs: [`config`] (the YAML schema, loading a directory, `file:line:col`), [`keys`]
 //!    (JSON Web Key sets), [`metrics`] (the Prometheus registry and its domain methods),
 //!    [`provider`] (remote keys: discovery, refresh, unknown-kid refetch).
@@ -42,6 +43,8 @@ pub mod clock;
 pub mod config;
 /// The decision for one request, as a value.
 pub mod decision;
+/// One sortable, unique id per decision.
+pub mod decision_id;
 /// The decision for one token, step by step.
 pub mod explain;
 /// HTTP endpoints: metrics and health.

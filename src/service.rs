@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use crate::clock::unix_now;
 use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant, KeyWait, Reason};
+use crate::decision_id::{self, DecisionId};
 use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::snapshot::Snapshot;
@@ -195,6 +196,7 @@ impl CheckService {
     )]
     pub async fn check_request(&self, req: &CheckRequest) -> CheckResponse {
         let _timer = self.metrics.time_check();
+        let id = DecisionId::now();
         let snap = self.store.load_full();
         let input = Input::read(req);
         let span = tracing::Span::current();
@@ -217,15 +219,23 @@ impl CheckService {
                 }
             }
         }
-        self.answer(decision, &input, snap.generation)
+        self.answer(decision, &input, snap.generation, id)
     }
 
-    fn answer(&self, decision: Decision, input: &Input<'_>, generation: u64) -> CheckResponse {
+    fn answer(
+        &self,
+        decision: Decision,
+        input: &Input<'_>,
+        generation: u64,
+        id: DecisionId,
+    ) -> CheckResponse {
         self.metrics.record(&decision);
-        log_decision(&decision, &input.request_id, generation);
+        log_decision(&decision, &input.request_id, generation, id);
+        let mut buf = [0u8; decision_id::LEN];
+        let id = id.encode(&mut buf);
         match decision {
-            Decision::Allow(allow) => allow_response(allow, input.headers.as_ref()),
-            Decision::Deny(deny) => deny_response(&deny, &input.request_id),
+            Decision::Allow(allow) => allow_response(allow, input.headers.as_ref(), id),
+            Decision::Deny(deny) => deny_response(&deny, &input.request_id, id),
         }
     }
 }
@@ -249,7 +259,7 @@ fn key_wait(decision: &Decision) -> Option<&KeyWait> {
 }
 
 /// One debug line per decision, and what it learned recorded on the check's span.
-fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
+fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: DecisionId) {
     let span = tracing::Span::current();
     match decision {
         Decision::Allow(Allow::Identity(g)) => {
@@ -258,6 +268,7 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
             tracing::debug!(
                 decision = "allow",
                 request_id,
+                decision_id = %id,
                 generation,
                 identity = %g.identity,
                 sso = %g.sso,
@@ -271,6 +282,7 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
             tracing::debug!(
                 decision = "allow",
                 request_id,
+                decision_id = %id,
                 generation,
                 route,
                 "check: public route"
@@ -282,6 +294,7 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
             tracing::debug!(
                 decision = "deny",
                 request_id,
+                decision_id = %id,
                 generation,
                 reason = d.reason.code(),
                 detail = %d.detail,
@@ -333,18 +346,22 @@ fn is_identity_header(name: &str) -> bool {
             .all(|(n, p)| (if n == b'_' { b'-' } else { n }).eq_ignore_ascii_case(&p))
 }
 
-fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse {
+fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> CheckResponse {
     // Remove every client-sent x-claimgate-* header we do not overwrite ourselves; on a
-    // public route that is all of them.
+    // public route that is all of them but the decision id.
     let ours: &[&str] = match allow {
         Allow::Identity(_) => &IDENTITY_HEADERS,
         Allow::Public { .. } => &[],
+    };
+    let ours = |n: &str| {
+        n.eq_ignore_ascii_case(decision_id::HEADER)
+            || ours.iter().any(|o| o.eq_ignore_ascii_case(n))
     };
     let mut headers_to_remove: Vec<String> = headers
         .map(|h| {
             h.names()
                 .filter(|n| is_identity_header(n))
-                .filter(|n| !ours.iter().any(|o| o.eq_ignore_ascii_case(n)))
+                .filter(|n| !ours(n))
                 // Envoy's own spelling of the name: lowercase, underscores kept.
                 .map(str::to_ascii_lowercase)
                 .collect()
@@ -352,7 +369,7 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
         .unwrap_or_default();
     headers_to_remove.sort();
     headers_to_remove.dedup();
-    let (set, metadata) = match allow {
+    let (mut set, mut metadata) = match allow {
         Allow::Identity(Grant {
             identity,
             sso,
@@ -377,10 +394,12 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
                 header(IDENTITY_HEADERS[3], resource),
                 header(IDENTITY_HEADERS[4], role.as_str()),
             ];
-            (set, Some(fields))
+            (set, fields)
         }
-        Allow::Public { .. } => (Vec::new(), None),
+        Allow::Public { .. } => (Vec::new(), HashMap::new()),
     };
+    set.push(header(decision_id::HEADER, id));
+    metadata.insert("decision_id".to_owned(), string_value(id));
     CheckResponse {
         status: Some(RpcStatus {
             code: OK,
@@ -388,7 +407,7 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
         }),
         // Envoy files these under its filter's namespace (`envoy.filters.http.ext_authz`), so an
         // access log reads `%DYNAMIC_METADATA(envoy.filters.http.ext_authz:identity)%`.
-        dynamic_metadata: metadata.map(|fields| Struct { fields }),
+        dynamic_metadata: Some(Struct { fields: metadata }),
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
             headers: set,
             headers_to_remove,
@@ -398,15 +417,19 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
 }
 
 /// Build the denial Envoy sends to the client.
-pub fn deny_response(deny: &Deny, request_id: &str) -> CheckResponse {
+pub fn deny_response(deny: &Deny, request_id: &str, id: &str) -> CheckResponse {
     let status = deny.reason.status();
     let body = serde_json::json!({
         "error": deny.reason.message(),
         "reason": deny.reason.code(),
         "request_id": request_id,
+        "decision_id": id,
     })
     .to_string();
-    let mut headers = vec![header("content-type", "application/json")];
+    let mut headers = vec![
+        header("content-type", "application/json"),
+        header(decision_id::HEADER, id),
+    ];
     match status {
         401 if deny.token_sent => headers.push(header(
             "www-authenticate",
@@ -431,9 +454,12 @@ pub fn deny_response(deny: &Deny, request_id: &str) -> CheckResponse {
             ..Default::default()
         }),
         dynamic_metadata: Some(Struct {
-            fields: [("reason".to_owned(), string_value(deny.reason.code()))]
-                .into_iter()
-                .collect(),
+            fields: [
+                ("reason".to_owned(), string_value(deny.reason.code())),
+                ("decision_id".to_owned(), string_value(id)),
+            ]
+            .into_iter()
+            .collect(),
         }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
             status: Some(HttpStatus {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers of `src/lib.rs`'s table of contents, lowest first.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "role", "decision", "text"],
+    &["clock", "role", "decision", "decision_id", "text"],
     &["config", "keys", "metrics", "provider"],
     &["routing", "identity"],
     &["snapshot"],
