@@ -201,6 +201,22 @@ pub struct Grant {
     pub resource: String,
     /// The identity's role on it.
     pub role: Role,
+    /// The role the request required.
+    pub required: Role,
+}
+
+/// The identity a denied request's token selected, and its role on the target (none held):
+/// known only when the denial came at the binding (`insufficient_role`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Who {
+    /// The external identity.
+    pub identity: Box<str>,
+    /// The SSO that verified the token.
+    pub sso: Box<str>,
+    /// The token's `sub`.
+    pub subject: std::sync::Arc<str>,
+    /// The identity's role on the resource, if any.
+    pub role: Option<Role>,
 }
 
 /// A denial and its detail (for logs; the client only sees the reason's fixed message).
@@ -215,6 +231,10 @@ pub struct Deny {
     /// For `unknown_key` from an SSO with remote keys: what a check may wait for before
     /// deciding once more.
     pub key_wait: Option<KeyWait>,
+    /// The resource and role the request targeted, when routing (or Envoy) named them.
+    pub target: Option<(String, Role)>,
+    /// The identity the token selected, when the denial came at the binding.
+    pub who: Option<Box<Who>>,
 }
 
 /// The remote keys an `unknown_key` denial could be cured by: the SSO (an index into the
@@ -244,6 +264,8 @@ impl Decision {
             detail: detail.into(),
             token_sent,
             key_wait: None,
+            target: None,
+            who: None,
         })
     }
 }

@@ -30,7 +30,8 @@
 //!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
 //! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
 //!     gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
-//!     (watching the directory, swapping in valid edits).
+//!     (watching the directory, swapping in valid edits), [`decision_log`] (one JSON line
+//!     per decision, written by its own thread).
 //! 11. [`server`]: wiring of listeners, signals and graceful shutdown.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -45,6 +46,8 @@ pub mod config;
 pub mod decision;
 /// One sortable, unique id per decision.
 pub mod decision_id;
+/// The decision log: one JSON line per decision, off the check path.
+pub mod decision_log;
 /// The decision for one token, step by step.
 pub mod explain;
 /// HTTP endpoints: metrics and health.

@@ -70,6 +70,12 @@ enum Command {
         /// Close a connection (either port) on which nothing was read or written for this long.
         #[arg(long, env = "CLAIMGATE_IDLE_TIMEOUT", default_value = "60s")]
         idle_timeout: humantime::Duration,
+        /// Write one JSON line per decision to this file (`-`: stdout); reopened on SIGUSR1.
+        #[arg(long, env = "CLAIMGATE_DECISION_LOG")]
+        decision_log: Option<String>,
+        /// The share of allows written to the decision log (0..1); denials are always written.
+        #[arg(long, env = "CLAIMGATE_DECISION_LOG_ALLOW_RATE", default_value_t = 1.0, value_parser = parse_rate)]
+        decision_log_allow_rate: f64,
         /// An HTTP request head must arrive in full within this (also the keep-alive wait).
         #[arg(long, env = "CLAIMGATE_HTTP_HEADER_TIMEOUT", default_value = "10s")]
         http_header_timeout: humantime::Duration,
@@ -180,6 +186,13 @@ enum OutputFormat {
     Json,
 }
 
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not viewer, editor or manager"))
 }
@@ -215,6 +228,8 @@ fn main() -> ExitCode {
             http_max_connections,
             idle_timeout,
             http_header_timeout,
+            decision_log,
+            decision_log_allow_rate,
             grpc_keepalive_interval,
             grpc_keepalive_timeout,
             tcp_keepalive,
@@ -246,6 +261,11 @@ fn main() -> ExitCode {
                     grpc_keepalive_timeout: grpc_keepalive_timeout.into(),
                     tcp_keepalive: tcp_keepalive.into(),
                 },
+                decision_log: decision_log.map(|sink| claimgate::decision_log::Options {
+                    sink: claimgate::decision_log::Sink::parse(&sink),
+                    allow_rate: decision_log_allow_rate,
+                    queue: claimgate::decision_log::QUEUE,
+                }),
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

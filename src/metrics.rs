@@ -31,6 +31,9 @@ pub struct Metrics {
     token_cache_hits: IntCounter,
     token_cache_misses: IntCounter,
     token_cache_entries: IntGauge,
+    log_events: IntCounter,
+    log_dropped: IntCounter,
+    log_write_errors: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -139,8 +142,26 @@ impl Metrics {
             "Tokens held in the token cache.",
         )
         .expect("static metric definition");
+        let log_events = IntCounter::new(
+            "claimgate_decision_log_events_total",
+            "Decisions written to the decision log.",
+        )
+        .expect("static metric definition");
+        let log_dropped = IntCounter::new(
+            "claimgate_decision_log_dropped_total",
+            "Decisions not written to the decision log: its queue was full or its sink failed.",
+        )
+        .expect("static metric definition");
+        let log_write_errors = IntCounter::new(
+            "claimgate_decision_log_write_errors_total",
+            "Failures to open or write the decision log (each retried on the next reopen).",
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(checks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(log_events.clone()),
+            Box::new(log_dropped.clone()),
+            Box::new(log_write_errors.clone()),
             Box::new(token_cache_hits.clone()),
             Box::new(token_cache_misses.clone()),
             Box::new(token_cache_entries.clone()),
@@ -177,7 +198,25 @@ impl Metrics {
             token_cache_hits,
             token_cache_misses,
             token_cache_entries,
+            log_events,
+            log_dropped,
+            log_write_errors,
         }
+    }
+
+    /// A decision was written to the decision log.
+    pub fn decision_logged(&self) {
+        self.log_events.inc();
+    }
+
+    /// A decision could not be written to the decision log.
+    pub fn decision_log_dropped(&self) {
+        self.log_dropped.inc();
+    }
+
+    /// The decision log could not be opened or written.
+    pub fn decision_log_failed(&self) {
+        self.log_write_errors.inc();
     }
 
     /// A token was found verified in the cache.

@@ -10,12 +10,12 @@
 
 use std::sync::Arc;
 
-use crate::decision::{Allow, Credentials, Decision, Deny, Grant, Reason, Request};
+use crate::decision::{Allow, Credentials, Decision, Deny, Grant, Reason, Request, Who};
 use crate::identity::{Identity, IdentityObserver, Selection};
 use crate::role::Role;
 use crate::routing::{RouteObserver, Target};
 use crate::snapshot::Snapshot;
-use crate::token::{self, Rejection, TokenObserver};
+use crate::token::{self, Facts, Rejection, TokenObserver, TokenStep};
 use crate::token_cache::{Entry, Lookup, TokenCache};
 
 /// Watches [`decide_observed`] make a decision: every stage's steps, and the binding looked
@@ -32,6 +32,14 @@ pub trait Observer: RouteObserver + TokenObserver + IdentityObserver {
         _required: Role,
     ) {
     }
+
+    /// The token was found in the cache: what its first verification established.
+    fn cached(&mut self, _entry: &Entry) {}
+
+    /// What the decision log needs of the token just verified, to keep with its cache entry.
+    fn token_facts(&self) -> Option<Arc<Facts>> {
+        None
+    }
 }
 
 /// The observer of the request path: sees nothing and costs nothing.
@@ -42,6 +50,37 @@ impl RouteObserver for NoObserver {}
 impl TokenObserver for NoObserver {}
 impl IdentityObserver for NoObserver {}
 impl Observer for NoObserver {}
+
+/// The decision log's observer: keeps what may be logged of the token, read where
+/// verification decoded it or from its cache entry, so nothing is parsed twice.
+#[derive(Debug, Clone, Default)]
+pub struct FactsObserver {
+    /// The token's facts, once its header and payload were decoded.
+    pub facts: Option<Arc<Facts>>,
+}
+
+impl RouteObserver for FactsObserver {}
+impl IdentityObserver for FactsObserver {}
+impl TokenObserver for FactsObserver {
+    fn token(&mut self, step: TokenStep<'_>, _outcome: Result<(), &Rejection>) {
+        if let TokenStep::Parse {
+            header: Some(header),
+            claims: Some(claims),
+        } = step
+        {
+            self.facts = Some(Facts::read(header, claims));
+        }
+    }
+}
+impl Observer for FactsObserver {
+    fn cached(&mut self, entry: &Entry) {
+        self.facts = entry.facts.clone();
+    }
+
+    fn token_facts(&self) -> Option<Arc<Facts>> {
+        self.facts.clone()
+    }
+}
 
 enum Wanted {
     Resource(String, Role),
@@ -60,6 +99,18 @@ pub fn decide(snap: &Snapshot, req: &Request<'_>, now: u64) -> Decision {
 /// establishes; the decision is the one [`decide`] makes.
 pub fn decide_cached(snap: &Snapshot, cache: &TokenCache, req: &Request<'_>, now: u64) -> Decision {
     decide_with(snap, req, now, &mut NoObserver, Some(cache))
+}
+
+/// [`decide_cached`], reporting to `obs` what it sees: on a cache hit, the entry instead of
+/// the token's steps.
+pub fn decide_cached_observed<O: Observer>(
+    snap: &Snapshot,
+    cache: &TokenCache,
+    req: &Request<'_>,
+    now: u64,
+    obs: &mut O,
+) -> Decision {
+    decide_with(snap, req, now, obs, Some(cache))
 }
 
 /// [`decide`], reporting each step to `obs` (never from a cache: every step is seen).
@@ -110,9 +161,30 @@ fn decide_with<O: Observer>(
             },
         },
     };
-    if let Wanted::Public(route) = wanted {
-        return Decision::Allow(Allow::Public { route });
+    let (mut target, unrouted) = match wanted {
+        Wanted::Public(route) => return Decision::Allow(Allow::Public { route }),
+        Wanted::Resource(resource, role) => (Some((resource, role)), None),
+        other => (None, Some(other)),
+    };
+    let mut decision = authorize(snap, req, now, obs, cache, &mut target, unrouted);
+    // A denial names what the request targeted, for the decision log and dry run.
+    if let Decision::Deny(d) = &mut decision {
+        d.target = target;
     }
+    decision
+}
+
+/// Authenticate the token and look the binding up: the request's `target` is taken into an
+/// allow's grant, and left in place for a denial.
+fn authorize<O: Observer>(
+    snap: &Snapshot,
+    req: &Request<'_>,
+    now: u64,
+    obs: &mut O,
+    cache: Option<&TokenCache>,
+    target: &mut Option<(String, Role)>,
+    unrouted: Option<Wanted>,
+) -> Decision {
     let token = match req.credentials {
         Credentials::Missing => {
             return Decision::deny(Reason::MissingToken, "no Authorization header", false)
@@ -141,6 +213,8 @@ fn decide_with<O: Observer>(
                 detail: r.detail,
                 token_sent: true,
                 key_wait: r.key_wait,
+                target: None,
+                who: None,
             })
         }
     };
@@ -170,11 +244,11 @@ fn decide_with<O: Observer>(
             )
         }
     };
-    let (resource, required) = match wanted {
-        Wanted::Resource(r, role) => (r, role),
-        Wanted::Missing(why) => return Decision::deny(Reason::NoRoute, why, true),
-        Wanted::Invalid(why) => return Decision::deny(Reason::NoRoute, why, true),
-        Wanted::Unrouted | Wanted::Public(_) => {
+    let (resource, required) = match (&*target, unrouted) {
+        (Some((r, role)), _) => (r.as_str(), *role),
+        (None, Some(Wanted::Missing(why))) => return Decision::deny(Reason::NoRoute, why, true),
+        (None, Some(Wanted::Invalid(why))) => return Decision::deny(Reason::NoRoute, why, true),
+        (None, _) => {
             return Decision::deny(
                 Reason::NoRoute,
                 format!("no route matches {} {}", req.method, path_only(req.path)),
@@ -182,16 +256,21 @@ fn decide_with<O: Observer>(
             )
         }
     };
-    let held = snap.role_of(&resource, identity_index);
-    obs.binding(&resource, identity, held, required);
-    match held {
-        Some(role) if role >= required => Decision::Allow(Allow::Identity(Grant {
-            identity: identity.name.clone(),
-            sso: sso.name.clone(),
-            subject,
-            resource,
-            role,
-        })),
+    let held = snap.role_of(resource, identity_index);
+    obs.binding(resource, identity, held, required);
+    let denied = match held {
+        Some(role) if role >= required => {
+            // `target` is the resource just looked up: the grant takes it.
+            let resource = target.take().map(|(r, _)| r).unwrap_or_default();
+            return Decision::Allow(Allow::Identity(Grant {
+                identity: identity.name.clone(),
+                sso: sso.name.clone(),
+                subject,
+                resource,
+                role,
+                required,
+            }));
+        }
         Some(role) => Decision::deny(
             Reason::InsufficientRole,
             format!(
@@ -211,6 +290,18 @@ fn decide_with<O: Observer>(
             ),
             true,
         ),
+    };
+    match denied {
+        Decision::Deny(mut d) => {
+            d.who = Some(Box::new(Who {
+                identity: identity.name.clone(),
+                sso: sso.name.clone(),
+                subject,
+                role: held,
+            }));
+            Decision::Deny(d)
+        }
+        allowed => allowed,
     }
 }
 
@@ -224,7 +315,10 @@ fn authenticate<O: Observer>(
     cache: Option<&TokenCache>,
 ) -> Result<(usize, Selection, Arc<str>), Rejection> {
     let digest = match cache.map(|c| c.lookup(snap, token, now)) {
-        Some(Lookup::Hit(entry)) => return Ok((entry.sso, entry.selection, entry.subject.clone())),
+        Some(Lookup::Hit(entry)) => {
+            obs.cached(&entry);
+            return Ok((entry.sso, entry.selection, entry.subject.clone()));
+        }
         Some(Lookup::Rejected(r)) => return Err(r),
         Some(Lookup::Miss(digest)) => digest,
         None => None,
@@ -238,7 +332,14 @@ fn authenticate<O: Observer>(
     );
     let subject: Arc<str> = Arc::from(verified.subject());
     if let (Some(cache), Some(digest)) = (cache, digest) {
-        let entry = Entry::new(&verified, selection, snap.generation, subject.clone());
+        let facts = obs.token_facts();
+        let entry = Entry::new(
+            &verified,
+            selection,
+            snap.generation,
+            subject.clone(),
+            facts,
+        );
         cache.insert(digest, entry);
     }
     Ok((verified.sso_index, selection, subject))

@@ -16,13 +16,14 @@ use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as PbValue};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::clock::unix_now;
+use crate::clock::{unix_now, unix_now_millis};
 use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant, KeyWait, Reason};
 use crate::decision_id::{self, DecisionId};
+use crate::decision_log::{self, DecisionLog, Event};
 use crate::metrics::Metrics;
-use crate::pipeline;
+use crate::pipeline::{self, FactsObserver};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::token_cache::{self, TokenCache};
@@ -51,6 +52,7 @@ pub struct CheckService {
     metrics: Metrics,
     key_wait: Duration,
     cache: Arc<TokenCache>,
+    log: Option<DecisionLog>,
 }
 
 /// The request headers as Envoy sent them, in either encoding.
@@ -149,10 +151,19 @@ impl<'r> Input<'r> {
         }
     }
 
-    fn decide(&self, snap: &Snapshot, cache: &TokenCache) -> Decision {
-        match &self.request {
-            Some(request) => pipeline::decide_cached(snap, cache, request, unix_now()),
-            None => Decision::deny(
+    /// Decide; with `facts`, also keep what the decision log may say about the token.
+    fn decide(
+        &self,
+        snap: &Snapshot,
+        cache: &TokenCache,
+        facts: Option<&mut FactsObserver>,
+    ) -> Decision {
+        match (&self.request, facts) {
+            (Some(request), None) => pipeline::decide_cached(snap, cache, request, unix_now()),
+            (Some(request), Some(facts)) => {
+                pipeline::decide_cached_observed(snap, cache, request, unix_now(), facts)
+            }
+            (None, _) => Decision::deny(
                 Reason::Internal,
                 "CheckRequest carries no HTTP attributes; is this the HTTP ext_authz filter?",
                 false,
@@ -174,6 +185,15 @@ impl CheckService {
             metrics,
             key_wait,
             cache,
+            log: None,
+        }
+    }
+
+    /// The same service writing every decision to `log`.
+    pub fn with_decision_log(self, log: DecisionLog) -> Self {
+        CheckService {
+            log: Some(log),
+            ..self
         }
     }
 
@@ -196,13 +216,19 @@ impl CheckService {
     )]
     pub async fn check_request(&self, req: &CheckRequest) -> CheckResponse {
         let _timer = self.metrics.time_check();
-        let id = DecisionId::now();
+        let unix_millis = unix_now_millis();
+        let id = DecisionId::new(unix_millis);
+        // Only a logged check reads the clock for its duration and keeps the token's facts.
+        let mut logged = self
+            .log
+            .as_ref()
+            .map(|_| (Instant::now(), FactsObserver::default()));
         let snap = self.store.load_full();
         let input = Input::read(req);
         let span = tracing::Span::current();
         span.record("request_id", input.request_id.as_str());
         span.record("generation", snap.generation);
-        let mut decision = input.decide(&snap, &self.cache);
+        let mut decision = input.decide(&snap, &self.cache, logged.as_mut().map(|l| &mut l.1));
         if let Some(wait) = key_wait(&decision) {
             if let Some(remote) = snap.ssos.get(wait.sso).and_then(|s| s.remote.clone()) {
                 let cured = if remote.first_load_done() {
@@ -215,8 +241,26 @@ impl CheckService {
                     false
                 };
                 if cured {
-                    decision = input.decide(&snap, &self.cache);
+                    let facts = logged.as_mut().map(|l| &mut l.1);
+                    decision = input.decide(&snap, &self.cache, facts);
                 }
+            }
+        }
+        if let (Some(log), Some((start, facts))) = (&self.log, logged) {
+            if log.wants(matches!(decision, Decision::Allow(_))) {
+                log.send(Event {
+                    id,
+                    unix_millis,
+                    generation: snap.generation,
+                    config_digest: snap.hash.clone(),
+                    request: decision_log::RequestFields::new(
+                        input.request.as_ref(),
+                        &input.request_id,
+                    ),
+                    token: facts.facts,
+                    result: decision_log::Outcome::of(&decision),
+                    duration_us: start.elapsed().as_micros() as u64,
+                });
             }
         }
         self.answer(decision, &input, snap.generation, id)
@@ -376,6 +420,7 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> Chec
             subject,
             resource,
             role,
+            ..
         }) => {
             let fields: HashMap<String, PbValue> = [
                 ("identity", &*identity),

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["load"],
     &["explain", "validate", "audit", "mint"],
-    &["listener", "service", "http", "reload"],
+    &["listener", "service", "http", "reload", "decision_log"],
     &["server"],
 ];
 
