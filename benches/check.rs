@@ -151,6 +151,7 @@ fn bench(c: &mut Criterion) {
         credentials: Credentials::Bearer(&s.token),
         ext_resource: None,
         ext_role: None,
+        ext_enforcement: None,
     };
     let now = unix_now();
     match pipeline::decide(&s.snapshot, &req, now) {

@@ -20,7 +20,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::decision::{Allow, Decision, Request};
+use crate::decision::{Allow, Decision, Deny, Request};
 use crate::decision_id::{self, DecisionId};
 use crate::metrics::Metrics;
 use crate::token::Facts;
@@ -153,17 +153,27 @@ impl Outcome {
                 required_role: Some(g.required.as_str()),
                 ..Outcome::default()
             },
-            Decision::Deny(d) => Outcome {
-                allowed: false,
-                status: d.reason.status(),
-                reason: Some(d.reason.code()),
-                identity: d.who.as_ref().map(|w| w.identity.clone()),
-                sso: d.who.as_ref().map(|w| w.sso.clone()),
-                resource: d.target.as_ref().map(|(r, _)| r.clone()),
-                role: d.who.as_ref().and_then(|w| w.role).map(|r| r.as_str()),
-                required_role: d.target.as_ref().map(|(_, r)| r.as_str()),
-                ..Outcome::default()
+            Decision::Allow(Allow::DryRun(d)) => Outcome {
+                allowed: true,
+                status: 200,
+                dry_run: true,
+                ..Outcome::denied(d)
             },
+            Decision::Deny(d) => Outcome::denied(d),
+        }
+    }
+
+    fn denied(d: &Deny) -> Outcome {
+        Outcome {
+            allowed: false,
+            status: d.reason.status(),
+            reason: Some(d.reason.code()),
+            dry_run: false,
+            identity: d.who.as_ref().map(|w| w.identity.clone()),
+            sso: d.who.as_ref().map(|w| w.sso.clone()),
+            resource: d.target.as_ref().map(|(r, _)| r.clone()),
+            role: d.who.as_ref().and_then(|w| w.role).map(|r| r.as_str()),
+            required_role: d.target.as_ref().map(|(_, r)| r.as_str()),
         }
     }
 }
@@ -272,7 +282,8 @@ impl DecisionLog {
         Ok((log, WriterHandle { done }))
     }
 
-    /// Whether a decision is to be written: every denial, and allows at the sampling rate.
+    /// Whether a decision is to be written: every denial (dry run's too), and allows at the
+    /// sampling rate.
     pub fn wants(&self, allowed: bool) -> bool {
         !allowed
             || self.allow_rate >= 1.0

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use claimgate::clock::unix_now;
+use claimgate::decision::Enforcement;
 use claimgate::keys::Alg;
 use claimgate::listener::ConnectionOptions;
 use claimgate::mint::{self, MintOptions};
@@ -76,6 +77,9 @@ enum Command {
         /// The share of allows written to the decision log (0..1); denials are always written.
         #[arg(long, env = "CLAIMGATE_DECISION_LOG_ALLOW_RATE", default_value_t = 1.0, value_parser = parse_rate)]
         decision_log_allow_rate: f64,
+        /// `dry_run`: let every denial of a routed request through, with x-claimgate-dry-run.
+        #[arg(long, env = "CLAIMGATE_ENFORCEMENT", default_value = "enforce", value_parser = parse_enforcement)]
+        enforcement: Enforcement,
         /// An HTTP request head must arrive in full within this (also the keep-alive wait).
         #[arg(long, env = "CLAIMGATE_HTTP_HEADER_TIMEOUT", default_value = "10s")]
         http_header_timeout: humantime::Duration,
@@ -186,6 +190,10 @@ enum OutputFormat {
     Json,
 }
 
+fn parse_enforcement(s: &str) -> Result<Enforcement, String> {
+    Enforcement::parse(s).ok_or_else(|| format!("{s:?} is not enforce or dry_run"))
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
@@ -230,6 +238,7 @@ fn main() -> ExitCode {
             http_header_timeout,
             decision_log,
             decision_log_allow_rate,
+            enforcement,
             grpc_keepalive_interval,
             grpc_keepalive_timeout,
             tcp_keepalive,
@@ -266,6 +275,7 @@ fn main() -> ExitCode {
                     allow_rate: decision_log_allow_rate,
                     queue: claimgate::decision_log::QUEUE,
                 }),
+                enforcement,
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,7 @@ pub struct Metrics {
     allowed: IntCounter,
     allowed_public: IntCounter,
     denied: Vec<IntCounter>,
+    dry_run_denied: Vec<IntCounter>,
     check_duration: Histogram,
     reloads: IntCounterVec,
     generation: IntGauge,
@@ -186,6 +187,10 @@ impl Metrics {
                 .iter()
                 .map(|r| checks.with_label_values(&["deny", r.code()]))
                 .collect(),
+            dry_run_denied: Reason::ALL
+                .iter()
+                .map(|r| checks.with_label_values(&["dry_run_deny", r.code()]))
+                .collect(),
             registry,
             check_duration,
             reloads,
@@ -247,6 +252,11 @@ impl Metrics {
         match decision {
             Decision::Allow(Allow::Public { .. }) => self.allowed_public.inc(),
             Decision::Allow(Allow::Identity(_)) => self.allowed.inc(),
+            Decision::Allow(Allow::DryRun(d)) => {
+                if let Some(i) = Reason::ALL.iter().position(|r| *r == d.reason) {
+                    self.dry_run_denied[i].inc();
+                }
+            }
             Decision::Deny(d) => self.count_denial(d.reason),
         }
     }

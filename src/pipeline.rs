@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use crate::decision::{Allow, Credentials, Decision, Deny, Grant, Reason, Request, Who};
+use crate::decision::{
+    Allow, Credentials, Decision, Deny, Enforcement, Grant, Reason, Request, Who,
+};
 use crate::identity::{Identity, IdentityObserver, Selection};
 use crate::role::Role;
 use crate::routing::{RouteObserver, Target};
@@ -161,6 +163,13 @@ fn decide_with<O: Observer>(
             },
         },
     };
+    let wanted = match req.ext_enforcement.map(Enforcement::parse) {
+        Some(None) => Wanted::Invalid(format!(
+            "context_extensions enforcement {:?} is not enforce or dry_run",
+            req.ext_enforcement.unwrap_or_default()
+        )),
+        _ => wanted,
+    };
     let (mut target, unrouted) = match wanted {
         Wanted::Public(route) => return Decision::Allow(Allow::Public { route }),
         Wanted::Resource(resource, role) => (Some((resource, role)), None),
@@ -169,6 +178,9 @@ fn decide_with<O: Observer>(
     let mut decision = authorize(snap, req, now, obs, cache, &mut target, unrouted);
     // A denial names what the request targeted, for the decision log and dry run.
     if let Decision::Deny(d) = &mut decision {
+        d.dry_run = target.as_ref().is_some_and(|(resource, _)| {
+            req.ext_enforcement == Some(Enforcement::DryRun.as_str()) || snap.dry_run(resource)
+        });
         d.target = target;
     }
     decision
@@ -215,6 +227,7 @@ fn authorize<O: Observer>(
                 key_wait: r.key_wait,
                 target: None,
                 who: None,
+                dry_run: false,
             })
         }
     };

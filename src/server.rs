@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::ConfigError;
+use crate::decision::Enforcement;
 use crate::decision_log::{self, DecisionLog, WriterHandle};
 use crate::http::{self, HttpState};
 use crate::listener::{ConnectionOptions, ConnectionOptionsError, Listener};
@@ -70,6 +71,8 @@ pub struct ServeOptions {
     pub connections: ConnectionOptions,
     /// Where and how decisions are logged (none: no decision log).
     pub decision_log: Option<decision_log::Options>,
+    /// `dry_run`: every denial of a routed request is let through and only reported.
+    pub enforcement: Enforcement,
 }
 
 /// A server with its listeners bound, ready to run.
@@ -83,6 +86,7 @@ pub struct Bound {
     store: Arc<Store>,
     metrics: Metrics,
     decision_log: Option<(DecisionLog, WriterHandle)>,
+    enforcement: Enforcement,
 }
 
 /// How long shutdown waits for the decision log to write what is queued.
@@ -125,6 +129,7 @@ impl Bound {
             store,
             metrics,
             decision_log,
+            enforcement: opts.enforcement,
         })
     }
 
@@ -166,7 +171,11 @@ impl Bound {
             self.metrics.clone(),
             self.loader.provider().refetch_wait,
         )
-        .with_token_cache(self.token_cache_entries);
+        .with_token_cache(self.token_cache_entries)
+        .with_enforcement(self.enforcement);
+        if self.enforcement == Enforcement::DryRun {
+            tracing::warn!("--enforcement dry_run: every denial of a routed request is let through and only reported");
+        }
         let (service, writer, reopen) = match self.decision_log {
             Some((log, writer)) => {
                 let reopen = tokio::spawn(reopen_on_sigusr1(log.clone()));

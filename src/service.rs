@@ -19,11 +19,12 @@ use tonic::{Request, Response, Status};
 use std::time::{Duration, Instant};
 
 use crate::clock::{unix_now, unix_now_millis};
-use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant, KeyWait, Reason};
+use crate::decision::{self, Allow, Credentials, Decision, Deny, Enforcement, KeyWait, Reason};
 use crate::decision_id::{self, DecisionId};
 use crate::decision_log::{self, DecisionLog, Event};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, FactsObserver};
+use crate::role::Role;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::token_cache::{self, TokenCache};
@@ -36,6 +37,9 @@ pub const IDENTITY_HEADERS: [&str; 5] = [
     "x-claimgate-resource",
     "x-claimgate-role",
 ];
+
+/// The header that tells the upstream a denial was let through by dry run, and its reason.
+pub const DRY_RUN_HEADER: &str = "x-claimgate-dry-run";
 
 const HEADER_PREFIX: &str = "x-claimgate-";
 
@@ -53,6 +57,7 @@ pub struct CheckService {
     key_wait: Duration,
     cache: Arc<TokenCache>,
     log: Option<DecisionLog>,
+    dry_run_all: bool,
 }
 
 /// The request headers as Envoy sent them, in either encoding.
@@ -140,6 +145,7 @@ impl<'r> Input<'r> {
                     credentials,
                     ext_resource: ext.and_then(|e| e.get("resource")).map(String::as_str),
                     ext_role: ext.and_then(|e| e.get("role")).map(String::as_str),
+                    ext_enforcement: ext.and_then(|e| e.get("enforcement")).map(String::as_str),
                 })
             }
             _ => None,
@@ -186,6 +192,16 @@ impl CheckService {
             key_wait,
             cache,
             log: None,
+            dry_run_all: false,
+        }
+    }
+
+    /// The same service with denials of every routed request enforced, or let through and
+    /// only reported (`serve --enforcement dry_run`).
+    pub fn with_enforcement(self, enforcement: Enforcement) -> Self {
+        CheckService {
+            dry_run_all: enforcement == Enforcement::DryRun,
+            ..self
         }
     }
 
@@ -246,8 +262,14 @@ impl CheckService {
                 }
             }
         }
+        // After any wait for keys: the denial that stands is the one dry run lets through.
+        let decision = decision.waived(self.dry_run_all);
         if let (Some(log), Some((start, facts))) = (&self.log, logged) {
-            if log.wants(matches!(decision, Decision::Allow(_))) {
+            let sampled = matches!(
+                decision,
+                Decision::Allow(Allow::Public { .. } | Allow::Identity(_))
+            );
+            if log.wants(sampled) {
                 log.send(Event {
                     id,
                     unix_millis,
@@ -332,6 +354,19 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: Deci
                 "check: public route"
             )
         }
+        Decision::Allow(Allow::DryRun(d)) => {
+            span.record("decision", "dry_run_deny");
+            span.record("reason", d.reason.code());
+            tracing::debug!(
+                decision = "dry_run_deny",
+                request_id,
+                decision_id = %id,
+                generation,
+                reason = d.reason.code(),
+                detail = %d.detail,
+                "check: denial let through by dry run"
+            )
+        }
         Decision::Deny(d) => {
             span.record("decision", "deny");
             span.record("reason", d.reason.code());
@@ -391,16 +426,33 @@ fn is_identity_header(name: &str) -> bool {
 }
 
 fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> CheckResponse {
+    // What claimgate sets: (header, dynamic metadata field, value); a field without a header
+    // goes to metadata only.
+    let mut set: Vec<(&str, &str, &str)> = Vec::with_capacity(8);
+    set.push((decision_id::HEADER, "decision_id", id));
+    match &allow {
+        Allow::Public { .. } => {}
+        Allow::Identity(g) => identity_fields(
+            &mut set,
+            [&g.identity, &g.sso, &g.subject, &g.resource],
+            Some(g.role),
+        ),
+        Allow::DryRun(d) => {
+            set.push((DRY_RUN_HEADER, "dry_run", d.reason.code()));
+            set.push(("", "reason", d.reason.code()));
+            // The identity it was found to be, when it got that far; none without a token.
+            if let (Some(who), Some((resource, _))) = (&d.who, &d.target) {
+                identity_fields(
+                    &mut set,
+                    [&who.identity, &who.sso, &who.subject, resource],
+                    who.role,
+                );
+            }
+        }
+    }
     // Remove every client-sent x-claimgate-* header we do not overwrite ourselves; on a
     // public route that is all of them but the decision id.
-    let ours: &[&str] = match allow {
-        Allow::Identity(_) => &IDENTITY_HEADERS,
-        Allow::Public { .. } => &[],
-    };
-    let ours = |n: &str| {
-        n.eq_ignore_ascii_case(decision_id::HEADER)
-            || ours.iter().any(|o| o.eq_ignore_ascii_case(n))
-    };
+    let ours = |n: &str| set.iter().any(|(h, _, _)| h.eq_ignore_ascii_case(n));
     let mut headers_to_remove: Vec<String> = headers
         .map(|h| {
             h.names()
@@ -413,38 +465,15 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> Chec
         .unwrap_or_default();
     headers_to_remove.sort();
     headers_to_remove.dedup();
-    let (mut set, mut metadata) = match allow {
-        Allow::Identity(Grant {
-            identity,
-            sso,
-            subject,
-            resource,
-            role,
-            ..
-        }) => {
-            let fields: HashMap<String, PbValue> = [
-                ("identity", &*identity),
-                ("sso", &*sso),
-                ("subject", &*subject),
-                ("resource", resource.as_str()),
-                ("role", role.as_str()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), string_value(v)))
-            .collect();
-            let set = vec![
-                header(IDENTITY_HEADERS[0], &*identity),
-                header(IDENTITY_HEADERS[1], &*sso),
-                header(IDENTITY_HEADERS[2], &*subject),
-                header(IDENTITY_HEADERS[3], resource),
-                header(IDENTITY_HEADERS[4], role.as_str()),
-            ];
-            (set, fields)
-        }
-        Allow::Public { .. } => (Vec::new(), HashMap::new()),
-    };
-    set.push(header(decision_id::HEADER, id));
-    metadata.insert("decision_id".to_owned(), string_value(id));
+    let metadata: HashMap<String, PbValue> = set
+        .iter()
+        .map(|(_, field, v)| ((*field).to_owned(), string_value(v)))
+        .collect();
+    let headers = set
+        .iter()
+        .filter(|(h, _, _)| !h.is_empty())
+        .map(|(h, _, v)| header(h, *v))
+        .collect();
     CheckResponse {
         status: Some(RpcStatus {
             code: OK,
@@ -454,10 +483,26 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> Chec
         // access log reads `%DYNAMIC_METADATA(envoy.filters.http.ext_authz:identity)%`.
         dynamic_metadata: Some(Struct { fields: metadata }),
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-            headers: set,
+            headers,
             headers_to_remove,
             ..Default::default()
         })),
+    }
+}
+
+/// The identity headers and metadata: identity, SSO, subject, resource, and the role when
+/// one is held.
+fn identity_fields<'a>(
+    set: &mut Vec<(&str, &str, &'a str)>,
+    values: [&'a str; 4],
+    role: Option<Role>,
+) {
+    const FIELDS: [&str; 5] = ["identity", "sso", "subject", "resource", "role"];
+    for ((h, field), v) in IDENTITY_HEADERS.iter().zip(FIELDS).zip(values) {
+        set.push((h, field, v));
+    }
+    if let Some(role) = role {
+        set.push((IDENTITY_HEADERS[4], FIELDS[4], role.as_str()));
     }
 }
 

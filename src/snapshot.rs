@@ -60,6 +60,7 @@ impl Sso {
 #[derive(Debug, Clone, Default)]
 pub struct Resource {
     bindings: HashMap<usize, Role>,
+    dry_run: bool,
 }
 
 /// The compiled, immutable configuration.
@@ -113,6 +114,11 @@ impl Snapshot {
             .bindings
             .get(&identity)
             .copied()
+    }
+
+    /// Whether denials on `resource` are let through and only reported (`enforcement: dry_run`).
+    pub fn dry_run(&self, resource: &str) -> bool {
+        self.resources.get(resource).is_some_and(|r| r.dry_run)
     }
 
     /// Whether a resource is defined.

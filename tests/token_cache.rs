@@ -826,6 +826,7 @@ mod property {
                         credentials: Credentials::Bearer(token),
                         ext_resource: None,
                         ext_role: None,
+                        ext_enforcement: None,
                     };
                     let cached = pipeline::decide_cached(&snap, &cache, &req, now);
                     let fresh = pipeline::decide(&snap, &req, now);

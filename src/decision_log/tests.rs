@@ -15,6 +15,7 @@ fn request() -> Request<'static> {
         credentials: Credentials::Missing,
         ext_resource: None,
         ext_role: None,
+        ext_enforcement: None,
     }
 }
 
@@ -190,4 +191,31 @@ fn allows_are_sampled_and_denials_never_are() {
     };
     let kept = (0..2000).filter(|_| half.wants(true)).count();
     assert!((500..1500).contains(&kept), "{kept}");
+}
+
+#[test]
+fn a_denial_let_through_by_dry_run_is_an_allow_that_names_its_reason() {
+    let mut deny = crate::decision::Deny {
+        reason: Reason::InsufficientRole,
+        detail: String::new(),
+        token_sent: true,
+        key_wait: None,
+        target: Some(("workspace:prod".into(), Role::Manager)),
+        who: None,
+        dry_run: true,
+    };
+    let waived = Decision::Deny(deny.clone()).waived(false);
+    let v = line(&event(&waived));
+    assert_eq!(v["result"]["allowed"], true);
+    assert_eq!(v["result"]["status"], 200);
+    assert_eq!(v["result"]["dry_run"], true);
+    assert_eq!(v["result"]["reason"], "insufficient_role");
+    assert_eq!(v["result"]["resource"], "workspace:prod");
+    assert_eq!(v["result"]["required_role"], "manager");
+    // Without a target (no route matched) nothing is waived, whatever the flags say.
+    deny.target = None;
+    assert!(matches!(
+        Decision::Deny(deny).waived(true),
+        Decision::Deny(_)
+    ));
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use super::key_source::{self, KeySource};
 use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
 use crate::config::{Config, Diagnostic, Files, Item, KeyFiles, Origin, Severity, SsoSpec};
+use crate::decision::Enforcement;
 use crate::identity::{ClaimMatcher, ClaimPath, ClaimValue, Identity};
 use crate::keys::{Alg, AlgSet};
 use crate::provider::ProviderOptions;
@@ -431,10 +432,42 @@ fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Res
             continue;
         }
         out.origins.insert(&s.fqn, o);
-        let res = collaborators(cx, item, identities, &mut out.binding_count);
+        let mut res = collaborators(cx, item, identities, &mut out.binding_count);
+        res.dry_run = enforcement(cx, item) == Enforcement::DryRun;
         out.by_fqn.insert(s.fqn.as_str().into(), res);
     }
     out
+}
+
+/// A resource's `enforcement`; dry run is warned about, so that it is not forgotten.
+fn enforcement(cx: &mut Ctx<'_>, item: &Item<crate::config::ResourceSpec>) -> Enforcement {
+    let Some(text) = &item.spec.enforcement else {
+        return Enforcement::Enforce;
+    };
+    match Enforcement::parse(text) {
+        Some(Enforcement::DryRun) => {
+            cx.warn(
+                item.origin,
+                RES,
+                Some("enforcement"),
+                format!(
+                    "resource {} is in dry run: its denials are let through (with x-claimgate-dry-run) and only logged",
+                    item.spec.fqn
+                ),
+            );
+            Enforcement::DryRun
+        }
+        Some(e) => e,
+        None => {
+            cx.error(
+                item.origin,
+                RES,
+                Some("enforcement"),
+                format!("enforcement {text:?} is not enforce or dry_run"),
+            );
+            Enforcement::Enforce
+        }
+    }
 }
 
 fn collaborators(

@@ -294,6 +294,7 @@ impl TestServer {
             token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
             connections: claimgate::listener::ConnectionOptions::default(),
             decision_log: None,
+            enforcement: claimgate::decision::Enforcement::Enforce,
         })
         .await
     }
@@ -309,6 +310,7 @@ impl TestServer {
             token_cache_entries: entries,
             connections: claimgate::listener::ConnectionOptions::default(),
             decision_log: None,
+            enforcement: claimgate::decision::Enforcement::Enforce,
         })
         .await
     }
