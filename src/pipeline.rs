@@ -25,6 +25,11 @@ use crate::token_cache::{Entry, Lookup, TokenCache};
 ///
 /// Borrowed values live only for the call: an observer that keeps them copies them.
 pub trait Observer: RouteObserver + TokenObserver + IdentityObserver {
+    /// Whether a denial at the binding is to name the identity it was found to be (for the
+    /// decision log, or a dry run the server decides on); otherwise it is named only when
+    /// the target is in dry run, so a plain check allocates nothing for it.
+    const RECORDS_DENIALS: bool = false;
+
     /// The role `identity` holds on `resource`, looked up against the role `required`.
     fn binding(
         &mut self,
@@ -75,6 +80,8 @@ impl TokenObserver for FactsObserver {
     }
 }
 impl Observer for FactsObserver {
+    const RECORDS_DENIALS: bool = true;
+
     fn cached(&mut self, entry: &Entry) {
         self.facts = entry.facts.clone();
     }
@@ -82,6 +89,18 @@ impl Observer for FactsObserver {
     fn token_facts(&self) -> Option<Arc<Facts>> {
         self.facts.clone()
     }
+}
+
+/// Sees nothing but asks denials to name their identity: for `serve --enforcement dry_run`
+/// without a decision log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DenialObserver;
+
+impl RouteObserver for DenialObserver {}
+impl TokenObserver for DenialObserver {}
+impl IdentityObserver for DenialObserver {}
+impl Observer for DenialObserver {
+    const RECORDS_DENIALS: bool = true;
 }
 
 enum Wanted {
@@ -175,19 +194,22 @@ fn decide_with<O: Observer>(
         Wanted::Resource(resource, role) => (Some((resource, role)), None),
         other => (None, Some(other)),
     };
-    let mut decision = authorize(snap, req, now, obs, cache, &mut target, unrouted);
+    let dry_run = target.as_ref().is_some_and(|(resource, _)| {
+        req.ext_enforcement == Some(Enforcement::DryRun.as_str()) || snap.dry_run(resource)
+    });
+    let mut decision = authorize(snap, req, now, obs, cache, &mut target, unrouted, dry_run);
     // A denial names what the request targeted, for the decision log and dry run.
     if let Decision::Deny(d) = &mut decision {
-        d.dry_run = target.as_ref().is_some_and(|(resource, _)| {
-            req.ext_enforcement == Some(Enforcement::DryRun.as_str()) || snap.dry_run(resource)
-        });
+        d.dry_run = dry_run;
         d.target = target;
     }
     decision
 }
 
 /// Authenticate the token and look the binding up: the request's `target` is taken into an
-/// allow's grant, and left in place for a denial.
+/// allow's grant, and left in place for a denial. A denial at the binding names the identity
+/// when dry run may let it through (`dry_run`) or the observer records denials.
+#[allow(clippy::too_many_arguments)]
 fn authorize<O: Observer>(
     snap: &Snapshot,
     req: &Request<'_>,
@@ -196,6 +218,7 @@ fn authorize<O: Observer>(
     cache: Option<&TokenCache>,
     target: &mut Option<(String, Role)>,
     unrouted: Option<Wanted>,
+    dry_run: bool,
 ) -> Decision {
     let token = match req.credentials {
         Credentials::Missing => {
@@ -305,7 +328,7 @@ fn authorize<O: Observer>(
         ),
     };
     match denied {
-        Decision::Deny(mut d) => {
+        Decision::Deny(mut d) if dry_run || O::RECORDS_DENIALS => {
             d.who = Some(Box::new(Who {
                 identity: identity.name.clone(),
                 sso: sso.name.clone(),

@@ -23,7 +23,7 @@ use crate::decision::{self, Allow, Credentials, Decision, Deny, Enforcement, Key
 use crate::decision_id::{self, DecisionId};
 use crate::decision_log::{self, DecisionLog, Event};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, FactsObserver};
+use crate::pipeline::{self, DenialObserver, FactsObserver};
 use crate::role::Role;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
@@ -157,18 +157,24 @@ impl<'r> Input<'r> {
         }
     }
 
-    /// Decide; with `facts`, also keep what the decision log may say about the token.
+    /// Decide; with `facts`, also keep what the decision log may say about the token. With
+    /// `dry_run_all`, a denial names the identity it was found to be.
     fn decide(
         &self,
         snap: &Snapshot,
         cache: &TokenCache,
         facts: Option<&mut FactsObserver>,
+        dry_run_all: bool,
     ) -> Decision {
+        let now = unix_now();
         match (&self.request, facts) {
-            (Some(request), None) => pipeline::decide_cached(snap, cache, request, unix_now()),
             (Some(request), Some(facts)) => {
-                pipeline::decide_cached_observed(snap, cache, request, unix_now(), facts)
+                pipeline::decide_cached_observed(snap, cache, request, now, facts)
             }
+            (Some(request), None) if dry_run_all => {
+                pipeline::decide_cached_observed(snap, cache, request, now, &mut DenialObserver)
+            }
+            (Some(request), None) => pipeline::decide_cached(snap, cache, request, now),
             (None, _) => Decision::deny(
                 Reason::Internal,
                 "CheckRequest carries no HTTP attributes; is this the HTTP ext_authz filter?",
@@ -244,7 +250,8 @@ impl CheckService {
         let span = tracing::Span::current();
         span.record("request_id", input.request_id.as_str());
         span.record("generation", snap.generation);
-        let mut decision = input.decide(&snap, &self.cache, logged.as_mut().map(|l| &mut l.1));
+        let facts = logged.as_mut().map(|l| &mut l.1);
+        let mut decision = input.decide(&snap, &self.cache, facts, self.dry_run_all);
         if let Some(wait) = key_wait(&decision) {
             if let Some(remote) = snap.ssos.get(wait.sso).and_then(|s| s.remote.clone()) {
                 let cured = if remote.first_load_done() {
@@ -258,7 +265,7 @@ impl CheckService {
                 };
                 if cured {
                     let facts = logged.as_mut().map(|l| &mut l.1);
-                    decision = input.decide(&snap, &self.cache, facts);
+                    decision = input.decide(&snap, &self.cache, facts, self.dry_run_all);
                 }
             }
         }
@@ -428,7 +435,7 @@ fn is_identity_header(name: &str) -> bool {
 fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> CheckResponse {
     // What claimgate sets: (header, dynamic metadata field, value); a field without a header
     // goes to metadata only.
-    let mut set: Vec<(&str, &str, &str)> = Vec::with_capacity(8);
+    let mut set = Fields::default();
     set.push((decision_id::HEADER, "decision_id", id));
     match &allow {
         Allow::Public { .. } => {}
@@ -452,7 +459,7 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> Chec
     }
     // Remove every client-sent x-claimgate-* header we do not overwrite ourselves; on a
     // public route that is all of them but the decision id.
-    let ours = |n: &str| set.iter().any(|(h, _, _)| h.eq_ignore_ascii_case(n));
+    let ours = |n: &str| set.all().iter().any(|(h, _, _)| h.eq_ignore_ascii_case(n));
     let mut headers_to_remove: Vec<String> = headers
         .map(|h| {
             h.names()
@@ -466,10 +473,12 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> Chec
     headers_to_remove.sort();
     headers_to_remove.dedup();
     let metadata: HashMap<String, PbValue> = set
+        .all()
         .iter()
         .map(|(_, field, v)| ((*field).to_owned(), string_value(v)))
         .collect();
     let headers = set
+        .all()
         .iter()
         .filter(|(h, _, _)| !h.is_empty())
         .map(|(h, _, v)| header(h, *v))
@@ -490,13 +499,30 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> Chec
     }
 }
 
+/// What an allow sets, on the stack: (header, dynamic metadata field, value).
+#[derive(Default)]
+struct Fields<'a> {
+    items: [(&'static str, &'static str, &'a str); 9],
+    len: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn push(&mut self, item: (&'static str, &'static str, &'a str)) {
+        // Nine is every field an allow can set: the id, the dry-run pair and five of identity.
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = item;
+            self.len += 1;
+        }
+    }
+
+    fn all(&self) -> &[(&'static str, &'static str, &'a str)] {
+        &self.items[..self.len]
+    }
+}
+
 /// The identity headers and metadata: identity, SSO, subject, resource, and the role when
 /// one is held.
-fn identity_fields<'a>(
-    set: &mut Vec<(&str, &str, &'a str)>,
-    values: [&'a str; 4],
-    role: Option<Role>,
-) {
+fn identity_fields<'a>(set: &mut Fields<'a>, values: [&'a str; 4], role: Option<Role>) {
     const FIELDS: [&str; 5] = ["identity", "sso", "subject", "resource", "role"];
     for ((h, field), v) in IDENTITY_HEADERS.iter().zip(FIELDS).zip(values) {
         set.push((h, field, v));
