@@ -355,7 +355,10 @@ fn authenticate<O: Observer>(
             obs.cached(&entry);
             return Ok((entry.sso, entry.selection, entry.subject.clone()));
         }
-        Some(Lookup::Rejected(r)) => return Err(r),
+        Some(Lookup::Rejected(r, entry)) => {
+            obs.cached(&entry);
+            return Err(r);
+        }
         Some(Lookup::Miss(digest)) => digest,
         None => None,
     };

@@ -7,6 +7,7 @@
 //!
 //! - `compile.rs`: one function per section of the configuration.
 //! - `key_source.rs`: where an SSO's keys come from, and remote key sets kept across reloads.
+//! - `enforcement.rs`: a resource's `enforcement` (dry run is warned about).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::role::Role;
 use crate::routing::Router;
 
 mod compile;
+mod enforcement;
 mod key_source;
 
 pub use compile::{compile, compile_with};

@@ -93,7 +93,7 @@ pub enum Lookup {
     /// A usable entry, with the token's times checked again.
     Hit(Arc<Entry>),
     /// The entry is usable but the token is no longer (or not yet) valid.
-    Rejected(Rejection),
+    Rejected(Rejection, Arc<Entry>),
     /// Verify the token (and [`TokenCache::insert`] the result under this digest).
     Miss(Option<Digest>),
 }
@@ -153,7 +153,7 @@ impl TokenCache {
                     // It can never be valid again.
                     self.remove(entries, &digest);
                 }
-                Lookup::Rejected(r)
+                Lookup::Rejected(r, entry)
             }
         }
     }

@@ -433,41 +433,10 @@ fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Res
         }
         out.origins.insert(&s.fqn, o);
         let mut res = collaborators(cx, item, identities, &mut out.binding_count);
-        res.dry_run = enforcement(cx, item) == Enforcement::DryRun;
+        res.dry_run = super::enforcement::of(cx, item) == Enforcement::DryRun;
         out.by_fqn.insert(s.fqn.as_str().into(), res);
     }
     out
-}
-
-/// A resource's `enforcement`; dry run is warned about, so that it is not forgotten.
-fn enforcement(cx: &mut Ctx<'_>, item: &Item<crate::config::ResourceSpec>) -> Enforcement {
-    let Some(text) = &item.spec.enforcement else {
-        return Enforcement::Enforce;
-    };
-    match Enforcement::parse(text) {
-        Some(Enforcement::DryRun) => {
-            cx.warn(
-                item.origin,
-                RES,
-                Some("enforcement"),
-                format!(
-                    "resource {} is in dry run: its denials are let through (with x-claimgate-dry-run) and only logged",
-                    item.spec.fqn
-                ),
-            );
-            Enforcement::DryRun
-        }
-        Some(e) => e,
-        None => {
-            cx.error(
-                item.origin,
-                RES,
-                Some("enforcement"),
-                format!("enforcement {text:?} is not enforce or dry_run"),
-            );
-            Enforcement::Enforce
-        }
-    }
 }
 
 fn collaborators(
