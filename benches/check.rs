@@ -5,7 +5,8 @@
 //! besides the signature (parsing, key lookup, claims, identity selection, routing, role
 //! lookup, building Envoy's response) as a share of the unavoidable cryptography.
 //! `check_request` runs without a token cache (every check verifies: a token's first sight);
-//! `warm_check` is the same request with the token already cached.
+//! `warm_check` is the same request with the token already cached; `decode_request` and
+//! `encode_response` are prost's share of it (the request's bytes in, the answer's bytes out).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,13 +59,19 @@ fn setup() -> Setup {
         json!({"keys": [jwk]}).to_string(),
     )
     .unwrap();
-    // A realistic shape: a fallback, a specific and a more specific identity, several
-    // resources and routes ahead of the one that matches.
+    // A realistic shape: a fallback, a specific and a more specific identity, others with
+    // exact values and with patterns, several resources and routes ahead of the one that
+    // matches.
     let mut yaml = String::from(
         "sso_integrations:\n  - name: ci\n    type: oidc\n    issuer: https://idp.example.com\n    audiences: [claimgate]\n    jwks_file: jwks.json\nexternal_identities:\n  - name: any\n    sso_fqn: ci\n  - name: api\n    sso_fqn: ci\n    claims: {repository: acme/api}\n  - name: api-prod\n    sso_fqn: ci\n    claims: {repository: acme/api, environment: prod}\n",
     );
     for i in 0..20 {
         yaml.push_str(&format!("  - name: other-{i}\n    sso_fqn: ci\n    claims: {{repository: acme/r{i}, environment: prod}}\n"));
+    }
+    // Identities by pattern and negation: no index narrows them, so every decision checks
+    // them beside the winner (as many claims as it).
+    for i in 0..5 {
+        yaml.push_str(&format!("  - name: like-{i}\n    sso_fqn: ci\n    claims: {{sub: {{like: \"repo:acme/r{i}:*\"}}, actor: {{not: \"dependabot[bot]\"}}}}\n"));
     }
     yaml.push_str("resources:\n");
     for i in 0..50 {
@@ -116,9 +123,12 @@ fn setup() -> Setup {
         attributes: Some(AttributeContext {
             request: Some(AttrRequest {
                 http: Some(HttpRequest {
+                    id: "1451366207375331101".into(),
                     method: "POST".into(),
                     path: "/v1/models/acme/m7/generate?stream=true".into(),
                     host: "api.example.com".into(),
+                    scheme: "https".into(),
+                    protocol: "HTTP/2".into(),
                     headers,
                     ..Default::default()
                 }),
@@ -204,7 +214,7 @@ fn bench(c: &mut Criterion) {
     };
     let first = rt.block_on(s.warm_service.check_request(&s.request));
     assert_eq!(
-        without_id(first),
+        without_id(first.clone()),
         without_id(rt.block_on(s.service.check_request(&s.request)))
     );
     g.bench_function("warm_check", |b| {
@@ -212,6 +222,18 @@ fn bench(c: &mut Criterion) {
             s.warm_service
                 .check_request(std::hint::black_box(&s.request))
         })
+    });
+    // Attribution for a custom codec: what prost spends turning the request's bytes into
+    // `CheckRequest` and the answer into bytes, beside the whole warm check above.
+    let bytes = prost::Message::encode_to_vec(&s.request);
+    g.bench_function("decode_request", |b| {
+        b.iter(|| {
+            <CheckRequest as prost::Message>::decode(std::hint::black_box(bytes.as_slice()))
+                .unwrap()
+        })
+    });
+    g.bench_function("encode_response", |b| {
+        b.iter(|| prost::Message::encode_to_vec(std::hint::black_box(&first)))
     });
     g.finish();
 }

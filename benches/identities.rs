@@ -1,7 +1,8 @@
 //! Identity selection for a token that matches only the fallback identity (the worst case:
 //! every specific identity is a near miss) among 10 and 100,000 identities of one SSO, through
-//! the index and, for reference, through the walk over every identity. Also the cost of
-//! building the index for the reload bench's 10,000 identities.
+//! the index and, for reference, through the walk over every identity. Also 1,000 identities
+//! of one SSO written with `like` patterns on `sub` (which no index can narrow: every one is
+//! checked), and the cost of building the index for the reload bench's 10,000 identities.
 //! Run: `cargo bench --bench identities`.
 //!
 //! Prints `index 100000/10`, the ratio of the two indexed selections measured in interleaved
@@ -10,16 +11,14 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use claimgate::identity::{self, ClaimMatcher, ClaimPath, ClaimValue, Identity, Index, Selection};
+use claimgate::identity::{
+    self, ClaimMatcher, ClaimValue, Condition, Identity, Index, Pattern, Selection,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 
 fn claim(key: &str, value: String) -> ClaimMatcher {
-    ClaimMatcher {
-        key: key.into(),
-        path: ClaimPath::Top(key.into()),
-        value: ClaimValue::Str(value.into()),
-    }
+    ClaimMatcher::exact(key, ClaimValue::Str(value.into()))
 }
 
 /// `n` identities of one SSO: `n - 1` specific ones (repository and environment, as CI
@@ -33,6 +32,30 @@ fn identities(n: usize) -> Vec<Identity> {
                 claim("repository", format!("acme/repo-{i}")),
                 claim("environment", format!("env-{}", i % 7)),
             ]),
+        })
+        .collect();
+    ids.push(Identity {
+        name: "any".into(),
+        sso: 0,
+        claims: Box::new([]),
+    });
+    ids
+}
+
+/// `n` identities of one SSO: `n - 1` owner-wide ones by pattern, one per repository
+/// (`sub: {like: "repo:acme/repo-I:*"}`, as AWS and Vault users write them), and the fallback.
+fn like_identities(n: usize) -> Vec<Identity> {
+    let mut ids: Vec<Identity> = (0..n - 1)
+        .map(|i| {
+            let pattern = Pattern::compile(&format!("repo:acme/repo-{i}:*")).expect("valid");
+            Identity {
+                name: format!("like-{i}").into(),
+                sso: 0,
+                claims: Box::new([ClaimMatcher::new(
+                    "sub",
+                    Condition::Like(Box::new([pattern])),
+                )]),
+            }
         })
         .collect();
     ids.push(Identity {
@@ -72,7 +95,10 @@ struct Case {
 
 impl Case {
     fn new(n: usize) -> Case {
-        let ids = identities(n);
+        Case::of(identities(n))
+    }
+
+    fn of(ids: Vec<Identity>) -> Case {
         let index = Index::build(&ids, 1);
         Case { ids, index }
     }
@@ -113,7 +139,8 @@ fn bench(c: &mut Criterion) {
     let token = fallback_only_token();
     let small = Case::new(10);
     let large = Case::new(100_000);
-    for case in [&small, &large] {
+    let like = Case::of(like_identities(1_000));
+    for case in [&small, &large, &like] {
         let fallback = case.ids.len() - 1;
         assert_eq!(case.indexed(&token), Selection::Chosen(fallback));
         assert_eq!(case.walked(&token), Selection::Chosen(fallback));
@@ -123,6 +150,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("index/10", |b| b.iter(|| small.indexed(black_box(&token))));
     g.bench_function("index/100000", |b| {
         b.iter(|| large.indexed(black_box(&token)))
+    });
+    g.bench_function("like/1000", |b| b.iter(|| like.indexed(black_box(&token))));
+    // A token of one of those repositories: the matching pattern and every other one checked.
+    let mut like_hit = token.clone();
+    like_hit["sub"] = json!("repo:acme/repo-500:environment:env-1");
+    assert_eq!(like.indexed(&like_hit), Selection::Chosen(500));
+    g.bench_function("like/1000_hit", |b| {
+        b.iter(|| like.indexed(black_box(&like_hit)))
     });
     g.bench_function("walk/10", |b| b.iter(|| small.walked(black_box(&token))));
     g.bench_function("walk/100000", |b| {

@@ -46,8 +46,13 @@ pub struct Holder {
     pub issuer: String,
     /// The audiences the token's `aud` must name one of.
     pub audiences: Vec<String>,
-    /// The claims the token must carry (keys starting with `/` are JSON Pointers).
+    /// The claims the token must carry (keys starting with `/` are JSON Pointers): a value,
+    /// a list (any of), or `{like|not|not_like|present: …}`.
     pub claims: Map<String, Value>,
+    /// Each condition in words, for the text form (`repository="acme/api"`,
+    /// `sub like "repo:acme/*"`).
+    #[serde(skip)]
+    pub conditions: Vec<String>,
 }
 
 /// Who holds at least a role on one resource.
@@ -108,7 +113,15 @@ pub fn who_can(
                 claims: identity
                     .claims
                     .iter()
-                    .map(|c| (c.key.to_string(), c.value.to_json()))
+                    .map(|c| (c.key.to_string(), c.condition.to_json()))
+                    .collect(),
+                conditions: identity
+                    .claims
+                    .iter()
+                    .map(|c| match c.condition.exact() {
+                        Some(v) => format!("{}={}", c.key, v.to_json()),
+                        None => format!("{} {}", c.key, c.condition.phrase()),
+                    })
                     .collect(),
             })
         })
@@ -157,12 +170,10 @@ impl fmt::Display for WhoCan {
                 h.sso,
                 h.audiences.join(", ")
             )?;
-            if h.claims.is_empty() {
+            if h.conditions.is_empty() {
                 writeln!(f, "           claims: none (any token of the SSO)")?;
             } else {
-                let claims: Vec<String> =
-                    h.claims.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                writeln!(f, "           claims: {}", claims.join(", "))?;
+                writeln!(f, "           claims: {}", h.conditions.join(", "))?;
             }
         }
         if !self.holders.is_empty() {

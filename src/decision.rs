@@ -6,6 +6,8 @@
 //! This module sits at the bottom of the layering: it knows no stage, and every stage and the
 //! pipeline that runs them ([`crate::pipeline`]) speak its vocabulary.
 
+use std::sync::Arc;
+
 use crate::role::Role;
 
 /// Why a request was denied; each reason has a fixed code, HTTP status and message.
@@ -181,7 +183,8 @@ impl<'a> Credentials<'a> {
             return Credentials::NotBearer;
         }
         let token = rest.trim();
-        if token.contains([',', ' ']) {
+        // A token is long (hundreds of bytes): search its bytes, not its chars.
+        if memchr::memchr2(b',', b' ', token.as_bytes()).is_some() {
             return Credentials::Multiple;
         }
         Credentials::Bearer(token)
@@ -222,16 +225,19 @@ pub enum Allow {
 }
 
 /// The identity and role an allowed request carries upstream.
+///
+/// Every name is shared with the snapshot (or, for `sub`, with the token cache's entry), so
+/// an allow copies no string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The external identity.
-    pub identity: Box<str>,
+    pub identity: Arc<str>,
     /// The SSO that verified the token.
-    pub sso: Box<str>,
-    /// The token's `sub` (shared with the token cache's entry: no copy per check).
-    pub subject: std::sync::Arc<str>,
+    pub sso: Arc<str>,
+    /// The token's `sub`.
+    pub subject: Arc<str>,
     /// The resource.
-    pub resource: String,
+    pub resource: Arc<str>,
     /// The identity's role on it.
     pub role: Role,
     /// The role the request required.
@@ -243,11 +249,11 @@ pub struct Grant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Who {
     /// The external identity.
-    pub identity: Box<str>,
+    pub identity: Arc<str>,
     /// The SSO that verified the token.
-    pub sso: Box<str>,
+    pub sso: Arc<str>,
     /// The token's `sub`.
-    pub subject: std::sync::Arc<str>,
+    pub subject: Arc<str>,
     /// The identity's role on the resource, if any.
     pub role: Option<Role>,
 }

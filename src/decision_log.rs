@@ -122,12 +122,15 @@ pub struct Outcome {
     pub reason: Option<&'static str>,
     /// Whether a denial was waived by dry run.
     pub dry_run: bool,
-    /// The external identity, when one was selected.
-    pub identity: Option<Box<str>>,
+    /// The external identity, when one was selected (shared with the snapshot).
+    #[serde(serialize_with = "shared_text")]
+    pub identity: Option<Arc<str>>,
     /// Its SSO.
-    pub sso: Option<Box<str>>,
+    #[serde(serialize_with = "shared_text")]
+    pub sso: Option<Arc<str>>,
     /// The resource the request targeted.
-    pub resource: Option<String>,
+    #[serde(serialize_with = "shared_text")]
+    pub resource: Option<Arc<str>>,
     /// The identity's role on it.
     pub role: Option<&'static str>,
     /// The role the request required.
@@ -171,10 +174,18 @@ impl Outcome {
             dry_run: false,
             identity: d.who.as_ref().map(|w| w.identity.clone()),
             sso: d.who.as_ref().map(|w| w.sso.clone()),
-            resource: d.target.as_ref().map(|(r, _)| r.clone()),
+            resource: d.target.as_ref().map(|(r, _)| Arc::from(r.as_str())),
             role: d.who.as_ref().and_then(|w| w.role).map(|r| r.as_str()),
             required_role: d.target.as_ref().map(|(_, r)| r.as_str()),
         }
+    }
+}
+
+/// A shared text as a JSON string (serde serialises `Arc` only with its `rc` feature).
+fn shared_text<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(t) => s.serialize_str(t),
+        None => s.serialize_none(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! External-identity selection: among the identities of the SSO that verified a token, those
-//! whose claims all hold are candidates, and the candidate with the most claims wins.
+//! whose claims all hold are candidates, and the candidate with the most claims wins. Each
+//! claim is one [`Condition`]: a value, a list, a `like` [`Pattern`], a negation or presence.
 //!
 //! The rule is a walk ([`select`]): the SSO's identities sorted by claim count (most first),
 //! stopping as soon as the count drops below the best match or a tie is found. The request
@@ -11,9 +12,15 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::Value;
 
+mod condition;
 mod index;
+mod overlap;
+mod pattern;
 
+pub use condition::Condition;
 pub use index::Index;
+pub use overlap::Overlap;
+pub use pattern::{Pattern, PatternError, MAX_PATTERN_BYTES, MAX_WILDCARDS};
 
 /// Where a claim is read from the token payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +42,28 @@ impl ClaimPath {
             }
         }
     }
+}
+
+/// `serde_json::Value::pointer`, which allocates a string per reference token, without
+/// allocating unless a token is escaped (`~0`, `~1`): it runs for every condition checked.
+fn pointer<'v>(payload: &'v Value, pointer: &str) -> Option<&'v Value> {
+    let rest = pointer.strip_prefix('/')?;
+    rest.split('/').try_fold(payload, |target, raw| {
+        let name: Cow<'_, str> = if raw.contains('~') {
+            Cow::Owned(raw.replace("~1", "/").replace("~0", "~"))
+        } else {
+            Cow::Borrowed(raw)
+        };
+        match target {
+            Value::Object(map) => map.get(&*name),
+            Value::Array(list)
+                if !name.starts_with('+') && (name == "0" || !name.starts_with('0')) =>
+            {
+                name.parse::<usize>().ok().and_then(|i| list.get(i))
+            }
+            _ => None,
+        }
+    })
 }
 
 /// An expected claim value. Values of different JSON types never match.
@@ -105,7 +134,7 @@ pub struct ClaimMatcher {
     /// Where to read it.
     pub path: ClaimPath,
     /// What it must be.
-    pub value: ClaimValue,
+    pub condition: Condition,
 }
 
 /// How one claim condition fared against a token.
@@ -125,7 +154,7 @@ impl ClaimMatcher {
     pub fn lookup<'v>(&self, payload: &'v Value) -> Option<&'v Value> {
         match &self.path {
             ClaimPath::Top(name) => payload.get(&**name),
-            ClaimPath::Pointer(p) => payload.pointer(p),
+            ClaimPath::Pointer(p) => pointer(payload, p),
         }
     }
 
@@ -137,28 +166,36 @@ impl ClaimMatcher {
     /// Check this condition against the token's value for it, as [`ClaimMatcher::lookup`]
     /// found it.
     pub fn judge(&self, actual: Option<&Value>) -> ClaimOutcome {
-        match actual {
-            None => ClaimOutcome::Missing,
-            Some(v) if self.value.matches(v) => ClaimOutcome::Matched,
-            Some(_) => ClaimOutcome::Mismatched,
-        }
+        self.condition.judge(actual)
     }
 
-    /// Whether two conditions look exclusive: the same claim with different values.
-    ///
-    /// An array claim could contain both values; operators write such pairs to mean "one or
-    /// the other", so tie warnings treat them as exclusive and say so.
-    pub fn excludes(&self, other: &ClaimMatcher) -> bool {
-        self.path.pointer() == other.path.pointer()
-            && self.value.canonical() != other.value.canonical()
+    /// The condition that the claim at `key` equals `value` (a key starting with `/` is a
+    /// JSON Pointer).
+    pub fn exact(key: &str, value: ClaimValue) -> ClaimMatcher {
+        ClaimMatcher::new(key, Condition::Equals(Box::new([value])))
+    }
+
+    /// The condition `condition` on the claim at `key` (a key starting with `/` is a JSON
+    /// Pointer).
+    pub fn new(key: &str, condition: Condition) -> ClaimMatcher {
+        let path = if key.starts_with('/') {
+            ClaimPath::Pointer(key.into())
+        } else {
+            ClaimPath::Top(key.into())
+        };
+        ClaimMatcher {
+            key: key.into(),
+            path,
+            condition,
+        }
     }
 }
 
 /// An external identity, compiled.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    /// Its unique name.
-    pub name: Box<str>,
+    /// Its unique name (shared with every grant it backs: no copy per check).
+    pub name: std::sync::Arc<str>,
     /// Index of its SSO in the snapshot.
     pub sso: usize,
     /// All conditions; every one must hold.
@@ -312,15 +349,7 @@ mod tests {
             sso: 0,
             claims: claims
                 .iter()
-                .map(|(k, v)| ClaimMatcher {
-                    key: (*k).into(),
-                    path: if k.starts_with('/') {
-                        ClaimPath::Pointer((*k).into())
-                    } else {
-                        ClaimPath::Top((*k).into())
-                    },
-                    value: v.clone(),
-                })
+                .map(|(k, v)| ClaimMatcher::exact(k, v.clone()))
                 .collect(),
         }
     }
@@ -368,6 +397,34 @@ mod tests {
     }
 
     #[test]
+    fn pointers_read_what_serde_json_reads() {
+        let token = json!({
+            "a/b": {"c~d": [0, {"": "empty"}]},
+            "l": ["x", "y"],
+            "n": {"01": "key", "1": "one", "+1": "plus"},
+        });
+        for p in [
+            "/a~1b/c~0d/1/",
+            "/a~1b/c~0d/0",
+            "/l/1",
+            "/l/01",
+            "/l/+1",
+            "/l/2",
+            "/l/-",
+            "/n/01",
+            "/n/1",
+            "/n/+1",
+            "/missing/x",
+            "/a~1b/c~0d/1/x",
+            "/a~2b",
+            "/",
+        ] {
+            assert_eq!(pointer(&token, p), token.pointer(p), "{p}");
+        }
+        assert_eq!(pointer(&token, "l"), None);
+    }
+
+    #[test]
     fn json_pointer_reads_nested_claims() {
         let ids = vec![ident("ns", &[("/kubernetes.io/namespace", s("prod"))])];
         let t = json!({"kubernetes.io": {"namespace": "prod"}});
@@ -378,17 +435,18 @@ mod tests {
     }
 
     #[test]
-    fn exclusion_sees_through_spelling_of_paths_and_numbers() {
+    fn canonical_forms_see_through_spelling_of_paths_and_numbers() {
         let a = ident("a", &[("repository", s("x")), ("run", ClaimValue::Int(1))]);
         let b = ident(
             "b",
-            &[("/repository", s("y")), ("run", ClaimValue::Float(1.0))],
+            &[("/repository", s("x")), ("run", ClaimValue::Float(1.0))],
         );
-        assert!(a.claims[0].excludes(&b.claims[0]));
-        assert!(!a.claims[1].excludes(&b.claims[1]));
+        assert_eq!(a.claims[0].path.pointer(), b.claims[0].path.pointer());
+        let canon = |c: &ClaimMatcher| c.condition.canonical();
+        assert_eq!(canon(&a.claims[1]), canon(&b.claims[1]));
         assert!(ClaimValue::Float(1.0).matches(&json!(1)));
         let c = ident("c", &[("run", s("1"))]);
-        assert!(a.claims[1].excludes(&c.claims[0]));
+        assert_ne!(canon(&a.claims[1]), canon(&c.claims[0]));
     }
 
     #[test]

@@ -35,9 +35,9 @@ enum Command {
         /// Configuration directory.
         #[arg(long, env = "CLAIMGATE_CONFIG")]
         config: PathBuf,
-        /// gRPC listen address.
+        /// gRPC listen address: HOST:PORT, or unix:/PATH for a Unix socket.
         #[arg(long, env = "CLAIMGATE_GRPC_ADDR", default_value = "0.0.0.0:9001")]
-        grpc_addr: SocketAddr,
+        grpc_addr: claimgate::listener::ListenAddr,
         /// HTTP listen address for /metrics, /healthz, /readyz.
         #[arg(long, env = "CLAIMGATE_HTTP_ADDR", default_value = "0.0.0.0:9090")]
         http_addr: SocketAddr,

@@ -15,7 +15,7 @@ use crate::decision::{
 };
 use crate::identity::{Identity, IdentityObserver, Selection};
 use crate::role::Role;
-use crate::routing::{RouteObserver, Target};
+use crate::routing::{ResourceTemplate, RouteMatch, RouteObserver, Target};
 use crate::snapshot::Snapshot;
 use crate::token::{self, Facts, Rejection, TokenObserver, TokenStep};
 use crate::token_cache::{Entry, Lookup, TokenCache};
@@ -103,8 +103,12 @@ impl Observer for DenialObserver {
     const RECORDS_DENIALS: bool = true;
 }
 
-enum Wanted {
-    Resource(String, Role),
+/// Resource names up to this long are filled in without a heap allocation.
+const RESOURCE_BUF: usize = 256;
+
+enum Wanted<'r, 'p> {
+    Resource(&'p str, Role),
+    Routed(RouteMatch<'r, 'p>, &'r ResourceTemplate, Role),
     Missing(&'static str),
     Invalid(String),
     Public(usize),
@@ -161,7 +165,7 @@ fn decide_with<O: Observer>(
     }
     let wanted = match (req.ext_resource, req.ext_role) {
         (Some(resource), Some(role)) => match Role::parse(role) {
-            Some(role) if !resource.is_empty() => Wanted::Resource(resource.to_owned(), role),
+            Some(role) if !resource.is_empty() => Wanted::Resource(resource, role),
             Some(_) => Wanted::Invalid("context_extensions resource is empty".into()),
             None => Wanted::Invalid(format!(
                 "context_extensions role {role:?} is not viewer, editor or manager"
@@ -176,9 +180,7 @@ fn decide_with<O: Observer>(
             None => Wanted::Unrouted,
             Some(m) => match &m.route.target {
                 Target::Public => Wanted::Public(m.index),
-                Target::Protected { resource, role } => {
-                    Wanted::Resource(m.resource(resource), *role)
-                }
+                Target::Protected { resource, role } => Wanted::Routed(m, resource, *role),
             },
         },
     };
@@ -189,26 +191,47 @@ fn decide_with<O: Observer>(
         )),
         _ => wanted,
     };
-    let (mut target, unrouted) = match wanted {
-        Wanted::Public(route) => return Decision::Allow(Allow::Public { route }),
-        Wanted::Resource(resource, role) => (Some((resource, role)), None),
+    if let Wanted::Public(route) = wanted {
+        return Decision::Allow(Allow::Public { route });
+    }
+    // The target is resolved before the token is read, so that dry run can apply to any of
+    // the request's denials; a templated resource is filled into a stack buffer.
+    let mut buf = [0u8; RESOURCE_BUF];
+    let heap;
+    let (target, unrouted) = match wanted {
+        Wanted::Resource(r, role) => (Some((r, role)), None),
+        Wanted::Routed(m, template, role) => {
+            let resource = match template.literal() {
+                Some(r) => r,
+                None => match m.resource_in(template, &mut buf) {
+                    Some(r) => r,
+                    None => {
+                        heap = m.resource(template);
+                        heap.as_str()
+                    }
+                },
+            };
+            (Some((resource, role)), None)
+        }
         other => (None, Some(other)),
     };
-    let dry_run = target.as_ref().is_some_and(|(resource, _)| {
+    let dry_run = target.is_some_and(|(resource, _)| {
         req.ext_enforcement == Some(Enforcement::DryRun.as_str()) || snap.dry_run(resource)
     });
-    let mut decision = authorize(snap, req, now, obs, cache, &mut target, unrouted, dry_run);
-    // A denial names what the request targeted, for the decision log and dry run.
+    let mut decision = authorize(snap, req, now, obs, cache, target, unrouted, dry_run);
+    // A denial names what the request targeted when dry run or the decision log needs it.
     if let Decision::Deny(d) = &mut decision {
         d.dry_run = dry_run;
-        d.target = target;
+        if dry_run || O::RECORDS_DENIALS {
+            d.target = target.map(|(resource, role)| (resource.to_owned(), role));
+        }
     }
     decision
 }
 
-/// Authenticate the token and look the binding up: the request's `target` is taken into an
-/// allow's grant, and left in place for a denial. A denial at the binding names the identity
-/// when dry run may let it through (`dry_run`) or the observer records denials.
+/// Authenticate the token and look the binding of the request's `target` up. A denial at the
+/// binding names the identity when dry run may let it through (`dry_run`) or the observer
+/// records denials.
 #[allow(clippy::too_many_arguments)]
 fn authorize<O: Observer>(
     snap: &Snapshot,
@@ -216,8 +239,8 @@ fn authorize<O: Observer>(
     now: u64,
     obs: &mut O,
     cache: Option<&TokenCache>,
-    target: &mut Option<(String, Role)>,
-    unrouted: Option<Wanted>,
+    target: Option<(&str, Role)>,
+    unrouted: Option<Wanted<'_, '_>>,
     dry_run: bool,
 ) -> Decision {
     let token = match req.credentials {
@@ -280,34 +303,29 @@ fn authorize<O: Observer>(
             )
         }
     };
-    let (resource, required) = match (&*target, unrouted) {
-        (Some((r, role)), _) => (r.as_str(), *role),
-        (None, Some(Wanted::Missing(why))) => return Decision::deny(Reason::NoRoute, why, true),
-        (None, Some(Wanted::Invalid(why))) => return Decision::deny(Reason::NoRoute, why, true),
-        (None, _) => {
-            return Decision::deny(
-                Reason::NoRoute,
-                format!("no route matches {} {}", req.method, path_only(req.path)),
-                true,
-            )
-        }
+    let Some((resource, required)) = target else {
+        let why = match unrouted {
+            Some(Wanted::Missing(why)) => why.to_owned(),
+            Some(Wanted::Invalid(why)) => why,
+            _ => format!("no route matches {} {}", req.method, path_only(req.path)),
+        };
+        return Decision::deny(Reason::NoRoute, why, true);
     };
-    let held = snap.role_of(resource, identity_index);
+    let binding = snap.binding(resource, identity_index);
+    let held = binding.map(|(_, role)| role);
     obs.binding(resource, identity, held, required);
-    let denied = match held {
-        Some(role) if role >= required => {
-            // `target` is the resource just looked up: the grant takes it.
-            let resource = target.take().map(|(r, _)| r).unwrap_or_default();
+    let denied = match binding {
+        Some((name, role)) if role >= required => {
             return Decision::Allow(Allow::Identity(Grant {
                 identity: identity.name.clone(),
                 sso: sso.name.clone(),
                 subject,
-                resource,
+                resource: name.clone(),
                 role,
                 required,
-            }));
+            }))
         }
-        Some(role) => Decision::deny(
+        Some((_, role)) => Decision::deny(
             Reason::InsufficientRole,
             format!(
                 "identity {} is {} on {resource}, {} is required",

@@ -123,6 +123,30 @@ impl RouteMatch<'_, '_> {
             })
     }
 
+    /// The resource this request targets, with variables filled in, written into `buf`; `None`
+    /// when it does not fit (then [`RouteMatch::resource`] builds it on the heap).
+    pub fn resource_in<'b>(
+        &self,
+        template: &ResourceTemplate,
+        buf: &'b mut [u8],
+    ) -> Option<&'b str> {
+        let mut len = 0;
+        for part in template.parts.iter() {
+            let piece = match part {
+                Part::Lit(s) => &**s,
+                Part::Var(i) => {
+                    let (a, b) = self.captures[*i];
+                    &self.path[a as usize..b as usize]
+                }
+            };
+            buf.get_mut(len..len + piece.len())?
+                .copy_from_slice(piece.as_bytes());
+            len += piece.len();
+        }
+        // Whole `str` pieces laid end to end are UTF-8; the check cannot fail.
+        std::str::from_utf8(&buf[..len]).ok()
+    }
+
     /// The resource this request targets, with variables filled in.
     pub fn resource(&self, template: &ResourceTemplate) -> String {
         let mut out = String::with_capacity(template.text.len() + 16);

@@ -9,14 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::ConfigError;
 use crate::decision::Enforcement;
 use crate::decision_log::{self, DecisionLog, WriterHandle};
 use crate::http::{self, HttpState};
-use crate::listener::{ConnectionOptions, ConnectionOptionsError, Listener};
+use crate::listener::{Acceptor, ConnectionOptions, ConnectionOptionsError, ListenAddr, Listener};
 use crate::load::{self, Loader};
 use crate::metrics::Metrics;
 use crate::provider::ProviderOptions;
@@ -37,7 +36,7 @@ pub enum ServeError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
-        addr: SocketAddr,
+        addr: ListenAddr,
         /// The I/O error.
         source: std::io::Error,
     },
@@ -57,8 +56,8 @@ pub enum ServeError {
 pub struct ServeOptions {
     /// The configuration directory.
     pub config_dir: PathBuf,
-    /// Where to serve gRPC ext_authz.
-    pub grpc_addr: SocketAddr,
+    /// Where to serve gRPC ext_authz: TCP, or a Unix socket.
+    pub grpc_addr: ListenAddr,
     /// Where to serve `/metrics`, `/healthz`, `/readyz`.
     pub http_addr: SocketAddr,
     /// How configuration changes are picked up.
@@ -106,16 +105,17 @@ impl Bound {
             }
             None => None,
         };
-        let grpc = TcpListener::bind(opts.grpc_addr)
+        let grpc = Acceptor::bind(&opts.grpc_addr)
             .await
             .map_err(|source| ServeError::Bind {
-                addr: opts.grpc_addr,
+                addr: opts.grpc_addr.clone(),
                 source,
             })?;
-        let http = TcpListener::bind(opts.http_addr)
+        let http_addr = ListenAddr::Tcp(opts.http_addr);
+        let http = Acceptor::bind(&http_addr)
             .await
             .map_err(|source| ServeError::Bind {
-                addr: opts.http_addr,
+                addr: http_addr,
                 source,
             })?;
         let limits = &opts.connections;
@@ -133,18 +133,21 @@ impl Bound {
         })
     }
 
-    /// The bound gRPC address.
-    pub fn grpc_addr(&self) -> SocketAddr {
+    /// The bound gRPC address (a Unix socket's path, or TCP with the port resolved).
+    pub fn grpc_listen_addr(&self) -> ListenAddr {
         self.grpc
             .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+            .unwrap_or(ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], 0))))
+    }
+
+    /// The bound gRPC TCP address (`0.0.0.0:0` when it listens on a Unix socket).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        tcp(self.grpc.local_addr())
     }
 
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        tcp(self.http.local_addr())
     }
 
     /// The store (to swap snapshots in).
@@ -163,7 +166,7 @@ impl Bound {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let (tx, rx) = watch::channel(false);
-        let grpc_addr = self.grpc_addr();
+        let grpc_addr = self.grpc_listen_addr();
         let http_addr = self.http_addr();
         tracing::info!(%grpc_addr, %http_addr, "serving");
         let service = CheckService::new(
@@ -260,6 +263,13 @@ async fn reopen_on_sigusr1(log: DecisionLog) {
     {
         let _ = log;
         std::future::pending::<()>().await;
+    }
+}
+
+fn tcp(addr: std::io::Result<ListenAddr>) -> SocketAddr {
+    match addr {
+        Ok(ListenAddr::Tcp(a)) => a,
+        _ => SocketAddr::from(([0, 0, 0, 0], 0)),
     }
 }
 

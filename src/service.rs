@@ -477,12 +477,13 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> Chec
         .iter()
         .map(|(_, field, v)| ((*field).to_owned(), string_value(v)))
         .collect();
-    let headers = set
-        .all()
-        .iter()
-        .filter(|(h, _, _)| !h.is_empty())
-        .map(|(h, _, v)| header(h, *v))
-        .collect();
+    let mut headers = Vec::with_capacity(set.all().len());
+    headers.extend(
+        set.all()
+            .iter()
+            .filter(|(h, _, _)| !h.is_empty())
+            .map(|(h, _, v)| header(h, *v)),
+    );
     CheckResponse {
         status: Some(RpcStatus {
             code: OK,

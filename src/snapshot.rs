@@ -21,9 +21,13 @@ use crate::provider::RemoteKeys;
 use crate::role::Role;
 use crate::routing::Router;
 
+/// Conditions of an identity's claims, compiled from YAML.
+pub mod claims;
 mod compile;
 mod enforcement;
 mod key_source;
+/// The guard against identities any tenant of a shared issuer could obtain.
+mod tenant;
 
 pub use compile::{compile, compile_with};
 pub use key_source::KeySource;
@@ -31,8 +35,8 @@ pub use key_source::KeySource;
 /// One compiled SSO integration.
 #[derive(Debug)]
 pub struct Sso {
-    /// The SSO FQN.
-    pub name: Box<str>,
+    /// The SSO FQN (shared with every grant it backs: no copy per check).
+    pub name: Arc<str>,
     /// The exact issuer.
     pub issuer: Box<str>,
     /// Accepted audiences.
@@ -83,7 +87,7 @@ pub struct Snapshot {
     /// The identities' exact conditions, indexed: what a check selects with.
     pub identity_index: crate::identity::Index,
     identity_by_name: HashMap<Box<str>, usize>,
-    resources: HashMap<Box<str>, Resource>,
+    resources: HashMap<Arc<str>, Resource>,
     binding_count: usize,
     /// The routes.
     pub router: Router,
@@ -111,11 +115,13 @@ impl Snapshot {
 
     /// The role the identity (an index into [`Snapshot::identities`]) holds on `resource`.
     pub fn role_of(&self, resource: &str, identity: usize) -> Option<Role> {
-        self.resources
-            .get(resource)?
-            .bindings
-            .get(&identity)
-            .copied()
+        self.binding(resource, identity).map(|(_, role)| role)
+    }
+
+    /// [`Snapshot::role_of`], with the resource's shared name (what a grant carries).
+    pub fn binding(&self, resource: &str, identity: usize) -> Option<(&Arc<str>, Role)> {
+        let (name, r) = self.resources.get_key_value(resource)?;
+        r.bindings.get(&identity).map(|&role| (name, role))
     }
 
     /// Whether denials on `resource` are let through and only reported (`enforcement: dry_run`).

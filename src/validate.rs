@@ -5,8 +5,11 @@
 //!   could satisfy both; such a token is denied `ambiguous_identity`. Two identities that
 //!   name the same claim with different values are taken as exclusive, although an array
 //!   claim could hold both values: configurations write such pairs to mean "one or the
-//!   other". A pair is not reported when an identity with more claims matches every token
-//!   that matches both, because that identity wins.
+//!   other". Other conditions are exclusive only when no value meets both (two `like`
+//!   patterns no string matches both, a value a `not` excludes, `present: false` against any
+//!   other), or when one claim must be a value and the other needs an object inside it (`/a`
+//!   and `/a/b`). A pair is not reported when an identity with more claims matches every
+//!   token that matches both, because that identity wins.
 //! - **Shadowed routes**: a route that an earlier route covers entirely (first match wins).
 //! - **Routes skipped by letter case**: a strict route that a case variant of its requests
 //!   misses while a looser later route takes it, where the configuration hints that the

@@ -714,8 +714,10 @@ async fn explain_json_lists_every_candidate_with_each_claim_matched_mismatched_o
     assert_eq!(
         api_prod["claims"],
         json!([
-            {"key": "repository", "expected": "acme/api", "actual": "acme/api", "outcome": "matched"},
-            {"key": "environment", "expected": "prod", "actual": "dev", "outcome": "mismatched"},
+            {"key": "repository", "expected": "acme/api", "actual": "acme/api", "outcome": "matched",
+             "text": "repository = \"acme/api\" matched \"acme/api\""},
+            {"key": "environment", "expected": "prod", "actual": "dev", "outcome": "mismatched",
+             "text": "environment = \"prod\" failed: it is \"dev\""},
         ])
     );
     // Every claim is shown, even after the first that fails; "1" is not 1.

@@ -81,6 +81,18 @@ impl Stack {
 
     /// The shipped envoy.yaml with one more edit on top of the ports.
     async fn start_with(edit: impl FnOnce(EnvoyConfig) -> EnvoyConfig) -> Stack {
+        Stack::start_full(&[], |cfg, claimgate| {
+            edit(cfg.cluster_endpoint("claimgate", claimgate.grpc))
+        })
+        .await
+    }
+
+    /// claimgate with extra `serve` flags, and Envoy's config made from the shipped one and
+    /// the running claimgate (the upstream is filled in).
+    async fn start_full(
+        flags: &[&str],
+        edit: impl FnOnce(EnvoyConfig, &Claimgate) -> EnvoyConfig,
+    ) -> Stack {
         let key = TestKey::generate(Kind::Es256, "e2e-1");
         let config = ConfigDir::new();
         config.write("jwks.json", &jwks(&[&key]));
@@ -88,12 +100,11 @@ impl Stack {
         config.write("identities.yaml", IDENTITIES);
         config.write("resources.yaml", RESOURCES);
         config.write("routes.yaml", ROUTES);
-        let claimgate = Claimgate::start(config.path()).await;
+        let claimgate = Claimgate::start_with(config.path(), flags).await;
         let upstream = Echo::start().await;
         let envoy = Envoy::start(edit(
-            EnvoyConfig::shipped()
-                .cluster_endpoint("claimgate", claimgate.grpc)
-                .cluster_endpoint("upstream", upstream.addr),
+            EnvoyConfig::shipped().cluster_endpoint("upstream", upstream.addr),
+            &claimgate,
         ))
         .await;
         Stack {
@@ -671,4 +682,32 @@ async fn the_readme_quickstart_works_on_the_example_config_and_the_demo_upstream
         mcp.header("x-claimgate-resource"),
         Some("mcp-server:search")
     );
+}
+
+#[tokio::test]
+async fn envoy_reaches_claimgate_over_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("grpc.sock");
+    let flag = format!("unix:{}", socket.display());
+    let stack = Stack::start_full(&["--grpc-addr", &flag], |cfg, _| {
+        cfg.cluster_pipe("claimgate", &socket)
+    })
+    .await;
+    assert!(socket.exists(), "claimgate listens on {}", socket.display());
+
+    let token = bearer(&stack.deployer_token());
+    let seen = stack
+        .get(MODEL_INFO, &[("authorization", token.as_str())])
+        .await
+        .seen();
+    assert_eq!(
+        seen.headers.get("x-claimgate-identity"),
+        Some(&vec!["deployer".to_owned()]),
+        "{seen:?}"
+    );
+    stack
+        .get(MODEL_INFO, &[])
+        .await
+        .denial(401, "missing_token");
+    assert_eq!(stack.upstream.requests(), 1);
 }

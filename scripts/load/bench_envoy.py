@@ -7,6 +7,7 @@ differ only in the authorization filters between header_mutation and the router:
   noauth           none
   floor            ext_authz to the do-nothing floor server (examples/floor.rs)
   claimgate_warm   ext_authz to claimgate (fed one token)
+  claimgate_unix   the same, to a claimgate listening on a Unix socket (Envoy's pipe address)
   claimgate_cold   ext_authz to a second claimgate (fed a pool of tokens it has never seen)
   jwt_rbac         Envoy's own jwt_authn + rbac on the same token, verifying every request
   jwt_rbac_cached  the same with jwt_authn's JWT cache on (Envoy's analogue of a warm cache)
@@ -139,6 +140,7 @@ def main():
         "noauth": [],
         "floor": authz_to("floor"),
         "claimgate_warm": authz_to("claimgate_warm"),
+        "claimgate_unix": authz_to("claimgate_unix"),
         "claimgate_cold": authz_to("claimgate_cold"),
         "jwt_rbac": jwt_filters(jwks_path, cached=False),
         "jwt_rbac_cached": jwt_filters(jwks_path, cached=True),
@@ -170,6 +172,11 @@ def main():
         cluster_like(clusters["claimgate"], name, ports["grpc"][name])
         for name in ("floor", "claimgate_warm", "claimgate_cold")
     ]
+    unix = cluster_like(clusters["claimgate"], "claimgate_unix", 0)
+    unix["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] = {
+        "pipe": {"path": ports["unix_socket"]}
+    }
+    grpc_clusters.append(unix)
     bench = {
         "admin": {"address": socket(ports["admin"])},
         "static_resources": {

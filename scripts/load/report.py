@@ -17,13 +17,22 @@ LABELS = {
     "noauth": "no auth (Envoy alone)",
     "floor": "ext_authz → floor",
     "claimgate_warm": "ext_authz → claimgate, warm (one token)",
+    "claimgate_unix": "ext_authz → claimgate over a Unix socket, warm",
     "claimgate_cold": "ext_authz → claimgate, cold (every token new)",
     "jwt_rbac": "jwt_authn + rbac",
     "jwt_rbac_cached": "jwt_authn (JWT cache on) + rbac",
     "grpc_floor": "floor",
     "grpc_claimgate_warm": "claimgate, warm (one token)",
 }
-ENVOY_CASES = ["noauth", "floor", "claimgate_warm", "claimgate_cold", "jwt_rbac", "jwt_rbac_cached"]
+ENVOY_CASES = [
+    "noauth",
+    "floor",
+    "claimgate_warm",
+    "claimgate_unix",
+    "claimgate_cold",
+    "jwt_rbac",
+    "jwt_rbac_cached",
+]
 GRPC_CASES = ["grpc_floor", "grpc_claimgate_warm"]
 
 

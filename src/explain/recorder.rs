@@ -162,9 +162,10 @@ impl IdentityObserver for Watch<'_> {
     ) {
         self.pending.push(ClaimCheck {
             key: claim.key.to_string(),
-            expected: claim.value.to_json(),
+            expected: claim.condition.to_json(),
             actual: actual.cloned(),
             outcome,
+            text: claim.condition.explain(&claim.key, outcome, actual),
         });
     }
 
@@ -321,7 +322,7 @@ impl Watch<'_> {
                 identity: Some(g.identity.to_string()),
                 sso: Some(g.sso.to_string()),
                 subject: Some(g.subject.to_string()),
-                resource: Some(g.resource),
+                resource: Some(g.resource.to_string()),
                 role: Some(g.role),
                 dry_run: None,
             },

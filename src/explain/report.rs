@@ -210,12 +210,14 @@ pub struct TokenInfo {
 pub struct ClaimCheck {
     /// The claim key as configured (`/…` is a JSON Pointer).
     pub key: String,
-    /// The configured value.
+    /// The configured condition: a value, a list, or `{like|not|not_like|present: …}`.
     pub expected: Value,
     /// The token's value, if it has the claim.
     pub actual: Option<Value>,
     /// How it fared.
     pub outcome: ClaimOutcome,
+    /// The outcome in the condition's own words (`sub like "repo:acme/*" matched "…"`).
+    pub text: String,
 }
 
 /// How selection judged one identity.

@@ -5,7 +5,6 @@ use std::fmt;
 use super::{
     CandidateVerdict, CredentialsKind, Report, RouteInfo, SelectionOutcome, StepOutcome, TargetBy,
 };
-use crate::identity::ClaimOutcome;
 use crate::routing::RouteMiss;
 use crate::text::plural;
 
@@ -175,21 +174,7 @@ impl fmt::Display for Report {
                     _ => writeln!(f)?,
                 }
                 for claim in &c.claims {
-                    match (&claim.actual, claim.outcome) {
-                        (Some(a), ClaimOutcome::Matched) => {
-                            writeln!(f, "            {}: matched {a}", claim.key)?
-                        }
-                        (Some(a), _) => writeln!(
-                            f,
-                            "            {}: mismatched, expected {}, token has {a}",
-                            claim.key, claim.expected
-                        )?,
-                        (None, _) => writeln!(
-                            f,
-                            "            {}: missing, expected {}",
-                            claim.key, claim.expected
-                        )?,
-                    }
+                    writeln!(f, "            {}", claim.text)?;
                 }
             }
             let label = match sel.outcome {

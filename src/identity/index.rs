@@ -1,8 +1,10 @@
 //! An index of the identities' exact conditions, so that selection checks the identities a
 //! token could match instead of every identity of its SSO.
 //!
-//! Each identity gets one *anchor*: one of its exact conditions (claim place and value), the
-//! one whose pair is rarest in its SSO. The index maps each anchor place to its values and
+//! Each identity gets one *anchor*: one of its exact conditions (claim place and value, or a
+//! list of values, anchored at each), the one whose values are rarest in its SSO. Patterns,
+//! negations and presence cannot be indexed: an identity with only those is checked for every
+//! token of its SSO. The index maps each anchor place to its values and
 //! each value to the identities anchored there. For a token, selection reads the token's value
 //! at each anchor place of the SSO (each element, if it is an array), looks it up, and checks
 //! the identities found plus those with no anchor (the fallback, and identities whose
@@ -21,7 +23,9 @@ use std::hash::{Hash, Hasher};
 use hashbrown::{Equivalent, HashMap, HashSet};
 use serde_json::Value;
 
-use super::{Candidacy, ClaimMatcher, ClaimValue, Identity, IdentityObserver, Selection};
+use super::{
+    Candidacy, ClaimMatcher, ClaimValue, Condition, Identity, IdentityObserver, Selection,
+};
 
 /// The identities of every SSO, ordered for the walk and indexed by their anchors. Built once
 /// per snapshot, then only read.
@@ -169,11 +173,15 @@ impl Equivalent<Key> for KeyRef<'_> {
     }
 }
 
-/// Where and by which key a condition can anchor its identity. Only a condition that can hold
-/// solely when the token has this value at this place (or in an array there) may anchor; any
-/// other gives `None`, and an identity with no anchor is checked for every token.
-fn anchor_of(claim: &ClaimMatcher) -> Option<(Cow<'_, str>, KeyRef<'_>)> {
-    Some((claim.path.pointer(), KeyRef::expected(&claim.value)))
+/// Where and by which keys a condition can anchor its identity. Only a condition that can
+/// hold solely when the token has one of these values at this place (or in an array there)
+/// may anchor: an exact value or a list of them. Any other gives `None`, and an identity with
+/// no anchor is checked for every token.
+fn anchor_of(claim: &ClaimMatcher) -> Option<(Cow<'_, str>, &[ClaimValue])> {
+    match &claim.condition {
+        Condition::Equals(values) => Some((claim.path.pointer(), values)),
+        _ => None,
+    }
 }
 
 impl Index {
@@ -266,10 +274,11 @@ impl SsoIndex {
         let mut place_uses: Vec<usize> = Vec::new();
         let mut pair_ids: HashMap<(usize, KeyRef<'_>), usize> = HashMap::new();
         let mut pair_uses: Vec<(usize, usize)> = Vec::new();
-        let mut conditions: Vec<(usize, usize)> = Vec::new();
+        // Each anchorable condition: its identity's rank, and its pairs (one per value).
+        let mut conditions: Vec<(usize, Vec<usize>)> = Vec::new();
         for (rank, &i) in order.iter().enumerate() {
             for claim in identities[i].claims.iter() {
-                let Some((pointer, key)) = anchor_of(claim) else {
+                let Some((pointer, values)) = anchor_of(claim) else {
                     continue;
                 };
                 let next = place_uses.len();
@@ -278,17 +287,27 @@ impl SsoIndex {
                     place_uses.push(0);
                 }
                 place_uses[place] += 1;
-                let next = pair_uses.len();
-                let pair = *pair_ids.entry((place, key)).or_insert(next);
-                if pair == next {
-                    pair_uses.push((place, 0));
+                let mut pairs = Vec::with_capacity(values.len());
+                for value in values.iter() {
+                    let next = pair_uses.len();
+                    let pair = *pair_ids
+                        .entry((place, KeyRef::expected(value)))
+                        .or_insert(next);
+                    if pair == next {
+                        pair_uses.push((place, 0));
+                    }
+                    // `1` and `1.0` in one list are one key: counted and anchored once.
+                    if !pairs.contains(&pair) {
+                        pair_uses[pair].1 += 1;
+                        pairs.push(pair);
+                    }
                 }
-                pair_uses[pair].1 += 1;
-                conditions.push((rank, pair));
+                conditions.push((rank, pairs));
             }
         }
-        // The rarest pair makes the shortest run; among equally rare ones, the most used
-        // place, so a token has fewer places to look up.
+        // The rarest condition makes the shortest runs (a list is as rare as its values
+        // together); among equally rare ones, the most used place, so a token has fewer
+        // places to look up.
         let mut anchored: Vec<(usize, usize)> = Vec::with_capacity(order.len());
         let mut unanchored = Vec::new();
         let mut rest = &conditions[..];
@@ -296,12 +315,15 @@ impl SsoIndex {
             let own = rest.iter().take_while(|(r, _)| *r == rank).count();
             let (mine, after) = rest.split_at(own);
             rest = after;
-            let best = mine.iter().map(|&(_, pair)| pair).min_by_key(|&pair| {
-                let (place, uses) = pair_uses[pair];
-                (uses, std::cmp::Reverse(place_uses[place]))
+            let best = mine.iter().map(|(_, pairs)| pairs).min_by_key(|pairs| {
+                let uses: usize = pairs.iter().map(|&pair| pair_uses[pair].1).sum();
+                let place = pairs
+                    .first()
+                    .map_or(0, |&pair| place_uses[pair_uses[pair].0]);
+                (uses, std::cmp::Reverse(place))
             });
             match best {
-                Some(pair) => anchored.push((pair, rank)),
+                Some(pairs) => anchored.extend(pairs.iter().map(|&pair| (pair, rank))),
                 None => unanchored.push(rank),
             }
         }

@@ -10,7 +10,7 @@ use super::key_source::{self, KeySource};
 use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
 use crate::config::{Config, Diagnostic, Files, Item, KeyFiles, Origin, Severity, SsoSpec};
 use crate::decision::Enforcement;
-use crate::identity::{ClaimMatcher, ClaimPath, ClaimValue, Identity};
+use crate::identity::{ClaimMatcher, Identity};
 use crate::keys::{Alg, AlgSet};
 use crate::provider::ProviderOptions;
 use crate::role::Role;
@@ -316,6 +316,12 @@ fn identities(cx: &mut Ctx<'_>, ssos: &Ssos<'_>) -> Identities {
             Some(&i) => i,
         };
         let claims = claims(cx, o, &s.claims);
+        let sso_spec = &ssos.list[sso];
+        if let Some(msg) =
+            super::tenant::unpinned(&s.name, &sso_spec.name, &sso_spec.issuer, &claims)
+        {
+            cx.error(o, IDS, Some("name"), msg);
+        }
         by_name.insert(s.name.as_str().into(), list.len());
         origins.push(o);
         list.push(Identity {
@@ -349,61 +355,50 @@ fn claims(cx: &mut Ctx<'_>, o: Origin, spec: &serde_yaml::Mapping) -> Vec<ClaimM
             continue;
         };
         let field = format!("claims.{key}");
-        let path = if key.starts_with('/') {
-            if !valid_pointer(key) {
-                cx.error(
-                    o,
-                    IDS,
-                    Some(&field),
-                    format!("{key:?} is not a valid JSON Pointer ('~' must be followed by 0 or 1)"),
-                );
-                continue;
-            }
-            ClaimPath::Pointer(key.into())
-        } else if key.is_empty() {
+        if key.starts_with('/') && !valid_pointer(key) {
+            cx.error(
+                o,
+                IDS,
+                Some(&field),
+                format!("{key:?} is not a valid JSON Pointer ('~' must be followed by 0 or 1)"),
+            );
+            continue;
+        }
+        if key.is_empty() {
             cx.error(o, IDS, Some("claims"), "claim names must not be empty");
             continue;
-        } else {
-            ClaimPath::Top(key.into())
-        };
-        let value = match v {
-            serde_yaml::Value::String(s) => ClaimValue::Str(s.as_str().into()),
-            serde_yaml::Value::Bool(b) => ClaimValue::Bool(*b),
-            serde_yaml::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => ClaimValue::Int(i),
-                (None, Some(f)) if f.is_finite() => ClaimValue::Float(f),
-                _ => {
-                    cx.error(
-                        o,
-                        IDS,
-                        Some(&field),
-                        format!("claim {key:?}: number {n} cannot be matched"),
-                    );
-                    continue;
-                }
-            },
-            _ => {
-                cx.error(
-                    o,
-                    IDS,
-                    Some(&field),
-                    format!("claim {key:?} must be a string, number or boolean"),
-                );
-                continue;
+        }
+        // The claim's place (top-level name or JSON Pointer) follows from its key.
+        match super::claims::condition(key, v) {
+            Ok(claim) => claims.push(claim),
+            Err(e) => {
+                let at = match e.field.as_str() {
+                    "" => field,
+                    f if f.starts_with('[') => format!("{field}{f}"),
+                    f => format!("{field}.{f}"),
+                };
+                cx.error(o, IDS, Some(&at), e.to_string());
             }
-        };
-        claims.push(ClaimMatcher {
-            key: key.into(),
-            path,
-            value,
-        });
+        }
+    }
+    if spec.len() > super::claims::MAX_CLAIMS {
+        cx.error(
+            o,
+            IDS,
+            Some("claims"),
+            format!(
+                "{} claims; an identity has at most {}",
+                spec.len(),
+                super::claims::MAX_CLAIMS
+            ),
+        );
     }
     claims
 }
 
 /// The compiled resources, where each was defined, and how many bindings they hold.
 struct Resources<'c> {
-    by_fqn: HashMap<Box<str>, Resource>,
+    by_fqn: HashMap<std::sync::Arc<str>, Resource>,
     origins: HashMap<&'c str, Origin>,
     binding_count: usize,
 }

@@ -79,7 +79,7 @@ fn bad_roles_routes_and_claims_are_errors() {
         "{base}routes:\n  - path: /a\n    resource: model:missing\n    role: viewer\n"
     ));
     assert!(e[0].contains("not defined in resources"), "{e:?}");
-    let e = errors(&format!("{SSO}external_identities:\n  - name: bot\n    sso_fqn: ci\n    claims:\n      groups: [a, b]\n"));
+    let e = errors(&format!("{SSO}external_identities:\n  - name: bot\n    sso_fqn: ci\n    claims:\n      groups: [a, [b]]\n"));
     assert!(e[0].contains("string, number or boolean"), "{e:?}");
     let e = errors(&SSO.replace(
         "jwks_file: keys.json",
@@ -92,6 +92,63 @@ fn bad_roles_routes_and_claims_are_errors() {
         "audiences: [cg]\n    algorithms: [HS256]",
     ));
     assert!(e[0].contains("HS256"), "{e:?}");
+}
+
+#[test]
+fn every_malformed_condition_is_an_error_at_its_line_and_column() {
+    let text = format!(
+        "{SSO}external_identities:
+  - name: bot
+    sso_fqn: ci
+    claims:
+      a: {{matches: x}}
+      b: []
+      c: {{like: 'x\\y'}}
+      d: {{like: '{stars}'}}
+      e: {{not_like: '{long}'}}
+      f: {{like: 'a*', not: b}}
+      g:
+        like: [ok, '*']
+        present: true
+      h: {{present: 1}}
+",
+        stars = "?".repeat(17),
+        long = "a".repeat(1025),
+    );
+    let e = errors(&text);
+    let expect = [
+        "c.yaml:11:20: error: claim \"a\": unknown operator \"matches\"",
+        "c.yaml:12:10: error: claim \"b\": the list is empty",
+        "c.yaml:13:17: error: claim \"c\": pattern has a bad escape `\\y`: only",
+        "c.yaml:14:17: error: claim \"d\": pattern has 17 wildcards; at most 16",
+        "c.yaml:15:21: error: claim \"e\": pattern is 1025 bytes long; at most 1024",
+        "c.yaml:16:28: error: claim \"f\": not and like cannot be combined",
+        "c.yaml:19:18: error: claim \"g\": like and present cannot be combined",
+        "c.yaml:20:20: error: claim \"h\": present must be true or false",
+    ];
+    assert_eq!(e.len(), expect.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(expect) {
+        assert!(
+            got.starts_with(want),
+            "{got}\n  does not start with\n{want}"
+        );
+    }
+}
+
+#[test]
+fn an_identity_names_at_most_32_claims() {
+    let claims: String = (0..33).map(|i| format!("      c{i}: x\n")).collect();
+    let e = errors(&format!(
+        "{SSO}external_identities:\n  - name: bot\n    sso_fqn: ci\n    claims:\n{claims}"
+    ));
+    assert!(
+        e[0].contains("33 claims; an identity has at most 32"),
+        "{e:?}"
+    );
+    let claims: String = (0..32).map(|i| format!("      c{i}: x\n")).collect();
+    let ok =
+        format!("{SSO}external_identities:\n  - name: bot\n    sso_fqn: ci\n    claims:\n{claims}");
+    assert!(errors(&ok).is_empty());
 }
 
 #[test]

@@ -109,3 +109,78 @@ fn github_annotations_escape_what_would_break_them() {
     assert_eq!(gh_data("a%b\nc"), "a%25b%0Ac");
     assert_eq!(gh_property("a:b,c"), "a%3Ab%2Cc");
 }
+
+#[test]
+fn a_claim_that_must_be_a_value_excludes_a_member_inside_it() {
+    let w = review_text(&ids(&[("a", "/a: x"), ("b", "/a/b: y")]));
+    assert!(ties(&w).is_empty(), "{w:?}");
+    let w = review_text(&ids(&[("a", "/a: {like: 'x*'}"), ("b", "/a/b/c: y")]));
+    assert!(ties(&w).is_empty(), "{w:?}");
+    // An index may read an array that also contains the value; a negation holds for an
+    // object; a missing inner claim needs nothing of the outer one.
+    for (a, b) in [
+        ("/a: x", "/a/0: y"),
+        ("/a: {not: x}", "/a/b: y"),
+        ("/a: x", "/a/b: {present: false}"),
+    ] {
+        let w = review_text(&ids(&[("a", a), ("b", b)]));
+        assert_eq!(ties(&w).len(), 1, "{a} / {b}: {w:?}");
+    }
+}
+
+#[test]
+fn conditions_beyond_equality_tie_exactly_when_one_value_meets_both() {
+    let exclusive = [
+        ("sub: {like: 'repo:acme/*'}", "sub: {like: 'repo:other/*'}"),
+        ("ref: [main, release]", "ref: dev"),
+        (
+            "actor: {not: 'dependabot[bot]'}",
+            "actor: 'dependabot[bot]'",
+        ),
+        ("env: {present: false}", "env: {present: true}"),
+        (
+            "sub: {like: 'repo:acme/*'}",
+            "sub: {not_like: 'repo:acme/*'}",
+        ),
+        ("sub: {like: 'a*'}", "sub: x"),
+    ];
+    for (a, b) in exclusive {
+        let w = review_text(&ids(&[("a", a), ("b", b)]));
+        assert!(ties(&w).is_empty(), "{a} / {b}: {w:?}");
+    }
+    let tie = [
+        (
+            "sub: {like: 'repo:acme/*'}",
+            "sub: {like: '*:environment:prod'}",
+            "sub=\"repo:acme/:environment:prod\"",
+        ),
+        ("ref: [main, release]", "ref: release", "ref=\"release\""),
+        (
+            "actor: {not: 'dependabot[bot]'}",
+            "actor: alice",
+            "actor=\"alice\"",
+        ),
+        ("env: {present: false}", "other: x", "no env, other=\"x\""),
+        (
+            "sub: {like: 'repo:a?'}",
+            "sub: {not_like: 'repo:ab'}",
+            "sub=\"repo:aa\"",
+        ),
+    ];
+    for (a, b, example) in tie {
+        let w = review_text(&ids(&[("a", a), ("b", b)]));
+        let t = ties(&w);
+        assert_eq!(t.len(), 1, "{a} / {b}: {w:?}");
+        assert!(t[0].contains(example), "{a} / {b}: {}", t[0]);
+    }
+}
+
+#[test]
+fn a_thousand_exclusive_patterns_are_no_tie_and_none_is_left_unchecked() {
+    let list: Vec<(String, String)> = (0..1000)
+        .map(|i| (format!("p{i}"), format!("sub: {{like: 'repo:org{i}/*'}}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = list.iter().map(|(a, b)| (&**a, &**b)).collect();
+    let w = review_text(&ids(&refs));
+    assert!(!w.iter().any(|w| w.contains("tie")), "{:?}", w.first());
+}

@@ -3,13 +3,17 @@
 //!
 //! Tie detection runs in CI on large configurations, so it never compares every pair: within
 //! a group of identities of one SSO with one claim count, it splits on the claim most of
-//! them name, and identities with different values for it are never compared.
+//! them name with one exact value, and identities with different values for it are never
+//! compared. Every other pair is checked condition by condition ([`compatible`]): the same
+//! claim with conditions no value meets both (patterns that no string matches both, a value
+//! a negation excludes), or a claim that must be a value where another identity needs an
+//! object inside it (`/a` against `/a/b`), makes a pair exclusive.
 
 use std::collections::{HashMap, HashSet};
 
 use super::warn;
 use crate::config::{Config, Diagnostic};
-use crate::identity::Identity;
+use crate::identity::{ClaimMatcher, Condition, Identity, Overlap};
 use crate::snapshot::Snapshot;
 use crate::text::plural;
 
@@ -19,33 +23,56 @@ pub const MAX_TIES_LISTED: usize = 50;
 const MAX_PAIRS_EXAMINED: usize = 5_000;
 /// Bound on the tie search's work, in identity visits per SSO.
 const MAX_VISITS: usize = 20_000_000;
+/// Most pairs checked condition by condition per SSO before the search gives up.
+const MAX_CHECKS: usize = 2_000_000;
 
-/// One identity's claims as interned (claim, value) ids, sorted by claim.
+/// One identity's claims as interned (claim, condition) ids, sorted by claim.
 #[derive(Debug)]
 struct Member {
     identity: usize,
     claims: Vec<(u32, u32)>,
+    /// The claims with one exact value: the ones the search splits on.
+    split: Vec<(u32, u32)>,
 }
 
 impl Member {
     fn value_of(&self, key: u32) -> Option<u32> {
-        self.claims
+        self.split
             .binary_search_by_key(&key, |(k, _)| *k)
             .ok()
-            .map(|i| self.claims[i].1)
+            .map(|i| self.split[i].1)
     }
 }
 
 /// Pairs found by the search, bounded.
 #[derive(Debug, Default)]
-struct Pairs {
+struct Pairs<'i> {
+    /// The identities, to check a pair condition by condition; without them every pair the
+    /// split leaves is taken.
+    identities: Option<&'i [Identity]>,
     found: Vec<(usize, usize)>,
     more: u64,
     visits: usize,
+    checks: usize,
     gave_up: bool,
 }
 
-impl Pairs {
+impl Pairs<'_> {
+    /// A pair no exact claim tells apart: a possible tie unless its conditions exclude it.
+    fn consider(&mut self, a: &Member, b: &Member) {
+        if let Some(ids) = self.identities {
+            self.checks += 1;
+            if self.checks > MAX_CHECKS {
+                self.gave_up = true;
+                return;
+            }
+            if !compatible(&ids[a.identity], &ids[b.identity]) {
+                return;
+            }
+        }
+        self.add(a, b);
+    }
+
     fn add(&mut self, a: &Member, b: &Member) {
         if self.found.len() < MAX_PAIRS_EXAMINED {
             self.found.push((a.identity, b.identity));
@@ -73,7 +100,7 @@ fn split_key(sets: &[&[&Member]], settled: &[u32], min: usize, need_both: bool) 
     let mut counts: HashMap<u32, (usize, [bool; 2])> = HashMap::new();
     for (side, set) in sets.iter().enumerate() {
         for m in set.iter() {
-            for (k, _) in &m.claims {
+            for (k, _) in &m.split {
                 if settled.contains(k) {
                     continue;
                 }
@@ -113,20 +140,24 @@ fn partition<'m>(set: &[&'m Member], key: u32) -> Split<'m> {
 }
 
 /// Every pair within `set` that no claim tells apart.
-fn within(set: &[&Member], settled: &mut Vec<u32>, pairs: &mut Pairs) {
+fn within(set: &[&Member], settled: &mut Vec<u32>, pairs: &mut Pairs<'_>) {
     if set.len() < 2 || !pairs.spend(set.len()) {
         return;
     }
     let Some(key) = split_key(&[set], settled, 2, false) else {
-        // No two members name the same claim: nothing can tell any pair apart.
-        if pairs.found.len() >= MAX_PAIRS_EXAMINED {
+        // No two members name the same claim with exact values: only their other
+        // conditions can tell a pair apart.
+        if pairs.identities.is_none() && pairs.found.len() >= MAX_PAIRS_EXAMINED {
             let n = set.len() as u64;
             pairs.add_all(n * (n - 1) / 2);
             return;
         }
         for (i, a) in set.iter().enumerate() {
             for b in &set[i + 1..] {
-                pairs.add(a, b);
+                if pairs.gave_up {
+                    return;
+                }
+                pairs.consider(a, b);
             }
         }
         return;
@@ -148,18 +179,21 @@ fn within(set: &[&Member], settled: &mut Vec<u32>, pairs: &mut Pairs) {
 }
 
 /// Every pair across `a` and `b` that no claim tells apart.
-fn cross(a: &[&Member], b: &[&Member], settled: &mut Vec<u32>, pairs: &mut Pairs) {
+fn cross(a: &[&Member], b: &[&Member], settled: &mut Vec<u32>, pairs: &mut Pairs<'_>) {
     if a.is_empty() || b.is_empty() || !pairs.spend(a.len() + b.len()) {
         return;
     }
     let Some(key) = split_key(&[a, b], settled, 2, true) else {
-        if pairs.found.len() >= MAX_PAIRS_EXAMINED {
+        if pairs.identities.is_none() && pairs.found.len() >= MAX_PAIRS_EXAMINED {
             pairs.add_all(a.len() as u64 * b.len() as u64);
             return;
         }
         for x in a {
             for y in b {
-                pairs.add(x, y);
+                if pairs.gave_up {
+                    return;
+                }
+                pairs.consider(x, y);
             }
         }
         return;
@@ -201,20 +235,24 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
         let members: Vec<Member> = ids
             .iter()
             .map(|&i| {
-                let mut claims: Vec<(u32, u32)> = snap.identities[i]
-                    .claims
-                    .iter()
-                    .map(|c| {
-                        (
-                            keys.id(c.path.pointer().into_owned()),
-                            values.id(c.value.canonical()),
-                        )
-                    })
-                    .collect();
+                let mut claims = Vec::new();
+                let mut split = Vec::new();
+                for c in snap.identities[i].claims.iter() {
+                    let kv = (
+                        keys.id(c.path.pointer().into_owned()),
+                        values.id(c.condition.canonical()),
+                    );
+                    claims.push(kv);
+                    if c.condition.exact().is_some() {
+                        split.push(kv);
+                    }
+                }
                 claims.sort_unstable();
+                split.sort_unstable();
                 Member {
                     identity: i,
                     claims,
+                    split,
                 }
             })
             .collect();
@@ -226,7 +264,10 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
                 holders.entry(*kv).or_default().push(pos);
             }
         }
-        let mut pairs = Pairs::default();
+        let mut pairs = Pairs {
+            identities: Some(&snap.identities),
+            ..Pairs::default()
+        };
         // `identities_of` is sorted by claim count, so equal counts are runs.
         let mut start = 0;
         while start < members.len() {
@@ -352,14 +393,72 @@ fn order_by_origin<'i>(
     }
 }
 
+/// Whether one token can meet every condition of both identities, as far as pairs of
+/// their conditions tell (see the module's doc for what is taken as exclusive).
+fn compatible(a: &Identity, b: &Identity) -> bool {
+    a.claims
+        .iter()
+        .all(|x| b.claims.iter().all(|y| !excludes(x, y) && !excludes(y, x)))
+}
+
+/// Whether `x` rules out `y`: the same claim with conditions no value meets both, or `x` on
+/// a claim that `y` needs to be an object with a member inside it.
+fn excludes(x: &ClaimMatcher, y: &ClaimMatcher) -> bool {
+    let (px, py) = (x.path.pointer(), y.path.pointer());
+    if px == py {
+        return x.condition.overlap(&y.condition) == Overlap::Exclusive;
+    }
+    let Some(below) = py.strip_prefix(&*px).and_then(|r| r.strip_prefix('/')) else {
+        return false;
+    };
+    if y.condition == Condition::Present(false) {
+        return false;
+    }
+    // `y` needs the claim at `px` to exist and to hold a member named `segment`: an object,
+    // or (for an index) an array.
+    let segment = below.split('/').next().unwrap_or_default();
+    let index = !segment.is_empty()
+        && segment.bytes().all(|b| b.is_ascii_digit())
+        && (segment == "0" || !segment.starts_with('0'));
+    match &x.condition {
+        Condition::Present(false) => true,
+        Condition::Equals(_) | Condition::Like(_) | Condition::NotLike(_) => !index,
+        Condition::Not(_) | Condition::Present(true) => false,
+    }
+}
+
 /// The claims of both identities, as a token that matches both would carry them.
 fn example_claims(a: &Identity, b: &Identity) -> String {
     let mut seen = HashSet::new();
     let mut parts = Vec::new();
     for c in a.claims.iter().chain(b.claims.iter()) {
-        if seen.insert(c.path.pointer().into_owned()) {
-            parts.push(format!("{}={}", c.key, c.value.to_json()));
+        let pointer = c.path.pointer();
+        if !seen.insert(pointer.clone().into_owned()) {
+            continue;
         }
+        let other = a
+            .claims
+            .iter()
+            .chain(b.claims.iter())
+            .filter(|o| o.path.pointer() == pointer)
+            .find(|o| o.condition != c.condition);
+        let overlap = match other {
+            Some(o) => c.condition.overlap(&o.condition),
+            None => c.condition.witness(),
+        };
+        parts.push(match overlap {
+            Overlap::Value(v) => format!("{}={v}", c.key),
+            Overlap::Absent => format!("no {}", c.key),
+            Overlap::Possible | Overlap::Exclusive => match other {
+                Some(o) => format!(
+                    "{} {} and {}",
+                    c.key,
+                    c.condition.phrase(),
+                    o.condition.phrase()
+                ),
+                None => format!("{} {}", c.key, c.condition.phrase()),
+            },
+        });
     }
     parts.join(", ")
 }
@@ -376,6 +475,7 @@ mod tests {
             .map(|i| Member {
                 identity: i as usize,
                 claims: vec![(0, i), (1, 100_000 + i % 7)],
+                split: vec![(0, i), (1, 100_000 + i % 7)],
             })
             .collect();
         let group: Vec<&Member> = members.iter().collect();
@@ -389,6 +489,7 @@ mod tests {
             .map(|i| Member {
                 identity: 100_000 + i as usize,
                 claims: vec![(1, 100_000 + i % 7), (2, i)],
+                split: vec![(1, 100_000 + i % 7), (2, i)],
             })
             .collect();
         let group: Vec<&Member> = members.iter().take(2_000).chain(other.iter()).collect();

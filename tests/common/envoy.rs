@@ -175,6 +175,19 @@ impl EnvoyConfig {
         self
     }
 
+    /// Point cluster `name`'s one endpoint at a Unix socket (Envoy's `pipe` address).
+    pub fn cluster_pipe(mut self, name: &str, path: &Path) -> Self {
+        let cluster = named(&mut self.0["static_resources"]["clusters"], name);
+        let endpoint =
+            &mut cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"];
+        let mut pipe = serde_yaml::Mapping::new();
+        pipe.insert("path".into(), path.display().to_string().into());
+        let mut address = serde_yaml::Mapping::new();
+        address.insert("pipe".into(), pipe.into());
+        endpoint["address"] = address.into();
+        self
+    }
+
     /// Bind listener `name` on this port instead of 0.
     pub fn listener_port(mut self, name: &str, port: u16) -> Self {
         let listener = named(&mut self.0["static_resources"]["listeners"], name);

@@ -4,6 +4,8 @@
 pub mod envoy;
 pub mod process;
 pub mod provider;
+pub mod selection;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

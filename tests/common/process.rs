@@ -144,12 +144,12 @@ impl Claimgate {
         for _attempt in 0..3 {
             let (grpc, http) = (localhost(free_port()), localhost(free_port()));
             let mut cmd = Command::new(super::bin());
-            cmd.arg("serve")
-                .arg("--config")
-                .arg(config_dir)
-                .arg("--grpc-addr")
-                .arg(grpc.to_string())
-                .arg("--http-addr")
+            cmd.arg("serve").arg("--config").arg(config_dir);
+            // Extra flags may put the gRPC port on a Unix socket instead.
+            if !extra.contains(&"--grpc-addr") {
+                cmd.arg("--grpc-addr").arg(grpc.to_string());
+            }
+            cmd.arg("--http-addr")
                 .arg(http.to_string())
                 .args(extra)
                 .env("CLAIMGATE_LOG", "debug")

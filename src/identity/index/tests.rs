@@ -1,15 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::identity::{select, ClaimOutcome, ClaimPath};
-
-fn path(key: &str) -> ClaimPath {
-    if key.starts_with('/') {
-        ClaimPath::Pointer(key.into())
-    } else {
-        ClaimPath::Top(key.into())
-    }
-}
+use crate::identity::{select, ClaimOutcome, Pattern};
 
 fn ident(sso: usize, claims: &[(&str, ClaimValue)]) -> Identity {
     Identity {
@@ -17,11 +9,7 @@ fn ident(sso: usize, claims: &[(&str, ClaimValue)]) -> Identity {
         sso,
         claims: claims
             .iter()
-            .map(|(k, v)| ClaimMatcher {
-                key: (*k).into(),
-                path: path(k),
-                value: v.clone(),
-            })
+            .map(|(k, v)| ClaimMatcher::exact(k, v.clone()))
             .collect(),
     }
 }
@@ -275,8 +263,31 @@ mod property {
         prop_oneof![3 => common, 2 => any]
     }
 
+    /// Mostly exact values (the indexed forms), and every other form.
+    fn condition() -> impl Strategy<Value = Condition> {
+        let pattern = prop::sample::select(vec!["a", "*", "?", "a*", "1*", "*b"])
+            .prop_map(|p| Pattern::compile(p).expect("valid"));
+        prop_oneof![
+            6 => claim_value().prop_map(|v| Condition::Equals(Box::new([v]))),
+            2 => vec(claim_value(), 1..4).prop_map(|vs| Condition::Equals(vs.into())),
+            1 => vec(pattern.clone(), 1..3).prop_map(|ps| Condition::Like(ps.into())),
+            1 => vec(claim_value(), 1..3).prop_map(|vs| Condition::Not(vs.into())),
+            1 => vec(pattern, 1..3).prop_map(|ps| Condition::NotLike(ps.into())),
+            1 => any::<bool>().prop_map(Condition::Present),
+        ]
+    }
+
+    /// A value the condition holds for, when there is an obvious one.
+    fn satisfying(condition: &Condition, pick: usize) -> Option<Value> {
+        match condition {
+            Condition::Equals(vs) => vs.get(pick % vs.len()).map(ClaimValue::to_json),
+            Condition::Like(ps) => ps.get(pick % ps.len()).map(|p| json!(p.sample(pick))),
+            _ => None,
+        }
+    }
+
     fn identities() -> impl Strategy<Value = Vec<Identity>> {
-        let one = (0..3usize, vec((claim_key(), claim_value()), 0..4));
+        let one = (0..3usize, vec((claim_key(), condition()), 0..4));
         vec(one, 0..40).prop_map(|list| {
             list.into_iter()
                 .enumerate()
@@ -285,11 +296,7 @@ mod property {
                     id.name = format!("id-{n}").into();
                     id.claims = claims
                         .into_iter()
-                        .map(|(k, v)| ClaimMatcher {
-                            key: k.into(),
-                            path: path(k),
-                            value: v,
-                        })
+                        .map(|(k, c)| ClaimMatcher::new(k, c))
                         .collect();
                     id
                 })
@@ -370,10 +377,16 @@ mod property {
                         .skip(1)
                         .map(|s| s.replace("~1", "/").replace("~0", "~"))
                         .collect();
+                    let Some(wanted) = satisfying(&claim.condition, how as usize) else {
+                        if how == 2 {
+                            put(&mut token, &segments, extra.clone());
+                        }
+                        continue;
+                    };
                     let value = match how {
                         0 => continue,
-                        1 => claim.value.to_json(),
-                        _ => json!([extra, claim.value.to_json()]),
+                        1 => wanted,
+                        _ => json!([extra, wanted]),
                     };
                     put(&mut token, &segments, value);
                 }
@@ -404,4 +417,36 @@ mod property {
             }
         }
     }
+}
+
+#[test]
+fn a_list_anchors_its_identity_at_each_value_and_a_pattern_is_always_checked() {
+    let mut ids: Vec<Identity> = (0..100)
+        .map(|i| ident(0, &[("repository", s(&format!("acme/r{i}")))]))
+        .collect();
+    let mut list = ident(0, &[]);
+    list.claims = Box::new([ClaimMatcher::new(
+        "ref",
+        Condition::Equals(Box::new([s("main"), s("release")])),
+    )]);
+    ids.push(list);
+    let mut like = ident(0, &[]);
+    let pattern = Pattern::compile("repo:*").expect("valid");
+    like.claims = Box::new([ClaimMatcher::new(
+        "sub",
+        Condition::Like(Box::new([pattern])),
+    )]);
+    ids.push(like);
+    let index = Index::build(&ids, 1);
+    let pick = |token: Value| {
+        let mut checked = Checked::default();
+        let chosen = index.select_observed(&ids, 0, &token, &mut checked);
+        (chosen, checked.0)
+    };
+    let token = json!({"repository": "acme/none", "ref": "release", "sub": "x"});
+    assert_eq!(pick(token), (Selection::Chosen(100), vec![100, 101]));
+    let token = json!({"repository": "acme/r5", "ref": ["dev", "main"], "sub": "x"});
+    assert_eq!(pick(token), (Selection::Ambiguous(5, 100), vec![5, 100]));
+    let token = json!({"repository": "acme/none", "ref": "dev", "sub": "repo:a"});
+    assert_eq!(pick(token), (Selection::Chosen(101), vec![101]));
 }
