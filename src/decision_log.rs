@@ -277,6 +277,7 @@ impl DecisionLog {
             out: None,
             metrics: metrics.clone(),
             reopen: reopen.clone(),
+            pending: 0,
         };
         std::thread::Builder::new()
             .name("decision-log".into())
@@ -306,7 +307,7 @@ impl DecisionLog {
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
             self.tx.try_send(Msg::Event(event))
         {
-            self.metrics.decision_log_dropped();
+            self.metrics.decision_log_dropped(1);
         }
     }
 
@@ -323,6 +324,8 @@ struct Writer {
     out: Option<BufWriter<Box<dyn Write + Send>>>,
     metrics: Metrics,
     reopen: Arc<AtomicBool>,
+    /// Lines in the buffer, counted as written once a flush delivered them.
+    pending: u64,
 }
 
 impl Writer {
@@ -348,15 +351,15 @@ impl Writer {
         }
         let Msg::Event(event) = msg else { return };
         let Some(out) = &mut self.out else {
-            self.metrics.decision_log_dropped();
+            self.metrics.decision_log_dropped(1);
             return;
         };
         line.clear();
         event.write_line(line);
         match out.write_all(line) {
-            Ok(()) => self.metrics.decision_logged(),
+            Ok(()) => self.pending += 1,
             Err(e) => {
-                self.metrics.decision_log_dropped();
+                self.metrics.decision_log_dropped(1);
                 self.fail("write", e);
             }
         }
@@ -375,8 +378,12 @@ impl Writer {
 
     fn flush(&mut self) {
         if let Some(out) = &mut self.out {
-            if let Err(e) = out.flush() {
-                self.fail("write", e);
+            match out.flush() {
+                Ok(()) => {
+                    self.metrics.decision_logged(self.pending);
+                    self.pending = 0;
+                }
+                Err(e) => self.fail("write", e),
             }
         }
     }
@@ -388,6 +395,9 @@ impl Writer {
         if let Some(out) = self.out.take() {
             drop(out.into_parts());
         }
+        // What the buffer held is lost with it.
+        self.metrics.decision_log_dropped(self.pending);
+        self.pending = 0;
         self.metrics.decision_log_failed();
         let sink = match &self.sink {
             Sink::Stdout => "stdout".to_owned(),

@@ -209,14 +209,14 @@ impl Metrics {
         }
     }
 
-    /// A decision was written to the decision log.
-    pub fn decision_logged(&self) {
-        self.log_events.inc();
+    /// `lines` decisions were written to the decision log.
+    pub fn decision_logged(&self, lines: u64) {
+        self.log_events.inc_by(lines);
     }
 
-    /// A decision could not be written to the decision log.
-    pub fn decision_log_dropped(&self) {
-        self.log_dropped.inc();
+    /// `lines` decisions could not be written to the decision log.
+    pub fn decision_log_dropped(&self, lines: u64) {
+        self.log_dropped.inc_by(lines);
     }
 
     /// The decision log could not be opened or written.

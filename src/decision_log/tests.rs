@@ -219,3 +219,31 @@ fn a_denial_let_through_by_dry_run_is_an_allow_that_names_its_reason() {
         Decision::Deny(_)
     ));
 }
+
+#[test]
+fn a_sink_that_fails_to_write_is_reported_once_and_its_lines_are_counted_as_dropped() {
+    // Linux's /dev/full opens, and fails every write with ENOSPC (a full disk).
+    let metrics = Metrics::new();
+    let sink = Sink::File("/dev/full".into());
+    let (log, writer) = DecisionLog::start(&options(sink), metrics.clone()).unwrap();
+    let deny = Decision::deny(Reason::MissingToken, "", false);
+    for _ in 0..10 {
+        log.send(event(&deny));
+    }
+    eventually("ten drops", || {
+        metric(&metrics, "claimgate_decision_log_dropped_total") == 10.0
+    });
+    assert_eq!(metric(&metrics, "claimgate_decision_log_events_total"), 0.0);
+    assert_eq!(
+        metric(&metrics, "claimgate_decision_log_write_errors_total"),
+        1.0
+    );
+    // A reopen tries again (and fails again, once).
+    log.reopen();
+    log.send(event(&deny));
+    eventually("a second error", || {
+        metric(&metrics, "claimgate_decision_log_write_errors_total") == 2.0
+    });
+    drop(log);
+    assert!(writer.finish(Duration::from_secs(10)));
+}
