@@ -402,3 +402,47 @@ async fn no_output_ever_holds_a_piece_of_a_token_sent_or_of_a_claim_not_listed()
         );
     }
 }
+
+#[tokio::test]
+async fn a_decision_log_that_cannot_be_written_never_stops_the_server_and_is_reported_once() {
+    let (dir, _key) = config();
+    let missing = tempfile::tempdir().unwrap();
+    let path = missing.path().join("no-such-dir").join("decisions.log");
+    let server =
+        Claimgate::start_with(dir.path(), &["--decision-log", path.to_str().unwrap()]).await;
+    let mut c = server.client().await;
+    for _ in 0..20 {
+        let a = ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[])).await;
+        assert_eq!(a.reason(), "missing_token");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.metric("claimgate_decision_log_dropped_total").await != Some(20.0) {
+        assert!(Instant::now() < deadline, "{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        server
+            .metric("claimgate_decision_log_write_errors_total")
+            .await,
+        Some(1.0)
+    );
+    let reported = server
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("decision log: open failed"))
+        .count();
+    assert_eq!(reported, 1, "{}", server.stderr());
+}
+
+#[test]
+fn an_allow_rate_outside_zero_to_one_is_refused_before_serving() {
+    let (dir, _key) = config();
+    let out = std::process::Command::new(bin())
+        .args(["serve", "--config", dir.path().to_str().unwrap()])
+        .args(["--decision-log", "-", "--decision-log-allow-rate", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a number from 0 to 1"), "{err}");
+}
