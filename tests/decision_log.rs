@@ -271,7 +271,7 @@ async fn no_output_ever_holds_a_piece_of_a_token_sent_or_of_a_claim_not_listed()
     let other = TestKey::generate(Kind::Rs256, "rsa-1");
     let logs = tempfile::tempdir().unwrap();
     let path = logs.path().join("decisions.log");
-    // Debug level (the helper sets CLAIMGATE_LOG=debug), decision log to a file and stdout
+    // Debug level (`Claimgate::start_with` sets CLAIMGATE_LOG=debug), decision log to a file and stdout
     // both: every output there is.
     let mut server =
         Claimgate::start_with(dir.path(), &["--decision-log", path.to_str().unwrap()]).await;
