@@ -22,3 +22,4 @@ export CLAIMGATE_TEST_ENVOY="${ENVOY_BIN}"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+cargo run -q --locked -- test --config config config/tests

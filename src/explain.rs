@@ -50,7 +50,7 @@ pub struct Input<'a> {
 
 /// The `Authorization` value the input stands for: a bare token gets the `Bearer` scheme,
 /// anything with a space is taken as a whole header value.
-fn authorization(token: &str) -> Option<Cow<'_, str>> {
+pub fn authorization(token: &str) -> Option<Cow<'_, str>> {
     let t = token.trim();
     if t.is_empty() {
         None

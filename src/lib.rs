@@ -27,7 +27,8 @@
 //!    loads through it), and a snapshot installed into the store and announced.
 //! 9. Tools over a snapshot: [`explain`] (`claimgate explain`), [`validate`]
 //!    (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
-//!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens).
+//!    entries), [`audit`] (`claimgate who-can`), [`mint`] (dev tokens), [`suite`]
+//!    (`claimgate test`: decision tests), [`diff`] (`claimgate diff`: what a change does).
 //! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`service`] (the
 //!     gRPC ext_authz service), [`http`] (`/metrics`, `/healthz`, `/readyz`), [`reload`]
 //!     (watching the directory, swapping in valid edits), [`decision_log`] (one JSON line
@@ -48,6 +49,8 @@ pub mod decision;
 pub mod decision_id;
 /// The decision log: one JSON line per decision, off the check path.
 pub mod decision_log;
+/// `claimgate diff`: the effective access, identities, SSOs and routes two configurations differ in.
+pub mod diff;
 /// The decision for one token, step by step.
 pub mod explain;
 /// HTTP endpoints: metrics and health.
@@ -82,6 +85,8 @@ pub mod service;
 pub mod snapshot;
 /// The current snapshot, swapped atomically.
 pub mod store;
+/// `claimgate test`: decision tests run with the server's decision function.
+pub mod suite;
 /// Small helpers for user-facing text.
 pub mod text;
 /// Strict JWT verification.

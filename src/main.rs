@@ -15,7 +15,7 @@ use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
-use claimgate::{audit, config, explain, load, validate, Snapshot};
+use claimgate::{audit, config, diff, explain, load, suite, validate, Snapshot};
 
 #[derive(Parser)]
 #[command(
@@ -154,6 +154,34 @@ enum Command {
         #[arg(long, env = "CLAIMGATE_JSON")]
         json: bool,
     },
+    /// Run decision tests: each case's token and request against the expected answer.
+    Test {
+        /// Configuration directory.
+        #[arg(long, env = "CLAIMGATE_CONFIG")]
+        config: PathBuf,
+        /// Test files (YAML), or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output: text or json.
+        #[arg(long, env = "CLAIMGATE_FORMAT", value_enum, default_value = "text")]
+        format: TestFormat,
+    },
+    /// Compare the effective access of two configurations, for the review of a change.
+    Diff {
+        /// The configuration before the change: a directory, or git:REF for the --config
+        /// directory as it is at REF in its repository.
+        #[arg(long, env = "CLAIMGATE_BASE")]
+        base: String,
+        /// The configuration after the change.
+        #[arg(long, env = "CLAIMGATE_CONFIG")]
+        config: PathBuf,
+        /// Output: text, markdown or json.
+        #[arg(long, env = "CLAIMGATE_FORMAT", value_enum, default_value = "text")]
+        format: DiffFormat,
+        /// Exit 1 when there are changes.
+        #[arg(long, env = "CLAIMGATE_EXIT_CODE")]
+        exit_code: bool,
+    },
     /// Mint a signed token for development and tests.
     Token {
         /// PEM private key (RSA, EC P-256/P-384 or Ed25519).
@@ -199,6 +227,19 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("{s:?} is not a number from 0 to 1")),
     }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TestFormat {
+    Text,
+    Json,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -332,6 +373,29 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Test {
+            config,
+            files,
+            format,
+        } => match test_command(&config, &files, format) {
+            Ok(passed) => ExitCode::from(if passed { 0 } else { 1 }),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Diff {
+            base,
+            config,
+            format,
+            exit_code,
+        } => match diff_command(&base, &config, format) {
+            Ok(changed) => ExitCode::from(if changed && exit_code { 1 } else { 0 }),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Token {
             key,
             iss,
@@ -452,4 +516,84 @@ fn who_can_command(
         print!("{answer}");
     }
     Ok(())
+}
+
+/// Run decision tests; `Ok(false)` when any failed.
+fn test_command(dir: &Path, files: &[PathBuf], format: TestFormat) -> anyhow::Result<bool> {
+    let (cfg, snap) = load(dir)?;
+    let cases =
+        suite::read(files, &snap).map_err(|e| anyhow::anyhow!("invalid test file:\n{e}"))?;
+    // A literal token is verified against the keys a running server would hold: fetch the
+    // remote keys of its SSO first, as explain does. Described tokens need none.
+    let literal: Vec<&str> = cases
+        .iter()
+        .filter_map(|c| match &c.token {
+            suite::TokenInput::Literal(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !literal.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut fetched = Vec::new();
+        for token in literal {
+            let Some(load) = runtime.block_on(explain::load_remote_keys(&snap, token)) else {
+                continue;
+            };
+            if let (Some(e), false) = (&load.error, fetched.contains(&load.sso)) {
+                eprintln!(
+                    "warning: the keys of SSO {} could not be fetched: {e}",
+                    load.sso
+                );
+            }
+            fetched.push(load.sso);
+        }
+    }
+    let results = suite::run(&snap, Some(&cfg), &cases, unix_now())?;
+    let format = match format {
+        TestFormat::Text => suite::Format::Text,
+        TestFormat::Json => suite::Format::Json,
+    };
+    print!("{}", results.render(format));
+    Ok(results.failed == 0)
+}
+
+/// Print the diff between two configurations; `Ok(true)` when anything changed.
+fn diff_command(base: &str, new_dir: &Path, format: DiffFormat) -> anyhow::Result<bool> {
+    // The temporary checkout of a git base lives until the diff is made.
+    let (base_dir, shown, _checkout) = match base.strip_prefix("git:") {
+        Some(rev) => {
+            let (tmp, dir) = diff::checkout(new_dir, rev)?;
+            (
+                tmp.path().to_path_buf(),
+                format!("git:{rev}, {dir}"),
+                Some(tmp),
+            )
+        }
+        None => (PathBuf::from(base), base.to_owned(), None),
+    };
+    // Two configurations are two independent loads: run them side by side.
+    let (base, new) = std::thread::scope(|s| {
+        let base = s.spawn(|| diff::load_side(diff::Side::Base, &base_dir, &shown));
+        let new = diff::load_side(diff::Side::New, new_dir, &new_dir.display().to_string());
+        (base.join(), new)
+    });
+    let base = base.map_err(|_| anyhow::anyhow!("loading the base configuration failed"))??;
+    let new = new?;
+    let changes = diff::diff(&base, &new);
+    let format = match format {
+        DiffFormat::Text => diff::Format::Text,
+        DiffFormat::Markdown => diff::Format::Markdown,
+        DiffFormat::Json => diff::Format::Json,
+    };
+    print!("{}", changes.render(format));
+    for note in changes
+        .notes
+        .iter()
+        .filter(|_| matches!(format, diff::Format::Json))
+    {
+        eprintln!("note: {note}");
+    }
+    Ok(!changes.is_empty())
 }

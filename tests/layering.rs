@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["store"],
     &["load"],
-    &["explain", "validate", "audit", "mint"],
+    &["explain", "validate", "audit", "mint", "suite", "diff"],
     &["listener", "service", "http", "reload", "decision_log"],
     &["server"],
 ];

@@ -12,8 +12,8 @@ pub struct Marks {
 }
 
 impl Marks {
-    /// Scan `text` for the location of every value, or where it is broken.
-    pub(super) fn scan(text: &str) -> Result<Marks, (usize, usize, String)> {
+    /// Scan `text` for the location of every value, or where it is broken (line, col, why).
+    pub fn scan(text: &str) -> Result<Marks, (usize, usize, String)> {
         let mut recv = MarkCollector::default();
         let mut parser = Parser::new_from_str(text);
         parser.load(&mut recv, false).map_err(|e| {

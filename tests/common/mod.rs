@@ -608,3 +608,35 @@ pub fn http_client() -> reqwest::Client {
     tls_provider();
     reqwest::Client::new()
 }
+
+/// A copy of the shipped example configuration (`config/`, with its keys and tests), to edit.
+pub fn example_config_copy() -> ConfigDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = ConfigDir::new();
+    copy(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        dir.path(),
+    );
+    dir
+}
+
+impl ConfigDir {
+    /// Replace `from` by `to` in the file `name`, which must hold it.
+    pub fn edit(&self, name: &str, from: &str, to: &str) {
+        let p = self.dir.path().join(name);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{name} does not hold {from:?}");
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    }
+}
