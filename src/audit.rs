@@ -62,6 +62,8 @@ pub struct WhoCan {
     pub resource: String,
     /// The least role asked about, if any.
     pub at_least: Option<Role>,
+    /// Whether the resource is in dry run: its denials are let through and only reported.
+    pub dry_run: bool,
     /// Every identity holding it, highest role first.
     pub holders: Vec<Holder>,
 }
@@ -132,6 +134,7 @@ pub fn who_can(
     Ok(WhoCan {
         resource: resource.to_owned(),
         at_least,
+        dry_run: snap.dry_run(resource),
         holders,
     })
 }
@@ -146,6 +149,13 @@ impl fmt::Display for WhoCan {
         match self.at_least {
             Some(min) => writeln!(f, "{}: {who} {} or higher", self.resource, min.as_str())?,
             None => writeln!(f, "{}: {who} a role", self.resource)?,
+        }
+        if self.dry_run {
+            writeln!(
+                f,
+                "  DRY RUN: denials on {} are let through (with x-claimgate-dry-run) and only logged: every request routed to it reaches the upstream",
+                self.resource
+            )?;
         }
         for h in &self.holders {
             write!(f, "  {:<8} {}", h.role.as_str(), h.identity)?;

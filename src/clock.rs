@@ -22,3 +22,11 @@ pub fn unix_now_f64() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_now_millis() -> u64 {
+    now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -153,6 +153,8 @@ pub struct ResourceSpec {
     /// Who holds which role.
     #[serde(default)]
     pub collaborators: Vec<CollaboratorSpec>,
+    /// `enforce` (the default) or `dry_run`: denials let through and only reported.
+    pub enforcement: Option<String>,
 }
 
 /// One collaborator binding as written in YAML.

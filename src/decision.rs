@@ -130,6 +130,35 @@ impl Reason {
     }
 }
 
+/// Whether denials on a resource are enforced, or let through and only reported (dry run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Enforcement {
+    /// Denials are denials.
+    #[default]
+    Enforce,
+    /// Denials become allows that say what would have been denied.
+    DryRun,
+}
+
+impl Enforcement {
+    /// `enforce` or `dry_run`, as configured.
+    pub fn parse(s: &str) -> Option<Enforcement> {
+        match s {
+            "enforce" => Some(Enforcement::Enforce),
+            "dry_run" => Some(Enforcement::DryRun),
+            _ => None,
+        }
+    }
+
+    /// The configured spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Enforce => "enforce",
+            Enforcement::DryRun => "dry_run",
+        }
+    }
+}
+
 /// The Authorization header as found in the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials<'a> {
@@ -177,6 +206,8 @@ pub struct Request<'a> {
     pub ext_resource: Option<&'a str>,
     /// `context_extensions.role`, set by Envoy per route.
     pub ext_role: Option<&'a str>,
+    /// `context_extensions.enforcement` (`enforce` or `dry_run`), set by Envoy per route.
+    pub ext_enforcement: Option<&'a str>,
 }
 
 /// An allowed request and who it is.
@@ -189,6 +220,8 @@ pub enum Allow {
     },
     /// An identity with enough role.
     Identity(Grant),
+    /// A denial let through because its target is in dry run.
+    DryRun(Box<Deny>),
 }
 
 /// The identity and role an allowed request carries upstream.
@@ -207,6 +240,22 @@ pub struct Grant {
     pub resource: Arc<str>,
     /// The identity's role on it.
     pub role: Role,
+    /// The role the request required.
+    pub required: Role,
+}
+
+/// The identity a denied request's token selected, and its role on the target (none held):
+/// known only when the denial came at the binding (`insufficient_role`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Who {
+    /// The external identity.
+    pub identity: Arc<str>,
+    /// The SSO that verified the token.
+    pub sso: Arc<str>,
+    /// The token's `sub`.
+    pub subject: Arc<str>,
+    /// The identity's role on the resource, if any.
+    pub role: Option<Role>,
 }
 
 /// A denial and its detail (for logs; the client only sees the reason's fixed message).
@@ -221,6 +270,12 @@ pub struct Deny {
     /// For `unknown_key` from an SSO with remote keys: what a check may wait for before
     /// deciding once more.
     pub key_wait: Option<KeyWait>,
+    /// The resource and role the request targeted, when routing (or Envoy) named them.
+    pub target: Option<(String, Role)>,
+    /// The identity the token selected, when the denial came at the binding.
+    pub who: Option<Box<Who>>,
+    /// Whether the target is in dry run (configured on the resource, or by Envoy).
+    pub dry_run: bool,
 }
 
 /// The remote keys an `unknown_key` denial could be cured by: the SSO (an index into the
@@ -250,7 +305,22 @@ impl Decision {
             detail: detail.into(),
             token_sent,
             key_wait: None,
+            target: None,
+            who: None,
+            dry_run: false,
         })
+    }
+
+    /// The decision the service answers with: a denial of a request that targets a resource
+    /// in dry run (or any resource, with `everything`) is let through. A request that named
+    /// no resource (no route matched) stays denied.
+    pub fn waived(self, everything: bool) -> Decision {
+        match self {
+            Decision::Deny(d) if d.target.is_some() && (d.dry_run || everything) => {
+                Decision::Allow(Allow::DryRun(Box::new(d)))
+            }
+            decision => decision,
+        }
     }
 }
 

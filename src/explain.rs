@@ -132,6 +132,7 @@ pub fn explain(
         credentials,
         ext_resource: input.resource,
         ext_role: input.role,
+        ext_enforcement: None,
     };
     let mut watch = recorder::Watch::new(snap, config);
     let decision = pipeline::decide_observed(snap, &req, now, &mut watch);

@@ -11,7 +11,8 @@
 //! may use the layers under it and never one above it (so there is no import cycle):
 //!
 //! 1. Values: [`clock`] (the one place that reads the time), [`role`], [`decision`] (the
-//!    request, the answer and its [`Reason`]), [`text`] (helpers for user-facing text).
+//!    request, the answer and its [`Reason`]), [`decision_id`] (one sortable id per check),
+//!    [`text`] (helpers for user-facing text).
 //! 2. Inputs: [`config`] (the YAML schema, loading a directory, `file:line:col`), [`keys`]
 //!    (JSON Web Key sets), [`metrics`] (the Prometheus registry and its domain methods),
 //!    [`provider`] (remote keys: discovery, refresh, unknown-kid refetch).
@@ -31,7 +32,8 @@
 //! 10. Serving: [`listener`] (connection limits and timeouts of both ports), [`tls`] (the gRPC
 //!     port's TLS, re-read on change), [`service`] (the gRPC ext_authz service), [`http`]
 //!     (`/metrics`, `/healthz`, `/readyz`), [`health`] (`grpc.health.v1` following `/readyz`),
-//!     [`reload`] (watching the directory, swapping in valid edits).
+//!     [`reload`] (watching the directory, swapping in valid edits), [`decision_log`] (one JSON
+//!     line per decision, written by its own thread).
 //! 11. [`server`]: wiring of listeners, signals and graceful shutdown.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -44,6 +46,10 @@ pub mod clock;
 pub mod config;
 /// The decision for one request, as a value.
 pub mod decision;
+/// One sortable, unique id per decision.
+pub mod decision_id;
+/// The decision log: one JSON line per decision, off the check path.
+pub mod decision_log;
 /// `claimgate diff`: the effective access, identities, SSOs and routes two configurations differ in.
 pub mod diff;
 /// The decision for one token, step by step.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use claimgate::clock::unix_now;
+use claimgate::decision::Enforcement;
 use claimgate::keys::Alg;
 use claimgate::listener::ConnectionOptions;
 use claimgate::mint::{self, MintOptions};
@@ -73,6 +74,15 @@ enum Command {
         /// Close a connection (either port) on which nothing was read or written for this long.
         #[arg(long, env = "CLAIMGATE_IDLE_TIMEOUT", default_value = "60s")]
         idle_timeout: humantime::Duration,
+        /// Write one JSON line per decision to this file (`-`: stdout); reopened on SIGUSR1.
+        #[arg(long, env = "CLAIMGATE_DECISION_LOG")]
+        decision_log: Option<String>,
+        /// The share of allows written to the decision log (0..1); denials are always written.
+        #[arg(long, env = "CLAIMGATE_DECISION_LOG_ALLOW_RATE", default_value_t = 1.0, value_parser = parse_rate)]
+        decision_log_allow_rate: f64,
+        /// `dry_run`: let every denial of a routed request through, with x-claimgate-dry-run.
+        #[arg(long, env = "CLAIMGATE_ENFORCEMENT", default_value = "enforce", value_parser = parse_enforcement)]
+        enforcement: Enforcement,
         /// An HTTP request head must arrive in full within this (also the keep-alive wait).
         #[arg(long, env = "CLAIMGATE_HTTP_HEADER_TIMEOUT", default_value = "10s")]
         http_header_timeout: humantime::Duration,
@@ -223,6 +233,17 @@ enum OutputFormat {
     Json,
 }
 
+fn parse_enforcement(s: &str) -> Result<Enforcement, String> {
+    Enforcement::parse(s).ok_or_else(|| format!("{s:?} is not enforce or dry_run"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum DiffFormat {
     Text,
@@ -271,6 +292,9 @@ fn main() -> ExitCode {
             http_max_connections,
             idle_timeout,
             http_header_timeout,
+            decision_log,
+            decision_log_allow_rate,
+            enforcement,
             grpc_keepalive_interval,
             grpc_keepalive_timeout,
             tcp_keepalive,
@@ -312,6 +336,12 @@ fn main() -> ExitCode {
                     client_ca: tls_client_ca,
                     reload_interval: tls_reload_interval.into(),
                 }),
+                decision_log: decision_log.map(|sink| claimgate::decision_log::Options {
+                    sink: claimgate::decision_log::Sink::parse(&sink),
+                    allow_rate: decision_log_allow_rate,
+                    queue: claimgate::decision_log::QUEUE,
+                }),
+                enforcement,
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,7 @@ pub struct Metrics {
     allowed: IntCounter,
     allowed_public: IntCounter,
     denied: Vec<IntCounter>,
+    dry_run_denied: Vec<IntCounter>,
     check_duration: Histogram,
     reloads: IntCounterVec,
     generation: IntGauge,
@@ -32,6 +33,9 @@ pub struct Metrics {
     token_cache_misses: IntCounter,
     token_cache_entries: IntGauge,
     ready: IntGauge,
+    log_events: IntCounter,
+    log_dropped: IntCounter,
+    log_write_errors: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -145,9 +149,27 @@ impl Metrics {
             "1 while /readyz answers 200 (and gRPC health is SERVING), else 0.",
         )
         .expect("static metric definition");
+        let log_events = IntCounter::new(
+            "claimgate_decision_log_events_total",
+            "Decisions written to the decision log.",
+        )
+        .expect("static metric definition");
+        let log_dropped = IntCounter::new(
+            "claimgate_decision_log_dropped_total",
+            "Decisions not written to the decision log: its queue was full or its sink failed.",
+        )
+        .expect("static metric definition");
+        let log_write_errors = IntCounter::new(
+            "claimgate_decision_log_write_errors_total",
+            "Failures to open or write the decision log (each retried on the next reopen).",
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(checks.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(ready.clone()),
+            Box::new(log_events.clone()),
+            Box::new(log_dropped.clone()),
+            Box::new(log_write_errors.clone()),
             Box::new(token_cache_hits.clone()),
             Box::new(token_cache_misses.clone()),
             Box::new(token_cache_entries.clone()),
@@ -172,6 +194,10 @@ impl Metrics {
                 .iter()
                 .map(|r| checks.with_label_values(&["deny", r.code()]))
                 .collect(),
+            dry_run_denied: Reason::ALL
+                .iter()
+                .map(|r| checks.with_label_values(&["dry_run_deny", r.code()]))
+                .collect(),
             registry,
             check_duration,
             reloads,
@@ -185,7 +211,25 @@ impl Metrics {
             token_cache_hits,
             token_cache_misses,
             token_cache_entries,
+            log_events,
+            log_dropped,
+            log_write_errors,
         }
+    }
+
+    /// `lines` decisions were written to the decision log.
+    pub fn decision_logged(&self, lines: u64) {
+        self.log_events.inc_by(lines);
+    }
+
+    /// `lines` decisions could not be written to the decision log.
+    pub fn decision_log_dropped(&self, lines: u64) {
+        self.log_dropped.inc_by(lines);
+    }
+
+    /// The decision log could not be opened or written.
+    pub fn decision_log_failed(&self) {
+        self.log_write_errors.inc();
     }
 
     /// A token was found verified in the cache.
@@ -216,6 +260,11 @@ impl Metrics {
         match decision {
             Decision::Allow(Allow::Public { .. }) => self.allowed_public.inc(),
             Decision::Allow(Allow::Identity(_)) => self.allowed.inc(),
+            Decision::Allow(Allow::DryRun(d)) => {
+                if let Some(i) = Reason::ALL.iter().position(|r| *r == d.reason) {
+                    self.dry_run_denied[i].inc();
+                }
+            }
             Decision::Deny(d) => self.count_denial(d.reason),
         }
     }

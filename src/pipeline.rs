@@ -10,12 +10,14 @@
 
 use std::sync::Arc;
 
-use crate::decision::{Allow, Credentials, Decision, Deny, Grant, Reason, Request};
+use crate::decision::{
+    Allow, Credentials, Decision, Deny, Enforcement, Grant, Reason, Request, Who,
+};
 use crate::identity::{Identity, IdentityObserver, Selection};
 use crate::role::Role;
 use crate::routing::{ResourceTemplate, RouteMatch, RouteObserver, Target};
 use crate::snapshot::Snapshot;
-use crate::token::{self, Rejection, TokenObserver};
+use crate::token::{self, Facts, Rejection, TokenObserver, TokenStep};
 use crate::token_cache::{Entry, Lookup, TokenCache};
 
 /// Watches [`decide_observed`] make a decision: every stage's steps, and the binding looked
@@ -23,6 +25,11 @@ use crate::token_cache::{Entry, Lookup, TokenCache};
 ///
 /// Borrowed values live only for the call: an observer that keeps them copies them.
 pub trait Observer: RouteObserver + TokenObserver + IdentityObserver {
+    /// Whether a denial at the binding is to name the identity it was found to be (for the
+    /// decision log, or a dry run the server decides on); otherwise it is named only when
+    /// the target is in dry run, so a plain check allocates nothing for it.
+    const RECORDS_DENIALS: bool = false;
+
     /// The role `identity` holds on `resource`, looked up against the role `required`.
     fn binding(
         &mut self,
@@ -31,6 +38,14 @@ pub trait Observer: RouteObserver + TokenObserver + IdentityObserver {
         _held: Option<Role>,
         _required: Role,
     ) {
+    }
+
+    /// The token was found in the cache: what its first verification established.
+    fn cached(&mut self, _entry: &Entry) {}
+
+    /// What the decision log needs of the token just verified, to keep with its cache entry.
+    fn token_facts(&self) -> Option<Arc<Facts>> {
+        None
     }
 }
 
@@ -42,6 +57,51 @@ impl RouteObserver for NoObserver {}
 impl TokenObserver for NoObserver {}
 impl IdentityObserver for NoObserver {}
 impl Observer for NoObserver {}
+
+/// The decision log's observer: keeps what may be logged of the token, read where
+/// verification decoded it or from its cache entry, so nothing is parsed twice.
+#[derive(Debug, Clone, Default)]
+pub struct FactsObserver {
+    /// The token's facts, once its header and payload were decoded.
+    pub facts: Option<Arc<Facts>>,
+}
+
+impl RouteObserver for FactsObserver {}
+impl IdentityObserver for FactsObserver {}
+impl TokenObserver for FactsObserver {
+    fn token(&mut self, step: TokenStep<'_>, _outcome: Result<(), &Rejection>) {
+        if let TokenStep::Parse {
+            header: Some(header),
+            claims: Some(claims),
+        } = step
+        {
+            self.facts = Some(Facts::read(header, claims));
+        }
+    }
+}
+impl Observer for FactsObserver {
+    const RECORDS_DENIALS: bool = true;
+
+    fn cached(&mut self, entry: &Entry) {
+        self.facts = entry.facts.clone();
+    }
+
+    fn token_facts(&self) -> Option<Arc<Facts>> {
+        self.facts.clone()
+    }
+}
+
+/// Sees nothing but asks denials to name their identity: for `serve --enforcement dry_run`
+/// without a decision log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DenialObserver;
+
+impl RouteObserver for DenialObserver {}
+impl TokenObserver for DenialObserver {}
+impl IdentityObserver for DenialObserver {}
+impl Observer for DenialObserver {
+    const RECORDS_DENIALS: bool = true;
+}
 
 /// Resource names up to this long are filled in without a heap allocation.
 const RESOURCE_BUF: usize = 256;
@@ -64,6 +124,18 @@ pub fn decide(snap: &Snapshot, req: &Request<'_>, now: u64) -> Decision {
 /// establishes; the decision is the one [`decide`] makes.
 pub fn decide_cached(snap: &Snapshot, cache: &TokenCache, req: &Request<'_>, now: u64) -> Decision {
     decide_with(snap, req, now, &mut NoObserver, Some(cache))
+}
+
+/// [`decide_cached`], reporting to `obs` what it sees: on a cache hit, the entry instead of
+/// the token's steps.
+pub fn decide_cached_observed<O: Observer>(
+    snap: &Snapshot,
+    cache: &TokenCache,
+    req: &Request<'_>,
+    now: u64,
+    obs: &mut O,
+) -> Decision {
+    decide_with(snap, req, now, obs, Some(cache))
 }
 
 /// [`decide`], reporting each step to `obs` (never from a cache: every step is seen).
@@ -112,9 +184,65 @@ fn decide_with<O: Observer>(
             },
         },
     };
+    let wanted = match req.ext_enforcement.map(Enforcement::parse) {
+        Some(None) => Wanted::Invalid(format!(
+            "context_extensions enforcement {:?} is not enforce or dry_run",
+            req.ext_enforcement.unwrap_or_default()
+        )),
+        _ => wanted,
+    };
     if let Wanted::Public(route) = wanted {
         return Decision::Allow(Allow::Public { route });
     }
+    // The target is resolved before the token is read, so that dry run can apply to any of
+    // the request's denials; a templated resource is filled into a stack buffer.
+    let mut buf = [0u8; RESOURCE_BUF];
+    let heap;
+    let (target, unrouted) = match wanted {
+        Wanted::Resource(r, role) => (Some((r, role)), None),
+        Wanted::Routed(m, template, role) => {
+            let resource = match template.literal() {
+                Some(r) => r,
+                None => match m.resource_in(template, &mut buf) {
+                    Some(r) => r,
+                    None => {
+                        heap = m.resource(template);
+                        heap.as_str()
+                    }
+                },
+            };
+            (Some((resource, role)), None)
+        }
+        other => (None, Some(other)),
+    };
+    let dry_run = target.is_some_and(|(resource, _)| {
+        req.ext_enforcement == Some(Enforcement::DryRun.as_str()) || snap.dry_run(resource)
+    });
+    let mut decision = authorize(snap, req, now, obs, cache, target, unrouted, dry_run);
+    // A denial names what the request targeted when dry run or the decision log needs it.
+    if let Decision::Deny(d) = &mut decision {
+        d.dry_run = dry_run;
+        if dry_run || O::RECORDS_DENIALS {
+            d.target = target.map(|(resource, role)| (resource.to_owned(), role));
+        }
+    }
+    decision
+}
+
+/// Authenticate the token and look the binding of the request's `target` up. A denial at the
+/// binding names the identity when dry run may let it through (`dry_run`) or the observer
+/// records denials.
+#[allow(clippy::too_many_arguments)]
+fn authorize<O: Observer>(
+    snap: &Snapshot,
+    req: &Request<'_>,
+    now: u64,
+    obs: &mut O,
+    cache: Option<&TokenCache>,
+    target: Option<(&str, Role)>,
+    unrouted: Option<Wanted<'_, '_>>,
+    dry_run: bool,
+) -> Decision {
     let token = match req.credentials {
         Credentials::Missing => {
             return Decision::deny(Reason::MissingToken, "no Authorization header", false)
@@ -143,6 +271,9 @@ fn decide_with<O: Observer>(
                 detail: r.detail,
                 token_sent: true,
                 key_wait: r.key_wait,
+                target: None,
+                who: None,
+                dry_run: false,
             })
         }
     };
@@ -172,42 +303,28 @@ fn decide_with<O: Observer>(
             )
         }
     };
-    // A templated resource is filled into a stack buffer: an allow copies no string.
-    let mut buf = [0u8; RESOURCE_BUF];
-    let heap;
-    let (resource, required) = match wanted {
-        Wanted::Resource(r, role) => (r, role),
-        Wanted::Routed(m, template, role) => match template.literal() {
-            Some(r) => (r, role),
-            None => match m.resource_in(template, &mut buf) {
-                Some(r) => (r, role),
-                None => {
-                    heap = m.resource(template);
-                    (heap.as_str(), role)
-                }
-            },
-        },
-        Wanted::Missing(why) => return Decision::deny(Reason::NoRoute, why, true),
-        Wanted::Invalid(why) => return Decision::deny(Reason::NoRoute, why, true),
-        Wanted::Unrouted | Wanted::Public(_) => {
-            return Decision::deny(
-                Reason::NoRoute,
-                format!("no route matches {} {}", req.method, path_only(req.path)),
-                true,
-            )
-        }
+    let Some((resource, required)) = target else {
+        let why = match unrouted {
+            Some(Wanted::Missing(why)) => why.to_owned(),
+            Some(Wanted::Invalid(why)) => why,
+            _ => format!("no route matches {} {}", req.method, path_only(req.path)),
+        };
+        return Decision::deny(Reason::NoRoute, why, true);
     };
     let binding = snap.binding(resource, identity_index);
     let held = binding.map(|(_, role)| role);
     obs.binding(resource, identity, held, required);
-    match binding {
-        Some((name, role)) if role >= required => Decision::Allow(Allow::Identity(Grant {
-            identity: identity.name.clone(),
-            sso: sso.name.clone(),
-            subject,
-            resource: name.clone(),
-            role,
-        })),
+    let denied = match binding {
+        Some((name, role)) if role >= required => {
+            return Decision::Allow(Allow::Identity(Grant {
+                identity: identity.name.clone(),
+                sso: sso.name.clone(),
+                subject,
+                resource: name.clone(),
+                role,
+                required,
+            }))
+        }
         Some((_, role)) => Decision::deny(
             Reason::InsufficientRole,
             format!(
@@ -227,6 +344,18 @@ fn decide_with<O: Observer>(
             ),
             true,
         ),
+    };
+    match denied {
+        Decision::Deny(mut d) if dry_run || O::RECORDS_DENIALS => {
+            d.who = Some(Box::new(Who {
+                identity: identity.name.clone(),
+                sso: sso.name.clone(),
+                subject,
+                role: held,
+            }));
+            Decision::Deny(d)
+        }
+        allowed => allowed,
     }
 }
 
@@ -240,8 +369,14 @@ fn authenticate<O: Observer>(
     cache: Option<&TokenCache>,
 ) -> Result<(usize, Selection, Arc<str>), Rejection> {
     let digest = match cache.map(|c| c.lookup(snap, token, now)) {
-        Some(Lookup::Hit(entry)) => return Ok((entry.sso, entry.selection, entry.subject.clone())),
-        Some(Lookup::Rejected(r)) => return Err(r),
+        Some(Lookup::Hit(entry)) => {
+            obs.cached(&entry);
+            return Ok((entry.sso, entry.selection, entry.subject.clone()));
+        }
+        Some(Lookup::Rejected(r, entry)) => {
+            obs.cached(&entry);
+            return Err(r);
+        }
         Some(Lookup::Miss(digest)) => digest,
         None => None,
     };
@@ -254,7 +389,14 @@ fn authenticate<O: Observer>(
     );
     let subject: Arc<str> = Arc::from(verified.subject());
     if let (Some(cache), Some(digest)) = (cache, digest) {
-        let entry = Entry::new(&verified, selection, snap.generation, subject.clone());
+        let facts = obs.token_facts();
+        let entry = Entry::new(
+            &verified,
+            selection,
+            snap.generation,
+            subject.clone(),
+            facts,
+        );
         cache.insert(digest, entry);
     }
     Ok((verified.sso_index, selection, subject))

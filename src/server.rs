@@ -12,6 +12,8 @@ use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use tokio::sync::watch;
 
 use crate::config::ConfigError;
+use crate::decision::Enforcement;
+use crate::decision_log::{self, DecisionLog, WriterHandle};
 use crate::health;
 use crate::http::{self, HttpState};
 use crate::listener::{Acceptor, ConnectionOptions, ConnectionOptionsError, ListenAddr, Listener};
@@ -49,6 +51,9 @@ pub enum ServeError {
     /// The HTTP server task failed.
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    /// The decision log's writer thread could not be started.
+    #[error("cannot start the decision log: {0}")]
+    DecisionLog(std::io::Error),
 }
 
 /// How to run the server.
@@ -70,6 +75,10 @@ pub struct ServeOptions {
     pub connections: ConnectionOptions,
     /// TLS (and mTLS with a client CA) on the gRPC port; `None`: plaintext.
     pub tls: Option<TlsFiles>,
+    /// Where and how decisions are logged (none: no decision log).
+    pub decision_log: Option<decision_log::Options>,
+    /// `dry_run`: every denial of a routed request is let through and only reported.
+    pub enforcement: Enforcement,
 }
 
 /// A server with its listeners bound, ready to run.
@@ -83,7 +92,12 @@ pub struct Bound {
     tls: Option<Arc<Tls>>,
     store: Arc<Store>,
     metrics: Metrics,
+    decision_log: Option<(DecisionLog, WriterHandle)>,
+    enforcement: Enforcement,
 }
+
+/// How long shutdown waits for the decision log to write what is queued.
+const DECISION_LOG_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Bound {
     /// Load the configuration, then bind both listeners.
@@ -94,6 +108,12 @@ impl Bound {
         let loaded = loader.load()?;
         let metrics = Metrics::new();
         let store = load::install_first(loaded.snapshot, &metrics);
+        let decision_log = match &opts.decision_log {
+            Some(o) => {
+                Some(DecisionLog::start(o, metrics.clone()).map_err(ServeError::DecisionLog)?)
+            }
+            None => None,
+        };
         let grpc = Acceptor::bind(&opts.grpc_addr)
             .await
             .map_err(|source| ServeError::Bind {
@@ -118,6 +138,8 @@ impl Bound {
             tls,
             store,
             metrics,
+            decision_log,
+            enforcement: opts.enforcement,
         })
     }
 
@@ -162,7 +184,18 @@ impl Bound {
             self.metrics.clone(),
             self.loader.provider().refetch_wait,
         )
-        .with_token_cache(self.token_cache_entries);
+        .with_token_cache(self.token_cache_entries)
+        .with_enforcement(self.enforcement);
+        if self.enforcement == Enforcement::DryRun {
+            tracing::warn!("--enforcement dry_run: every denial of a routed request is let through and only reported");
+        }
+        let (service, writer, reopen) = match self.decision_log {
+            Some((log, writer)) => {
+                let reopen = tokio::spawn(reopen_on_sigusr1(log.clone()));
+                (service.with_decision_log(log), Some(writer), Some(reopen))
+            }
+            None => (service, None, None),
+        };
         let mut grpc_rx = rx.clone();
         let limits = self.connections;
         // tonic takes any stream of connections: this one waits for a free slot before it
@@ -213,12 +246,46 @@ impl Bound {
         }
         let grpc_result = grpc.await;
         let http_result = http.await;
+        if let Some(reopen) = reopen {
+            reopen.abort();
+            let _ = reopen.await;
+        }
+        // The service (and its queue's sender) is gone with the gRPC server: the writer
+        // writes what is queued, unless its sink is stuck.
+        if let Some(writer) = writer {
+            let finish = tokio::task::spawn_blocking(move || writer.finish(DECISION_LOG_DRAIN));
+            if !matches!(finish.await, Ok(true)) {
+                tracing::warn!("decision log: its sink did not take the last decisions in time");
+            }
+        }
         match grpc_result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(ServeError::Grpc(e)),
             Err(e) => return Err(ServeError::Http(std::io::Error::other(e))),
         }
         http_result.map_err(|e| ServeError::Http(std::io::Error::other(e)))
+    }
+}
+
+/// Reopen the decision log on every SIGUSR1 (after logrotate moved the file).
+async fn reopen_on_sigusr1(log: DecisionLog) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::user_defined1()) {
+            Ok(mut s) => {
+                while s.recv().await.is_some() {
+                    tracing::info!("decision log: reopening on SIGUSR1");
+                    log.reopen();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "decision log: cannot listen for SIGUSR1"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = log;
+        std::future::pending::<()>().await;
     }
 }
 

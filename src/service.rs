@@ -16,12 +16,15 @@ use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as PbValue};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::clock::unix_now;
-use crate::decision::{self, Allow, Credentials, Decision, Deny, Grant, KeyWait, Reason};
+use crate::clock::{unix_now, unix_now_millis};
+use crate::decision::{self, Allow, Credentials, Decision, Deny, Enforcement, KeyWait, Reason};
+use crate::decision_id::{self, DecisionId};
+use crate::decision_log::{self, DecisionLog, Event};
 use crate::metrics::Metrics;
-use crate::pipeline;
+use crate::pipeline::{self, DenialObserver, FactsObserver};
+use crate::role::Role;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::token_cache::{self, TokenCache};
@@ -34,6 +37,9 @@ pub const IDENTITY_HEADERS: [&str; 5] = [
     "x-claimgate-resource",
     "x-claimgate-role",
 ];
+
+/// The header that tells the upstream a denial was let through by dry run, and its reason.
+pub const DRY_RUN_HEADER: &str = "x-claimgate-dry-run";
 
 const HEADER_PREFIX: &str = "x-claimgate-";
 
@@ -50,6 +56,8 @@ pub struct CheckService {
     metrics: Metrics,
     key_wait: Duration,
     cache: Arc<TokenCache>,
+    log: Option<DecisionLog>,
+    dry_run_all: bool,
 }
 
 /// The request headers as Envoy sent them, in either encoding.
@@ -137,6 +145,7 @@ impl<'r> Input<'r> {
                     credentials,
                     ext_resource: ext.and_then(|e| e.get("resource")).map(String::as_str),
                     ext_role: ext.and_then(|e| e.get("role")).map(String::as_str),
+                    ext_enforcement: ext.and_then(|e| e.get("enforcement")).map(String::as_str),
                 })
             }
             _ => None,
@@ -148,10 +157,25 @@ impl<'r> Input<'r> {
         }
     }
 
-    fn decide(&self, snap: &Snapshot, cache: &TokenCache) -> Decision {
-        match &self.request {
-            Some(request) => pipeline::decide_cached(snap, cache, request, unix_now()),
-            None => Decision::deny(
+    /// Decide; with `facts`, also keep what the decision log may say about the token. With
+    /// `dry_run_all`, a denial names the identity it was found to be.
+    fn decide(
+        &self,
+        snap: &Snapshot,
+        cache: &TokenCache,
+        facts: Option<&mut FactsObserver>,
+        dry_run_all: bool,
+    ) -> Decision {
+        let now = unix_now();
+        match (&self.request, facts) {
+            (Some(request), Some(facts)) => {
+                pipeline::decide_cached_observed(snap, cache, request, now, facts)
+            }
+            (Some(request), None) if dry_run_all => {
+                pipeline::decide_cached_observed(snap, cache, request, now, &mut DenialObserver)
+            }
+            (Some(request), None) => pipeline::decide_cached(snap, cache, request, now),
+            (None, _) => Decision::deny(
                 Reason::Internal,
                 "CheckRequest carries no HTTP attributes; is this the HTTP ext_authz filter?",
                 false,
@@ -173,6 +197,25 @@ impl CheckService {
             metrics,
             key_wait,
             cache,
+            log: None,
+            dry_run_all: false,
+        }
+    }
+
+    /// The same service with denials of every routed request enforced, or let through and
+    /// only reported (`serve --enforcement dry_run`).
+    pub fn with_enforcement(self, enforcement: Enforcement) -> Self {
+        CheckService {
+            dry_run_all: enforcement == Enforcement::DryRun,
+            ..self
+        }
+    }
+
+    /// The same service writing every decision to `log`.
+    pub fn with_decision_log(self, log: DecisionLog) -> Self {
+        CheckService {
+            log: Some(log),
+            ..self
         }
     }
 
@@ -195,12 +238,20 @@ impl CheckService {
     )]
     pub async fn check_request(&self, req: &CheckRequest) -> CheckResponse {
         let _timer = self.metrics.time_check();
+        let unix_millis = unix_now_millis();
+        let id = DecisionId::new(unix_millis);
+        // Only a logged check reads the clock for its duration and keeps the token's facts.
+        let mut logged = self
+            .log
+            .as_ref()
+            .map(|_| (Instant::now(), FactsObserver::default()));
         let snap = self.store.load_full();
         let input = Input::read(req);
         let span = tracing::Span::current();
         span.record("request_id", input.request_id.as_str());
         span.record("generation", snap.generation);
-        let mut decision = input.decide(&snap, &self.cache);
+        let facts = logged.as_mut().map(|l| &mut l.1);
+        let mut decision = input.decide(&snap, &self.cache, facts, self.dry_run_all);
         if let Some(wait) = key_wait(&decision) {
             if let Some(remote) = snap.ssos.get(wait.sso).and_then(|s| s.remote.clone()) {
                 let cured = if remote.first_load_done() {
@@ -213,19 +264,51 @@ impl CheckService {
                     false
                 };
                 if cured {
-                    decision = input.decide(&snap, &self.cache);
+                    let facts = logged.as_mut().map(|l| &mut l.1);
+                    decision = input.decide(&snap, &self.cache, facts, self.dry_run_all);
                 }
             }
         }
-        self.answer(decision, &input, snap.generation)
+        // After any wait for keys: the denial that stands is the one dry run lets through.
+        let decision = decision.waived(self.dry_run_all);
+        if let (Some(log), Some((start, facts))) = (&self.log, logged) {
+            let sampled = matches!(
+                decision,
+                Decision::Allow(Allow::Public { .. } | Allow::Identity(_))
+            );
+            if log.wants(sampled) {
+                log.send(Event {
+                    id,
+                    unix_millis,
+                    generation: snap.generation,
+                    config_digest: snap.hash.clone(),
+                    request: decision_log::RequestFields::new(
+                        input.request.as_ref(),
+                        &input.request_id,
+                    ),
+                    token: facts.facts,
+                    result: decision_log::Outcome::of(&decision),
+                    duration_us: start.elapsed().as_micros() as u64,
+                });
+            }
+        }
+        self.answer(decision, &input, snap.generation, id)
     }
 
-    fn answer(&self, decision: Decision, input: &Input<'_>, generation: u64) -> CheckResponse {
+    fn answer(
+        &self,
+        decision: Decision,
+        input: &Input<'_>,
+        generation: u64,
+        id: DecisionId,
+    ) -> CheckResponse {
         self.metrics.record(&decision);
-        log_decision(&decision, &input.request_id, generation);
+        log_decision(&decision, &input.request_id, generation, id);
+        let mut buf = [0u8; decision_id::LEN];
+        let id = id.encode(&mut buf);
         match decision {
-            Decision::Allow(allow) => allow_response(allow, input.headers.as_ref()),
-            Decision::Deny(deny) => deny_response(&deny, &input.request_id),
+            Decision::Allow(allow) => allow_response(allow, input.headers.as_ref(), id),
+            Decision::Deny(deny) => deny_response(&deny, &input.request_id, id),
         }
     }
 }
@@ -249,7 +332,7 @@ fn key_wait(decision: &Decision) -> Option<&KeyWait> {
 }
 
 /// One debug line per decision, and what it learned recorded on the check's span.
-fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
+fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: DecisionId) {
     let span = tracing::Span::current();
     match decision {
         Decision::Allow(Allow::Identity(g)) => {
@@ -258,6 +341,7 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
             tracing::debug!(
                 decision = "allow",
                 request_id,
+                decision_id = %id,
                 generation,
                 identity = %g.identity,
                 sso = %g.sso,
@@ -271,9 +355,23 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
             tracing::debug!(
                 decision = "allow",
                 request_id,
+                decision_id = %id,
                 generation,
                 route,
                 "check: public route"
+            )
+        }
+        Decision::Allow(Allow::DryRun(d)) => {
+            span.record("decision", "dry_run_deny");
+            span.record("reason", d.reason.code());
+            tracing::debug!(
+                decision = "dry_run_deny",
+                request_id,
+                decision_id = %id,
+                generation,
+                reason = d.reason.code(),
+                detail = %d.detail,
+                "check: denial let through by dry run"
             )
         }
         Decision::Deny(d) => {
@@ -282,6 +380,7 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64) {
             tracing::debug!(
                 decision = "deny",
                 request_id,
+                decision_id = %id,
                 generation,
                 reason = d.reason.code(),
                 detail = %d.detail,
@@ -333,18 +432,39 @@ fn is_identity_header(name: &str) -> bool {
             .all(|(n, p)| (if n == b'_' { b'-' } else { n }).eq_ignore_ascii_case(&p))
 }
 
-fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse {
+fn allow_response(allow: Allow, headers: Option<&Headers<'_>>, id: &str) -> CheckResponse {
+    // What claimgate sets: (header, dynamic metadata field, value); a field without a header
+    // goes to metadata only.
+    let mut set = Fields::default();
+    set.push((decision_id::HEADER, "decision_id", id));
+    match &allow {
+        Allow::Public { .. } => {}
+        Allow::Identity(g) => identity_fields(
+            &mut set,
+            [&g.identity, &g.sso, &g.subject, &g.resource],
+            Some(g.role),
+        ),
+        Allow::DryRun(d) => {
+            set.push((DRY_RUN_HEADER, "dry_run", d.reason.code()));
+            set.push(("", "reason", d.reason.code()));
+            // The identity it was found to be, when it got that far; none without a token.
+            if let (Some(who), Some((resource, _))) = (&d.who, &d.target) {
+                identity_fields(
+                    &mut set,
+                    [&who.identity, &who.sso, &who.subject, resource],
+                    who.role,
+                );
+            }
+        }
+    }
     // Remove every client-sent x-claimgate-* header we do not overwrite ourselves; on a
-    // public route that is all of them.
-    let ours: &[&str] = match allow {
-        Allow::Identity(_) => &IDENTITY_HEADERS,
-        Allow::Public { .. } => &[],
-    };
+    // public route that is all of them but the decision id.
+    let ours = |n: &str| set.all().iter().any(|(h, _, _)| h.eq_ignore_ascii_case(n));
     let mut headers_to_remove: Vec<String> = headers
         .map(|h| {
             h.names()
                 .filter(|n| is_identity_header(n))
-                .filter(|n| !ours.iter().any(|o| o.eq_ignore_ascii_case(n)))
+                .filter(|n| !ours(n))
                 // Envoy's own spelling of the name: lowercase, underscores kept.
                 .map(str::to_ascii_lowercase)
                 .collect()
@@ -352,35 +472,18 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
         .unwrap_or_default();
     headers_to_remove.sort();
     headers_to_remove.dedup();
-    let (set, metadata) = match allow {
-        Allow::Identity(Grant {
-            identity,
-            sso,
-            subject,
-            resource,
-            role,
-        }) => {
-            let fields: HashMap<String, PbValue> = [
-                ("identity", &*identity),
-                ("sso", &*sso),
-                ("subject", &*subject),
-                ("resource", &*resource),
-                ("role", role.as_str()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), string_value(v)))
-            .collect();
-            let set = vec![
-                header(IDENTITY_HEADERS[0], &*identity),
-                header(IDENTITY_HEADERS[1], &*sso),
-                header(IDENTITY_HEADERS[2], &*subject),
-                header(IDENTITY_HEADERS[3], &*resource),
-                header(IDENTITY_HEADERS[4], role.as_str()),
-            ];
-            (set, Some(fields))
-        }
-        Allow::Public { .. } => (Vec::new(), None),
-    };
+    let metadata: HashMap<String, PbValue> = set
+        .all()
+        .iter()
+        .map(|(_, field, v)| ((*field).to_owned(), string_value(v)))
+        .collect();
+    let mut headers = Vec::with_capacity(set.all().len());
+    headers.extend(
+        set.all()
+            .iter()
+            .filter(|(h, _, _)| !h.is_empty())
+            .map(|(h, _, v)| header(h, *v)),
+    );
     CheckResponse {
         status: Some(RpcStatus {
             code: OK,
@@ -388,25 +491,62 @@ fn allow_response(allow: Allow, headers: Option<&Headers<'_>>) -> CheckResponse 
         }),
         // Envoy files these under its filter's namespace (`envoy.filters.http.ext_authz`), so an
         // access log reads `%DYNAMIC_METADATA(envoy.filters.http.ext_authz:identity)%`.
-        dynamic_metadata: metadata.map(|fields| Struct { fields }),
+        dynamic_metadata: Some(Struct { fields: metadata }),
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-            headers: set,
+            headers,
             headers_to_remove,
             ..Default::default()
         })),
     }
 }
 
+/// What an allow sets, on the stack: (header, dynamic metadata field, value).
+#[derive(Default)]
+struct Fields<'a> {
+    items: [(&'static str, &'static str, &'a str); 9],
+    len: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn push(&mut self, item: (&'static str, &'static str, &'a str)) {
+        // Nine is every field an allow can set: the id, the dry-run pair and five of identity.
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = item;
+            self.len += 1;
+        }
+    }
+
+    fn all(&self) -> &[(&'static str, &'static str, &'a str)] {
+        &self.items[..self.len]
+    }
+}
+
+/// The identity headers and metadata: identity, SSO, subject, resource, and the role when
+/// one is held.
+fn identity_fields<'a>(set: &mut Fields<'a>, values: [&'a str; 4], role: Option<Role>) {
+    const FIELDS: [&str; 5] = ["identity", "sso", "subject", "resource", "role"];
+    for ((h, field), v) in IDENTITY_HEADERS.iter().zip(FIELDS).zip(values) {
+        set.push((h, field, v));
+    }
+    if let Some(role) = role {
+        set.push((IDENTITY_HEADERS[4], FIELDS[4], role.as_str()));
+    }
+}
+
 /// Build the denial Envoy sends to the client.
-pub fn deny_response(deny: &Deny, request_id: &str) -> CheckResponse {
+pub fn deny_response(deny: &Deny, request_id: &str, id: &str) -> CheckResponse {
     let status = deny.reason.status();
     let body = serde_json::json!({
         "error": deny.reason.message(),
         "reason": deny.reason.code(),
         "request_id": request_id,
+        "decision_id": id,
     })
     .to_string();
-    let mut headers = vec![header("content-type", "application/json")];
+    let mut headers = vec![
+        header("content-type", "application/json"),
+        header(decision_id::HEADER, id),
+    ];
     match status {
         401 if deny.token_sent => headers.push(header(
             "www-authenticate",
@@ -431,9 +571,12 @@ pub fn deny_response(deny: &Deny, request_id: &str) -> CheckResponse {
             ..Default::default()
         }),
         dynamic_metadata: Some(Struct {
-            fields: [("reason".to_owned(), string_value(deny.reason.code()))]
-                .into_iter()
-                .collect(),
+            fields: [
+                ("reason".to_owned(), string_value(deny.reason.code())),
+                ("decision_id".to_owned(), string_value(id)),
+            ]
+            .into_iter()
+            .collect(),
         }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
             status: Some(HttpStatus {

@@ -7,6 +7,7 @@
 //!
 //! - `compile.rs`: one function per section of the configuration.
 //! - `key_source.rs`: where an SSO's keys come from, and remote key sets kept across reloads.
+//! - `enforcement.rs`: a resource's `enforcement` (dry run is warned about).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::routing::Router;
 /// Conditions of an identity's claims, compiled from YAML.
 pub mod claims;
 mod compile;
+mod enforcement;
 mod key_source;
 /// The guard against identities any tenant of a shared issuer could obtain.
 mod tenant;
@@ -64,6 +66,7 @@ impl Sso {
 #[derive(Debug, Clone, Default)]
 pub struct Resource {
     bindings: HashMap<usize, Role>,
+    dry_run: bool,
 }
 
 /// The compiled, immutable configuration.
@@ -119,6 +122,11 @@ impl Snapshot {
     pub fn binding(&self, resource: &str, identity: usize) -> Option<(&Arc<str>, Role)> {
         let (name, r) = self.resources.get_key_value(resource)?;
         r.bindings.get(&identity).map(|&role| (name, role))
+    }
+
+    /// Whether denials on `resource` are let through and only reported (`enforcement: dry_run`).
+    pub fn dry_run(&self, resource: &str) -> bool {
+        self.resources.get(resource).is_some_and(|r| r.dry_run)
     }
 
     /// Whether a resource is defined.

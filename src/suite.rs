@@ -249,6 +249,7 @@ fn run_case(
             .map_or(Credentials::Missing, Credentials::from_header),
         ext_resource: input.resource,
         ext_role: input.role,
+        ext_enforcement: None,
     };
     let decision = pipeline::decide(snap, &req, now);
     let actual = actual(&decision);
@@ -307,6 +308,12 @@ fn actual(decision: &Decision) -> Actual {
             a.identity = Some(g.identity.to_string());
             a.role = Some(g.role);
             a.resource = Some(g.resource.to_string());
+        }
+        // A test checks what enforcing decides: dry run only changes what the server does
+        // with a denial (and `pipeline::decide` never waives one).
+        Decision::Allow(Allow::DryRun(d)) => {
+            a.allow = false;
+            a.reason = Some(d.reason.code());
         }
         Decision::Deny(d) => a.reason = Some(d.reason.code()),
     }

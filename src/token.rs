@@ -19,8 +19,10 @@ use crate::decision::{KeyWait, Reason};
 use crate::keys::{Alg, KeyMiss, KeySet};
 use crate::snapshot::{Snapshot, Sso};
 
+pub mod facts;
 mod step;
 
+pub use facts::Facts;
 pub use step::{TokenObserver, TokenStep, TokenStepKind};
 
 /// Longest token accepted, in bytes.

@@ -28,12 +28,13 @@ use crate::identity::Selection;
 use crate::keys::KeySet;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
-use crate::token::{self, Rejection, Verified};
+use crate::token::{self, Facts, Rejection, Verified};
 
 /// Default number of entries (`serve --token-cache-entries`).
 pub const DEFAULT_ENTRIES: usize = 65_536;
 
-/// The most one entry can weigh: the bookkeeping plus a `sub` of the most a header carries.
+/// The most one entry can weigh: the bookkeeping plus a `sub` of the most a header carries
+/// (and, while a decision log is written, its [`Facts`]).
 pub const MAX_ENTRY_BYTES: usize = std::mem::size_of::<Entry>() + 32 + token::MAX_SUBJECT_LEN;
 
 type Digest = [u8; 32];
@@ -49,6 +50,9 @@ pub struct Entry {
     pub selection: Selection,
     /// The token's `sub`.
     pub subject: Arc<str>,
+    /// What the decision log says about the token (kept only while a log is written; it
+    /// weighs at most [`token::facts::MAX_BYTES`] more).
+    pub facts: Option<Arc<Facts>>,
     exp: f64,
     nbf: Option<f64>,
 }
@@ -60,6 +64,7 @@ impl Entry {
         selection: Selection,
         generation: u64,
         subject: Arc<str>,
+        facts: Option<Arc<Facts>>,
     ) -> Entry {
         let date = |name: &str| verified.claims.get(name).and_then(Value::as_f64);
         Entry {
@@ -68,6 +73,7 @@ impl Entry {
             sso: verified.sso_index,
             selection,
             subject,
+            facts,
             exp: date("exp").unwrap_or(f64::NEG_INFINITY),
             nbf: date("nbf"),
         }
@@ -87,7 +93,7 @@ pub enum Lookup {
     /// A usable entry, with the token's times checked again.
     Hit(Arc<Entry>),
     /// The entry is usable but the token is no longer (or not yet) valid.
-    Rejected(Rejection),
+    Rejected(Rejection, Arc<Entry>),
     /// Verify the token (and [`TokenCache::insert`] the result under this digest).
     Miss(Option<Digest>),
 }
@@ -147,7 +153,7 @@ impl TokenCache {
                     // It can never be valid again.
                     self.remove(entries, &digest);
                 }
-                Lookup::Rejected(r)
+                Lookup::Rejected(r, entry)
             }
         }
     }

@@ -276,6 +276,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
             credentials: claimgate::decision::Credentials::Bearer(token),
             ext_resource: None,
             ext_role: None,
+            ext_enforcement: None,
         };
         let decision = claimgate::pipeline::decide(&snap, &req, now());
         let claimgate::Decision::Allow(claimgate::decision::Allow::Identity(grant)) = decision

@@ -211,10 +211,12 @@ async fn an_allowed_request_reaches_the_upstream_with_claimgates_identity_header
     );
     assert_eq!(stack.upstream.requests(), 1);
 
-    // The same decision is in Envoy's access log, from ext_authz dynamic metadata.
+    // The same decision is in Envoy's access log, from ext_authz dynamic metadata, with the
+    // decision id the upstream was given next to the response code.
+    let id = format!(" 200 decision_id={} ", seen.decision_id());
     stack
         .envoy
-        .access_log_line(&[MODEL_INFO, " 200 ", "identity=deployer", "role=editor"])
+        .access_log_line(&[MODEL_INFO, &id, "identity=deployer", "role=editor"])
         .await;
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers of `src/lib.rs`'s table of contents, lowest first.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "role", "decision", "text"],
+    &["clock", "role", "decision", "decision_id", "text"],
     &["config", "keys", "metrics", "provider"],
     &["routing", "identity"],
     &["snapshot"],
@@ -16,7 +16,15 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["load"],
     &["explain", "validate", "audit", "mint", "suite", "diff"],
-    &["listener", "tls", "service", "http", "health", "reload"],
+    &[
+        "listener",
+        "tls",
+        "service",
+        "http",
+        "health",
+        "reload",
+        "decision_log",
+    ],
     &["server"],
 ];
 

@@ -38,6 +38,8 @@ fn options(config: &Path, tls: TlsFiles) -> ServeOptions {
         token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
         connections: claimgate::listener::ConnectionOptions::default(),
         tls: Some(tls),
+        decision_log: None,
+        enforcement: claimgate::decision::Enforcement::Enforce,
     }
 }
 

@@ -316,10 +316,12 @@ impl Pair {
         } else {
             &mut self.c_off
         };
-        c.check(check_bearer(method, path, token))
+        let resp = c
+            .check(check_bearer(method, path, token))
             .await
             .expect("no gRPC error")
-            .into_inner()
+            .into_inner();
+        without_decision_id(resp)
     }
 
     async fn reloaded(&self, after: u64) -> bool {
@@ -824,6 +826,7 @@ mod property {
                         credentials: Credentials::Bearer(token),
                         ext_resource: None,
                         ext_role: None,
+                        ext_enforcement: None,
                     };
                     let cached = pipeline::decide_cached(&snap, &cache, &req, now);
                     let fresh = pipeline::decide(&snap, &req, now);

@@ -8,7 +8,7 @@ use super::{
     SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
 };
 use crate::config::Config;
-use crate::decision::{Allow, Credentials, Decision, Reason};
+use crate::decision::{Allow, Credentials, Decision, Deny, Reason};
 use crate::identity::{Candidacy, ClaimMatcher, ClaimOutcome, Identity, IdentityObserver};
 use crate::pipeline::Observer;
 use crate::role::Role;
@@ -266,6 +266,34 @@ impl Watch<'_> {
             steps: self.steps,
             issuer_hints,
         };
+        // The server lets a denial through when its target is in dry run; explain shows the
+        // denial, and says so.
+        let denied = |d: Deny| Verdict {
+            allowed: false,
+            status: d.reason.status(),
+            reason: d.reason.code(),
+            failed_step: Some(match d.reason {
+                Reason::MissingToken => FailedStep::Credentials,
+                Reason::MalformedToken if credentials == Credentials::Multiple => {
+                    FailedStep::Credentials
+                }
+                Reason::NoIdentity | Reason::AmbiguousIdentity => FailedStep::Identity,
+                Reason::NoRoute => FailedStep::Route,
+                Reason::InsufficientRole => FailedStep::Role,
+                Reason::NotReady | Reason::Internal => FailedStep::Service,
+                _ => failed.map_or(FailedStep::Token, FailedStep::TokenStep),
+            }),
+            dry_run: match (&d.target, d.dry_run) {
+                (Some((resource, _)), true) => Some(resource.clone()),
+                _ => None,
+            },
+            detail: d.detail,
+            identity: None,
+            sso: None,
+            subject: None,
+            resource: None,
+            role: None,
+        };
         let verdict = match decision {
             Decision::Allow(Allow::Public { route }) => Verdict {
                 allowed: true,
@@ -278,6 +306,7 @@ impl Watch<'_> {
                 subject: None,
                 resource: None,
                 role: None,
+                dry_run: None,
             },
             Decision::Allow(Allow::Identity(g)) => Verdict {
                 allowed: true,
@@ -295,29 +324,10 @@ impl Watch<'_> {
                 subject: Some(g.subject.to_string()),
                 resource: Some(g.resource.to_string()),
                 role: Some(g.role),
+                dry_run: None,
             },
-            Decision::Deny(d) => Verdict {
-                allowed: false,
-                status: d.reason.status(),
-                reason: d.reason.code(),
-                failed_step: Some(match d.reason {
-                    Reason::MissingToken => FailedStep::Credentials,
-                    Reason::MalformedToken if credentials == Credentials::Multiple => {
-                        FailedStep::Credentials
-                    }
-                    Reason::NoIdentity | Reason::AmbiguousIdentity => FailedStep::Identity,
-                    Reason::NoRoute => FailedStep::Route,
-                    Reason::InsufficientRole => FailedStep::Role,
-                    Reason::NotReady | Reason::Internal => FailedStep::Service,
-                    _ => failed.map_or(FailedStep::Token, FailedStep::TokenStep),
-                }),
-                detail: d.detail,
-                identity: None,
-                sso: None,
-                subject: None,
-                resource: None,
-                role: None,
-            },
+            Decision::Allow(Allow::DryRun(d)) => denied(*d),
+            Decision::Deny(d) => denied(d),
         };
         Report {
             request,

@@ -325,6 +325,8 @@ pub struct Verdict {
     pub resource: Option<String>,
     /// The identity's role on it.
     pub role: Option<Role>,
+    /// For a denial: the resource in dry run that makes the server let it through anyway.
+    pub dry_run: Option<String>,
 }
 
 /// The step that denied a request.

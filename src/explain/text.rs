@@ -227,8 +227,16 @@ impl fmt::Display for Report {
                 v.status, v.reason, v.detail
             )?;
             match v.failed_step {
-                Some(step) => writeln!(f, " [failed step: {}]", step.name()),
-                None => writeln!(f),
+                Some(step) => writeln!(f, " [failed step: {}]", step.name())?,
+                None => writeln!(f)?,
+            }
+            match &v.dry_run {
+                Some(resource) => writeln!(
+                    f,
+                    "dry run   waived: {resource} is in dry run, so the server lets this request through with x-claimgate-dry-run: {}",
+                    v.reason
+                ),
+                None => Ok(()),
             }
         }
     }

@@ -106,7 +106,8 @@ impl Seen {
     }
 
     /// Every `x-claimgate-*` header the upstream received, in any spelling (`_` for `-`, as a
-    /// CGI/WSGI upstream reads it), each with all its values.
+    /// CGI/WSGI upstream reads it), each with all its values; but a single decision id, which
+    /// every allowed request carries (see [`Seen::decision_id`]).
     pub fn claimgate_headers(&self) -> BTreeMap<&str, Vec<&str>> {
         self.headers
             .iter()
@@ -114,8 +115,21 @@ impl Seen {
                 k.get(..12)
                     .is_some_and(|head| head.replace('_', "-").eq_ignore_ascii_case("x-claimgate-"))
             })
+            .filter(|(k, v)| !(k.as_str() == "x-claimgate-decision-id" && v.len() == 1))
             .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
             .collect()
+    }
+
+    /// The one `x-claimgate-decision-id` the upstream received.
+    pub fn decision_id(&self) -> &str {
+        match self
+            .headers
+            .get("x-claimgate-decision-id")
+            .map(Vec::as_slice)
+        {
+            Some([one]) => one,
+            other => panic!("expected one decision id upstream, got {other:?}"),
+        }
     }
 }
 

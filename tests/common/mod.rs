@@ -297,6 +297,8 @@ impl TestServer {
             token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
             connections: claimgate::listener::ConnectionOptions::default(),
             tls: None,
+            decision_log: None,
+            enforcement: claimgate::decision::Enforcement::Enforce,
         })
         .await
     }
@@ -312,6 +314,8 @@ impl TestServer {
             token_cache_entries: entries,
             connections: claimgate::listener::ConnectionOptions::default(),
             tls: None,
+            decision_log: None,
+            enforcement: claimgate::decision::Enforcement::Enforce,
         })
         .await
     }
@@ -525,6 +529,45 @@ pub fn read(resp: CheckResponse) -> Answer {
             }
         }
     }
+}
+
+/// The response with its decision id (header, body, metadata) replaced by a fixed text, so
+/// that two answers to the same request compare equal.
+pub fn without_decision_id(mut resp: CheckResponse) -> CheckResponse {
+    use envoy_types::pb::google::protobuf::value::Kind as PbKind;
+    let id = resp
+        .dynamic_metadata
+        .as_ref()
+        .and_then(|m| m.fields.get("decision_id"))
+        .and_then(|v| match &v.kind {
+            Some(PbKind::StringValue(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("every answer has a decision id in its metadata");
+    let blank = |s: &mut String| *s = s.replace(&id, "DECISION-ID");
+    if let Some(m) = resp.dynamic_metadata.as_mut() {
+        for v in m.fields.values_mut() {
+            if let Some(PbKind::StringValue(s)) = v.kind.as_mut() {
+                blank(s);
+            }
+        }
+    }
+    match resp.http_response.as_mut() {
+        Some(HttpResponse::OkResponse(ok)) => ok
+            .headers
+            .iter_mut()
+            .flat_map(|h| h.header.as_mut())
+            .for_each(|h| blank(&mut h.value)),
+        Some(HttpResponse::DeniedResponse(d)) => {
+            blank(&mut d.body);
+            d.headers
+                .iter_mut()
+                .flat_map(|h| h.header.as_mut())
+                .for_each(|h| blank(&mut h.value))
+        }
+        _ => {}
+    }
+    resp
 }
 
 pub async fn ask(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -> Answer {

@@ -100,6 +100,11 @@ impl ChildGuard {
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
 }
 
 impl Drop for ChildGuard {
@@ -233,6 +238,16 @@ impl Claimgate {
 
     pub fn logs(&self) -> String {
         self.process.logs()
+    }
+
+    /// Everything it wrote to stdout so far (the decision log, with `--decision-log -`).
+    pub fn stdout(&self) -> String {
+        self.process.stdout()
+    }
+
+    /// Everything it wrote to stderr so far (its own log, at debug level).
+    pub fn stderr(&self) -> String {
+        self.process.stderr()
     }
 
     /// The value of one metric line of `/metrics`, e.g. `claimgate_config_generation`.

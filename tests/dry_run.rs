@@ -1,0 +1,279 @@
+//! Dry run: a denial of a request that targets a resource in dry run (by configuration, by
+//! Envoy's `context_extensions`, or `serve --enforcement dry_run`) reaches the upstream with
+//! `x-claimgate-dry-run: <reason>`; a request that matches no route stays denied; and the
+//! tools say which resources are in dry run.
+
+mod common;
+
+use std::process::Command;
+
+use claimgate::decision::Enforcement;
+use claimgate::server::ServeOptions;
+use common::*;
+use serde_json::json;
+
+/// The shared fixture, with `workspace:prod` in dry run and `model:acme/llama` enforcing.
+fn config(dry_run_resource: &str) -> (ConfigDir, TestKey) {
+    let key = TestKey::generate(Kind::Rs256, "rsa-1");
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[&key]));
+    dir.write("sso.yaml", &sso_yaml("[RS256]"));
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    let resources = FIXTURE_RESOURCES.replace(
+        &format!("  - fqn: {dry_run_resource}\n"),
+        &format!("  - fqn: {dry_run_resource}\n    enforcement: dry_run\n"),
+    );
+    assert_ne!(resources, FIXTURE_RESOURCES);
+    dir.write("resources.yaml", &resources);
+    dir.write("routes.yaml", FIXTURE_ROUTES);
+    (dir, key)
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+async fn start(dir: &ConfigDir, enforcement: Enforcement) -> TestServer {
+    TestServer::start_options(ServeOptions {
+        config_dir: dir.path().to_path_buf(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        reload: claimgate::reload::ReloadOptions::default(),
+        provider: claimgate::provider::ProviderOptions::default(),
+        token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
+        connections: claimgate::listener::ConnectionOptions::default(),
+        tls: None,
+        decision_log: None,
+        enforcement,
+    })
+    .await
+}
+
+fn metadata(a: &Answer) -> &std::collections::HashMap<String, String> {
+    a.metadata.as_ref().expect("metadata")
+}
+
+#[tokio::test]
+async fn a_wrong_role_on_a_dry_run_resource_reaches_the_upstream_with_the_reason_and_the_identity()
+{
+    let (dir, key) = config("workspace:prod");
+    let server = start(&dir, Enforcement::Enforce).await;
+    let mut c = server.client().await;
+    // `anyone` holds no role on workspace:prod.
+    let auth = bearer(&key.sign(&claims("run-1", json!({}))));
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("x-claimgate-role", "manager"),
+        ("x-claimgate-dry-run", "forged"),
+    ];
+    let a = ask(&mut c, check("GET", "/v1/admin/x", &headers)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-dry-run"), Some("insufficient_role"));
+    assert_eq!(a.header("x-claimgate-identity"), Some("anyone"));
+    assert_eq!(a.header("x-claimgate-sso"), Some("test-idp"));
+    assert_eq!(a.header("x-claimgate-subject"), Some("run-1"));
+    assert_eq!(a.header("x-claimgate-resource"), Some("workspace:prod"));
+    // No role is held, so none is claimed, and the client's is removed.
+    assert_eq!(a.header("x-claimgate-role"), None);
+    assert_eq!(a.removed, vec!["x-claimgate-role".to_string()]);
+    assert_eq!(metadata(&a)["dry_run"], "insufficient_role");
+    assert_eq!(metadata(&a)["identity"], "anyone");
+
+    // The enforcing resource next to it still denies the same token's wrong role.
+    let a = ask(
+        &mut c,
+        check(
+            "POST",
+            "/v1/models/acme/llama/x",
+            &[("authorization", &auth)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(a.reason(), "insufficient_role");
+
+    // Counted apart from real denials and allows.
+    let series = "claimgate_checks_total{decision=\"dry_run_deny\",reason=\"insufficient_role\"}";
+    assert_eq!(server.metric(series).await, Some(1.0));
+    let series = "claimgate_checks_total{decision=\"deny\",reason=\"insufficient_role\"}";
+    assert_eq!(server.metric(series).await, Some(1.0));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_without_a_usable_token_reaches_a_dry_run_resource_with_no_identity_headers() {
+    let (dir, _key) = config("workspace:prod");
+    let server = start(&dir, Enforcement::Enforce).await;
+    let mut c = server.client().await;
+    let smuggled = [
+        ("x-claimgate-identity", "admin"),
+        ("x_claimgate_role", "manager"),
+    ];
+    let a = ask(&mut c, check("GET", "/v1/prod/status", &smuggled)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-dry-run"), Some("missing_token"));
+    let mut set: Vec<&str> = a.headers.keys().map(String::as_str).collect();
+    set.sort();
+    assert_eq!(set, ["x-claimgate-decision-id", "x-claimgate-dry-run"]);
+    assert_eq!(a.removed, vec!["x-claimgate-identity", "x_claimgate_role"]);
+
+    let auth = bearer("not.a.token");
+    let a = ask(
+        &mut c,
+        check("GET", "/v1/prod/status", &[("authorization", &auth)]),
+    )
+    .await;
+    assert_eq!(
+        a.header("x-claimgate-dry-run"),
+        Some("malformed_token"),
+        "{a:?}"
+    );
+    assert_eq!(a.header("x-claimgate-identity"), None);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_that_matches_no_route_stays_denied_even_when_everything_is_in_dry_run() {
+    let (dir, key) = config("workspace:prod");
+    let server = start(&dir, Enforcement::DryRun).await;
+    let mut c = server.client().await;
+    let auth = bearer(&key.sign(&claims("run-1", json!({}))));
+    let a = ask(
+        &mut c,
+        check("GET", "/v1/unrouted", &[("authorization", &auth)]),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(a.reason(), "no_route");
+    let a = ask(&mut c, check("GET", "/v1/unrouted", &[])).await;
+    assert_eq!(a.status, 401, "{a:?}");
+    // ...while a routed denial on an enforcing resource is let through by the server's flag.
+    let a = ask(
+        &mut c,
+        check(
+            "POST",
+            "/v1/models/acme/llama/x",
+            &[("authorization", &auth)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-dry-run"), Some("insufficient_role"));
+    assert_eq!(a.header("x-claimgate-role"), Some("viewer"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn envoy_can_put_a_route_in_dry_run_and_a_misspelt_enforcement_denies() {
+    let (dir, key) = config("workspace:prod");
+    let server = start(&dir, Enforcement::Enforce).await;
+    let mut c = server.client().await;
+    let auth = bearer(&key.sign(&claims("run-1", json!({}))));
+    let req = |enforcement: &str| {
+        with_context(
+            check("GET", "/v1/anything", &[("authorization", &auth)]),
+            &[
+                ("resource", "model:acme/llama"),
+                ("role", "manager"),
+                ("enforcement", enforcement),
+            ],
+        )
+    };
+    let a = ask(&mut c, req("dry_run")).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-dry-run"), Some("insufficient_role"));
+    let a = ask(&mut c, req("enforce")).await;
+    assert_eq!(a.reason(), "insufficient_role", "{a:?}");
+    let a = ask(&mut c, req("dry-run")).await;
+    assert_eq!(a.reason(), "no_route", "{a:?}");
+    server.stop().await;
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn validate_warns_about_a_resource_in_dry_run_and_refuses_an_unknown_enforcement() {
+    let (dir, _key) = config("workspace:prod");
+    let path = dir.path().to_str().unwrap();
+    let (code, out) = run(&["validate", "--config", path]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("resources.yaml:12:18: warning: resource workspace:prod is in dry run"),
+        "{out}"
+    );
+    let bad = FIXTURE_RESOURCES.replace(
+        "  - fqn: workspace:prod\n",
+        "  - fqn: workspace:prod\n    enforcement: dryrun\n",
+    );
+    dir.write("resources.yaml", &bad);
+    let (code, out) = run(&["validate", "--config", path]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("enforcement \"dryrun\" is not enforce or dry_run"),
+        "{out}"
+    );
+}
+
+#[test]
+fn who_can_marks_a_resource_in_dry_run() {
+    let (dir, _key) = config("workspace:prod");
+    let path = dir.path().to_str().unwrap();
+    let (code, out) = run(&["who-can", "--config", path, "--resource", "workspace:prod"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("DRY RUN"), "{out}");
+    let (_, out) = run(&[
+        "who-can",
+        "--config",
+        path,
+        "--resource",
+        "model:acme/llama",
+    ]);
+    assert!(!out.contains("DRY RUN"), "{out}");
+}
+
+#[test]
+fn explain_says_when_the_server_would_let_a_denial_through() {
+    let (dir, key) = config("workspace:prod");
+    let path = dir.path().to_str().unwrap();
+    let token = key.sign(&claims("run-1", json!({})));
+    let explain = |p: &str| {
+        run(&[
+            "explain", "--config", path, "--token", &token, "--method", "GET", "--path", p,
+        ])
+    };
+    let (code, out) = explain("/v1/admin/x");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("verdict   DENY (403) insufficient_role"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dry run   waived: workspace:prod is in dry run"),
+        "{out}"
+    );
+    let (code, out) = explain("/v1/models/acme/llama/x");
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("dry run"), "{out}");
+
+    let mut args = vec![
+        "explain",
+        "--config",
+        path,
+        "--token",
+        &token,
+        "--path",
+        "/v1/admin/x",
+    ];
+    args.push("--json");
+    let (_, out) = run(&args);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"]["dry_run"], "workspace:prod");
+}
