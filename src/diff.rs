@@ -139,6 +139,15 @@ pub enum Change {
         /// Each field that changed: `{"was": …, "now": …}`.
         fields: Map<String, Value>,
     },
+    /// A resource went into dry run or out of it (`was: null`: a new resource in dry run).
+    EnforcementChanged {
+        /// The resource.
+        resource: String,
+        /// `enforce` or `dry_run` before.
+        was: Option<&'static str>,
+        /// `enforce` or `dry_run` now.
+        now: &'static str,
+    },
     /// Requests that a route matches get another answer.
     RouteChanged {
         /// The route's path or prefix, as written.
@@ -218,6 +227,7 @@ pub fn diff(base: &Loaded, new: &Loaded) -> Diff {
     access::roles(&identities, base, new, &mut out.changes);
     access::identities(&identities, &mut out.changes);
     selection::shifts(&identities, &mut out);
+    access::enforcement(&base.snapshot, &new.snapshot, &mut out.changes);
     ssos::ssos(base, new, &mut out.changes);
     routes::routes(
         &base.snapshot.router,

@@ -87,7 +87,7 @@ impl Loader {
         }
         let digest = config::text_digest(&sources.texts);
         if sources.unreadable.is_empty()
-            && key_files.digest(&digest, &current.referenced_files) == current.hash
+            && key_files.digest(&digest, &current.referenced_files) == *current.hash
         {
             return Ok(None);
         }

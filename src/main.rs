@@ -177,8 +177,13 @@ enum Command {
         /// Test files (YAML), or directories of them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Output: text or json.
-        #[arg(long, env = "CLAIMGATE_FORMAT", value_enum, default_value = "text")]
+        /// Output: text or json. Its own variable: `validate`'s formats are not these.
+        #[arg(
+            long,
+            env = "CLAIMGATE_TEST_FORMAT",
+            value_enum,
+            default_value = "text"
+        )]
         format: TestFormat,
     },
     /// Compare the effective access of two configurations, for the review of a change.
@@ -190,8 +195,13 @@ enum Command {
         /// The configuration after the change.
         #[arg(long, env = "CLAIMGATE_CONFIG")]
         config: PathBuf,
-        /// Output: text, markdown or json.
-        #[arg(long, env = "CLAIMGATE_FORMAT", value_enum, default_value = "text")]
+        /// Output: text, markdown or json. Its own variable: `validate`'s formats are not these.
+        #[arg(
+            long,
+            env = "CLAIMGATE_DIFF_FORMAT",
+            value_enum,
+            default_value = "text"
+        )]
         format: DiffFormat,
         /// Exit 1 when there are changes.
         #[arg(long, env = "CLAIMGATE_EXIT_CODE")]

@@ -75,7 +75,7 @@ pub struct Snapshot {
     /// Which configuration this is; set by the [`crate::Store`] when it is installed.
     pub generation: u64,
     /// Content hash of the files it came from, key files included.
-    pub hash: String,
+    pub hash: Arc<str>,
     /// Files outside the YAML that the configuration reads (key files).
     pub referenced_files: Vec<std::path::PathBuf>,
     /// SSO integrations, in configuration order.
@@ -127,6 +127,11 @@ impl Snapshot {
     /// Whether denials on `resource` are let through and only reported (`enforcement: dry_run`).
     pub fn dry_run(&self, resource: &str) -> bool {
         self.resources.get(resource).is_some_and(|r| r.dry_run)
+    }
+
+    /// Every resource's FQN, in no particular order.
+    pub fn resource_names(&self) -> impl Iterator<Item = &str> {
+        self.resources.keys().map(|k| &**k)
     }
 
     /// Whether a resource is defined.

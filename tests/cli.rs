@@ -1240,3 +1240,23 @@ fn who_can_refuses_an_undefined_resource_and_a_bad_role() {
     ]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn a_format_set_for_validate_in_the_environment_does_not_break_test_or_diff() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = root.join("config");
+    let config = config.to_str().unwrap();
+    let tests = root.join("config/tests");
+    for args in [
+        vec!["validate", "--config", config],
+        vec!["test", "--config", config, tests.to_str().unwrap()],
+        vec!["diff", "--base", config, "--config", config],
+    ] {
+        let out = Command::new(bin())
+            .args(&args)
+            .env("CLAIMGATE_FORMAT", "github")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+    }
+}

@@ -602,3 +602,33 @@ fn conditions_beyond_equality_are_shown_as_written_old_and_new() {
         "{out}"
     );
 }
+
+#[test]
+fn a_resource_put_in_dry_run_and_back_is_an_enforcement_change() {
+    let (base, new) = pair(|d| {
+        d.edit(
+            "resources.yaml",
+            "  - fqn: workspace:prod\n",
+            "  - fqn: workspace:prod\n    enforcement: dry_run\n",
+        )
+    });
+    let dry = json!({"kind": "enforcement_changed", "resource": "workspace:prod", "was": "enforce", "now": "dry_run"});
+    assert_eq!(changes(&base, &new), vec![dry]);
+    let back = json!({"kind": "enforcement_changed", "resource": "workspace:prod", "was": "dry_run", "now": "enforce"});
+    assert_eq!(changes(&new, &base), vec![back]);
+    let (code, out, _) = run(&[
+        "diff",
+        "--base",
+        path(&base),
+        "--config",
+        path(&new),
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("1 enforcement changed"), "{out}");
+    assert!(
+        out.contains("| `workspace:prod` | enforce | dry_run |"),
+        "{out}"
+    );
+}

@@ -182,3 +182,22 @@ pub(super) fn identities(ids: &Identities<'_>, out: &mut Vec<Change>) {
         }
     }
 }
+
+/// Resources whose denials are now let through (dry run) or enforced again: a dry-run
+/// resource lets every routed request reach its upstream, so the change is access.
+pub(super) fn enforcement(base: &Snapshot, new: &Snapshot, out: &mut Vec<Change>) {
+    let mode = |dry: bool| if dry { "dry_run" } else { "enforce" };
+    let mut names: Vec<&str> = new.resource_names().collect();
+    names.sort_unstable();
+    for name in names {
+        let now = new.dry_run(name);
+        let was = base.has_resource(name).then(|| base.dry_run(name));
+        if was.unwrap_or(false) != now || (was.is_none() && now) {
+            out.push(Change::EnforcementChanged {
+                resource: name.to_owned(),
+                was: was.map(mode),
+                now: mode(now),
+            });
+        }
+    }
+}

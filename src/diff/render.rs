@@ -106,7 +106,7 @@ impl Diff {
         }
         let count = |f: fn(&Change) -> bool| self.changes.iter().filter(|c| f(c)).count();
         let mut parts = Vec::new();
-        let kinds: [(&str, usize); 8] = [
+        let kinds: [(&str, usize); 9] = [
             (
                 "granted",
                 count(|c| matches!(c, Change::RoleGranted { .. })),
@@ -141,6 +141,10 @@ impl Diff {
             (
                 "SSO changed",
                 count(|c| matches!(c, Change::SsoChanged { .. })),
+            ),
+            (
+                "enforcement changed",
+                count(|c| matches!(c, Change::EnforcementChanged { .. })),
             ),
             (
                 "route changed",
@@ -193,6 +197,10 @@ impl Diff {
                     plural(*claims, "claim", "claims")
                 ),
                 Change::SsoChanged { sso, fields } => format!("sso       {sso}: {}", fields_text(fields)),
+                Change::EnforcementChanged { resource, was, now } => format!(
+                    "enforce   {resource}: {} → {now}",
+                    was.unwrap_or("(new)")
+                ),
                 Change::RouteChanged { route, methods, host, was, now } => format!(
                     "route     {}: {} → {}",
                     route_where(route, methods, host),
@@ -233,6 +241,7 @@ impl Diff {
         let mut identities = Vec::new();
         let mut ssos = Vec::new();
         let mut routes = Vec::new();
+        let mut enforcement = Vec::new();
         for c in &self.changes {
             match c {
                 Change::RoleGranted { identity, resource, role } => {
@@ -272,6 +281,11 @@ impl Diff {
                     ),
                 ]),
                 Change::SsoChanged { sso, fields } => ssos.push(vec![code(sso), fields_text(fields)]),
+                Change::EnforcementChanged { resource, was, now } => enforcement.push(vec![
+                    code(resource),
+                    was.unwrap_or("(new)").into(),
+                    (*now).into(),
+                ]),
                 Change::RouteChanged { route, methods, host, was, now } => routes.push(vec![
                     code(route),
                     methods.as_ref().map_or("any".into(), |m| m.join(", ")),
@@ -286,6 +300,7 @@ impl Diff {
         table("Changed", &["identity", "resource", "was", "now"], changed);
         table("Identities", &["identity", "SSO", "change"], identities);
         table("SSOs", &["SSO", "change"], ssos);
+        table("Enforcement", &["resource", "was", "now"], enforcement);
         table(
             "Routes",
             &["route", "methods", "host", "was", "now"],

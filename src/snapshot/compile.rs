@@ -103,7 +103,9 @@ pub fn compile_with(
     let warnings = cx.finish()?;
     Ok(Snapshot {
         generation: 0,
-        hash: key_files.digest(&config.hash, &ssos.referenced_files),
+        hash: key_files
+            .digest(&config.hash, &ssos.referenced_files)
+            .into(),
         referenced_files: ssos.referenced_files,
         ssos: ssos.list,
         issuers: ssos.issuers,
