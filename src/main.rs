@@ -83,6 +83,10 @@ enum Command {
         /// `dry_run`: let every denial of a routed request through, with x-claimgate-dry-run.
         #[arg(long, env = "CLAIMGATE_ENFORCEMENT", default_value = "enforce", value_parser = parse_enforcement)]
         enforcement: Enforcement,
+        /// What an allow puts in Envoy's dynamic metadata: full (the identity fields, for
+        /// the access log) or decision-id (only the id: less work for Envoy per request).
+        #[arg(long, env = "CLAIMGATE_ALLOW_METADATA", default_value = "full", value_parser = parse_allow_metadata)]
+        allow_metadata: claimgate::service::AllowMetadata,
         /// An HTTP request head must arrive in full within this (also the keep-alive wait).
         #[arg(long, env = "CLAIMGATE_HTTP_HEADER_TIMEOUT", default_value = "10s")]
         http_header_timeout: humantime::Duration,
@@ -247,6 +251,11 @@ fn parse_enforcement(s: &str) -> Result<Enforcement, String> {
     Enforcement::parse(s).ok_or_else(|| format!("{s:?} is not enforce or dry_run"))
 }
 
+fn parse_allow_metadata(s: &str) -> Result<claimgate::service::AllowMetadata, String> {
+    claimgate::service::AllowMetadata::parse(s)
+        .ok_or_else(|| format!("{s:?} is not full or decision-id"))
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
@@ -305,6 +314,7 @@ fn main() -> ExitCode {
             decision_log,
             decision_log_allow_rate,
             enforcement,
+            allow_metadata,
             grpc_keepalive_interval,
             grpc_keepalive_timeout,
             tcp_keepalive,
@@ -352,6 +362,7 @@ fn main() -> ExitCode {
                     queue: claimgate::decision_log::QUEUE,
                 }),
                 enforcement,
+                allow_metadata,
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -79,6 +79,8 @@ pub struct ServeOptions {
     pub decision_log: Option<decision_log::Options>,
     /// `dry_run`: every denial of a routed request is let through and only reported.
     pub enforcement: Enforcement,
+    /// What an allow puts in Envoy's dynamic metadata.
+    pub allow_metadata: crate::service::AllowMetadata,
 }
 
 /// A server with its listeners bound, ready to run.
@@ -94,6 +96,7 @@ pub struct Bound {
     metrics: Metrics,
     decision_log: Option<(DecisionLog, WriterHandle)>,
     enforcement: Enforcement,
+    allow_metadata: crate::service::AllowMetadata,
 }
 
 /// How long shutdown waits for the decision log to write what is queued.
@@ -140,6 +143,7 @@ impl Bound {
             metrics,
             decision_log,
             enforcement: opts.enforcement,
+            allow_metadata: opts.allow_metadata,
         })
     }
 
@@ -185,7 +189,8 @@ impl Bound {
             self.loader.provider().refetch_wait,
         )
         .with_token_cache(self.token_cache_entries)
-        .with_enforcement(self.enforcement);
+        .with_enforcement(self.enforcement)
+        .with_allow_metadata(self.allow_metadata);
         if self.enforcement == Enforcement::DryRun {
             tracing::warn!("--enforcement dry_run: every denial of a routed request is let through and only reported");
         }

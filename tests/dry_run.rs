@@ -45,6 +45,7 @@ async fn start(dir: &ConfigDir, enforcement: Enforcement) -> TestServer {
         tls: None,
         decision_log: None,
         enforcement,
+        allow_metadata: claimgate::service::AllowMetadata::Full,
     })
     .await
 }

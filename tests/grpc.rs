@@ -1023,3 +1023,47 @@ async fn a_case_insensitive_route_folds_its_literals_and_keeps_what_it_captures(
     assert_eq!(a.header("x-claimgate-resource"), Some("model:acme/llama"));
     s.server.stop().await;
 }
+
+#[tokio::test]
+async fn with_allow_metadata_decision_id_an_allow_keeps_its_headers_and_only_the_id_in_metadata() {
+    let key = TestKey::generate(Kind::Rs256, "rsa-1");
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[&key]));
+    dir.write(
+        "config.yaml",
+        &format!(
+            "{}{FIXTURE_IDENTITIES}{FIXTURE_RESOURCES}{FIXTURE_ROUTES}",
+            sso_yaml("[RS256]")
+        ),
+    );
+    let server = TestServer::start_options(claimgate::server::ServeOptions {
+        config_dir: dir.path().to_path_buf(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        reload: claimgate::reload::ReloadOptions::default(),
+        provider: claimgate::provider::ProviderOptions::default(),
+        token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
+        connections: claimgate::listener::ConnectionOptions::default(),
+        tls: None,
+        decision_log: None,
+        enforcement: claimgate::decision::Enforcement::Enforce,
+        allow_metadata: claimgate::service::AllowMetadata::DecisionId,
+    })
+    .await;
+    let mut c = server.client().await;
+    let t = key.sign(&claims("run-1", json!({})));
+    let a = ask(
+        &mut c,
+        check_bearer("GET", "/v1/models/acme/llama/infer", &t),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-identity"), Some("anyone"));
+    assert_eq!(a.header("x-claimgate-role"), Some("viewer"));
+    let md = a.metadata.as_ref().expect("dynamic metadata");
+    assert_eq!(md.keys().collect::<Vec<_>>(), ["decision_id"], "{md:?}");
+    assert_eq!(
+        Some(md["decision_id"].as_str()),
+        a.header("x-claimgate-decision-id")
+    );
+}

@@ -40,6 +40,7 @@ fn options(config: &Path, tls: TlsFiles) -> ServeOptions {
         tls: Some(tls),
         decision_log: None,
         enforcement: claimgate::decision::Enforcement::Enforce,
+        allow_metadata: claimgate::service::AllowMetadata::Full,
     }
 }
 

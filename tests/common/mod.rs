@@ -299,6 +299,7 @@ impl TestServer {
             tls: None,
             decision_log: None,
             enforcement: claimgate::decision::Enforcement::Enforce,
+            allow_metadata: claimgate::service::AllowMetadata::Full,
         })
         .await
     }
@@ -316,6 +317,7 @@ impl TestServer {
             tls: None,
             decision_log: None,
             enforcement: claimgate::decision::Enforcement::Enforce,
+            allow_metadata: claimgate::service::AllowMetadata::Full,
         })
         .await
     }
