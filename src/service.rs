@@ -512,14 +512,17 @@ fn allow_response(
         .unwrap_or_default();
     headers_to_remove.sort();
     headers_to_remove.dedup();
-    let metadata: HashMap<String, PbValue> = set
-        .all()
-        .iter()
-        .filter(|(_, field, _)| {
-            what == AllowMetadata::Full || matches!(*field, "decision_id" | "dry_run" | "reason")
-        })
-        .map(|(_, field, v)| ((*field).to_owned(), string_value(v)))
-        .collect();
+    // Sized up front: a filtered iterator would let the map grow (and allocate) as it fills.
+    let mut metadata: HashMap<String, PbValue> = HashMap::with_capacity(set.all().len());
+    metadata.extend(
+        set.all()
+            .iter()
+            .filter(|(_, field, _)| {
+                what == AllowMetadata::Full
+                    || matches!(*field, "decision_id" | "dry_run" | "reason")
+            })
+            .map(|(_, field, v)| ((*field).to_owned(), string_value(v))),
+    );
     let mut headers = Vec::with_capacity(set.all().len());
     headers.extend(
         set.all()
