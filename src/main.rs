@@ -1,12 +1,11 @@
 //! The `claimgate` binary: parses the command line and calls the library.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use claimgate::clock::unix_now;
 use claimgate::decision::Enforcement;
 use claimgate::keys::Alg;
 use claimgate::listener::ConnectionOptions;
@@ -14,9 +13,14 @@ use claimgate::mint::{self, MintOptions};
 use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
-use claimgate::server::{self, Bound, ServeOptions};
+use claimgate::server::ServeOptions;
 use claimgate::tls::TlsFiles;
-use claimgate::{audit, config, diff, explain, load, suite, validate, Snapshot};
+use claimgate::validate;
+
+#[path = "main/commands.rs"]
+mod commands;
+
+use commands::{diff_command, explain_command, serve, test_command, who_can_command};
 
 #[derive(Parser)]
 #[command(
@@ -485,161 +489,4 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn serve(opts: ServeOptions) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let served = runtime.block_on(async move {
-        let bound = Bound::bind(&opts).await?;
-        bound.run(server::shutdown_signal()).await?;
-        Ok(())
-    });
-    // Checks are drained by now; an abandoned reload may still be stuck reading a file, and
-    // dropping the runtime would wait for it.
-    runtime.shutdown_background();
-    served
-}
-
-/// Read and compile a configuration directory; errors carry every diagnostic.
-fn load(dir: &Path) -> anyhow::Result<(config::Config, Snapshot)> {
-    let loaded = load::load(dir)
-        .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))?;
-    Ok((loaded.config, loaded.snapshot))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn explain_command(
-    dir: &Path,
-    token: &str,
-    method: &str,
-    path: &str,
-    host: &str,
-    resource: Option<String>,
-    role: Option<String>,
-    json: bool,
-) -> anyhow::Result<bool> {
-    let token = if token == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| anyhow::anyhow!("cannot read the token from stdin: {e}"))?
-    } else {
-        token.to_owned()
-    };
-    let (cfg, snap) = load(dir)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let keys = runtime.block_on(explain::load_remote_keys(&snap, &token));
-    let input = explain::Input {
-        token: &token,
-        method,
-        path,
-        host,
-        resource: resource.as_deref(),
-        role: role.as_deref(),
-    };
-    let report = explain::explain(&snap, Some(&cfg), &input, unix_now(), keys);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{report}");
-    }
-    Ok(report.allowed())
-}
-
-fn who_can_command(
-    dir: &Path,
-    resource: &str,
-    role: Option<Role>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let (cfg, snap) = load(dir)?;
-    let answer = audit::who_can(&snap, Some(&cfg), resource, role)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
-    } else {
-        print!("{answer}");
-    }
-    Ok(())
-}
-
-/// Run decision tests; `Ok(false)` when any failed.
-fn test_command(dir: &Path, files: &[PathBuf], format: TestFormat) -> anyhow::Result<bool> {
-    let (cfg, snap) = load(dir)?;
-    let cases =
-        suite::read(files, &snap).map_err(|e| anyhow::anyhow!("invalid test file:\n{e}"))?;
-    // A literal token is verified against the keys a running server would hold: fetch the
-    // remote keys of its SSO first, as explain does. Described tokens need none.
-    let literal: Vec<&str> = cases
-        .iter()
-        .filter_map(|c| match &c.token {
-            suite::TokenInput::Literal(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
-    if !literal.is_empty() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let mut fetched = Vec::new();
-        for token in literal {
-            let Some(load) = runtime.block_on(explain::load_remote_keys(&snap, token)) else {
-                continue;
-            };
-            if let (Some(e), false) = (&load.error, fetched.contains(&load.sso)) {
-                eprintln!(
-                    "warning: the keys of SSO {} could not be fetched: {e}",
-                    load.sso
-                );
-            }
-            fetched.push(load.sso);
-        }
-    }
-    let results = suite::run(&snap, Some(&cfg), &cases, unix_now())?;
-    let format = match format {
-        TestFormat::Text => suite::Format::Text,
-        TestFormat::Json => suite::Format::Json,
-    };
-    print!("{}", results.render(format));
-    Ok(results.failed == 0)
-}
-
-/// Print the diff between two configurations; `Ok(true)` when anything changed.
-fn diff_command(base: &str, new_dir: &Path, format: DiffFormat) -> anyhow::Result<bool> {
-    // The temporary checkout of a git base lives until the diff is made.
-    let (base_dir, shown, _checkout) = match base.strip_prefix("git:") {
-        Some(rev) => {
-            let (tmp, dir) = diff::checkout(new_dir, rev)?;
-            (
-                tmp.path().to_path_buf(),
-                format!("git:{rev}, {dir}"),
-                Some(tmp),
-            )
-        }
-        None => (PathBuf::from(base), base.to_owned(), None),
-    };
-    // Two configurations are two independent loads: run them side by side.
-    let (base, new) = std::thread::scope(|s| {
-        let base = s.spawn(|| diff::load_side(diff::Side::Base, &base_dir, &shown));
-        let new = diff::load_side(diff::Side::New, new_dir, &new_dir.display().to_string());
-        (base.join(), new)
-    });
-    let base = base.map_err(|_| anyhow::anyhow!("loading the base configuration failed"))??;
-    let new = new?;
-    let changes = diff::diff(&base, &new);
-    let format = match format {
-        DiffFormat::Text => diff::Format::Text,
-        DiffFormat::Markdown => diff::Format::Markdown,
-        DiffFormat::Json => diff::Format::Json,
-    };
-    print!("{}", changes.render(format));
-    for note in changes
-        .notes
-        .iter()
-        .filter(|_| matches!(format, diff::Format::Json))
-    {
-        eprintln!("note: {note}");
-    }
-    Ok(!changes.is_empty())
 }
