@@ -645,3 +645,26 @@ impl ConfigDir {
         std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
     }
 }
+
+/// Run git in `dir` with a throwaway identity and no signing; panics with git's stderr.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
