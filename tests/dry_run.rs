@@ -35,17 +35,8 @@ fn bearer(t: &str) -> String {
 
 async fn start(dir: &ConfigDir, enforcement: Enforcement) -> TestServer {
     TestServer::start_options(ServeOptions {
-        config_dir: dir.path().to_path_buf(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        reload: claimgate::reload::ReloadOptions::default(),
-        provider: claimgate::provider::ProviderOptions::default(),
-        token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
-        connections: claimgate::listener::ConnectionOptions::default(),
-        tls: None,
-        decision_log: None,
         enforcement,
-        allow_metadata: claimgate::service::AllowMetadata::Full,
+        ..serve_options(dir.path())
     })
     .await
 }

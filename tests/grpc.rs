@@ -1037,17 +1037,8 @@ async fn with_allow_metadata_decision_id_an_allow_keeps_its_headers_and_only_the
         ),
     );
     let server = TestServer::start_options(claimgate::server::ServeOptions {
-        config_dir: dir.path().to_path_buf(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        reload: claimgate::reload::ReloadOptions::default(),
-        provider: claimgate::provider::ProviderOptions::default(),
-        token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
-        connections: claimgate::listener::ConnectionOptions::default(),
-        tls: None,
-        decision_log: None,
-        enforcement: claimgate::decision::Enforcement::Enforce,
         allow_metadata: claimgate::service::AllowMetadata::DecisionId,
+        ..serve_options(dir.path())
     })
     .await;
     let mut c = server.client().await;

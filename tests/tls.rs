@@ -30,17 +30,8 @@ fn config() -> (ConfigDir, TestKey) {
 
 fn options(config: &Path, tls: TlsFiles) -> ServeOptions {
     ServeOptions {
-        config_dir: config.to_path_buf(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        reload: claimgate::reload::ReloadOptions::default(),
-        provider: claimgate::provider::ProviderOptions::default(),
-        token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
-        connections: claimgate::listener::ConnectionOptions::default(),
         tls: Some(tls),
-        decision_log: None,
-        enforcement: claimgate::decision::Enforcement::Enforce,
-        allow_metadata: claimgate::service::AllowMetadata::Full,
+        ..serve_options(config)
     }
 }
 

@@ -187,6 +187,24 @@ impl ConfigDir {
     }
 }
 
+/// The server's default options for the configuration in `dir`, on 127.0.0.1 ports the
+/// system picks.
+pub fn serve_options(dir: &Path) -> ServeOptions {
+    ServeOptions {
+        config_dir: dir.to_path_buf(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        reload: claimgate::reload::ReloadOptions::default(),
+        provider: claimgate::provider::ProviderOptions::default(),
+        token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
+        connections: claimgate::listener::ConnectionOptions::default(),
+        tls: None,
+        decision_log: None,
+        enforcement: claimgate::decision::Enforcement::Enforce,
+        allow_metadata: claimgate::service::AllowMetadata::Full,
+    }
+}
+
 /// The SSO section for the test issuer, with keys in `jwks.json`.
 pub fn sso_yaml(algorithms: &str) -> String {
     format!(
@@ -289,17 +307,9 @@ impl TestServer {
         provider: claimgate::provider::ProviderOptions,
     ) -> TestServer {
         Self::start_options(ServeOptions {
-            config_dir: dir.to_path_buf(),
-            grpc_addr: "127.0.0.1:0".parse().unwrap(),
-            http_addr: "127.0.0.1:0".parse().unwrap(),
             reload,
             provider,
-            token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
-            connections: claimgate::listener::ConnectionOptions::default(),
-            tls: None,
-            decision_log: None,
-            enforcement: claimgate::decision::Enforcement::Enforce,
-            allow_metadata: claimgate::service::AllowMetadata::Full,
+            ..serve_options(dir)
         })
         .await
     }
@@ -307,17 +317,8 @@ impl TestServer {
     /// The server with default options but a token cache of `entries` (0: none).
     pub async fn start_with_token_cache(dir: &Path, entries: usize) -> TestServer {
         Self::start_options(ServeOptions {
-            config_dir: dir.to_path_buf(),
-            grpc_addr: "127.0.0.1:0".parse().unwrap(),
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-            reload: claimgate::reload::ReloadOptions::default(),
-            provider: claimgate::provider::ProviderOptions::default(),
             token_cache_entries: entries,
-            connections: claimgate::listener::ConnectionOptions::default(),
-            tls: None,
-            decision_log: None,
-            enforcement: claimgate::decision::Enforcement::Enforce,
-            allow_metadata: claimgate::service::AllowMetadata::Full,
+            ..serve_options(dir)
         })
         .await
     }
