@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use tokio::sync::watch;
 
 use crate::config::ConfigError;
@@ -21,7 +20,7 @@ use crate::load::{self, Loader};
 use crate::metrics::Metrics;
 use crate::provider::ProviderOptions;
 use crate::reload::{self, ReloadOptions, Reloader};
-use crate::service::CheckService;
+use crate::service::{AuthorizationService, CheckService};
 use crate::store::Store;
 use crate::tls::{self, Tls, TlsError, TlsFiles};
 
@@ -221,7 +220,7 @@ impl Bound {
             .http2_keepalive_interval(Some(limits.grpc_keepalive_interval))
             .http2_keepalive_timeout(Some(limits.grpc_keepalive_timeout))
             .add_service(health_service)
-            .add_service(AuthorizationServer::new(service))
+            .add_service(AuthorizationService::new(service))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = grpc_rx.wait_for(|stop| *stop).await;
             });

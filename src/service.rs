@@ -5,11 +5,13 @@
 //! with a JSON body. If claimgate is unreachable or returns a gRPC error, Envoy's own
 //! `failure_mode_allow: false` turns that into a denial, so the service fails closed.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse, HeaderValue};
-use tonic::{Request, Response, Status};
+use bytes::Bytes;
+use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse};
+use envoy_types::pb::google::rpc::Status as RpcStatus;
+use prost::Message as _;
 
 use std::time::{Duration, Instant};
 
@@ -23,10 +25,15 @@ use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::token_cache::{self, TokenCache};
 
+mod codec;
+mod request;
 mod response;
+mod wire;
 
-use response::allow_response;
-pub use response::{deny_response, AllowMetadata, DRY_RUN_HEADER, IDENTITY_HEADERS};
+pub use codec::AuthorizationService;
+pub use request::{Headers, Repeated, RequestView};
+pub use response::{AllowMetadata, Answer, DRY_RUN_HEADER, IDENTITY_HEADERS};
+pub use wire::WireError;
 
 /// Per-service state: only shared handles.
 #[derive(Debug, Clone)]
@@ -40,96 +47,37 @@ pub struct CheckService {
     allow_metadata: AllowMetadata,
 }
 
-/// The request headers as Envoy sent them, in either encoding.
-enum Headers<'a> {
-    Map(&'a HashMap<String, String>),
-    Raw(&'a [HeaderValue]),
-}
-
-impl<'a> Headers<'a> {
-    fn from_request(req: &'a CheckRequest) -> Option<Headers<'a>> {
-        let http = req.attributes.as_ref()?.request.as_ref()?.http.as_ref()?;
-        match &http.header_map {
-            Some(map) if !map.headers.is_empty() => Some(Headers::Raw(&map.headers)),
-            _ => Some(Headers::Map(&http.headers)),
-        }
-    }
-
-    fn raw_value(h: &HeaderValue) -> &str {
-        if h.raw_value.is_empty() {
-            &h.value
-        } else {
-            std::str::from_utf8(&h.raw_value).unwrap_or("\u{fffd}")
-        }
-    }
-
-    /// The single value of a header; `Err` when it appears more than once.
-    fn single(&self, name: &str) -> Result<Option<&'a str>, ()> {
-        match self {
-            Headers::Map(m) => Ok(m.get(name).map(String::as_str)),
-            Headers::Raw(list) => {
-                let mut found = None;
-                for h in list.iter() {
-                    if h.key.eq_ignore_ascii_case(name) {
-                        if found.is_some() {
-                            return Err(());
-                        }
-                        found = Some(Self::raw_value(h));
-                    }
-                }
-                Ok(found)
-            }
-        }
-    }
-
-    fn names(&self) -> Box<dyn Iterator<Item = &'a str> + 'a> {
-        match self {
-            Headers::Map(m) => Box::new(m.keys().map(String::as_str)),
-            Headers::Raw(list) => Box::new(list.iter().map(|h| h.key.as_str())),
-        }
-    }
-}
-
 /// What a check reads from Envoy's request, borrowed from it.
 struct Input<'r> {
     headers: Option<Headers<'r>>,
     request: Option<decision::Request<'r>>,
-    request_id: String,
+    request_id: Cow<'r, str>,
 }
 
 impl<'r> Input<'r> {
-    fn read(req: &'r CheckRequest) -> Input<'r> {
-        let headers = Headers::from_request(req);
-        let http = req
-            .attributes
-            .as_ref()
-            .and_then(|a| a.request.as_ref())
-            .and_then(|r| r.http.as_ref());
-        let ext = req.attributes.as_ref().map(|a| &a.context_extensions);
-        let request_id = request_id(headers.as_ref(), http.map(|h| h.id.as_str()).unwrap_or(""));
-        let request = match (&headers, http) {
-            (Some(headers), Some(http)) => {
-                let credentials = match headers.single("authorization") {
-                    Err(()) => Credentials::Multiple,
-                    Ok(None) => Credentials::Missing,
-                    Ok(Some(v)) => Credentials::from_header(v),
-                };
-                let host = match http.host.as_str() {
-                    "" => headers.single(":authority").ok().flatten().unwrap_or(""),
-                    h => h,
-                };
-                Some(decision::Request {
-                    method: &http.method,
-                    path: &http.path,
-                    host,
-                    credentials,
-                    ext_resource: ext.and_then(|e| e.get("resource")).map(String::as_str),
-                    ext_role: ext.and_then(|e| e.get("role")).map(String::as_str),
-                    ext_enforcement: ext.and_then(|e| e.get("enforcement")).map(String::as_str),
-                })
+    fn read(req: &'r RequestView) -> Input<'r> {
+        let headers = req.headers();
+        let request_id = request_id(headers.as_ref(), req.id());
+        let request = headers.as_ref().map(|headers| {
+            let credentials = match headers.single("authorization") {
+                Err(Repeated) => Credentials::Multiple,
+                Ok(None) => Credentials::Missing,
+                Ok(Some(v)) => Credentials::from_header(v),
+            };
+            let host = match req.host() {
+                "" => headers.single(":authority").ok().flatten().unwrap_or(""),
+                h => h,
+            };
+            decision::Request {
+                method: req.method(),
+                path: req.path(),
+                host,
+                credentials,
+                ext_resource: req.extension("resource"),
+                ext_role: req.extension("role"),
+                ext_enforcement: req.extension("enforcement"),
             }
-            _ => None,
-        };
+        });
         Input {
             headers,
             request,
@@ -225,7 +173,7 @@ impl CheckService {
         skip_all,
         fields(request_id, generation, decision, reason, identity)
     )]
-    pub async fn check_request(&self, req: &CheckRequest) -> CheckResponse {
+    pub async fn check(&self, req: &RequestView) -> Answer {
         let _timer = self.metrics.time_check();
         let unix_millis = unix_now_millis();
         let id = DecisionId::new(unix_millis);
@@ -237,7 +185,7 @@ impl CheckService {
         let snap = self.store.load_full();
         let input = Input::read(req);
         let span = tracing::Span::current();
-        span.record("request_id", input.request_id.as_str());
+        span.record("request_id", &*input.request_id);
         span.record("generation", snap.generation);
         let facts = logged.as_mut().map(|l| &mut l.1);
         let mut decision = input.decide(&snap, &self.cache, facts, self.dry_run_all);
@@ -284,33 +232,45 @@ impl CheckService {
         self.answer(decision, &input, snap.generation, id)
     }
 
+    /// `check` for a caller holding prost values (tests, benches, tools): the request is
+    /// encoded and read in place, and the answer written and decoded, as on the wire.
+    pub async fn check_request(&self, req: &CheckRequest) -> CheckResponse {
+        let bytes = Bytes::from(req.encode_to_vec());
+        let view = match RequestView::parse(bytes) {
+            Ok(view) => view,
+            // Not an answer Envoy could read as OK: the error a gRPC client would get.
+            Err(e) => {
+                return CheckResponse {
+                    status: Some(RpcStatus {
+                        code: tonic::Code::Internal as i32,
+                        message: e.to_string(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }
+            }
+        };
+        let answer = self.check(&view).await.to_bytes();
+        CheckResponse::decode(answer.as_slice()).unwrap_or_default()
+    }
+
     fn answer(
         &self,
         decision: Decision,
         input: &Input<'_>,
         generation: u64,
         id: DecisionId,
-    ) -> CheckResponse {
+    ) -> Answer {
         self.metrics.record(&decision);
         log_decision(&decision, &input.request_id, generation, id);
         let mut buf = [0u8; decision_id::LEN];
-        let id = id.encode(&mut buf);
+        id.encode(&mut buf);
         match decision {
             Decision::Allow(allow) => {
-                allow_response(allow, input.headers.as_ref(), id, self.allow_metadata)
+                Answer::allow(allow, input.headers.as_ref(), buf, self.allow_metadata)
             }
-            Decision::Deny(deny) => deny_response(&deny, &input.request_id, id),
+            Decision::Deny(deny) => Answer::deny(&deny, &input.request_id, buf),
         }
-    }
-}
-
-#[tonic::async_trait]
-impl Authorization for CheckService {
-    async fn check(
-        &self,
-        request: Request<CheckRequest>,
-    ) -> Result<Response<CheckResponse>, Status> {
-        Ok(Response::new(self.check_request(request.get_ref()).await))
     }
 }
 
@@ -381,15 +341,17 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: Deci
     }
 }
 
-fn request_id(headers: Option<&Headers<'_>>, envoy_id: &str) -> String {
+/// The client's `x-request-id`, else Envoy's id, when either is a sane token to echo; a new
+/// one otherwise.
+fn request_id<'r>(headers: Option<&Headers<'r>>, envoy_id: &'r str) -> Cow<'r, str> {
     let from_header = headers.and_then(|h| h.single("x-request-id").ok().flatten());
     for candidate in [from_header.unwrap_or(""), envoy_id] {
         if !candidate.is_empty()
             && candidate.len() <= 128
             && candidate.bytes().all(|b| b.is_ascii_graphic())
         {
-            return candidate.to_owned();
+            return Cow::Borrowed(candidate);
         }
     }
-    uuid::Uuid::new_v4().to_string()
+    Cow::Owned(uuid::Uuid::new_v4().to_string())
 }
