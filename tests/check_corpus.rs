@@ -21,6 +21,8 @@ use common::capture::*;
 use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use envoy_types::pb::google::protobuf::value::Kind;
+use envoy_types::pb::google::protobuf::Value;
 use prost::Message as _;
 
 fn corpus_dir() -> PathBuf {
@@ -67,10 +69,12 @@ async fn envoy_sends_today_the_check_requests_the_corpus_holds() {
     let live_names: BTreeSet<_> = live.iter().map(|c| (c.name.clone(), c.encoding)).collect();
     assert_eq!(live.len(), live_names.len(), "one Check call per request");
     let committed_names: BTreeSet<_> = committed().into_keys().collect();
-    assert_eq!(
-        live_names, committed_names,
-        "the committed corpus is not what Envoy sends today; regenerate it (see the top of \
-         tests/check_corpus.rs)"
+    let missing: Vec<_> = live_names.difference(&committed_names).collect();
+    let stale: Vec<_> = committed_names.difference(&live_names).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "the committed corpus is not what Envoy sends today (not committed: {missing:?}; \
+         committed but not sent: {stale:?}); regenerate it, see the top of tests/check_corpus.rs"
     );
     for c in &live {
         assert_shape(
@@ -99,7 +103,7 @@ async fn requests_envoy_refuses_itself_never_reach_ext_authz() {
     for request in refused_requests() {
         for encoding in Encoding::ALL {
             let exchange = capture.exchange(encoding, &request).await;
-            let status = exchange.status();
+            let status = exchange.status;
             assert!(
                 matches!(status, Some(400 | 404)),
                 "{} on the {} listener: expected Envoy's own 400 or 404, got {status:?}",
@@ -135,26 +139,30 @@ fn write_corpus(live: &[Captured]) {
 }
 
 /// The values of header `name` as the CheckRequest carries them: the one map value, or every
-/// `header_map` entry's raw bytes in order.
-fn values(http: &HttpRequest, encoding: Encoding, name: &str) -> Vec<Vec<u8>> {
+/// `header_map` entry's raw bytes in order; each escaped (`\xff`), so a failure reads well.
+fn values(http: &HttpRequest, encoding: Encoding, name: &str) -> Vec<String> {
     match encoding {
         Encoding::Map => http
             .headers
             .get(name)
-            .map(|v| vec![v.as_bytes().to_vec()])
+            .map(|v| vec![v.as_bytes().escape_ascii().to_string()])
             .unwrap_or_default(),
         Encoding::Raw => http
             .header_map
             .iter()
             .flat_map(|m| &m.headers)
             .filter(|h| h.key == name)
-            .map(|h| h.raw_value.clone())
+            .map(|h| h.raw_value.escape_ascii().to_string())
             .collect(),
     }
 }
 
-fn one(values: &[&[u8]]) -> Vec<Vec<u8>> {
-    values.iter().map(|v| v.to_vec()).collect()
+/// Expected header values, escaped as [`values`] escapes them.
+fn one(values: &[&[u8]]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.escape_ascii().to_string())
+        .collect()
 }
 
 /// Decode `bytes` with prost and check what every CheckRequest of the corpus has, then what
@@ -252,7 +260,8 @@ fn assert_shape(file: &str, name: &str, encoding: Encoding, bytes: &[u8]) {
     assert!(v("connection").is_empty(), "{file}: connection");
 
     // Per-route context extensions, only on their route.
-    let expected: BTreeMap<String, String> = if request.target.starts_with(CONTEXT_ROUTE) {
+    let on_context_route = request.target.starts_with(CONTEXT_ROUTE);
+    let expected: BTreeMap<String, String> = if on_context_route {
         CONTEXT_EXTENSIONS
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -266,6 +275,52 @@ fn assert_shape(file: &str, name: &str, encoding: Encoding, bytes: &[u8]) {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     assert_eq!(actual, expected, "{file}: context_extensions");
+
+    // Route metadata in the filter's namespace, only from the route that has it: a Struct
+    // with every kind of Value.
+    let namespace = attrs
+        .route_metadata_context
+        .as_ref()
+        .and_then(|m| m.filter_metadata.get(ROUTE_METADATA_NAMESPACE));
+    if on_context_route {
+        let fields = &namespace
+            .unwrap_or_else(|| panic!("{file}: no route metadata"))
+            .fields;
+        let kind = |key: &str| fields.get(key).and_then(|v| v.kind.clone());
+        assert_eq!(
+            kind("tier"),
+            Some(Kind::StringValue("gold".into())),
+            "{file}"
+        );
+        assert_eq!(kind("weight"), Some(Kind::NumberValue(3.0)), "{file}");
+        assert_eq!(kind("enabled"), Some(Kind::BoolValue(true)), "{file}");
+        assert_eq!(kind("missing"), Some(Kind::NullValue(0)), "{file}");
+        let tags: Vec<_> = match kind("tags") {
+            Some(Kind::ListValue(list)) => list.values.into_iter().map(|v| v.kind).collect(),
+            other => panic!("{file}: tags {other:?}"),
+        };
+        assert_eq!(
+            tags,
+            [
+                Some(Kind::StringValue("a".into())),
+                Some(Kind::NumberValue(1.0)),
+                Some(Kind::BoolValue(false))
+            ],
+            "{file}: tags"
+        );
+        let deep = match kind("nested") {
+            Some(Kind::StructValue(nested)) => match nested.fields.get("inner") {
+                Some(Value {
+                    kind: Some(Kind::StructValue(inner)),
+                }) => inner.fields.get("deep").and_then(|v| v.kind.clone()),
+                other => panic!("{file}: nested.inner {other:?}"),
+            },
+            other => panic!("{file}: nested {other:?}"),
+        };
+        assert_eq!(deep, Some(Kind::StringValue("deep-value".into())), "{file}");
+    } else {
+        assert!(namespace.is_none(), "{file}: route metadata off its route");
+    }
 
     // The body: a string on the map listener (with invalid UTF-8 replaced), bytes on the raw.
     let sent = match request.body {
@@ -301,12 +356,14 @@ fn assert_shape(file: &str, name: &str, encoding: Encoding, bytes: &[u8]) {
     }
 
     let bearer = format!("Bearer {JWT_LIKE}");
-    let authorization: Vec<Vec<u8>> = match name {
+    let authorization: Vec<String> = match name {
         "no-authorization" | "options" => vec![],
         "empty-authorization" => one(&[b""]),
         "bearer-lowercase" => one(&[format!("bearer {JWT_LIKE}").as_bytes()]),
-        // Envoy's HTTP/1 codec joins the two lines before ext_authz sees them, in both encodings.
-        "two-authorization" => one(&[format!("{bearer},Bearer second.token.value").as_bytes()]),
+        // Both codecs join the two before ext_authz sees them, in both encodings.
+        "two-authorization" | "h2-two-authorization" => {
+            one(&[format!("{bearer},Bearer second.token.value").as_bytes()])
+        }
         "non-utf8-authorization" => match encoding {
             Encoding::Raw => one(&[b"Bearer \xff\xfe.\xe9"]),
             // The map holds strings: Envoy replaces each invalid byte with '!'.
@@ -319,19 +376,25 @@ fn assert_shape(file: &str, name: &str, encoding: Encoding, bytes: &[u8]) {
     };
     assert_eq!(v("authorization"), authorization, "{file}: authorization");
 
-    let extra: &[(&str, Vec<Vec<u8>>)] = &match name {
+    let extra: &[(&str, Vec<String>)] = &match name {
         "post-body" => vec![
             ("content-length", one(&[b"18"])),
             ("content-type", one(&[b"application/json"])),
         ],
         // De-chunked: neither transfer-encoding nor a content-length.
         "post-chunked-body" => vec![("transfer-encoding", vec![]), ("content-length", vec![])],
+        "h2-body-without-length" => vec![("content-length", vec![])],
+        "h2-post-body" => vec![("content-length", one(&[b"11"]))],
         "non-utf8-values" => match encoding {
             Encoding::Raw => vec![
                 ("x-opaque", one(&[b"\xff\xfe"])),
                 ("x-latin1", one(&[b"caf\xe9"])),
             ],
             Encoding::Map => vec![("x-opaque", one(&[b"!!"])), ("x-latin1", one(&[b"caf!"]))],
+        },
+        "h2-non-utf8-value" => match encoding {
+            Encoding::Raw => vec![("x-opaque", one(&[b"\xff\xfe"]))],
+            Encoding::Map => vec![("x-opaque", one(&[b"!!"]))],
         },
         "bare-cr-in-value" => vec![("x-bare-cr", one(&[b"ab"]))],
         "obs-fold-value" => vec![("x-folded", one(&[b"first second"]))],
@@ -348,6 +411,8 @@ fn assert_shape(file: &str, name: &str, encoding: Encoding, bytes: &[u8]) {
             Encoding::Raw => vec![("cookie", one(&[b"a=1", b"b=2; c=3", b"d=4"]))],
             Encoding::Map => vec![("cookie", one(&[b"a=1,b=2; c=3,d=4"]))],
         },
+        // HTTP/2 cookie crumbs are joined with "; ", in both encodings.
+        "h2-split-cookies" => vec![("cookie", one(&[b"a=1; b=2"]))],
         // Other repeated headers are joined by the codec, in both encodings.
         "repeated-other-header" => vec![
             ("accept", one(&[b"text/html,application/json"])),

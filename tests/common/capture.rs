@@ -1,7 +1,7 @@
 //! CheckRequests exactly as Envoy sends them: a gRPC ext_authz server that keeps the raw
 //! message bytes of every Check call (no decoding, no re-encoding) and answers OK, one real
-//! Envoy in front of it with a listener per header encoding, and a byte-exact HTTP/1.x client
-//! that sends the same requests to both. tests/check_corpus.rs writes and checks the corpus
+//! Envoy in front of it with a listener per header encoding, and clients that send the same
+//! requests to both: HTTP/1.x written byte for byte, and HTTP/2. tests/check_corpus.rs writes and checks the corpus
 //! of tests/fixtures/check_requests/ with it.
 #![allow(dead_code)]
 
@@ -97,7 +97,8 @@ pub struct CorpusRequest {
     pub method: &'static str,
     /// The request target exactly as on the request line.
     pub target: &'static str,
-    /// `HTTP/1.1` or `HTTP/1.0`.
+    /// `HTTP/1.1` or `HTTP/1.0`, written byte for byte; or [`HTTP2`], sent with the h2 crate
+    /// (prior knowledge, names lowercased, the host as `:authority`).
     pub version: &'static str,
     /// The `Host` line's value; `None` sends no Host line.
     pub host: Option<&'static str>,
@@ -116,6 +117,10 @@ pub const CONTEXT_EXTENSIONS: [(&str, &str); 3] = [
     ("role", "viewer"),
     ("enforcement", "dry_run"),
 ];
+/// The route metadata namespace the ext_authz filter sends (set on [`CONTEXT_ROUTE`] only).
+pub const ROUTE_METADATA_NAMESPACE: &str = "corpus.route";
+/// The `version` of a request sent over HTTP/2, as Envoy reports the protocol.
+pub const HTTP2: &str = "HTTP/2";
 /// Envoy's host for an HTTP/1.0 request without a Host line.
 pub const HTTP10_DEFAULT_HOST: &str = "http10.default";
 
@@ -303,6 +308,38 @@ pub fn corpus_requests() -> Vec<CorpusRequest> {
         CorpusRequest::new("context-extensions-post", "POST", "/ctx/v1/upload")
             .header("Authorization", &bearer)
             .body(RequestBody::Sized(b"field=value")),
+        // HTTP/2: Envoy's other codec, where no parser joins or refuses what HTTP/1 would.
+        CorpusRequest::new("h2-get-bearer", "GET", "/v1/models/acme/llama/info")
+            .version(HTTP2)
+            .header("authorization", &bearer),
+        CorpusRequest::new("h2-lowercase-method", "get", "/v1/models/acme/llama/info")
+            .version(HTTP2)
+            .header("authorization", &bearer),
+        CorpusRequest::new("h2-two-authorization", "GET", "/v1/models/acme/llama/info")
+            .version(HTTP2)
+            .header("authorization", &bearer)
+            .header("authorization", "Bearer second.token.value"),
+        CorpusRequest::new("h2-split-cookies", "GET", "/v1/models/acme/llama/info")
+            .version(HTTP2)
+            .header("authorization", &bearer)
+            .header("cookie", "a=1")
+            .header("cookie", "b=2"),
+        CorpusRequest::new("h2-non-utf8-value", "GET", "/v1/models/acme/llama/info")
+            .version(HTTP2)
+            .header("authorization", &bearer)
+            .header("x-opaque", b"\xff\xfe"),
+        CorpusRequest::new("h2-post-body", "POST", "/ctx/v1/upload")
+            .version(HTTP2)
+            .header("authorization", &bearer)
+            .body(RequestBody::Sized(b"{\"h2\":true}")),
+        CorpusRequest::new(
+            "h2-body-without-length",
+            "PUT",
+            "/v1/models/acme/llama/blob",
+        )
+        .version(HTTP2)
+        .header("authorization", &bearer)
+        .body(RequestBody::Chunked(b"streamed")),
     ]
 }
 
@@ -336,19 +373,12 @@ pub struct CaptureEnvoy {
 
 /// What one request got: Envoy's answer, and the Check calls Envoy made for it.
 pub struct Exchange {
-    /// The whole HTTP answer, read until Envoy closed the connection.
-    pub reply: Vec<u8>,
+    /// The status code of Envoy's answer, if it was an HTTP answer.
+    pub status: Option<u16>,
+    /// The answer's start (HTTP/1) or body (HTTP/2), for failure messages.
+    pub reply: String,
     /// Each Check call's message bytes, as received.
     pub checks: Vec<Vec<u8>>,
-}
-
-impl Exchange {
-    /// The status code of Envoy's answer, if it is an HTTP answer.
-    pub fn status(&self) -> Option<u16> {
-        let line = self.reply.split(|&b| b == b'\r').next()?;
-        let code = line.split(|&b| b == b' ').nth(1)?;
-        std::str::from_utf8(code).ok()?.parse().ok()
-    }
 }
 
 impl CaptureEnvoy {
@@ -366,7 +396,15 @@ impl CaptureEnvoy {
     /// call came from the other listener, or carries another request's name.
     pub async fn exchange(&self, encoding: Encoding, request: &CorpusRequest) -> Exchange {
         let listener = self.envoy.listener(encoding.label());
-        let reply = send(listener, request.to_bytes()).await;
+        let (status, reply) = if request.version == HTTP2 {
+            send_h2(listener, request).await
+        } else {
+            let reply = send(listener, request.to_bytes()).await;
+            (
+                status_of(&reply),
+                String::from_utf8_lossy(&reply).into_owned(),
+            )
+        };
         // Envoy answers only after the Check call was answered, and requests go one at a
         // time, so whatever arrived since the last request is this request's.
         let checks = self
@@ -386,7 +424,11 @@ impl CaptureEnvoy {
                 received.bytes
             })
             .collect();
-        Exchange { reply, checks }
+        Exchange {
+            status,
+            reply: reply.chars().take(300).collect(),
+            checks,
+        }
     }
 
     /// Envoy's logs, for failure messages.
@@ -411,12 +453,12 @@ pub async fn capture_envoy_checks(requests: &[CorpusRequest]) -> Vec<Captured> {
         for encoding in Encoding::ALL {
             let exchange = capture.exchange(encoding, request).await;
             assert_eq!(
-                exchange.status(),
+                exchange.status,
                 Some(200),
                 "{} to the {} listener: Envoy answered {:?}\n{}",
                 request.name,
                 encoding.label(),
-                String::from_utf8_lossy(&exchange.reply[..exchange.reply.len().min(300)]),
+                exchange.reply,
                 capture.logs()
             );
             let [bytes] = <[Vec<u8>; 1]>::try_from(exchange.checks).unwrap_or_else(|checks| {
@@ -453,6 +495,67 @@ async fn send(addr: SocketAddr, request: Vec<u8>) -> Vec<u8> {
     .await
     .expect("HTTP request task")
     .unwrap_or_else(|e| panic!("request to Envoy at {addr}: {e}"))
+}
+
+/// The status code of an HTTP/1 answer.
+fn status_of(reply: &[u8]) -> Option<u16> {
+    let line = reply.split(|&b| b == b'\r').next()?;
+    let code = line.split(|&b| b == b' ').nth(1)?;
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
+
+/// One HTTP/2 request (cleartext, prior knowledge) over a fresh connection: the status and
+/// the body of the answer.
+async fn send_h2(addr: SocketAddr, request: &CorpusRequest) -> (Option<u16>, String) {
+    tokio::time::timeout(Duration::from_secs(10), try_send_h2(addr, request))
+        .await
+        .unwrap_or_else(|_| panic!("{} over HTTP/2: no answer in 10s", request.name))
+        .unwrap_or_else(|e| panic!("{} over HTTP/2: {e}", request.name))
+}
+
+async fn try_send_h2(
+    addr: SocketAddr,
+    request: &CorpusRequest,
+) -> Result<(Option<u16>, String), Box<dyn std::error::Error>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let (mut client, connection) = h2::client::handshake(tcp).await?;
+    let connection = tokio::spawn(connection);
+    let host = request.host.ok_or("an HTTP/2 request needs a host")?;
+    let mut head = http::Request::builder()
+        .method(http::Method::from_bytes(request.method.as_bytes())?)
+        .uri(format!("http://{host}{}", request.target));
+    for (name, value) in &request.headers {
+        head = head.header(
+            http::HeaderName::from_bytes(name)?,
+            http::HeaderValue::from_bytes(value)?,
+        );
+    }
+    head = head.header(NAME_HEADER, request.name);
+    let body = match request.body {
+        RequestBody::None => &[][..],
+        RequestBody::Sized(body) => {
+            head = head.header("content-length", body.len());
+            body
+        }
+        // HTTP/2 has no chunked coding: a body without a length.
+        RequestBody::Chunked(body) => body,
+    };
+    let (response, mut stream) = client.send_request(head.body(())?, body.is_empty())?;
+    if !body.is_empty() {
+        stream.send_data(Bytes::copy_from_slice(body), true)?;
+    }
+    let response = response.await?;
+    let status = response.status().as_u16();
+    let mut answer = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = answer.data().await {
+        let chunk = chunk?;
+        answer.flow_control().release_capacity(chunk.len())?;
+        text.extend_from_slice(&chunk);
+    }
+    drop(client);
+    connection.abort();
+    Ok((Some(status), String::from_utf8_lossy(&text).into_owned()))
 }
 
 /// Envoy with one listener per encoding, each with the same routes: a route on
@@ -526,6 +629,16 @@ fn listener_yaml(encoding: Encoding) -> String {
                       routes:
                         - name: context-extensions
                           match: {{ prefix: "{CONTEXT_ROUTE}" }}
+                          # Sent as route_metadata_context: a Struct with every kind of Value.
+                          metadata:
+                            filter_metadata:
+                              {ROUTE_METADATA_NAMESPACE}:
+                                tier: gold
+                                weight: 3
+                                enabled: true
+                                missing: null
+                                tags: [a, 1, false]
+                                nested: {{ inner: {{ deep: deep-value }} }}
                           direct_response: {{ status: 200, body: {{ inline_string: "allowed\n" }} }}
                           typed_per_filter_config:
                             envoy.filters.http.ext_authz:
@@ -547,6 +660,7 @@ fn listener_yaml(encoding: Encoding) -> String {
                           - {{ key: {ENCODING_METADATA}, value: {label} }}
                       failure_mode_allow: false
                       encode_raw_headers: {raw}
+                      route_metadata_context_namespaces: [{ROUTE_METADATA_NAMESPACE}]
                       with_request_body:
                         max_request_bytes: 8192
                         allow_partial_message: true
