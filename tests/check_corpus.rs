@@ -184,20 +184,40 @@ fn assert_shape(file: &str, name: &str, encoding: Encoding, bytes: &[u8]) {
         .unwrap_or_else(|| panic!("{file}: no attributes.request.http"));
     let v = |header: &str| values(http, encoding, header);
 
-    // Both peers are 127.0.0.1 sockets.
-    for (side, peer) in [
-        ("source", &attrs.source),
-        ("destination", &attrs.destination),
-    ] {
-        let address = peer
-            .as_ref()
-            .and_then(|p| p.address.as_ref())
-            .and_then(|a| a.address.as_ref());
+    // Both peers are 127.0.0.1 sockets; over TLS Envoy names them by their certificates, and
+    // sends the client's (URL-encoded PEM) when there is one.
+    let tls = request.tls != Tls::Off;
+    let mutual = request.tls == Tls::Mutual;
+    let principals = [
+        ("source", &attrs.source, if mutual { CLIENT_CN } else { "" }),
+        (
+            "destination",
+            &attrs.destination,
+            if tls { TLS_SERVER_NAME } else { "" },
+        ),
+    ];
+    for (side, peer, principal) in principals {
+        let peer = peer.as_ref().unwrap_or_else(|| panic!("{file}: no {side}"));
+        let address = peer.address.as_ref().and_then(|a| a.address.as_ref());
         let Some(AddressKind::SocketAddress(socket)) = address else {
             panic!("{file}: {side} is not a socket address: {address:?}");
         };
         assert_eq!(socket.address, "127.0.0.1", "{file}: {side}");
+        assert_eq!(peer.principal, principal, "{file}: {side} principal");
     }
+    let certificate = attrs.source.as_ref().map_or("", |p| &p.certificate);
+    assert_eq!(
+        certificate.starts_with("-----BEGIN%20CERTIFICATE-----%0A"),
+        mutual,
+        "{file}: source certificate {certificate:?}"
+    );
+    // Always there (include_tls_session), empty without TLS.
+    let sni = attrs.tls_session.as_ref().map(|t| t.sni.as_str());
+    assert_eq!(
+        sni,
+        Some(if tls { TLS_SERVER_NAME } else { "" }),
+        "{file}: tls_session"
+    );
 
     // The encoding: one of the two header fields, never both.
     match encoding {
@@ -254,7 +274,12 @@ fn assert_shape(file: &str, name: &str, encoding: Encoding, bytes: &[u8]) {
     );
     // Envoy leaves `query` empty: the query string stays in `path`.
     assert_eq!(http.query, "", "{file}: query");
-    assert_eq!(http.scheme, "http", "{file}: scheme");
+    assert_eq!(http.scheme, request.scheme(), "{file}: scheme");
+    assert_eq!(
+        v("x-forwarded-proto"),
+        one(&[request.scheme().as_bytes()]),
+        "{file}: x-forwarded-proto"
+    );
     assert_eq!(http.protocol, request.version, "{file}: protocol");
     // The hop-by-hop header is gone.
     assert!(v("connection").is_empty(), "{file}: connection");

@@ -19,6 +19,7 @@ use tonic::codegen::{http, Body, BoxFuture, Context, Poll, Service, StdError};
 use tonic::Status;
 
 use super::envoy::{Envoy, EnvoyConfig};
+use super::pki::{client_config, tls_connect, Pair, TestCa};
 
 /// The header every corpus request carries: its name in the corpus.
 pub const NAME_HEADER: &str = "x-corpus-name";
@@ -105,7 +106,23 @@ pub struct CorpusRequest {
     /// Name and value bytes, in order, written as given (a value may hold CR or LF).
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub body: RequestBody,
+    pub tls: Tls,
 }
+
+/// Whether a request is sent over TLS (SNI `localhost`), and with a client certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tls {
+    Off,
+    /// TLS without a client certificate.
+    Anonymous,
+    /// TLS with the client certificate [`CLIENT_CN`].
+    Mutual,
+}
+
+/// The common name (and DNS SAN) of the client certificate of [`Tls::Mutual`] requests.
+pub const CLIENT_CN: &str = "corpus-client";
+/// The SNI of TLS requests, also the first DNS SAN of Envoy's certificate.
+pub const TLS_SERVER_NAME: &str = "localhost";
 
 /// The host corpus requests name unless they say otherwise.
 pub const HOST: &str = "api.example.com";
@@ -135,7 +152,21 @@ impl CorpusRequest {
             host: Some(HOST),
             headers: Vec::new(),
             body: RequestBody::None,
+            tls: Tls::Off,
         }
+    }
+
+    /// `https` over TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        match self.tls {
+            Tls::Off => "http",
+            Tls::Anonymous | Tls::Mutual => "https",
+        }
+    }
+
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Add one header line.
@@ -308,6 +339,17 @@ pub fn corpus_requests() -> Vec<CorpusRequest> {
         CorpusRequest::new("context-extensions-post", "POST", "/ctx/v1/upload")
             .header("Authorization", &bearer)
             .body(RequestBody::Sized(b"field=value")),
+        // TLS: the peers' principals and certificate, and the TLS session, are filled in.
+        CorpusRequest::new("tls-mutual", "GET", "/v1/models/acme/llama/info")
+            .tls(Tls::Mutual)
+            .header("Authorization", &bearer),
+        CorpusRequest::new("tls-anonymous", "GET", "/v1/models/acme/llama/info")
+            .tls(Tls::Anonymous)
+            .header("Authorization", &bearer),
+        CorpusRequest::new("tls-h2-mutual", "GET", "/ctx/v1/models/acme/llama/info")
+            .version(HTTP2)
+            .tls(Tls::Mutual)
+            .header("authorization", &bearer),
         // HTTP/2: Envoy's other codec, where no parser joins or refuses what HTTP/1 would.
         CorpusRequest::new("h2-get-bearer", "GET", "/v1/models/acme/llama/info")
             .version(HTTP2)
@@ -369,6 +411,11 @@ pub fn refused_requests() -> Vec<CorpusRequest> {
 pub struct CaptureEnvoy {
     server: RunningCapture,
     envoy: Envoy,
+    /// The CA of Envoy's certificate, PEM.
+    ca: String,
+    /// The client certificate of [`Tls::Mutual`] requests.
+    client: Pair,
+    _certs: tempfile::TempDir,
 }
 
 /// What one request got: Envoy's answer, and the Check calls Envoy made for it.
@@ -385,25 +432,65 @@ impl CaptureEnvoy {
     /// Start the capture server on 127.0.0.1:0, then Envoy pointed at it.
     pub async fn start() -> CaptureEnvoy {
         let server = CaptureServer::start().await;
-        let envoy = Envoy::start(EnvoyConfig::on_port_zero(
-            serde_yaml::from_str(&envoy_yaml(server.addr)).expect("corpus envoy config is YAML"),
-        ))
-        .await;
-        CaptureEnvoy { server, envoy }
+        let certs = tempfile::tempdir().expect("certificate dir");
+        let ca = TestCa::new("corpus-ca");
+        let client = ca.client(CLIENT_CN, false);
+        let paths = TlsPaths {
+            ca: ca.write(certs.path(), "ca.crt"),
+            cert_key: ca.server("envoy").write(certs.path(), "envoy"),
+        };
+        let envoy =
+            Envoy::start(EnvoyConfig::on_port_zero(envoy_config(server.addr, &paths))).await;
+        CaptureEnvoy {
+            server,
+            envoy,
+            ca: ca.pem(),
+            client,
+            _certs: certs,
+        }
+    }
+
+    /// The client configuration for `request`, if it goes over TLS.
+    fn tls_client(&self, request: &CorpusRequest) -> Option<Arc<rustls::ClientConfig>> {
+        let identity = match request.tls {
+            Tls::Off => return None,
+            Tls::Anonymous => None,
+            Tls::Mutual => Some(&self.client),
+        };
+        let mut config = (*client_config(&self.ca, identity)).clone();
+        let alpn: &[u8] = if request.version == HTTP2 {
+            b"h2"
+        } else {
+            b"http/1.1"
+        };
+        config.alpn_protocols = vec![alpn.to_vec()];
+        Some(Arc::new(config))
     }
 
     /// Send `request` to the listener of `encoding` and wait for the answer. Panics if a Check
     /// call came from the other listener, or carries another request's name.
     pub async fn exchange(&self, encoding: Encoding, request: &CorpusRequest) -> Exchange {
         let listener = self.envoy.listener(encoding.label());
-        let (status, reply) = if request.version == HTTP2 {
-            send_h2(listener, request).await
-        } else {
-            let reply = send(listener, request.to_bytes()).await;
-            (
-                status_of(&reply),
-                String::from_utf8_lossy(&reply).into_owned(),
-            )
+        let (status, reply) = match (self.tls_client(request), request.version == HTTP2) {
+            (None, true) => {
+                let tcp = tokio::net::TcpStream::connect(listener).await;
+                send_h2(request, async { tcp }).await
+            }
+            (Some(config), true) => send_h2(request, tls_connect(listener, config)).await,
+            (None, false) => {
+                let reply = send(listener, request.to_bytes()).await;
+                (
+                    status_of(&reply),
+                    String::from_utf8_lossy(&reply).into_owned(),
+                )
+            }
+            (Some(config), false) => {
+                let reply = send_tls(listener, config, request).await;
+                (
+                    status_of(&reply),
+                    String::from_utf8_lossy(&reply).into_owned(),
+                )
+            }
         };
         // Envoy answers only after the Check call was answered, and requests go one at a
         // time, so whatever arrived since the last request is this request's.
@@ -504,26 +591,60 @@ fn status_of(reply: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
-/// One HTTP/2 request (cleartext, prior knowledge) over a fresh connection: the status and
-/// the body of the answer.
-async fn send_h2(addr: SocketAddr, request: &CorpusRequest) -> (Option<u16>, String) {
-    tokio::time::timeout(Duration::from_secs(10), try_send_h2(addr, request))
+/// One HTTP/1.x request over a fresh TLS connection, written as given; the whole answer.
+async fn send_tls(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    request: &CorpusRequest,
+) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let exchange = async {
+        let mut stream = tls_connect(addr, config).await?;
+        stream.write_all(&request.to_bytes()).await?;
+        let mut answer = Vec::new();
+        match stream.read_to_end(&mut answer).await {
+            // Envoy may close without a close_notify once it has answered.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {}
+            other => {
+                other?;
+            }
+        }
+        Ok::<_, std::io::Error>(answer)
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{} over TLS: no answer in 10s", request.name))
+        .unwrap_or_else(|e| panic!("{} over TLS: {e}", request.name))
+}
+
+/// One HTTP/2 request (prior knowledge on cleartext, ALPN on TLS) over the fresh connection
+/// `connect` makes: the status and the body of the answer.
+async fn send_h2<S>(
+    request: &CorpusRequest,
+    connect: impl std::future::Future<Output = std::io::Result<S>>,
+) -> (Option<u16>, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::time::timeout(Duration::from_secs(10), try_send_h2(request, connect))
         .await
         .unwrap_or_else(|_| panic!("{} over HTTP/2: no answer in 10s", request.name))
         .unwrap_or_else(|e| panic!("{} over HTTP/2: {e}", request.name))
 }
 
-async fn try_send_h2(
-    addr: SocketAddr,
+async fn try_send_h2<S>(
     request: &CorpusRequest,
-) -> Result<(Option<u16>, String), Box<dyn std::error::Error>> {
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let (mut client, connection) = h2::client::handshake(tcp).await?;
+    connect: impl std::future::Future<Output = std::io::Result<S>>,
+) -> Result<(Option<u16>, String), Box<dyn std::error::Error>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut client, connection) = h2::client::handshake(connect.await?).await?;
     let connection = tokio::spawn(connection);
     let host = request.host.ok_or("an HTTP/2 request needs a host")?;
     let mut head = http::Request::builder()
         .method(http::Method::from_bytes(request.method.as_bytes())?)
-        .uri(format!("http://{host}{}", request.target));
+        .uri(format!("{}://{host}{}", request.scheme(), request.target));
     for (name, value) in &request.headers {
         head = head.header(
             http::HeaderName::from_bytes(name)?,
@@ -564,6 +685,54 @@ async fn try_send_h2(
 /// what the corpus needs to reach ext_authz (underscores in names, `%2F`, HTTP/1.0), and the
 /// filters send all headers and up to 8 KiB of body (as a string on the map listener, as bytes
 /// on the raw one).
+fn envoy_config(capture: SocketAddr, tls: &TlsPaths) -> serde_yaml::Value {
+    let mut config: serde_yaml::Value =
+        serde_yaml::from_str(&envoy_yaml(capture)).expect("corpus envoy config is YAML");
+    let yaml = |text: &str| -> serde_yaml::Value {
+        serde_yaml::from_str(text).expect("corpus envoy config is YAML")
+    };
+    let listeners = config["static_resources"]["listeners"]
+        .as_sequence_mut()
+        .expect("listeners");
+    for listener in listeners {
+        // TLS and cleartext on one port: the TLS inspector picks the chain.
+        listener["listener_filters"] = yaml(
+            r#"[{name: envoy.filters.listener.tls_inspector, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector}}]"#,
+        );
+        let chains = listener["filter_chains"]
+            .as_sequence_mut()
+            .expect("filter chains");
+        let mut tls_chain = chains[0].clone();
+        tls_chain["filter_chain_match"] = yaml("{transport_protocol: tls}");
+        tls_chain["transport_socket"] = yaml(&format!(
+            r#"
+name: envoy.transport_sockets.tls
+typed_config:
+  "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+  require_client_certificate: false
+  common_tls_context:
+    alpn_protocols: [h2, http/1.1]
+    tls_certificates:
+      - certificate_chain: {{ filename: "{cert}" }}
+        private_key: {{ filename: "{key}" }}
+    validation_context:
+      trusted_ca: {{ filename: "{ca}" }}
+"#,
+            cert = tls.cert_key.0.display(),
+            key = tls.cert_key.1.display(),
+            ca = tls.ca.display(),
+        ));
+        chains.insert(0, tls_chain);
+    }
+    config
+}
+
+/// Where Envoy's CA, certificate and key were written.
+struct TlsPaths {
+    ca: std::path::PathBuf,
+    cert_key: (std::path::PathBuf, std::path::PathBuf),
+}
+
 fn envoy_yaml(capture: SocketAddr) -> String {
     let listeners: String = Encoding::ALL.iter().map(|&e| listener_yaml(e)).collect();
     format!(
@@ -660,6 +829,8 @@ fn listener_yaml(encoding: Encoding) -> String {
                           - {{ key: {ENCODING_METADATA}, value: {label} }}
                       failure_mode_allow: false
                       encode_raw_headers: {raw}
+                      include_peer_certificate: true
+                      include_tls_session: true
                       route_metadata_context_namespaces: [{ROUTE_METADATA_NAMESPACE}]
                       with_request_body:
                         max_request_bytes: 8192
