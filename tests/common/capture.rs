@@ -1,8 +1,8 @@
 //! CheckRequests exactly as Envoy sends them: a gRPC ext_authz server that keeps the raw
 //! message bytes of every Check call (no decoding, no re-encoding) and answers OK, one real
 //! Envoy in front of it with a listener per header encoding, and clients that send the same
-//! requests to both: HTTP/1.x written byte for byte, and HTTP/2. tests/check_corpus.rs writes and checks the corpus
-//! of tests/fixtures/check_requests/ with it.
+//! requests to both: HTTP/1.x written byte for byte, and HTTP/2, in cleartext or over TLS.
+//! tests/check_corpus.rs writes and checks the corpus of tests/fixtures/check_requests/ with it.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
@@ -87,11 +87,11 @@ pub enum RequestBody {
     None,
     /// Sent with `content-length`.
     Sized(&'static [u8]),
-    /// Sent with `transfer-encoding: chunked`, in one chunk.
+    /// Sent with `transfer-encoding: chunked`, in one chunk (over HTTP/2: without a length).
     Chunked(&'static [u8]),
 }
 
-/// One request of the corpus, written to the socket byte for byte.
+/// One request of the corpus, as it is sent to each listener.
 #[derive(Clone, Debug)]
 pub struct CorpusRequest {
     pub name: &'static str,
@@ -679,12 +679,8 @@ where
     Ok((Some(status), String::from_utf8_lossy(&text).into_owned()))
 }
 
-/// Envoy with one listener per encoding, each with the same routes: a route on
-/// [`CONTEXT_ROUTE`] that sets [`CONTEXT_EXTENSIONS`], and everything else. Both answer 200
-/// themselves once ext_authz allowed, so no upstream is needed. The connection managers accept
-/// what the corpus needs to reach ext_authz (underscores in names, `%2F`, HTTP/1.0), and the
-/// filters send all headers and up to 8 KiB of body (as a string on the map listener, as bytes
-/// on the raw one).
+/// [`envoy_yaml`] with each listener also serving TLS on its port (a client certificate is
+/// optional), so the peers' principals, the client certificate and the SNI reach ext_authz.
 fn envoy_config(capture: SocketAddr, tls: &TlsPaths) -> serde_yaml::Value {
     let mut config: serde_yaml::Value =
         serde_yaml::from_str(&envoy_yaml(capture)).expect("corpus envoy config is YAML");
@@ -733,6 +729,12 @@ struct TlsPaths {
     cert_key: (std::path::PathBuf, std::path::PathBuf),
 }
 
+/// Envoy with one listener per encoding, each with the same routes: a route on
+/// [`CONTEXT_ROUTE`] that sets [`CONTEXT_EXTENSIONS`], and everything else. Both answer 200
+/// themselves once ext_authz allowed, so no upstream is needed. The connection managers accept
+/// what the corpus needs to reach ext_authz (underscores in names, `%2F`, HTTP/1.0), and the
+/// filters send all headers and up to 8 KiB of body (as a string on the map listener, as bytes
+/// on the raw one).
 fn envoy_yaml(capture: SocketAddr) -> String {
     let listeners: String = Encoding::ALL.iter().map(|&e| listener_yaml(e)).collect();
     format!(
