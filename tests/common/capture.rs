@@ -234,6 +234,15 @@ pub const JWT_LIKE: &str = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImNvcnB1cy0xIiwidHlwIjoi
 eyJpc3MiOiJodHRwczovL2lkcC50ZXN0LmxvY2FsIiwic3ViIjoicmVwbzphY21lL2FwaSIsImF1ZCI6ImNsYWltZ2F0ZSJ9.\
 c2lnbmF0dXJlLW5vdC1jaGVja2Vk";
 
+/// How much of a body the ext_authz filters send (`with_request_body.max_request_bytes`).
+pub const MAX_REQUEST_BYTES: usize = 8192;
+/// A body larger than that: Envoy sends only the start of it.
+pub const LARGE_BODY: [u8; 10 * 1024] = [b'x'; 10 * 1024];
+
+/// How many `x-many-NNN` headers "many-headers" adds: with the others it stays under Envoy's
+/// default limit of 100 headers (`max_headers_count`).
+pub const MANY_HEADERS: usize = 90;
+
 /// The requests of the corpus. Envoy accepts each one and calls ext_authz for it (the capture
 /// fails otherwise); the requests Envoy refuses itself are [`refused_requests`].
 pub fn corpus_requests() -> Vec<CorpusRequest> {
@@ -246,6 +255,9 @@ pub fn corpus_requests() -> Vec<CorpusRequest> {
             .header("Authorization", &bearer)
             .header("Content-Type", "application/json")
             .body(RequestBody::Sized(br#"{"prompt":"hello"}"#)),
+        CorpusRequest::new("post-partial-body", "POST", "/v1/models/acme/llama/chat")
+            .header("Authorization", &bearer)
+            .body(RequestBody::Sized(&LARGE_BODY)),
         CorpusRequest::new("post-chunked-body", "POST", "/v1/models/acme/llama/chat")
             .header("Authorization", &bearer)
             .header("Content-Type", "application/octet-stream")
@@ -293,6 +305,11 @@ pub fn corpus_requests() -> Vec<CorpusRequest> {
             .header("X-Inner-Space", "a  b\tc"),
         CorpusRequest::new("long-token", "GET", "/v1/models/acme/llama/info")
             .header("Authorization", &long_token),
+        (0..MANY_HEADERS).fold(
+            CorpusRequest::new("many-headers", "GET", "/v1/models/acme/llama/info")
+                .header("Authorization", &bearer),
+            |request, i| request.header(format!("x-many-{i:03}"), format!("value-{i}")),
+        ),
         CorpusRequest::new("query-and-encoded-path", "GET", "/api/a%2Fb?x=1&y=%20")
             .header("Authorization", &bearer),
         CorpusRequest::new(
@@ -401,6 +418,10 @@ pub fn refused_requests() -> Vec<CorpusRequest> {
         get("two-content-lengths")
             .header("Content-Length", "4")
             .body(RequestBody::Sized(b"abc")),
+        // 431: more than Envoy's default limit of 100 headers.
+        (0..100).fold(get("too-many-headers"), |request, i| {
+            request.header(format!("x-many-{i:03}"), "v")
+        }),
         CorpusRequest::new("asterisk-target", "OPTIONS", "*"),
         CorpusRequest::new("lowercase-method", "get", "/v1/models/acme/llama/info"),
         CorpusRequest::new("http11-no-host", "GET", "/v1/models/acme/llama/info").host(None),
@@ -733,7 +754,7 @@ struct TlsPaths {
 /// [`CONTEXT_ROUTE`] that sets [`CONTEXT_EXTENSIONS`], and everything else. Both answer 200
 /// themselves once ext_authz allowed, so no upstream is needed. The connection managers accept
 /// what the corpus needs to reach ext_authz (underscores in names, `%2F`, HTTP/1.0), and the
-/// filters send all headers and up to 8 KiB of body (as a string on the map listener, as bytes
+/// filters send all headers and up to MAX_REQUEST_BYTES of body (as a string on the map listener, as bytes
 /// on the raw one).
 fn envoy_yaml(capture: SocketAddr) -> String {
     let listeners: String = Encoding::ALL.iter().map(|&e| listener_yaml(e)).collect();
@@ -835,7 +856,7 @@ fn listener_yaml(encoding: Encoding) -> String {
                       include_tls_session: true
                       route_metadata_context_namespaces: [{ROUTE_METADATA_NAMESPACE}]
                       with_request_body:
-                        max_request_bytes: 8192
+                        max_request_bytes: {MAX_REQUEST_BYTES}
                         allow_partial_message: true
                         pack_as_bytes: {raw}
                   - name: envoy.filters.http.router
