@@ -90,7 +90,13 @@ async fn envoy_sends_today_the_check_requests_the_corpus_holds() {
 fn every_committed_check_request_decodes_with_prost_into_the_shape_its_name_promises() {
     let files = committed();
     let names: BTreeSet<_> = files.keys().cloned().collect();
-    assert_eq!(names, expected_names(), "the committed corpus files");
+    let expected = expected_names();
+    let missing: Vec<_> = expected.difference(&names).collect();
+    let extra: Vec<_> = names.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "the committed corpus files: missing {missing:?}, not a corpus request {extra:?}"
+    );
     for ((name, encoding), bytes) in &files {
         let file = format!("{}-{name}.bin", encoding.label());
         assert_shape(&file, name, *encoding, bytes);
