@@ -1,6 +1,7 @@
 //! Shared test helpers: keys generated per test, tokens signed by hand, configuration
 //! directories written to disk, and the real server started on 127.0.0.1:0.
 #![allow(dead_code)]
+pub mod capture;
 pub mod envoy;
 pub mod pki;
 pub mod process;
