@@ -10,8 +10,11 @@
 
 mod common;
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use claimgate::service::RequestView;
+use common::codec::{seen_by_prost, seen_in_place, READ};
 use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
     HttpRequest, Peer, Request as AttrRequest, TlsSession,
@@ -19,133 +22,6 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
 use proptest::prelude::*;
 use prost::Message;
-
-const READ: [&str; 3] = ["authorization", ":authority", "x-request-id"];
-const EXTENSIONS: [&str; 3] = ["resource", "role", "enforcement"];
-
-/// Everything a check reads from a request.
-#[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    http: bool,
-    id: String,
-    method: String,
-    path: String,
-    host: String,
-    /// Per header of `READ`: its single value, or `Err` when it came more than once.
-    single: Vec<Result<Option<String>, ()>>,
-    /// Names that look like claimgate's own headers, sorted, once each.
-    ours: Vec<String>,
-    ext: Vec<Option<String>>,
-}
-
-fn is_ours(name: &str) -> bool {
-    const PREFIX: &str = "x-claimgate-";
-    name.len() >= PREFIX.len()
-        && name
-            .bytes()
-            .zip(PREFIX.bytes())
-            .all(|(n, p)| (if n == b'_' { b'-' } else { n }).eq_ignore_ascii_case(&p))
-}
-
-/// The oracle: prost's decode, read the way claimgate read it before.
-fn seen_by_prost(req: &CheckRequest) -> Seen {
-    let http = req
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref());
-    let ext = req.attributes.as_ref().map(|a| &a.context_extensions);
-    let ext = EXTENSIONS
-        .iter()
-        .map(|e| ext.and_then(|m| m.get(*e)).cloned())
-        .collect();
-    let Some(http) = http else {
-        return Seen {
-            http: false,
-            id: String::new(),
-            method: String::new(),
-            path: String::new(),
-            host: String::new(),
-            single: vec![Ok(None); 3],
-            ours: vec![],
-            ext,
-        };
-    };
-    let list = http
-        .header_map
-        .as_ref()
-        .filter(|m| !m.headers.is_empty())
-        .map(|m| &m.headers);
-    let single = READ
-        .iter()
-        .map(|name| match list {
-            None => Ok(http.headers.get(*name).cloned()),
-            Some(list) => {
-                let found: Vec<&HeaderValue> = list
-                    .iter()
-                    .filter(|h| h.key.eq_ignore_ascii_case(name))
-                    .collect();
-                match found.as_slice() {
-                    [] => Ok(None),
-                    [h] if h.raw_value.is_empty() => Ok(Some(h.value.clone())),
-                    [h] => Ok(Some(
-                        String::from_utf8(h.raw_value.clone())
-                            .unwrap_or_else(|_| "\u{fffd}".to_owned()),
-                    )),
-                    _ => Err(()),
-                }
-            }
-        })
-        .collect();
-    let mut ours: Vec<String> = match list {
-        None => http.headers.keys().cloned().collect(),
-        Some(list) => list.iter().map(|h| h.key.clone()).collect(),
-    };
-    ours.retain(|n| is_ours(n));
-    ours.sort();
-    ours.dedup();
-    Seen {
-        http: true,
-        id: http.id.clone(),
-        method: http.method.clone(),
-        path: http.path.clone(),
-        host: http.host.clone(),
-        single,
-        ours,
-        ext,
-    }
-}
-
-/// The same read in place.
-fn seen_in_place(view: &RequestView) -> Seen {
-    let headers = view.headers();
-    let mut ours: Vec<String> = headers
-        .iter()
-        .flat_map(|h| h.ours())
-        .map(str::to_owned)
-        .collect();
-    ours.sort();
-    ours.dedup();
-    Seen {
-        http: view.has_http(),
-        id: view.id().to_owned(),
-        method: view.method().to_owned(),
-        path: view.path().to_owned(),
-        host: view.host().to_owned(),
-        single: READ
-            .iter()
-            .map(|name| match &headers {
-                None => Ok(None),
-                Some(h) => h.single(name).map(|v| v.map(str::to_owned)).map_err(|_| ()),
-            })
-            .collect(),
-        ours,
-        ext: EXTENSIONS
-            .iter()
-            .map(|e| view.extension(e).map(str::to_owned))
-            .collect(),
-    }
-}
 
 /// Both readers on `bytes`: when prost accepts them, the reader must too, and see the same.
 /// Returns whether prost accepted them.
@@ -468,4 +344,33 @@ fn the_common_requests_read_as_prost_reads_them() {
         let view = RequestView::parse(Bytes::from(bytes)).unwrap();
         assert_eq!(seen_in_place(&view), seen_by_prost(&req), "{req:?}");
     }
+}
+
+/// The requests Envoy 1.40 sent, as captured (`tests/fixtures/check_requests/README.md`); the
+/// live capture in `tests/check_corpus.rs` checks the same on what Envoy sends today.
+#[test]
+fn requests_captured_from_envoy_read_as_prost_reads_them() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check_requests");
+    let mut by_encoding: HashMap<bool, usize> = HashMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("bin") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        common::codec::assert_reads_as_prost(&path.display().to_string(), &bytes);
+        let raw = CheckRequest::decode(bytes.as_slice())
+            .ok()
+            .and_then(|r| r.attributes)
+            .and_then(|a| a.request)
+            .and_then(|r| r.http)
+            .and_then(|h| h.header_map)
+            .is_some_and(|m| !m.headers.is_empty());
+        *by_encoding.entry(raw).or_default() += 1;
+    }
+    assert!(
+        by_encoding.values().all(|n| *n >= 20) && by_encoding.len() == 2,
+        "the captured requests must cover both header encodings, 20 or more each: {by_encoding:?}"
+    );
 }

@@ -2,6 +2,7 @@
 //! directories written to disk, and the real server started on 127.0.0.1:0.
 #![allow(dead_code)]
 pub mod capture;
+pub mod codec;
 pub mod envoy;
 pub mod pki;
 pub mod process;
