@@ -247,3 +247,48 @@ fn a_sink_that_fails_to_write_is_reported_once_and_its_lines_are_counted_as_drop
     drop(log);
     assert!(writer.finish(Duration::from_secs(10)));
 }
+
+#[test]
+fn bursts_and_pauses_lose_nothing_the_queue_had_room_for() {
+    // The writer waits in `recv` when idle and sleeps between batches when busy; across both,
+    // every event is written or counted as dropped, and a burst no larger than the queue
+    // loses nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("decisions.log");
+    let metrics = Metrics::new();
+    let opts = Options {
+        queue: 256,
+        ..options(Sink::File(path.clone()))
+    };
+    let (log, writer) = DecisionLog::start(&opts, metrics.clone()).unwrap();
+    let deny = Decision::deny(Reason::MissingToken, "", false);
+    let mut sent = 0;
+    for burst in [1, 200, 3, 256, 50, 1] {
+        for _ in 0..burst {
+            log.send(event(&deny));
+            sent += 1;
+        }
+        eventually("the burst written", || lines(&path) == sent);
+        // Long enough for the writer to go back to waiting in `recv`.
+        std::thread::sleep(BATCH_INTERVAL * 3);
+    }
+    // Four threads at once, more than the queue holds: written plus dropped is all of it.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let log = log.clone();
+            let deny = deny.clone();
+            s.spawn(move || {
+                for _ in 0..2000 {
+                    log.send(event(&deny));
+                }
+            });
+        }
+    });
+    sent += 8000;
+    drop(log);
+    assert!(writer.finish(Duration::from_secs(10)));
+    let written = metric(&metrics, "claimgate_decision_log_events_total");
+    let dropped = metric(&metrics, "claimgate_decision_log_dropped_total");
+    assert_eq!(written as usize, lines(&path));
+    assert_eq!((written + dropped) as usize, sent);
+}
