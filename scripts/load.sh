@@ -6,8 +6,12 @@
 #   noauth           none: Envoy alone
 #   floor            ext_authz to examples/floor.rs, a server that allows without looking: the
 #                    cost of the ext_authz hop itself, which no ext_authz service can beat
+#   floor_identity   ext_authz to the floor answering like a claimgate allow (the same six
+#                    headers and metadata fields, constant): what Envoy spends on the answer
 #   claimgate_warm   ext_authz to claimgate (example config), one token reused
 #   claimgate_unix   the same over a Unix socket (serve --grpc-addr unix:…, Envoy's pipe address)
+#   claimgate_lean   the same over TCP with --allow-metadata decision-id: what the dynamic
+#                    metadata of every allow costs Envoy
 #   claimgate_cold   ext_authz to a second claimgate, restarted before each run and fed a pool of
 #                    distinct tokens round-robin, so every check is a token cache miss
 #   jwt_rbac         Envoy's own jwt_authn + rbac on the same token: the in-proxy reference
@@ -38,7 +42,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 H2_CLIENTS="${H2_CLIENTS:-16}"
 H2_STREAMS="${H2_STREAMS:-8}"
 PORT_BASE="${PORT_BASE:-18000}"
-ALL_CASES="noauth floor claimgate_warm claimgate_unix claimgate_cold jwt_rbac jwt_rbac_cached grpc_floor grpc_claimgate_warm"
+ALL_CASES="noauth floor floor_identity claimgate_warm claimgate_unix claimgate_lean claimgate_cold jwt_rbac jwt_rbac_cached grpc_floor grpc_claimgate_warm"
 CASES="${CASES:-$ALL_CASES}"
 seconds="${DURATION%s}"
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "DURATION must be whole seconds, like 10s" >&2; exit 2; }
@@ -74,14 +78,16 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 declare -A envoy_port=(
   [noauth]=$((PORT_BASE + 80)) [floor]=$((PORT_BASE + 81)) [claimgate_warm]=$((PORT_BASE + 82))
   [claimgate_cold]=$((PORT_BASE + 83)) [jwt_rbac]=$((PORT_BASE + 84)) [jwt_rbac_cached]=$((PORT_BASE + 85))
-  [claimgate_unix]=$((PORT_BASE + 86))
+  [claimgate_unix]=$((PORT_BASE + 86)) [claimgate_lean]=$((PORT_BASE + 87))
+  [floor_identity]=$((PORT_BASE + 88))
 )
 upstream_port=$((PORT_BASE + 90))
 admin_port=$((PORT_BASE + 99))
-floor_grpc=$((PORT_BASE + 1))
+floor_grpc=$((PORT_BASE + 1)) floor_identity_grpc=$((PORT_BASE + 5))
 warm_grpc=$((PORT_BASE + 2)) warm_http=$((PORT_BASE + 12))
 cold_grpc=$((PORT_BASE + 3)) cold_http=$((PORT_BASE + 13))
 unix_http=$((PORT_BASE + 14))
+lean_grpc=$((PORT_BASE + 4)) lean_http=$((PORT_BASE + 15))
 
 # --- processes ---------------------------------------------------------------------------------
 work="$(mktemp -d)"
@@ -112,13 +118,14 @@ wait_status() {
   die "$url answered $got, expected $want"
 }
 
-start_claimgate() { # NAME GRPC_PORT|unix:PATH HTTP_PORT
-  local grpc=$2
+start_claimgate() { # NAME GRPC_PORT|unix:PATH HTTP_PORT [SERVE_OPTION...]
+  local name=$1 grpc=$2 http=$3
+  shift 3
   [[ "$grpc" == unix:* ]] || grpc="127.0.0.1:$grpc"
   CLAIMGATE_LOG=warn "$bin/claimgate" serve --config config \
-    --grpc-addr "$grpc" --http-addr "127.0.0.1:$3" 2>>"$work/$1.log" &
-  pid[$1]=$!
-  wait_status 200 "http://127.0.0.1:$3/readyz"
+    --grpc-addr "$grpc" --http-addr "127.0.0.1:$http" "$@" 2>>"$work/$name.log" &
+  pid[$name]=$!
+  wait_status 200 "http://127.0.0.1:$http/readyz"
 }
 
 stop() { # NAME
@@ -154,7 +161,8 @@ fi
 ports_json=$(printf '{"envoy": {%s}, "upstream": %d, "admin": %d, "unix_socket": "%s", "grpc": {%s}}' \
   "$(for c in "${!envoy_port[@]}"; do printf '"%s": %d, ' "$c" "${envoy_port[$c]}"; done | sed 's/, $//')" \
   "$upstream_port" "$admin_port" "$work/claimgate.sock" \
-  "$(printf '"floor": %d, "claimgate_warm": %d, "claimgate_cold": %d' "$floor_grpc" "$warm_grpc" "$cold_grpc")")
+  "$(printf '"floor": %d, "floor_identity": %d, "claimgate_warm": %d, "claimgate_cold": %d, "claimgate_lean": %d' \
+    "$floor_grpc" "$floor_identity_grpc" "$warm_grpc" "$cold_grpc" "$lean_grpc")")
 python3 scripts/load/bench_envoy.py envoy/envoy.yaml "$work/envoy.yaml" "$ports_json" \
   "$PWD/config/keys/dev-jwks.json"
 "$ENVOY" --mode validate -c "$work/envoy.yaml" >"$work/validate.out" 2>&1 ||
@@ -163,9 +171,12 @@ python3 scripts/load/bench_envoy.py envoy/envoy.yaml "$work/envoy.yaml" "$ports_
 # --- start -------------------------------------------------------------------------------------
 "$bin/examples/floor" "127.0.0.1:$floor_grpc" 2>>"$work/floor.log" &
 pid[floor]=$!
+"$bin/examples/floor" "127.0.0.1:$floor_identity_grpc" identity 2>>"$work/floor_identity.log" &
+pid[floor_identity]=$!
 start_claimgate claimgate_warm "$warm_grpc" "$warm_http"
 start_claimgate claimgate_cold "$cold_grpc" "$cold_http"
 start_claimgate claimgate_unix "unix:$work/claimgate.sock" "$unix_http"
+start_claimgate claimgate_lean "$lean_grpc" "$lean_http" --allow-metadata decision-id
 "$ENVOY" -c "$work/envoy.yaml" --concurrency 1 --disable-hot-restart --log-level warn \
   >/dev/null 2>>"$work/envoy.log" &
 pid[envoy]=$!
@@ -176,11 +187,11 @@ bearer() { echo "authorization: Bearer $(cat "$1")"; }
 
 # --- sanity: every path allows the bench request, and the auth paths do deny ------------------
 log "sanity checks"
-for c in noauth floor claimgate_warm claimgate_unix claimgate_cold jwt_rbac jwt_rbac_cached; do
+for c in noauth floor floor_identity claimgate_warm claimgate_unix claimgate_lean claimgate_cold jwt_rbac jwt_rbac_cached; do
   wait_status 200 "http://127.0.0.1:${envoy_port[$c]}$path" -H "$(bearer "$work/warm.txt")"
 done
-for c in noauth floor; do wait_status 200 "http://127.0.0.1:${envoy_port[$c]}$path"; done
-for c in claimgate_warm claimgate_unix claimgate_cold jwt_rbac jwt_rbac_cached; do
+for c in noauth floor floor_identity; do wait_status 200 "http://127.0.0.1:${envoy_port[$c]}$path"; done
+for c in claimgate_warm claimgate_unix claimgate_lean claimgate_cold jwt_rbac jwt_rbac_cached; do
   wait_status 401 "http://127.0.0.1:${envoy_port[$c]}$path"
 done
 if [ -s "$work/pool.txt" ]; then # the pool is valid too (claimgate_cold restarts before each run)
@@ -232,6 +243,7 @@ run_case() { # CASE ROUND
   case $c in
     claimgate_warm | grpc_claimgate_warm) http=$warm_http ;;
     claimgate_unix) http=$unix_http ;;
+    claimgate_lean) http=$lean_http ;;
     claimgate_cold)
       # A fresh process: an empty token cache, however many tokens earlier rounds left in it.
       stop claimgate_cold

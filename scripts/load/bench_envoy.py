@@ -6,8 +6,10 @@ differ only in the authorization filters between header_mutation and the router:
 
   noauth           none
   floor            ext_authz to the do-nothing floor server (examples/floor.rs)
+  floor_identity   the floor answering with a constant allow shaped like claimgate's
   claimgate_warm   ext_authz to claimgate (fed one token)
   claimgate_unix   the same, to a claimgate listening on a Unix socket (Envoy's pipe address)
+  claimgate_lean   the same over TCP, to a claimgate serving with --allow-metadata decision-id
   claimgate_cold   ext_authz to a second claimgate (fed a pool of tokens it has never seen)
   jwt_rbac         Envoy's own jwt_authn + rbac on the same token, verifying every request
   jwt_rbac_cached  the same with jwt_authn's JWT cache on (Envoy's analogue of a warm cache)
@@ -139,8 +141,10 @@ def main():
     cases = {
         "noauth": [],
         "floor": authz_to("floor"),
+        "floor_identity": authz_to("floor_identity"),
         "claimgate_warm": authz_to("claimgate_warm"),
         "claimgate_unix": authz_to("claimgate_unix"),
+        "claimgate_lean": authz_to("claimgate_lean"),
         "claimgate_cold": authz_to("claimgate_cold"),
         "jwt_rbac": jwt_filters(jwks_path, cached=False),
         "jwt_rbac_cached": jwt_filters(jwks_path, cached=True),
@@ -179,7 +183,7 @@ def main():
     # The floor and both claimgates get claimgate's own cluster settings (HTTP/2, timeouts).
     grpc_clusters = [
         cluster_like(clusters["claimgate"], name, ports["grpc"][name])
-        for name in ("floor", "claimgate_warm", "claimgate_cold")
+        for name in ("floor", "floor_identity", "claimgate_warm", "claimgate_cold", "claimgate_lean")
     ]
     unix = cluster_like(clusters["claimgate"], "claimgate_unix", 0)
     unix["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] = {

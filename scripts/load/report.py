@@ -16,8 +16,10 @@ import sys
 LABELS = {
     "noauth": "no auth (Envoy alone)",
     "floor": "ext_authz → floor",
+    "floor_identity": "ext_authz → floor answering like claimgate (constant identity)",
     "claimgate_warm": "ext_authz → claimgate, warm (one token)",
     "claimgate_unix": "ext_authz → claimgate over a Unix socket, warm",
+    "claimgate_lean": "ext_authz → claimgate, warm, `--allow-metadata decision-id`",
     "claimgate_cold": "ext_authz → claimgate, cold (every token new)",
     "jwt_rbac": "jwt_authn + rbac",
     "jwt_rbac_cached": "jwt_authn (JWT cache on) + rbac",
@@ -27,8 +29,10 @@ LABELS = {
 ENVOY_CASES = [
     "noauth",
     "floor",
+    "floor_identity",
     "claimgate_warm",
     "claimgate_unix",
+    "claimgate_lean",
     "claimgate_cold",
     "jwt_rbac",
     "jwt_rbac_cached",
