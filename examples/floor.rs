@@ -37,7 +37,11 @@ struct Floor {
 /// What a claimgate allow carries, with constant values of typical length:
 /// (header, dynamic metadata field, value).
 const IDENTITY: [(&str, &str, &str); 6] = [
-    ("x-claimgate-decision-id", "decision_id", "019ad2f4-6b1e-7c3a-9f2d-4e8b1a7c5d30"),
+    (
+        "x-claimgate-decision-id",
+        "decision_id",
+        "019ad2f4-6b1e-7c3a-9f2d-4e8b1a7c5d30",
+    ),
     ("x-claimgate-identity", "identity", "api-ci"),
     ("x-claimgate-sso", "sso", "dev"),
     ("x-claimgate-subject", "subject", "load-warm"),
@@ -114,7 +118,11 @@ async fn main() -> anyhow::Result<()> {
     eprintln!(
         "floor: allowing every check on {}{}",
         listener.local_addr()?,
-        if identity { " with a constant identity" } else { "" }
+        if identity {
+            " with a constant identity"
+        } else {
+            ""
+        }
     );
     tonic::transport::Server::builder()
         .add_service(AuthorizationServer::new(Floor::new(identity)))

@@ -51,6 +51,7 @@ fn route_info(places: &Places<'_>, index: usize, route: &Route) -> RouteInfo {
             .methods()
             .map(|ms| ms.iter().map(|m| m.to_string()).collect()),
         host: route.host().map(str::to_owned),
+        case_insensitive: route.case_insensitive(),
     }
 }
 

@@ -84,6 +84,8 @@ pub struct RouteInfo {
     pub methods: Option<Vec<String>>,
     /// Its host, if limited to one.
     pub host: Option<String>,
+    /// Whether its path is matched in any letter case (`case_insensitive: true`).
+    pub case_insensitive: bool,
 }
 
 /// A route tried before the one that matched, and the condition it failed.

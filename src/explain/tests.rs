@@ -122,3 +122,27 @@ fn the_reports_enums_serialize_to_the_names_the_json_has_always_used() {
     ];
     assert_eq!(steps.map(name), ["ok", "failed", "not_reached"]);
 }
+
+#[test]
+fn a_route_line_says_when_the_route_ignores_letter_case() {
+    let mut route = super::report::RouteInfo {
+        index: 2,
+        location: Some("routes.yaml:7:5".into()),
+        path: "/api/{*rest}".into(),
+        prefix: false,
+        methods: Some(vec!["GET".into()]),
+        host: None,
+        case_insensitive: true,
+    };
+    assert_eq!(
+        super::text::route_line(&route),
+        "routes[2] path /api/{*rest}, methods GET, case_insensitive (routes.yaml:7:5)"
+    );
+    route.case_insensitive = false;
+    assert_eq!(
+        super::text::route_line(&route),
+        "routes[2] path /api/{*rest}, methods GET (routes.yaml:7:5)"
+    );
+    let json = serde_json::to_value(&route).unwrap();
+    assert_eq!(json["case_insensitive"], false);
+}

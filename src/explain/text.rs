@@ -8,7 +8,7 @@ use super::{
 use crate::routing::RouteMiss;
 use crate::text::plural;
 
-fn route_line(r: &RouteInfo) -> String {
+pub(super) fn route_line(r: &RouteInfo) -> String {
     let mut s = format!(
         "routes[{}] {} {}",
         r.index,
@@ -20,6 +20,9 @@ fn route_line(r: &RouteInfo) -> String {
     }
     if let Some(h) = &r.host {
         s.push_str(&format!(", host {h}"));
+    }
+    if r.case_insensitive {
+        s.push_str(", case_insensitive");
     }
     if let Some(l) = &r.location {
         s.push_str(&format!(" ({l})"));
