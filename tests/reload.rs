@@ -128,27 +128,6 @@ async fn editing_only_the_key_file_takes_effect() {
     server.stop().await;
 }
 
-/// Lay out `dir` as a Kubernetes ConfigMap mount: `name -> ..data/name`, `..data -> ..<version>`.
-fn configmap_version(dir: &Path, version: &str, files: &[(&str, &str)]) {
-    let vdir = dir.join(format!("..{version}"));
-    std::fs::create_dir_all(&vdir).unwrap();
-    for (name, content) in files {
-        std::fs::write(vdir.join(name), content).unwrap();
-        let link = dir.join(name);
-        if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(format!("..data/{name}"), &link).unwrap();
-        }
-    }
-}
-
-/// Atomically point `..data` at a version, as the kubelet does.
-fn configmap_swap(dir: &Path, version: &str) {
-    let tmp = dir.join("..data_tmp");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap();
-}
-
 fn version_files<'a>(
     jwks: &'a str,
     sso: &'a str,
@@ -170,21 +149,21 @@ async fn a_configmap_data_symlink_swap_takes_effect() {
     let token = key.sign(&claims("bot-run", json!({"repository": "acme/api"})));
     let dir = ConfigDir::new();
     let (keys, sso) = (jwks(&[&key]), sso_yaml("[RS256]"));
-    configmap_version(
+    configmap::version(
         dir.path(),
         "2026_11_29_10_00_00.1",
         &version_files(&keys, &sso, RESOURCES_EDITOR, ROUTES),
     );
-    configmap_swap(dir.path(), "2026_11_29_10_00_00.1");
+    configmap::swap(dir.path(), "2026_11_29_10_00_00.1");
     let server = TestServer::start(dir.path()).await;
     let c = server.client().await;
     assert!(becomes(&c, &token, "POST", "/a", (200, "editor")).await);
-    configmap_version(
+    configmap::version(
         dir.path(),
         "2026_11_29_10_05_00.2",
         &version_files(&keys, &sso, RESOURCES_VIEWER, ROUTES),
     );
-    configmap_swap(dir.path(), "2026_11_29_10_05_00.2");
+    configmap::swap(dir.path(), "2026_11_29_10_05_00.2");
     std::fs::remove_dir_all(dir.path().join("..2026_11_29_10_00_00.1")).unwrap();
     assert!(becomes(&c, &token, "POST", "/a", (403, "insufficient_role")).await);
     server.stop().await;
@@ -352,17 +331,17 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
         )
     );
     let resources_b = format!("{RESOURCES_VIEWER}  - fqn: model:b\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\n");
-    configmap_version(
+    configmap::version(
         dir.path(),
         "a",
         &version_files(&keys, &sso, RESOURCES_EDITOR, ROUTES),
     );
-    configmap_version(
+    configmap::version(
         dir.path(),
         "b",
         &version_files(&keys, &sso, &resources_b, &routes_b),
     );
-    configmap_swap(dir.path(), "a");
+    configmap::swap(dir.path(), "a");
     let fast = ReloadOptions {
         debounce: Duration::from_millis(10),
         poll: Duration::from_secs(30),
@@ -377,7 +356,7 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
     for (m, p) in requests {
         expect_a.push(answer(&mut c, &token, m, p).await);
     }
-    configmap_swap(dir.path(), "b");
+    configmap::swap(dir.path(), "b");
     assert!(eventually(BOUND, || async { server.store.generation() == 2 }).await);
     let mut expect_b = Vec::new();
     for (m, p) in requests {
@@ -394,7 +373,7 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
         tokio::spawn(async move {
             let mut flips = 0usize;
             while !done.load(Ordering::Relaxed) && flips < 2000 {
-                configmap_swap(&path, if flips % 2 == 0 { "a" } else { "b" });
+                configmap::swap(&path, if flips % 2 == 0 { "a" } else { "b" });
                 flips += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -439,7 +418,7 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
     );
 
     // The last flip wins: version A, then every answer is A's.
-    configmap_swap(dir.path(), "a");
+    configmap::swap(dir.path(), "a");
     let settled = eventually(BOUND, || {
         let mut c = c.clone();
         let (token, want) = (token.clone(), expect_a.clone());

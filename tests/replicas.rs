@@ -274,27 +274,6 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
     );
 }
 
-/// Lay out `dir` as a Kubernetes ConfigMap mount: `name -> ..data/name`, `..data -> ..VERSION`.
-fn configmap_version(dir: &std::path::Path, version: &str, files: &[(&str, String)]) {
-    let vdir = dir.join(format!("..{version}"));
-    std::fs::create_dir_all(&vdir).unwrap();
-    for (name, content) in files {
-        std::fs::write(vdir.join(name), content).unwrap();
-        let link = dir.join(name);
-        if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(format!("..data/{name}"), &link).unwrap();
-        }
-    }
-}
-
-/// Atomically point `..data` at a version, as the kubelet does.
-fn configmap_swap(dir: &std::path::Path, version: &str) {
-    let tmp = dir.join("..data_tmp");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_config_change_under_load_answers_every_check_from_one_generation() {
     let key = TestKey::generate(Kind::Es256, "k1");
@@ -316,9 +295,9 @@ async fn a_rolling_config_change_under_load_answers_every_check_from_one_generat
     assert!(new[2].1 != old[2].1 && new[3].1 != old[3].1);
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     for d in &dirs {
-        configmap_version(d.path(), "v1", &old);
-        configmap_version(d.path(), "v2", &new);
-        configmap_swap(d.path(), "v1");
+        configmap::version(d.path(), "v1", &old);
+        configmap::version(d.path(), "v2", &new);
+        configmap::swap(d.path(), "v1");
     }
     let mut replicas = Vec::new();
     for d in &dirs {
@@ -375,7 +354,7 @@ async fn a_rolling_config_change_under_load_answers_every_check_from_one_generat
     // One replica after another, as a ConfigMap update reaches each kubelet in turn.
     for (i, d) in dirs.iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        configmap_swap(d.path(), "v2");
+        configmap::swap(d.path(), "v2");
         let reloaded = eventually(Duration::from_secs(10), || async {
             replicas[i].metric("claimgate_config_generation").await == Some(2.0)
         })

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 pub mod capture;
 pub mod codec;
+pub mod configmap;
 pub mod envoy;
 pub mod pki;
 pub mod process;
