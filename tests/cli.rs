@@ -10,15 +10,6 @@ use common::process::free_port;
 use common::*;
 use serde_json::json;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn example_config() -> String {
     format!("{}/config", env!("CARGO_MANIFEST_DIR"))
 }

@@ -9,15 +9,6 @@ use std::process::Command;
 use common::*;
 use serde_json::{json, Value};
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn test_dir(dir: &ConfigDir) -> (String, String) {
     let config = dir.path().to_str().unwrap().to_owned();
     let tests = dir.path().join("tests").to_str().unwrap().to_owned();

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use claimgate::decision::Enforcement;
 use claimgate::server::ServeOptions;
 use common::*;
@@ -181,21 +179,16 @@ async fn envoy_can_put_a_route_in_dry_run_and_a_misspelt_enforcement_denies() {
     server.stop().await;
 }
 
-fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(bin()).args(args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+fn run_text(args: &[&str]) -> (i32, String) {
+    let (code, out, err) = run(args);
+    (code, out + &err)
 }
 
 #[test]
 fn validate_warns_about_a_resource_in_dry_run_and_refuses_an_unknown_enforcement() {
     let (dir, _key) = config("workspace:prod");
     let path = dir.path().to_str().unwrap();
-    let (code, out) = run(&["validate", "--config", path]);
+    let (code, out) = run_text(&["validate", "--config", path]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("resources.yaml:12:18: warning: resource workspace:prod is in dry run"),
@@ -206,7 +199,7 @@ fn validate_warns_about_a_resource_in_dry_run_and_refuses_an_unknown_enforcement
         "  - fqn: workspace:prod\n    enforcement: dryrun\n",
     );
     dir.write("resources.yaml", &bad);
-    let (code, out) = run(&["validate", "--config", path]);
+    let (code, out) = run_text(&["validate", "--config", path]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("enforcement \"dryrun\" is not enforce or dry_run"),
@@ -218,10 +211,10 @@ fn validate_warns_about_a_resource_in_dry_run_and_refuses_an_unknown_enforcement
 fn who_can_marks_a_resource_in_dry_run() {
     let (dir, _key) = config("workspace:prod");
     let path = dir.path().to_str().unwrap();
-    let (code, out) = run(&["who-can", "--config", path, "--resource", "workspace:prod"]);
+    let (code, out) = run_text(&["who-can", "--config", path, "--resource", "workspace:prod"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("DRY RUN"), "{out}");
-    let (_, out) = run(&[
+    let (_, out) = run_text(&[
         "who-can",
         "--config",
         path,
@@ -237,7 +230,7 @@ fn explain_says_when_the_server_would_let_a_denial_through() {
     let path = dir.path().to_str().unwrap();
     let token = key.sign(&claims("run-1", json!({})));
     let explain = |p: &str| {
-        run(&[
+        run_text(&[
             "explain", "--config", path, "--token", &token, "--method", "GET", "--path", p,
         ])
     };
@@ -265,7 +258,7 @@ fn explain_says_when_the_server_would_let_a_denial_through() {
         "/v1/admin/x",
     ];
     args.push("--json");
-    let (_, out) = run(&args);
+    let (_, out) = run_text(&args);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verdict"]["dry_run"], "workspace:prod");
 }

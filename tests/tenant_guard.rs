@@ -3,19 +3,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::process::free_port;
 use common::*;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A directory with an SSO for `issuer` and one identity with `claims` (YAML lines).
 fn dir_with(issuer: &str, claims: &str) -> ConfigDir {

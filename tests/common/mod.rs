@@ -585,6 +585,19 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_claimgate"))
 }
 
+/// Run the claimgate binary with `args` to the end: its exit code, stdout and stderr.
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Poll `check` until it returns true, for at most `bound`; returns whether it did.
 pub async fn eventually<F, Fut>(bound: std::time::Duration, mut check: F) -> bool
 where
