@@ -93,8 +93,9 @@ pub struct Headers<'a> {
 impl RequestView {
     /// Read `buf`, one `CheckRequest` message.
     pub fn parse(buf: Bytes) -> Result<RequestView, WireError> {
+        // Read while the view is filled; the bytes move into it at the end.
         let mut view = RequestView {
-            buf,
+            buf: Bytes::new(),
             http: false,
             id: Span::default(),
             method: Span::default(),
@@ -105,7 +106,6 @@ impl RequestView {
             list_used: false,
             ext: [None; 3],
         };
-        let buf = view.buf.clone();
         let mut r = Reader::new(&buf);
         let limit = RECURSION_LIMIT;
         while let Some((tag, wt)) = r.key()? {
@@ -117,6 +117,7 @@ impl RequestView {
                 _ => r.skip(tag, wt, limit)?,
             }
         }
+        view.buf = buf;
         Ok(view)
     }
 
@@ -139,7 +140,7 @@ impl RequestView {
                 ATTR_CONTEXT_EXTENSIONS => {
                     let span = r.delimited(wt)?;
                     let (key, value) = entry(r.nested(span), limit - 1)?;
-                    let key = key.of(&self.buf);
+                    let key = r.slice(key);
                     if let Some(i) = EXTENSIONS.iter().position(|e| e.as_bytes() == key) {
                         self.ext[i] = Some(value);
                     }
@@ -161,7 +162,7 @@ impl RequestView {
                 HTTP_HEADERS => {
                     let span = r.delimited(wt)?;
                     let (key, value) = entry(r.nested(span), limit - 1)?;
-                    let name = key.of(&self.buf);
+                    let name = r.slice(key);
                     // A map has one value per key: a later entry replaces an earlier one.
                     if let Some(i) = READ.iter().position(|h| h.as_bytes() == name) {
                         self.map.value[i] = Some(Value::Text(value));
@@ -206,7 +207,7 @@ impl RequestView {
                 _ => r.skip(tag, wt, limit)?,
             }
         }
-        let name = key.of(&self.buf);
+        let name = r.slice(key);
         if let Some(i) = READ
             .iter()
             .position(|h| name.eq_ignore_ascii_case(h.as_bytes()))
@@ -214,7 +215,7 @@ impl RequestView {
             if self.list.count[i] == 0 {
                 self.list.value[i] = Some(match raw.is_empty() {
                     true => Value::Text(value),
-                    false if std::str::from_utf8(raw.of(&self.buf)).is_ok() => Value::Text(raw),
+                    false if std::str::from_utf8(r.slice(raw)).is_ok() => Value::Text(raw),
                     false => Value::NotUtf8,
                 });
             }

@@ -62,6 +62,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The bytes of `span`, a span of this reader's buffer.
+    pub(super) fn slice(&self, span: Span) -> &'a [u8] {
+        span.of(self.buf)
+    }
+
     /// A reader of the nested message at `span` of the same buffer.
     pub(super) fn nested(&self, span: Span) -> Reader<'a> {
         Reader {
