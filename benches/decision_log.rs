@@ -16,7 +16,7 @@ use base64::Engine as _;
 use claimgate::clock::unix_now;
 use claimgate::decision_log::{DecisionLog, Options, Sink, QUEUE};
 use claimgate::metrics::Metrics;
-use claimgate::service::{CheckService, RequestView};
+use claimgate::service::CheckService;
 use criterion::{criterion_group, criterion_main, Criterion};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
     HttpRequest, Request as AttrRequest,
@@ -150,10 +150,9 @@ fn bench(c: &mut Criterion) {
     let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(&req));
     let mut out = Vec::with_capacity(1024);
     let mut wire_check = |service: &CheckService| {
-        let view = RequestView::parse(std::hint::black_box(bytes.clone())).unwrap();
-        let answer = rt.block_on(service.check(&view));
         out.clear();
-        answer.encode(&mut out);
+        rt.block_on(service.check_bytes(std::hint::black_box(bytes.clone()), &mut out))
+            .unwrap();
         out.len()
     };
     let mut g = c.benchmark_group("decision_log");

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::Message as _;
@@ -232,26 +232,38 @@ impl CheckService {
         self.answer(decision, &input, snap.generation, id)
     }
 
+    /// The codec's three steps in one call: read `request` (one `CheckRequest`'s bytes) in
+    /// place, check it, and write the `CheckResponse` to `out`.
+    pub async fn check_bytes(
+        &self,
+        request: Bytes,
+        out: &mut impl BufMut,
+    ) -> Result<(), WireError> {
+        let view = RequestView::parse(request)?;
+        self.check(&view).await.encode(out);
+        Ok(())
+    }
+
     /// `check` for a caller holding prost values (tests, benches, tools): the request is
     /// encoded and read in place, and the answer written and decoded, as on the wire.
     pub async fn check_request(&self, req: &CheckRequest) -> CheckResponse {
-        let bytes = Bytes::from(req.encode_to_vec());
-        let view = match RequestView::parse(bytes) {
-            Ok(view) => view,
-            // Not an answer Envoy could read as OK: the error a gRPC client would get.
-            Err(e) => {
-                return CheckResponse {
-                    status: Some(RpcStatus {
-                        code: tonic::Code::Internal as i32,
-                        message: e.to_string(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }
-            }
+        let mut out = Vec::new();
+        let read = match self
+            .check_bytes(Bytes::from(req.encode_to_vec()), &mut out)
+            .await
+        {
+            Ok(()) => CheckResponse::decode(out.as_slice()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        let answer = self.check(&view).await.to_bytes();
-        CheckResponse::decode(answer.as_slice()).unwrap_or_default()
+        // Never an empty (OK) response: the error a gRPC client would get instead.
+        read.unwrap_or_else(|message| CheckResponse {
+            status: Some(RpcStatus {
+                code: tonic::Code::Internal as i32,
+                message,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
     }
 
     fn answer(

@@ -16,7 +16,7 @@ use claimgate::identity::{
 };
 use claimgate::metrics::Metrics;
 use claimgate::pipeline;
-use claimgate::service::{CheckService, RequestView};
+use claimgate::service::CheckService;
 use claimgate::token_cache::TokenCache;
 use common::*;
 use serde_json::json;
@@ -188,10 +188,9 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
     let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(&request));
     let mut out = Vec::with_capacity(1024);
     let per_check = blocks(100, || {
-        let view = RequestView::parse(bytes.clone()).unwrap();
-        let answer = rt.block_on(service.check(&view));
         out.clear();
-        answer.encode(&mut out);
+        rt.block_on(service.check_bytes(bytes.clone(), &mut out))
+            .unwrap();
         out.len()
     }) / 100;
     println!("a warm check through the service: {per_check} allocations");
