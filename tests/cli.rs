@@ -818,18 +818,7 @@ async fn explain_names_the_closest_issuers_when_none_matches() {
 async fn explain_fetches_remote_keys_once_before_deciding() {
     let key = TestKey::generate(Kind::Es256, "remote-1");
     let idp = common::provider::Provider::start(jwks(&[&key])).await;
-    let dir = ConfigDir::new();
-    dir.write(
-        "sso.yaml",
-        &format!(
-            "sso_integrations:\n  - name: remote-idp\n    type: oidc\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_uri: {}\n    algorithms: [ES256]\n",
-            idp.jwks_uri()
-        ),
-    );
-    dir.write(
-        "rest.yaml",
-        "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n",
-    );
+    let dir = common::provider::remote_config(&idp.jwks_uri());
     let t = key.sign(&claims("ci", json!({})));
     let (code, report) = explain_json(explain_args(&dir, &t, "GET", "/a")).await;
     assert_eq!(code, 0, "{report:#}");

@@ -271,18 +271,7 @@ fn described_tokens_are_signed_with_an_algorithm_the_sso_allows() {
 async fn a_literal_token_of_an_sso_with_remote_keys_is_verified_with_the_fetched_keys() {
     let key = TestKey::generate(Kind::Es256, "remote-1");
     let idp = common::provider::Provider::start(jwks(&[&key])).await;
-    let dir = ConfigDir::new();
-    dir.write(
-        "sso.yaml",
-        &format!(
-            "sso_integrations:\n  - name: remote-idp\n    type: oidc\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_uri: {}\n    algorithms: [ES256]\n",
-            idp.jwks_uri()
-        ),
-    );
-    dir.write(
-        "rest.yaml",
-        "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n",
-    );
+    let dir = common::provider::remote_config(&idp.jwks_uri());
     let token = key.sign(&claims("ci", json!({})));
     let file = dir.write(
         "tests/t.yaml",

@@ -233,12 +233,7 @@ async fn the_alerts_and_the_dashboard_name_only_metrics_a_running_claimgate_expo
     // labelled series has appeared.
     let key = TestKey::generate(Kind::Es256, "k1");
     let idp = Provider::start(jwks(&[&key])).await;
-    let dir = ConfigDir::new();
-    dir.write(
-        "sso.yaml",
-        &format!("sso_integrations:\n  - name: remote-idp\n    type: oidc\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_uri: {}\n    algorithms: [ES256]\n", idp.jwks_uri()),
-    );
-    dir.write("rest.yaml", "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n");
+    let dir = common::provider::remote_config(&idp.jwks_uri());
     let claimgate = Claimgate::start(dir.path()).await;
     let mut client = claimgate.client().await;
     let token = key.sign(&claims("ci", json!({})));

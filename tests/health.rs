@@ -13,8 +13,6 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-const REST: &str = "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n";
-
 async fn health(
     client: &mut HealthClient<tonic::transport::Channel>,
     service: &str,
@@ -46,15 +44,7 @@ async fn health_is_serving_exactly_when_readyz_is_200_and_follows_it() {
     let idp = Provider::start(jwks(&[&key])).await;
     // The first key load hangs until the provider timeout: not ready until then.
     idp.set_mode(Mode::Hang);
-    let dir = ConfigDir::new();
-    dir.write(
-        "sso.yaml",
-        &format!(
-            "sso_integrations:\n  - name: remote-idp\n    type: oidc\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_uri: {}\n    algorithms: [ES256]\n",
-            idp.jwks_uri()
-        ),
-    );
-    dir.write("rest.yaml", REST);
+    let dir = common::provider::remote_config(&idp.jwks_uri());
     let opts = ProviderOptions {
         timeout: Duration::from_secs(2),
         ..ProviderOptions::default()

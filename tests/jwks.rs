@@ -10,7 +10,7 @@ use common::provider::{Mode, Provider};
 use common::*;
 use serde_json::json;
 
-const REST: &str = "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n";
+const REST: &str = common::provider::REMOTE_REST;
 
 fn sso(name: &str, issuer: &str, source: &str, algorithms: &str) -> String {
     format!("  - name: {name}\n    type: oidc\n    issuer: {issuer}\n    audiences: [{AUDIENCE}]\n    {source}\n    algorithms: {algorithms}\n")

@@ -290,3 +290,23 @@ impl axum::serve::Listener for TlsListener {
         self.listener.local_addr()
     }
 }
+
+/// The rest of a configuration for the SSO `remote-idp`: identity `bot` (any token of it), a
+/// viewer of `model:a`, which `/a` routes to.
+pub const REMOTE_REST: &str = "external_identities:\n  - name: bot\n    sso_fqn: remote-idp\nresources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:bot\n        role: viewer\nroutes:\n  - path: /a\n    resource: model:a\n    role: viewer\n";
+
+/// A configuration whose one SSO, `remote-idp` (issuer `ISSUER`, ES256), loads its keys from
+/// `jwks_uri`, with [`REMOTE_REST`].
+pub fn remote_config(jwks_uri: &str) -> super::ConfigDir {
+    let dir = super::ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n  - name: remote-idp\n    type: oidc\n    issuer: {}\n    audiences: [{}]\n    jwks_uri: {jwks_uri}\n    algorithms: [ES256]\n",
+            super::ISSUER,
+            super::AUDIENCE,
+        ),
+    );
+    dir.write("rest.yaml", REMOTE_REST);
+    dir
+}
