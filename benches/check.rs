@@ -10,11 +10,11 @@
 //! `write_answer` are the codec's share; `decode_request` and `encode_response` are what prost
 //! spends on the same request and answer, for comparison.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use claimgate::clock::unix_now;
 use claimgate::decision::{Credentials, Request};
 use claimgate::metrics::Metrics;
@@ -25,7 +25,7 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
     HttpRequest, Request as AttrRequest,
 };
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use serde_json::json;
 
 struct Setup {
@@ -39,19 +39,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    use aws_lc_rs::encoding::AsDer;
-    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp).unwrap();
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        STANDARD.encode(der.as_ref())
-    );
-    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-    let mut jwk = serde_json::to_value(
-        jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap(),
-    )
-    .unwrap();
-    jwk["kid"] = "k1".into();
+    let (encoding, jwk) = common::rsa_key();
     let n = jwk["n"].as_str().unwrap().to_string();
     let e = jwk["e"].as_str().unwrap().to_string();
 

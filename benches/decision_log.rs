@@ -8,11 +8,11 @@
 //! queue full: dropped events cost less than written ones, so a run with many drops
 //! understates the cost.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use claimgate::clock::unix_now;
 use claimgate::decision_log::{DecisionLog, Options, Sink, QUEUE};
 use claimgate::metrics::Metrics;
@@ -23,7 +23,7 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
 };
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use serde_json::json;
 
 const CONFIG: &str = "\
@@ -49,23 +49,6 @@ routes:
     resource: model:{org}/{name}
     role: editor
 ";
-
-fn key() -> (EncodingKey, serde_json::Value) {
-    use aws_lc_rs::encoding::AsDer;
-    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp).unwrap();
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        STANDARD.encode(der.as_ref())
-    );
-    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-    let mut jwk = serde_json::to_value(
-        jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap(),
-    )
-    .unwrap();
-    jwk["kid"] = "k1".into();
-    (encoding, jwk)
-}
 
 fn request(token: &str) -> CheckRequest {
     let mut headers = HashMap::new();
@@ -101,7 +84,7 @@ fn metric(metrics: &Metrics, name: &str) -> f64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let (encoding, jwk) = key();
+    let (encoding, jwk) = common::rsa_key();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("jwks.json"),
