@@ -74,32 +74,19 @@ async fn every_decision_is_one_line_under_the_id_its_caller_was_given_and_rotati
         "run-1",
         json!({"repository": "acme/api", "jti": "j-1"}),
     ));
-    let auth = bearer(&token);
 
     let allow = ask(
         &mut c,
-        check(
-            "GET",
-            "/v1/models/acme/llama/x?q=1",
-            &[("authorization", &auth)],
-        ),
+        check_bearer("GET", "/v1/models/acme/llama/x?q=1", &token),
     )
     .await;
     // The same token again: its facts come from the token cache's entry.
     let cached = ask(
         &mut c,
-        check(
-            "GET",
-            "/v1/models/acme/llama/y",
-            &[("authorization", &auth)],
-        ),
+        check_bearer("GET", "/v1/models/acme/llama/y", &token),
     )
     .await;
-    let role = ask(
-        &mut c,
-        check("GET", "/v1/admin/x", &[("authorization", &auth)]),
-    )
-    .await;
+    let role = ask(&mut c, check_bearer("GET", "/v1/admin/x", &token)).await;
     let anonymous = ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[])).await;
     assert_eq!(allow.status, 200);
     assert_eq!(role.reason(), "insufficient_role");
@@ -166,15 +153,11 @@ async fn allows_can_be_sampled_away_but_denials_are_always_written() {
     )
     .await;
     let mut c = server.client().await;
-    let auth = bearer(&key.sign(&claims("run-1", json!({}))));
+    let token = key.sign(&claims("run-1", json!({})));
     for _ in 0..5 {
         ask(
             &mut c,
-            check(
-                "GET",
-                "/v1/models/acme/llama/x",
-                &[("authorization", &auth)],
-            ),
+            check_bearer("GET", "/v1/models/acme/llama/x", &token),
         )
         .await;
     }
@@ -312,8 +295,7 @@ async fn no_output_ever_holds_a_piece_of_a_token_sent_or_of_a_claim_not_listed()
 
     for (i, t) in tokens.iter().enumerate() {
         for path in ["/v1/models/acme/llama/x", "/v1/admin/x"] {
-            let auth = bearer(t);
-            let a = ask(&mut c, check("GET", path, &[("authorization", &auth)])).await;
+            let a = ask(&mut c, check_bearer("GET", path, t)).await;
             assert!(
                 a.status == 200 || a.status == 401 || a.status == 403,
                 "{i}: {a:?}"
@@ -350,14 +332,9 @@ async fn no_output_ever_holds_a_piece_of_a_token_sent_or_of_a_claim_not_listed()
         ask(&mut c, raw).await;
     }
     // Twice over with the cache warm.
-    let auth = bearer(&good);
     let a = ask(
         &mut c,
-        check(
-            "GET",
-            "/v1/models/acme/llama/x",
-            &[("authorization", &auth)],
-        ),
+        check_bearer("GET", "/v1/models/acme/llama/x", &good),
     )
     .await;
     assert_eq!(a.status, 200, "{a:?}");

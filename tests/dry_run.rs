@@ -50,7 +50,8 @@ async fn a_wrong_role_on_a_dry_run_resource_reaches_the_upstream_with_the_reason
     let server = start(&dir, Enforcement::Enforce).await;
     let mut c = server.client().await;
     // `anyone` holds no role on workspace:prod.
-    let auth = bearer(&key.sign(&claims("run-1", json!({}))));
+    let token = key.sign(&claims("run-1", json!({})));
+    let auth = bearer(&token);
     let headers = [
         ("authorization", auth.as_str()),
         ("x-claimgate-role", "manager"),
@@ -72,11 +73,7 @@ async fn a_wrong_role_on_a_dry_run_resource_reaches_the_upstream_with_the_reason
     // The enforcing resource next to it still denies the same token's wrong role.
     let a = ask(
         &mut c,
-        check(
-            "POST",
-            "/v1/models/acme/llama/x",
-            &[("authorization", &auth)],
-        ),
+        check_bearer("POST", "/v1/models/acme/llama/x", &token),
     )
     .await;
     assert_eq!(a.status, 403, "{a:?}");
@@ -107,10 +104,9 @@ async fn a_request_without_a_usable_token_reaches_a_dry_run_resource_with_no_ide
     assert_eq!(set, ["x-claimgate-decision-id", "x-claimgate-dry-run"]);
     assert_eq!(a.removed, vec!["x-claimgate-identity", "x_claimgate_role"]);
 
-    let auth = bearer("not.a.token");
     let a = ask(
         &mut c,
-        check("GET", "/v1/prod/status", &[("authorization", &auth)]),
+        check_bearer("GET", "/v1/prod/status", "not.a.token"),
     )
     .await;
     assert_eq!(
@@ -127,12 +123,8 @@ async fn a_request_that_matches_no_route_stays_denied_even_when_everything_is_in
     let (dir, key) = config("workspace:prod");
     let server = start(&dir, Enforcement::DryRun).await;
     let mut c = server.client().await;
-    let auth = bearer(&key.sign(&claims("run-1", json!({}))));
-    let a = ask(
-        &mut c,
-        check("GET", "/v1/unrouted", &[("authorization", &auth)]),
-    )
-    .await;
+    let token = key.sign(&claims("run-1", json!({})));
+    let a = ask(&mut c, check_bearer("GET", "/v1/unrouted", &token)).await;
     assert_eq!(a.status, 403, "{a:?}");
     assert_eq!(a.reason(), "no_route");
     let a = ask(&mut c, check("GET", "/v1/unrouted", &[])).await;
@@ -140,11 +132,7 @@ async fn a_request_that_matches_no_route_stays_denied_even_when_everything_is_in
     // ...while a routed denial on an enforcing resource is let through by the server's flag.
     let a = ask(
         &mut c,
-        check(
-            "POST",
-            "/v1/models/acme/llama/x",
-            &[("authorization", &auth)],
-        ),
+        check_bearer("POST", "/v1/models/acme/llama/x", &token),
     )
     .await;
     assert_eq!(a.status, 200, "{a:?}");
@@ -158,10 +146,10 @@ async fn envoy_can_put_a_route_in_dry_run_and_a_misspelt_enforcement_denies() {
     let (dir, key) = config("workspace:prod");
     let server = start(&dir, Enforcement::Enforce).await;
     let mut c = server.client().await;
-    let auth = bearer(&key.sign(&claims("run-1", json!({}))));
+    let token = key.sign(&claims("run-1", json!({})));
     let req = |enforcement: &str| {
         with_context(
-            check("GET", "/v1/anything", &[("authorization", &auth)]),
+            check_bearer("GET", "/v1/anything", &token),
             &[
                 ("resource", "model:acme/llama"),
                 ("role", "manager"),
