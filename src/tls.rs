@@ -23,6 +23,7 @@ use futures_util::Stream;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::server::TlsStream;
@@ -264,6 +265,21 @@ pub fn incoming(
                         let peer = conn.connect_info();
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn)).await {
                             Ok(Ok(stream)) => {
+                                if let Some(cert) = stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|c| c.first())
+                                {
+                                    // Which client certificate is in use, e.g. after a rotation
+                                    // on Envoy's side; `openssl x509 -fingerprint -sha256` prints
+                                    // the same text for a certificate file.
+                                    tracing::debug!(
+                                        ?peer,
+                                        client_cert_sha256 = %Fingerprint(cert),
+                                        "TLS client certificate accepted"
+                                    );
+                                }
                                 let _ = tx.send(GrpcConn::Tls(Box::new(stream))).await;
                             }
                             Ok(Err(e)) => {
@@ -280,6 +296,22 @@ pub fn incoming(
         let conn = rx.recv().await?;
         Some((Ok(conn), rx))
     })
+}
+
+/// A certificate's SHA-256 fingerprint as OpenSSL prints it (`AB:CD:…`), computed only when
+/// the log line that shows it is written.
+struct Fingerprint<'a>(&'a CertificateDer<'a>);
+
+impl std::fmt::Display for Fingerprint<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, byte) in Sha256::digest(self.0).iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{byte:02X}")?;
+        }
+        Ok(())
+    }
 }
 
 impl AsyncRead for GrpcConn {
@@ -375,6 +407,17 @@ mod tests {
         assert!(
             err.contains("tls.crt") && err.contains("no CERTIFICATE"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fingerprint_is_the_sha256_in_openssls_spelling() {
+        // FIPS 180-2's SHA-256 example: the digest of "abc".
+        let der = CertificateDer::from(b"abc".to_vec());
+        assert_eq!(
+            Fingerprint(&der).to_string(),
+            "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:\
+             B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD"
         );
     }
 }
