@@ -1,8 +1,10 @@
 //! The shipped `envoy/envoy-mtls.yaml` with a real Envoy and the `claimgate` binary serving
 //! gRPC over mTLS: checks pass over the mutual TLS connection, Envoy's gRPC health check marks
 //! claimgate healthy, an Envoy whose client certificate is of another CA gets no answer from
-//! claimgate (so its requests fail closed with 503), and Envoy's client certificate rotated on
-//! disk as the kubelet rotates a Secret is used without a restart while no request fails.
+//! claimgate (so its requests fail closed with 503). Under load, with both sides' files laid out
+//! as the kubelet mounts Secrets: Envoy's client certificate rotated on disk is used without a
+//! restart, and a CA replaced in steps on both sides leaves the old CA's certificates refused;
+//! no request fails in either.
 
 mod common;
 
@@ -63,6 +65,9 @@ async fn mtls_claimgate(config: &Path, dir: &Path) -> Claimgate {
             &key,
             "--tls-client-ca",
             &ca,
+            // Quick enough for a test that rotates claimgate's files.
+            "--tls-reload-interval",
+            "100ms",
         ],
     )
     .await
@@ -175,6 +180,126 @@ fn client_certs_seen(claimgate: &Claimgate) -> Vec<String> {
         .collect()
 }
 
+/// Wait (bounded) until claimgate has accepted a connection with this client certificate.
+async fn wait_for_client_cert(claimgate: &Claimgate, pair: &Pair) -> bool {
+    let want = fingerprint(pair);
+    eventually(Duration::from_secs(15), || async {
+        client_certs_seen(claimgate).contains(&want)
+    })
+    .await
+}
+
+/// Wait (bounded) until claimgate has reloaded its TLS files `times` times in all.
+async fn wait_for_tls_reloads(claimgate: &Claimgate, times: usize) -> bool {
+    eventually(Duration::from_secs(15), || async {
+        claimgate
+            .stderr()
+            .matches("TLS certificate reloaded")
+            .count()
+            >= times
+    })
+    .await
+}
+
+/// The shipped 600s connection duration of the claimgate cluster, shortened so that
+/// connections opened before a rotation end within the test.
+fn with_connection_duration(mut config: EnvoyConfig, duration: &str) -> EnvoyConfig {
+    let cluster = &mut config.0["static_resources"]["clusters"][0];
+    assert_eq!(cluster["name"].as_str(), Some("claimgate"));
+    let setting = &mut cluster["typed_extension_protocol_options"]
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["common_http_protocol_options"]
+        ["max_connection_duration"];
+    assert!(
+        setting.is_string(),
+        "envoy-mtls.yaml sets max_connection_duration"
+    );
+    *setting = duration.into();
+    config
+}
+
+/// Lay out `dir` at `version` as the kubelet mounts a Secret (`NAME -> ..data/NAME`) with
+/// `ca.crt` and the pair as `NAME.crt`/`NAME.key`, and swap `..data` to it.
+fn mount(dir: &Path, version: &str, name: &str, pair: &Pair, ca: &str) {
+    let (cert, key) = (format!("{name}.crt"), format!("{name}.key"));
+    let files = [
+        ("ca.crt", ca),
+        (cert.as_str(), pair.cert.as_str()),
+        (key.as_str(), pair.key.as_str()),
+    ];
+    common::configmap::version(dir, version, &files);
+    common::configmap::swap(dir, version);
+}
+
+/// Allowed requests sent through Envoy by three clients, one after another each, until
+/// [`Load::finish`]; every answer but 200 is kept as a failure.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<Mutex<Vec<String>>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(envoy: &Envoy, token: &str) -> Load {
+        let ingress = envoy.listener("ingress");
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+        let workers = (0..3)
+            .map(|_| {
+                let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+                let bearer = format!("Bearer {token}");
+                tokio::spawn(async move {
+                    // Bounded: at most this many requests per client even if stop never came.
+                    for _ in 0..20_000 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let reply = http(
+                            ingress,
+                            "GET",
+                            "/v1/models/acme/llama/infer",
+                            &[("authorization", &bearer)],
+                        )
+                        .await;
+                        if reply.status == 200 {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            failed.lock().unwrap().push(format!("{reply:?}"));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            ok,
+            failed,
+            workers,
+        }
+    }
+
+    fn passed(&self) -> usize {
+        self.ok.load(Ordering::Relaxed)
+    }
+
+    /// Stop; the requests that passed and the failures.
+    async fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers {
+            w.await.unwrap();
+        }
+        let failed = self.failed.lock().unwrap().clone();
+        (self.ok.load(Ordering::Relaxed), failed)
+    }
+}
+
+async fn connection_stats(envoy: &Envoy) -> String {
+    let stats =
+        "/stats?filter=^cluster.claimgate.(upstream_cx_total|upstream_cx_max_duration|client_ssl)";
+    http(envoy.admin, "GET", stats, &[]).await.body
+}
+
 #[tokio::test]
 async fn envoys_client_certificate_rotated_by_a_secret_swap_is_used_without_a_restart_and_no_request_fails(
 ) {
@@ -186,118 +311,48 @@ async fn envoys_client_certificate_rotated_by_a_secret_swap_is_used_without_a_re
     ca.write(server.path(), "ca.crt");
     let claimgate = mtls_claimgate(config.path(), server.path()).await;
     let upstream = Echo::start().await;
-
-    // Envoy's certificate, key and CA as a Secret mount: `envoy.crt -> ..data/envoy.crt`,
-    // `..data -> ..v1`.
+    // Envoy's certificate, key and CA as a Secret mount.
     let secret = tempfile::tempdir().unwrap();
-    let mount = |version: &str, pair: &Pair| {
-        common::configmap::version(
-            secret.path(),
-            version,
-            &[
-                ("ca.crt", ca.pem()),
-                ("envoy.crt", pair.cert.clone()),
-                ("envoy.key", pair.key.clone()),
-            ],
-        );
-    };
     let first = ca.client("envoy", false);
-    mount("v1", &first);
-    common::configmap::swap(secret.path(), "v1");
+    mount(secret.path(), "v1", "envoy", &first, &ca.pem());
     let sds = tempfile::tempdir().unwrap();
-    let mut envoy_config = mtls_envoy(sds.path(), secret.path(), &claimgate, &upstream);
-    // The shipped 600s, shortened so that the connections opened with the first certificate
-    // end within the test.
-    let options = &mut envoy_config.0["static_resources"]["clusters"][0];
-    assert_eq!(options["name"].as_str(), Some("claimgate"));
-    let duration = &mut options["typed_extension_protocol_options"]
-        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["common_http_protocol_options"]
-        ["max_connection_duration"];
-    assert!(
-        duration.is_string(),
-        "envoy-mtls.yaml sets max_connection_duration"
-    );
-    *duration = "1s".into();
-    let envoy = Envoy::start(envoy_config).await;
-    let ingress = envoy.listener("ingress");
-
+    let envoy_config = mtls_envoy(sds.path(), secret.path(), &claimgate, &upstream);
+    let envoy = Envoy::start(with_connection_duration(envoy_config, "1s")).await;
     let token = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut workers = Vec::new();
-    for _ in 0..3 {
-        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-        let bearer = format!("Bearer {token}");
-        workers.push(tokio::spawn(async move {
-            // Bounded: at most this many requests per worker even if stop never came.
-            for _ in 0..20_000 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let reply = http(
-                    ingress,
-                    "GET",
-                    "/v1/models/acme/llama/infer",
-                    &[("authorization", &bearer)],
-                )
-                .await;
-                if reply.status == 200 {
-                    ok.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    failed.lock().unwrap().push(format!("{reply:?}"));
-                }
-            }
-        }));
-    }
+    let load = Load::start(&envoy, &token);
 
-    let second = ca.client("envoy", false);
-    let (old, new) = (fingerprint(&first), fingerprint(&second));
-    let used = |fp: String| {
-        let claimgate = &claimgate;
-        move || {
-            let fp = fp.clone();
-            async move { client_certs_seen(claimgate).contains(&fp) }
-        }
-    };
     assert!(
-        eventually(Duration::from_secs(15), used(old.clone())).await,
+        wait_for_client_cert(&claimgate, &first).await,
         "claimgate sees Envoy's first certificate\n{}\n{}",
         claimgate.logs(),
         envoy.logs()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = ok.load(Ordering::Relaxed);
+    let before = load.passed();
 
     // The kubelet's update: the new version's files are written, then `..data` is renamed
     // over in one step. Envoy is not restarted or told.
-    mount("v2", &second);
-    common::configmap::swap(secret.path(), "v2");
-    let rotated = eventually(Duration::from_secs(15), used(new.clone())).await;
+    let second = ca.client("envoy", false);
+    mount(secret.path(), "v2", "envoy", &second, &ca.pem());
+    let rotated = wait_for_client_cert(&claimgate, &second).await;
     // Handshakes begun before the swap are over by now: from here on, every connection
     // claimgate accepts must carry the new certificate. The load goes on for longer than the
     // connection duration, so Envoy replaces its connection at least once more.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let settled = client_certs_seen(&claimgate).len();
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
+    let (ok, failed) = load.finish().await;
 
     let seen = client_certs_seen(&claimgate);
-    let ok = ok.load(Ordering::Relaxed);
-    let failed = failed.lock().unwrap().clone();
-    let stats =
-        "/stats?filter=^cluster.claimgate.(upstream_cx_total|upstream_cx_max_duration|client_ssl)";
-    let stats = http(envoy.admin, "GET", stats, &[]).await.body;
+    let (old, new) = (fingerprint(&first), fingerprint(&second));
     println!(
         "rotation under load: {ok} requests passed ({} after the rotation), {} failed; claimgate \
-         accepted {} connections with the first certificate and {} with the rotated one\n{stats}",
+         accepted {} connections with the first certificate and {} with the rotated one\n{}",
         ok - before,
         failed.len(),
         seen.iter().filter(|s| **s == old).count(),
         seen.iter().filter(|s| **s == new).count(),
+        connection_stats(&envoy).await,
     );
     assert!(
         rotated,
@@ -321,4 +376,108 @@ async fn envoys_client_certificate_rotated_by_a_secret_swap_is_used_without_a_re
         "after the rotation every new connection has the rotated certificate: {:?}",
         &seen[settled..]
     );
+}
+
+#[tokio::test]
+async fn a_ca_replaced_in_steps_under_load_fails_no_request_and_the_old_cas_certificates_are_refused_after(
+) {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    let config = config(&key);
+    let (old_ca, new_ca) = (TestCa::new("mesh CA 2026"), TestCa::new("mesh CA 2027"));
+    let both = format!("{}{}", old_ca.pem(), new_ca.pem());
+    let (old_server, old_client) = (old_ca.server("claimgate"), old_ca.client("envoy", false));
+    let (new_server, new_client) = (new_ca.server("claimgate"), new_ca.client("envoy", false));
+    // Each side's Secret mount: its own certificate and the CAs it trusts for the other side.
+    let (server, secret) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let step = |version: &str, server_pair: &Pair, client_pair: &Pair, trusted: &str| {
+        mount(server.path(), version, "claimgate", server_pair, trusted);
+        mount(secret.path(), version, "envoy", client_pair, trusted);
+    };
+    step("v1", &old_server, &old_client, &old_ca.pem());
+    let claimgate = mtls_claimgate(config.path(), server.path()).await;
+    let upstream = Echo::start().await;
+    let sds = tempfile::tempdir().unwrap();
+    let envoy_config = mtls_envoy(sds.path(), secret.path(), &claimgate, &upstream);
+    let envoy = Envoy::start(with_connection_duration(envoy_config, "1s")).await;
+    let token = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
+    let load = Load::start(&envoy, &token);
+    assert!(
+        wait_for_client_cert(&claimgate, &old_client).await,
+        "Envoy reaches claimgate\n{}\n{}",
+        claimgate.logs(),
+        envoy.logs()
+    );
+
+    // 1. Both sides trust both CAs. Envoy is proven to have read its new bundle by step 2:
+    // claimgate's next certificate is of the new CA only.
+    step("v2", &old_server, &old_client, &both);
+    assert!(
+        wait_for_tls_reloads(&claimgate, 1).await,
+        "{}",
+        claimgate.logs()
+    );
+    // 2. Both certificates are reissued by the new CA.
+    step("v3", &new_server, &new_client, &both);
+    assert!(
+        wait_for_tls_reloads(&claimgate, 2).await,
+        "{}",
+        claimgate.logs()
+    );
+    assert!(
+        wait_for_client_cert(&claimgate, &new_client).await,
+        "Envoy connects with the new CA's certificate\n{}",
+        claimgate.logs()
+    );
+    // Past the connection duration: no connection of the old certificates carries checks.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // 3. The old CA is trusted no more, on either side.
+    step("v4", &new_server, &new_client, &new_ca.pem());
+    assert!(
+        wait_for_tls_reloads(&claimgate, 3).await,
+        "{}",
+        claimgate.logs()
+    );
+    let settled = client_certs_seen(&claimgate).len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (ok, failed) = load.finish().await;
+    let seen = client_certs_seen(&claimgate);
+    println!(
+        "CA rotation under load: {ok} requests passed, {} failed; {} connections accepted after \
+         the old CA was dropped\n{}",
+        failed.len(),
+        seen.len() - settled,
+        connection_stats(&envoy).await,
+    );
+    assert!(
+        failed.is_empty(),
+        "failed requests: {:?}\n{}\n{}",
+        &failed[..failed.len().min(5)],
+        envoy.logs(),
+        claimgate.logs()
+    );
+    assert!(
+        seen.len() > settled,
+        "Envoy opened connections after the old CA was dropped"
+    );
+    assert!(
+        seen[settled..]
+            .iter()
+            .all(|s| *s == fingerprint(&new_client)),
+        "only the new CA's certificate after the rotation: {:?}",
+        &seen[settled..]
+    );
+
+    // An Envoy still presenting the old CA's (unexpired) certificate gets no answer now.
+    let stale = tempfile::tempdir().unwrap();
+    mount(stale.path(), "v1", "envoy", &old_client, &both);
+    let sds2 = tempfile::tempdir().unwrap();
+    let stranger = Envoy::start(mtls_envoy(sds2.path(), stale.path(), &claimgate, &upstream)).await;
+    let reply = stranger
+        .request(
+            "GET",
+            "/v1/models/acme/llama/infer",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+    assert_eq!(reply.status, 503, "{reply:?}");
 }
