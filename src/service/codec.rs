@@ -6,10 +6,10 @@
 //! This is the same routing and the same `tonic::server::Grpc` underneath, with the codec
 //! swapped.
 //!
-//! Memory: a check holds its request's bytes from the first DATA frame until its answer is
-//! sent. Two bounds keep that small whoever is sending: a message longer than
-//! `max_message_size` is refused with RESOURCE_EXHAUSTED as soon as its 5-byte length prefix
-//! arrives (nothing of it is buffered), and at most `max_in_flight` checks are received or
+//! Memory: tonic reserves a message's announced length as soon as its 5-byte prefix arrives,
+//! and a check holds those bytes until its answer is sent. Two bounds keep that small
+//! whoever is sending: a message longer than `max_message_size` is refused with
+//! RESOURCE_EXHAUSTED as soon as its length prefix arrives (nothing of it is buffered), and at most `max_in_flight` checks are received or
 //! decided at once over all connections; the next one is refused with RESOURCE_EXHAUSTED at
 //! once (Envoy can retry it on another replica) instead of queueing. So the request bytes held
 //! are at most `max_in_flight × max_message_size`, however many connections and streams there
@@ -142,6 +142,20 @@ impl Encoder for CheckCodec {
     }
 }
 
+/// The gRPC status codes spec answers a message larger than the server accepts with
+/// RESOURCE_EXHAUSTED (as grpc-go and grpc-java do); tonic 0.14's decoder says OUT_OF_RANGE.
+/// A check never fails with a status of its own, so an OUT_OF_RANGE here is always the
+/// decoder's, in a trailers-only answer; a check's answer keeps its status in the trailers
+/// and is untouched.
+fn too_large_is_resource_exhausted(answer: &mut http::Response<TonicBody>) {
+    let status = answer.headers().get("grpc-status");
+    if status.is_some_and(|s| s.as_bytes() == b"11") {
+        answer
+            .headers_mut()
+            .insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}
+
 struct Check(Arc<CheckService>);
 
 impl UnaryService<RequestView> for Check {
@@ -184,10 +198,12 @@ where
         let limit = self.max_message_size;
         Box::pin(async move {
             let _entered = entered;
-            Ok(Grpc::new(CheckCodec)
+            let mut answer = Grpc::new(CheckCodec)
                 .max_decoding_message_size(limit)
                 .unary(Check(inner), req)
-                .await)
+                .await;
+            too_large_is_resource_exhausted(&mut answer);
+            Ok(answer)
         })
     }
 }
