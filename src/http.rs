@@ -32,6 +32,9 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::Snapshot;
 
+#[cfg(test)]
+mod tests;
+
 /// What the HTTP handlers read.
 #[derive(Debug, Clone)]
 pub struct HttpState {

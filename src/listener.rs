@@ -588,6 +588,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_handshake_not_read_by_its_deadline_fails_and_one_read_in_time_lifts_it() {
+        use futures_util::FutureExt as _;
+        // The deadline has passed as the connection starts: only bytes already there count.
+        let (near, _far) = tokio::io::duplex(64);
+        let mut late = Handshake::new(near, HTTP2_PREFACE_LEN, Instant::now());
+        let mut byte = [0u8; 1];
+        let err = late.read(&mut byte).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+
+        let (near, mut far) = tokio::io::duplex(64);
+        far.write_all(&[b'x'; HTTP2_PREFACE_LEN]).await.unwrap();
+        let mut done = Handshake::new(near, HTTP2_PREFACE_LEN, Instant::now());
+        let mut preface = [0u8; HTTP2_PREFACE_LEN];
+        done.read_exact(&mut preface).await.unwrap();
+        // Then silence is the idle timeout's business, not the handshake's: the read waits.
+        assert!(done.read(&mut byte).now_or_never().is_none());
+        far.write_all(b"y").await.unwrap();
+        assert_eq!(done.read(&mut byte).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
     async fn a_dropped_connection_frees_its_slot() {
         let slots = Arc::new(Semaphore::new(1));
         let (near, _far) = tokio::io::duplex(8);

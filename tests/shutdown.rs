@@ -16,6 +16,9 @@ use common::envoy::{Echo, Envoy, EnvoyConfig};
 use common::process::{http, Claimgate};
 use common::*;
 use serde_json::json;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
 /// Room on top of delay + grace for a loaded machine to start, schedule and reap a process.
 const SLACK: Duration = Duration::from_secs(5);
@@ -34,10 +37,10 @@ fn config(key: &TestKey) -> ConfigDir {
 async fn sigterm_keeps_answering_through_the_delay_then_sends_goaway_and_exits_within_the_grace() {
     let key = TestKey::generate(Kind::Es256, "k1");
     let dir = config(&key);
-    let (delay, grace) = (Duration::from_secs(2), Duration::from_secs(2));
+    let (delay, grace) = (Duration::from_secs(2), Duration::from_secs(8));
     let mut claimgate = Claimgate::start_with(
         dir.path(),
-        &["--shutdown-delay", "2s", "--shutdown-grace", "2s"],
+        &["--shutdown-delay", "2s", "--shutdown-grace", "8s"],
     )
     .await;
     // An idle HTTP/2 connection: its end is the GOAWAY.
@@ -67,6 +70,18 @@ async fn sigterm_keeps_answering_through_the_delay_then_sends_goaway_and_exits_w
         .send_data(Bytes::from_static(&[0, 0, 0, 0, 100, 1, 2, 3]), false)
         .unwrap();
     let mut client = claimgate.client().await;
+    let mut health = HealthClient::new(
+        tonic::transport::Endpoint::from_shared(format!("http://{}", claimgate.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let serving = || HealthCheckRequest {
+        service: "envoy.service.auth.v3.Authorization".to_owned(),
+    };
+    let status = health.check(serving()).await.unwrap().into_inner().status();
+    assert_eq!(status, ServingStatus::Serving);
 
     claimgate.signal("-TERM");
     let signalled = Instant::now();
@@ -76,6 +91,9 @@ async fn sigterm_keeps_answering_through_the_delay_then_sends_goaway_and_exits_w
     })
     .await;
     assert!(not_ready, "/readyz says 503 shutting down during the delay");
+    // gRPC health says the same, for Envoy's health checks.
+    let status = health.check(serving()).await.unwrap().into_inner().status();
+    assert_eq!(status, ServingStatus::NotServing);
     // Still serving: liveness, and checks on the open connection.
     assert_eq!(claimgate.get("/healthz").await.status, 200);
     let valid = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
@@ -90,13 +108,18 @@ async fn sigterm_keeps_answering_through_the_delay_then_sends_goaway_and_exits_w
         "the checks above were answered within the delay; make it longer if this machine is slower"
     );
 
-    // Then the idle connection is told to go away, and the process exits within the grace
-    // although one check never finished.
-    let goaway = tokio::time::timeout(delay + grace + SLACK, idle_ended).await;
+    // Then the idle connection is told to go away as the drain begins, long before the
+    // grace could have cut it...
+    let goaway = tokio::time::timeout(
+        (delay + grace / 2).saturating_sub(signalled.elapsed()),
+        idle_ended,
+    )
+    .await;
     assert!(
         goaway.is_ok(),
-        "the idle HTTP/2 connection was closed with a GOAWAY"
+        "the idle HTTP/2 connection was closed with a GOAWAY when the drain began"
     );
+    // ...and the process exits within the grace although one check never finished.
     let status = claimgate
         .exited_within((delay + grace + SLACK).saturating_sub(signalled.elapsed()))
         .await;
