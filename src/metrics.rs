@@ -37,6 +37,8 @@ pub struct Metrics {
     log_dropped: IntCounter,
     log_write_errors: IntCounter,
     open_connections: IntGaugeVec,
+    refused_in_flight: IntCounter,
+    refused_too_large: IntCounter,
 }
 
 /// The listeners whose open connections are counted: the only values of the `listener` label.
@@ -212,9 +214,18 @@ impl Metrics {
         for listener in LISTENERS {
             open_connections.with_label_values(&[listener]);
         }
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "claimgate_grpc_refused_total",
+                "Check requests refused with RESOURCE_EXHAUSTED before a decision: reason in_flight (too many checks at once) or message_too_large.",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(checks.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(open_connections.clone()),
+            Box::new(refused.clone()),
             Box::new(ready.clone()),
             Box::new(log_events.clone()),
             Box::new(log_dropped.clone()),
@@ -264,7 +275,19 @@ impl Metrics {
             log_dropped,
             log_write_errors,
             open_connections,
+            refused_in_flight: refused.with_label_values(&["in_flight"]),
+            refused_too_large: refused.with_label_values(&["message_too_large"]),
         }
+    }
+
+    /// A check was refused because too many were in flight.
+    pub fn refused_in_flight(&self) {
+        self.refused_in_flight.inc();
+    }
+
+    /// A check was refused because its message was over the size limit.
+    pub fn refused_too_large(&self) {
+        self.refused_too_large.inc();
     }
 
     /// The open-connections gauge of `listener`, one of [`LISTENERS`].

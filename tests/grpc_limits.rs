@@ -144,6 +144,10 @@ async fn streams_announcing_huge_messages_are_refused_at_once_and_checks_keep_be
         .await
         .expect("a check is answered");
     assert_eq!(answer.status, 401);
+    let refused = claimgate
+        .metric(r#"claimgate_grpc_refused_total{reason="message_too_large"}"#)
+        .await;
+    assert_eq!(refused, Some(100.0));
 }
 
 #[tokio::test]
@@ -209,6 +213,10 @@ async fn checks_beyond_the_in_flight_limit_are_refused_at_once_and_answered_agai
     })
     .await;
     assert!(refused, "a fifth check is refused with RESOURCE_EXHAUSTED");
+    let counted = claimgate
+        .metric(r#"claimgate_grpc_refused_total{reason="in_flight"}"#)
+        .await;
+    assert!(counted >= Some(1.0), "{counted:?}");
     // Health checks are not checks: the replica still reports itself serving.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", claimgate.grpc))
         .unwrap()

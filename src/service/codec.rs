@@ -146,14 +146,19 @@ impl Encoder for CheckCodec {
 /// RESOURCE_EXHAUSTED (as grpc-go and grpc-java do); tonic 0.14's decoder says OUT_OF_RANGE.
 /// A check never fails with a status of its own, so an OUT_OF_RANGE here is always the
 /// decoder's, in a trailers-only answer; a check's answer keeps its status in the trailers
-/// and is untouched.
-fn too_large_is_resource_exhausted(answer: &mut http::Response<TonicBody>) {
-    let status = answer.headers().get("grpc-status");
-    if status.is_some_and(|s| s.as_bytes() == b"11") {
-        answer
-            .headers_mut()
-            .insert("grpc-status", http::HeaderValue::from_static("8"));
+/// and is untouched. Whether it was such a refusal.
+fn too_large_is_resource_exhausted(answer: &mut http::Response<TonicBody>) -> bool {
+    let out_of_range = answer
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|s| s.as_bytes() == b"11");
+    if !out_of_range {
+        return false;
     }
+    answer
+        .headers_mut()
+        .insert("grpc-status", http::HeaderValue::from_static("8"));
+    true
 }
 
 struct Check(Arc<CheckService>);
@@ -186,6 +191,7 @@ where
             return Box::pin(async move { Ok(Status::unimplemented("").into_http()) });
         }
         let Some(entered) = self.in_flight.enter() else {
+            self.inner.metrics.refused_in_flight();
             tracing::debug!(
                 limit = self.in_flight.max,
                 "check refused: too many checks in flight"
@@ -200,9 +206,11 @@ where
             let _entered = entered;
             let mut answer = Grpc::new(CheckCodec)
                 .max_decoding_message_size(limit)
-                .unary(Check(inner), req)
+                .unary(Check(Arc::clone(&inner)), req)
                 .await;
-            too_large_is_resource_exhausted(&mut answer);
+            if too_large_is_resource_exhausted(&mut answer) {
+                inner.metrics.refused_too_large();
+            }
             Ok(answer)
         })
     }
