@@ -39,7 +39,7 @@ mod socket;
 
 pub use socket::{Acceptor, ListenAddr, ListenAddrError, Socket};
 
-/// Limits and timeouts of the connections on both ports.
+/// Limits and timeouts of the connections on both ports, and how long a shutdown may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionOptions {
     /// Most connections open at once on the gRPC port.

@@ -70,7 +70,7 @@ pub struct ServeOptions {
     pub provider: ProviderOptions,
     /// How many verified tokens to remember (0: verify every check).
     pub token_cache_entries: usize,
-    /// Connection limits and timeouts of both ports.
+    /// Connection limits and timeouts of both ports, and the shutdown's delay and grace.
     pub connections: ConnectionOptions,
     /// TLS (and mTLS with a client CA) on the gRPC port; `None`: plaintext.
     pub tls: Option<TlsFiles>,
