@@ -90,7 +90,7 @@ impl pb::health_server::Health for Health {
 }
 
 /// Keep the statuses (and the `claimgate_ready` gauge) equal to readiness until `stop` turns
-/// true, then report `NOT_SERVING` for the drain.
+/// true (the shutdown began), then report `NOT_SERVING` for the rest of it.
 pub async fn follow(
     reporter: HealthReporter,
     store: Arc<Store>,
@@ -113,5 +113,6 @@ pub async fn follow(
             last = now;
         }
     }
+    metrics.set_ready(false);
     report(&reporter, ServingStatus::NotServing).await;
 }

@@ -103,6 +103,30 @@ enum Command {
         /// Idle time before TCP keepalive probes start (both ports).
         #[arg(long, env = "CLAIMGATE_TCP_KEEPALIVE", default_value = "60s")]
         tcp_keepalive: humantime::Duration,
+        /// A new connection's handshake (gRPC: TLS and the HTTP/2 preface; HTTP: the first
+        /// byte of a request) must arrive within this, or the connection is closed.
+        #[arg(long, env = "CLAIMGATE_HANDSHAKE_TIMEOUT", default_value = "5s")]
+        handshake_timeout: humantime::Duration,
+        /// Most concurrent checks (HTTP/2 streams) per gRPC connection.
+        #[arg(
+            long,
+            env = "CLAIMGATE_GRPC_MAX_CONCURRENT_STREAMS",
+            default_value_t = 100
+        )]
+        grpc_max_concurrent_streams: u32,
+        /// Largest check request accepted (bytes, or with KiB/MiB); raise it when Envoy's
+        /// ext_authz sends request bodies (with_request_body.max_request_bytes).
+        #[arg(long, env = "CLAIMGATE_GRPC_MAX_MESSAGE_SIZE", default_value = "256KiB", value_parser = parse_size)]
+        grpc_max_message_size: usize,
+        /// Most checks being received or decided at once; more are refused (RESOURCE_EXHAUSTED).
+        #[arg(long, env = "CLAIMGATE_MAX_IN_FLIGHT_CHECKS", default_value_t = 512)]
+        max_in_flight_checks: usize,
+        /// After SIGTERM, keep serving this long with /readyz 503 before draining.
+        #[arg(long, env = "CLAIMGATE_SHUTDOWN_DELAY", default_value = "0s")]
+        shutdown_delay: humantime::Duration,
+        /// Stop waiting for in-flight checks and open connections this long into the drain.
+        #[arg(long, env = "CLAIMGATE_SHUTDOWN_GRACE", default_value = "20s")]
+        shutdown_grace: humantime::Duration,
         /// Serve gRPC over TLS with this certificate chain (PEM); re-read when it changes.
         #[arg(long, env = "CLAIMGATE_TLS_CERT", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -260,6 +284,29 @@ fn parse_allow_metadata(s: &str) -> Result<claimgate::service::AllowMetadata, St
         .ok_or_else(|| format!("{s:?} is not full or decision-id"))
 }
 
+/// A size in bytes: `262144`, `256KiB` or `1MiB`.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let scale = match unit {
+        "" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "{s:?}: the unit is KiB or MiB (or none, for bytes)"
+            ))
+        }
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{s:?} is not a size like 262144, 256KiB or 1MiB"))
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
@@ -322,6 +369,12 @@ fn main() -> ExitCode {
             grpc_keepalive_interval,
             grpc_keepalive_timeout,
             tcp_keepalive,
+            handshake_timeout,
+            grpc_max_concurrent_streams,
+            grpc_max_message_size,
+            max_in_flight_checks,
+            shutdown_delay,
+            shutdown_grace,
             tls_cert,
             tls_key,
             tls_client_ca,
@@ -353,6 +406,12 @@ fn main() -> ExitCode {
                     grpc_keepalive_interval: grpc_keepalive_interval.into(),
                     grpc_keepalive_timeout: grpc_keepalive_timeout.into(),
                     tcp_keepalive: tcp_keepalive.into(),
+                    handshake_timeout: handshake_timeout.into(),
+                    grpc_max_concurrent_streams,
+                    grpc_max_message_size,
+                    max_in_flight_checks,
+                    shutdown_delay: shutdown_delay.into(),
+                    shutdown_grace: shutdown_grace.into(),
                 },
                 tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
                     cert,

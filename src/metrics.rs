@@ -36,6 +36,45 @@ pub struct Metrics {
     log_events: IntCounter,
     log_dropped: IntCounter,
     log_write_errors: IntCounter,
+    open_connections: IntGaugeVec,
+    refused_in_flight: IntCounter,
+    refused_too_large: IntCounter,
+}
+
+/// The listeners whose open connections are counted: the only values of the `listener` label.
+pub const LISTENERS: [&str; 2] = ["grpc", "http"];
+
+/// Counts the open connections of one listener.
+#[derive(Clone)]
+pub struct OpenConnections(IntGauge);
+
+impl std::fmt::Debug for OpenConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenConnections")
+    }
+}
+
+impl OpenConnections {
+    /// A connection opened; it counts until the returned guard drops.
+    pub fn opened(&self) -> OpenConnection {
+        self.0.inc();
+        OpenConnection(self.0.clone())
+    }
+}
+
+/// One open connection, counted until dropped.
+pub struct OpenConnection(IntGauge);
+
+impl std::fmt::Debug for OpenConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenConnection")
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -164,8 +203,29 @@ impl Metrics {
             "Failures to open or write the decision log (each retried on the next reopen).",
         )
         .expect("static metric definition");
+        let open_connections = IntGaugeVec::new(
+            Opts::new(
+                "claimgate_open_connections",
+                "Connections open now, per listener (grpc, http).",
+            ),
+            &["listener"],
+        )
+        .expect("static metric definition");
+        for listener in LISTENERS {
+            open_connections.with_label_values(&[listener]);
+        }
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "claimgate_grpc_refused_total",
+                "Check requests refused with RESOURCE_EXHAUSTED before a decision: reason in_flight (too many checks at once) or message_too_large.",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(checks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(open_connections.clone()),
+            Box::new(refused.clone()),
             Box::new(ready.clone()),
             Box::new(log_events.clone()),
             Box::new(log_dropped.clone()),
@@ -214,7 +274,25 @@ impl Metrics {
             log_events,
             log_dropped,
             log_write_errors,
+            open_connections,
+            refused_in_flight: refused.with_label_values(&["in_flight"]),
+            refused_too_large: refused.with_label_values(&["message_too_large"]),
         }
+    }
+
+    /// A check was refused because too many were in flight.
+    pub fn refused_in_flight(&self) {
+        self.refused_in_flight.inc();
+    }
+
+    /// A check was refused because its message was over the size limit.
+    pub fn refused_too_large(&self) {
+        self.refused_too_large.inc();
+    }
+
+    /// The open-connections gauge of `listener`, one of [`LISTENERS`].
+    pub fn open_connections(&self, listener: &'static str) -> OpenConnections {
+        OpenConnections(self.open_connections.with_label_values(&[listener]))
     }
 
     /// `lines` decisions were written to the decision log.

@@ -70,7 +70,7 @@ pub struct ServeOptions {
     pub provider: ProviderOptions,
     /// How many verified tokens to remember (0: verify every check).
     pub token_cache_entries: usize,
-    /// Connection limits and timeouts of both ports.
+    /// Connection limits and timeouts of both ports, and the shutdown's delay and grace.
     pub connections: ConnectionOptions,
     /// TLS (and mTLS with a client CA) on the gRPC port; `None`: plaintext.
     pub tls: Option<TlsFiles>,
@@ -98,8 +98,20 @@ pub struct Bound {
     allow_metadata: crate::service::AllowMetadata,
 }
 
-/// How long shutdown waits for the decision log to write what is queued.
+/// How long shutdown waits for the decision log to write what is queued (at most; the
+/// shutdown grace bounds it too).
 const DECISION_LOG_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The HTTP/2 stream window of a gRPC connection: the RFC's default. A check request is a few
+/// KiB; a larger one takes a few window updates, which cost nothing on the paths Envoy uses.
+const STREAM_WINDOW: u32 = 64 * 1024;
+
+/// The HTTP/2 connection window: what all of a connection's streams together may send
+/// ahead of being read.
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
+
+/// A health check request is a service name.
+const HEALTH_MAX_MESSAGE_SIZE: usize = 4 * 1024;
 
 impl Bound {
     /// Load the configuration, then bind both listeners.
@@ -135,8 +147,20 @@ impl Bound {
             reload: opts.reload,
             token_cache_entries: opts.token_cache_entries,
             connections: opts.connections,
-            grpc: Listener::new(grpc, "grpc", limits.grpc_max_connections, limits),
-            http: Listener::new(http, "http", limits.http_max_connections, limits),
+            grpc: Listener::new(
+                grpc,
+                "grpc",
+                limits.grpc_max_connections,
+                limits,
+                metrics.open_connections("grpc"),
+            ),
+            http: Listener::new(
+                http,
+                "http",
+                limits.http_max_connections,
+                limits,
+                metrics.open_connections("http"),
+            ),
             tls,
             store,
             metrics,
@@ -202,9 +226,17 @@ impl Bound {
         };
         let mut grpc_rx = rx.clone();
         let limits = self.connections;
+        // SIGTERM first only drains readiness (`/readyz` 503, gRPC health NOT_SERVING) so the
+        // endpoint is removed while checks are still answered; `tx` then stops the servers.
+        let (draining_tx, draining) = watch::channel(false);
         // tonic takes any stream of connections: this one waits for a free slot before it
         // accepts, and never yields an error (the listener retries those itself).
-        let incoming = tls::incoming(self.grpc, self.tls.clone(), rx.clone());
+        let incoming = tls::incoming(
+            self.grpc,
+            self.tls.clone(),
+            limits.handshake_timeout,
+            rx.clone(),
+        );
         let tls_watch = self
             .tls
             .clone()
@@ -214,13 +246,23 @@ impl Bound {
             health_reporter,
             self.store.clone(),
             self.metrics.clone(),
-            tx.subscribe(),
+            draining.clone(),
         ));
         let grpc = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(limits.grpc_keepalive_interval))
             .http2_keepalive_timeout(Some(limits.grpc_keepalive_timeout))
-            .add_service(health_service)
-            .add_service(AuthorizationService::new(service))
+            // Each open stream may hold one message (bounded by the message size) and the
+            // unread DATA its window lets in; SETTINGS_MAX_CONCURRENT_STREAMS bounds how many
+            // a connection opens (Envoy opens another connection when it needs more).
+            .max_concurrent_streams(limits.grpc_max_concurrent_streams)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .add_service(health_service.max_decoding_message_size(HEALTH_MAX_MESSAGE_SIZE))
+            .add_service(AuthorizationService::with_limits(
+                service,
+                limits.grpc_max_message_size,
+                limits.max_in_flight_checks,
+            ))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = grpc_rx.wait_for(|stop| *stop).await;
             });
@@ -228,8 +270,9 @@ impl Bound {
         let app = http::router(HttpState {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
+            draining,
         });
-        let http = http::serve(self.http, app, limits.http_header_timeout, async move {
+        let http = http::serve(self.http, app, limits, async move {
             let _ = http_rx.wait_for(|stop| *stop).await;
         });
         let reloader = Arc::new(Reloader::new(
@@ -238,26 +281,53 @@ impl Bound {
             self.metrics.clone(),
         ));
         let reloads = tokio::spawn(reload::run(reloader, self.reload, tx.subscribe()));
-        let grpc = tokio::spawn(grpc);
-        let http = tokio::spawn(http);
+        let mut grpc = tokio::spawn(grpc);
+        let mut http = tokio::spawn(http);
         shutdown.await;
-        tracing::info!("shutting down: draining in-flight checks");
-        let _ = tx.send(true);
-        let _ = reloads.await;
-        let _ = health.await;
-        if let Some(watch) = tls_watch {
-            let _ = watch.await;
+        let _ = draining_tx.send(true);
+        if !limits.shutdown_delay.is_zero() {
+            tracing::info!(
+                delay = ?limits.shutdown_delay,
+                "shutting down: not ready, still serving until the delay ends"
+            );
+            tokio::time::sleep(limits.shutdown_delay).await;
         }
-        let grpc_result = grpc.await;
-        let http_result = http.await;
+        tracing::info!(grace = ?limits.shutdown_grace, "shutting down: draining in-flight checks");
+        let deadline = tokio::time::Instant::now() + limits.shutdown_grace;
+        let _ = tx.send(true);
+        let drained = tokio::time::timeout_at(deadline, async {
+            let _ = reloads.await;
+            let _ = health.await;
+            if let Some(watch) = tls_watch {
+                let _ = watch.await;
+            }
+            let grpc_result = (&mut grpc).await;
+            let http_result = (&mut http).await;
+            (grpc_result, http_result)
+        })
+        .await;
+        let (grpc_result, http_result) = match drained {
+            Ok(results) => results,
+            Err(_) => {
+                // The connections still open (a client in the middle of a message, a peer
+                // that never acknowledges the GOAWAY) are closed with the process.
+                tracing::warn!(grace = ?limits.shutdown_grace, "the drain did not finish within the shutdown grace; closing what is left");
+                grpc.abort();
+                http.abort();
+                (Ok(Ok(())), Ok(()))
+            }
+        };
         if let Some(reopen) = reopen {
             reopen.abort();
             let _ = reopen.await;
         }
         // The service (and its queue's sender) is gone with the gRPC server: the writer
-        // writes what is queued, unless its sink is stuck.
+        // writes what is queued, unless its sink is stuck. It gets what is left of the grace.
         if let Some(writer) = writer {
-            let finish = tokio::task::spawn_blocking(move || writer.finish(DECISION_LOG_DRAIN));
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(DECISION_LOG_DRAIN);
+            let finish = tokio::task::spawn_blocking(move || writer.finish(left));
             if !matches!(finish.await, Ok(true)) {
                 tracing::warn!("decision log: its sink did not take the last decisions in time");
             }

@@ -30,10 +30,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tonic::transport::server::Connected as _;
 
-use crate::listener::{Conn, Listener};
-
-/// A TLS handshake that takes longer than this is abandoned (its slot is freed).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::listener::{Conn, Handshake, Listener, HTTP2_PREFACE_LEN};
 
 /// Where the gRPC port's certificate, key and (for mTLS) client CA are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,22 +223,25 @@ fn build(files: &TlsFiles, bytes: &[Vec<u8>]) -> Result<Arc<rustls::ServerConfig
 }
 
 /// A connection on the gRPC port: plaintext, or after a completed TLS handshake. Either way
-/// it is a [`Conn`], so the connection limit and idle deadline hold for both.
+/// it is a [`Conn`], so the connection limit and idle deadline hold for both, and its HTTP/2
+/// preface must arrive by the handshake deadline.
 #[derive(Debug)]
 pub enum GrpcConn {
     /// Plaintext.
-    Plain(Conn),
+    Plain(Handshake<Conn>),
     /// TLS over the limited connection.
-    Tls(Box<TlsStream<Conn>>),
+    Tls(Box<Handshake<TlsStream<Conn>>>),
 }
 
 /// The gRPC port's connections for tonic: without TLS, accepted one by one; with TLS, each
-/// handshake runs in its own task (bounded by [`HANDSHAKE_TIMEOUT`] and by the connection
-/// limit, since the slot is held from accept), so a slow or failing client never holds up the
-/// next one. A refused handshake is logged at debug and never reaches tonic.
+/// handshake runs in its own task (bounded by `handshake` and by the connection limit, since
+/// the slot is held from accept), so a slow or failing client never holds up the next one. A
+/// refused handshake is logged at debug and never reaches tonic. Either way the TLS handshake
+/// and the HTTP/2 preface after it must both be done within `handshake` of the accept.
 pub fn incoming(
     listener: Listener,
     tls: Option<Arc<Tls>>,
+    handshake: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<GrpcConn, Infallible>> + Send + 'static {
     let (tx, rx) = mpsc::channel::<GrpcConn>(64);
@@ -252,8 +252,10 @@ pub fn incoming(
                 _ = stop.wait_for(|s| *s) => return,
                 () = tx.closed() => return,
             };
+            let deadline = tokio::time::Instant::now() + handshake;
             match &tls {
                 None => {
+                    let conn = Handshake::new(conn, HTTP2_PREFACE_LEN, deadline);
                     if tx.send(GrpcConn::Plain(conn)).await.is_err() {
                         return;
                     }
@@ -263,7 +265,7 @@ pub fn incoming(
                     let tx = tx.clone();
                     tokio::spawn(async move {
                         let peer = conn.connect_info();
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn)).await {
+                        match tokio::time::timeout_at(deadline, acceptor.accept(conn)).await {
                             Ok(Ok(stream)) => {
                                 if let Some(cert) = stream
                                     .get_ref()
@@ -280,6 +282,7 @@ pub fn incoming(
                                         "TLS client certificate accepted"
                                     );
                                 }
+                                let stream = Handshake::new(stream, HTTP2_PREFACE_LEN, deadline);
                                 let _ = tx.send(GrpcConn::Tls(Box::new(stream))).await;
                             }
                             Ok(Err(e)) => {
@@ -376,8 +379,8 @@ impl tonic::transport::server::Connected for GrpcConn {
 
     fn connect_info(&self) -> Self::ConnectInfo {
         match self {
-            GrpcConn::Plain(c) => c.connect_info(),
-            GrpcConn::Tls(c) => c.get_ref().0.connect_info(),
+            GrpcConn::Plain(c) => c.get_ref().connect_info(),
+            GrpcConn::Tls(c) => c.get_ref().get_ref().0.connect_info(),
         }
     }
 }

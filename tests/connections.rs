@@ -1,7 +1,10 @@
-//! Connections on both ports are bounded: a half-sent or silent connection is closed, an HTTP/2
-//! peer that stops answering PINGs is dropped, and connections beyond the limit wait without
-//! disturbing the open ones. The `claimgate serve` binary runs with short timeouts given as
-//! flags; every wait is bounded, and nothing asserts how fast anything happens.
+//! Connections on both ports are bounded: a half-sent or silent connection is closed, a
+//! handshake that never completes is closed long before the idle timeout, an HTTP/2 peer that
+//! stops answering PINGs is dropped, gRPC connections beyond the limit wait without disturbing
+//! the open ones, silent sockets at the HTTP limit never keep the probes from answering, and
+//! `/metrics` counts the open connections per listener. The `claimgate serve` binary runs with
+//! short timeouts given as flags; every wait is bounded, and nothing asserts how fast anything
+//! happens beyond answering long before a timeout that would otherwise apply.
 
 mod common;
 
@@ -131,6 +134,8 @@ async fn a_connection_that_sends_nothing_is_closed_on_both_ports() {
             // Longer than the bound: on the HTTP port too, the idle timeout is what acts.
             "--http-header-timeout",
             "60s",
+            "--handshake-timeout",
+            "60s",
         ],
     )
     .await;
@@ -177,47 +182,139 @@ async fn an_http2_connection_that_stops_answering_pings_is_closed() {
     );
 }
 
+/// Flags under which nothing but the connection limit can free a silent HTTP connection
+/// within [`BOUND`].
+const ONLY_THE_LIMIT: [&str; 6] = [
+    "--http-header-timeout",
+    "60s",
+    "--idle-timeout",
+    "120s",
+    "--handshake-timeout",
+    "60s",
+];
+
 #[tokio::test]
-async fn http_connections_beyond_the_limit_wait_and_the_open_ones_keep_working() {
+async fn at_the_http_limit_a_new_connection_closes_a_silent_one_and_the_open_ones_keep_working() {
     let dir = config();
-    let claimgate = Claimgate::start_with(
-        dir.path(),
-        &[
-            "--http-max-connections",
-            "2",
-            // Longer than the test: only the limit is at work.
-            "--http-header-timeout",
-            "60s",
-            "--idle-timeout",
-            "120s",
-        ],
-    )
-    .await;
+    let mut flags = vec!["--http-max-connections", "2"];
+    flags.extend(ONLY_THE_LIMIT);
+    let claimgate = Claimgate::start_with(dir.path(), &flags).await;
     let mut open = TcpStream::connect(claimgate.http).await.unwrap();
     assert!(get_on(&mut open, "/healthz")
         .await
         .starts_with("HTTP/1.1 200"));
-    let silent = TcpStream::connect(claimgate.http).await.unwrap();
-    // The third connection is made (the kernel's backlog holds it) but not served yet.
+    let mut silent = TcpStream::connect(claimgate.http).await.unwrap();
+    // The third connection is served at once: the silent one, which never sent a request,
+    // makes room, and not the one that did.
     let mut third = TcpStream::connect(claimgate.http).await.unwrap();
     third
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: claimgate.test\r\nconnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut byte = [0u8; 1];
-    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut byte)).await;
-    assert!(early.is_err(), "the third connection waits: {early:?}");
-    // The connections already open are served as before.
+    let answer = closed_within(&mut third, BOUND)
+        .await
+        .expect("the new connection is served");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        closed_within(&mut silent, BOUND).await.is_some(),
+        "the silent connection was closed for it"
+    );
     assert!(get_on(&mut open, "/healthz")
         .await
         .starts_with("HTTP/1.1 200"));
-    // One closes: the waiting connection is accepted and answered.
-    drop(silent);
-    let answer = closed_within(&mut third, BOUND)
-        .await
-        .expect("the waiting connection is served once a slot frees");
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn probes_answer_promptly_while_silent_sockets_hold_every_http_connection() {
+    let dir = config();
+    // The default limit, 128.
+    let claimgate = Claimgate::start_with(dir.path(), &ONLY_THE_LIMIT).await;
+    let mut silent = Vec::new();
+    for _ in 0..128 {
+        silent.push(TcpStream::connect(claimgate.http).await.unwrap());
+    }
+    // Each probe on a new connection, as the kubelet makes them; several rounds, so that each
+    // one finds the port full again. Without eviction each would wait for the 60s timeouts.
+    for round in 0..3 {
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            let reply = tokio::time::timeout(Duration::from_secs(5), claimgate.get(path))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: {path} answered promptly"));
+            assert_eq!(reply.status, 200, "round {round}: {path}: {}", reply.body);
+        }
+        silent.push(TcpStream::connect(claimgate.http).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_completes_its_handshake_is_closed_long_before_the_idle_timeout() {
+    let dir = config();
+    let claimgate = Claimgate::start_with(
+        dir.path(),
+        &[
+            "--handshake-timeout",
+            "1s",
+            // Longer than the bound: only the handshake timeout can close these in time.
+            "--idle-timeout",
+            "120s",
+            "--http-header-timeout",
+            "60s",
+        ],
+    )
+    .await;
+    // A client that connected before the others: its connection is older than the handshake
+    // timeout when it asks again, and still served.
+    let mut established = claimgate.client().await;
+    let request = || check("GET", "/v1/prod/x", &[]);
+    assert_eq!(ask(&mut established, request()).await.status, 401);
+    let cases: [(&str, SocketAddr, &[u8]); 3] = [
+        ("a silent gRPC connection", claimgate.grpc, b""),
+        (
+            "a gRPC connection with half the HTTP/2 preface",
+            claimgate.grpc,
+            b"PRI * HTTP/2.0\r\n",
+        ),
+        ("a silent HTTP connection", claimgate.http, b""),
+    ];
+    for (what, addr, sent) in cases {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        assert!(
+            closed_within(&mut stream, BOUND).await.is_some(),
+            "{what} is closed"
+        );
+    }
+    assert_eq!(ask(&mut established, request()).await.status, 401);
+    assert_eq!(claimgate.get("/healthz").await.status, 200);
+}
+
+#[tokio::test]
+async fn metrics_count_the_open_connections_of_each_listener() {
+    let dir = config();
+    let claimgate = Claimgate::start_with(dir.path(), &["--handshake-timeout", "60s"]).await;
+    let grpc = r#"claimgate_open_connections{listener="grpc"}"#;
+    let http = r#"claimgate_open_connections{listener="http"}"#;
+    assert_eq!(claimgate.metric(grpc).await, Some(0.0));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(claimgate.grpc).await.unwrap());
+    }
+    for _ in 0..2 {
+        held.push(TcpStream::connect(claimgate.http).await.unwrap());
+    }
+    // The scrape's own connection is the third HTTP one.
+    let counted = eventually(BOUND, || async {
+        claimgate.metric(grpc).await == Some(3.0) && claimgate.metric(http).await == Some(3.0)
+    })
+    .await;
+    assert!(counted, "{}", claimgate.get("/metrics").await.body);
+    drop(held);
+    let closed = eventually(BOUND, || async {
+        claimgate.metric(grpc).await == Some(0.0) && claimgate.metric(http).await == Some(1.0)
+    })
+    .await;
+    assert!(closed, "{}", claimgate.get("/metrics").await.body);
 }
 
 #[tokio::test]

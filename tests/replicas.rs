@@ -14,7 +14,6 @@ use common::envoy::{Echo, Envoy, EnvoyConfig, Seen};
 use common::process::{free_port, http, localhost, Claimgate};
 use common::*;
 use serde_json::json;
-use serde_yaml::Value as Yaml;
 
 /// The load runs this long in all; the kill comes after a third of it.
 const RUN: Duration = Duration::from_secs(9);
@@ -33,71 +32,9 @@ fn config(key: &TestKey) -> ConfigDir {
 /// The shipped envoy.yaml with the claimgate cluster spread over `replicas`, health-checked
 /// over gRPC, and the ext_authz gRPC service retrying on another replica.
 fn envoy_config(replicas: &[std::net::SocketAddr], upstream: &Echo) -> EnvoyConfig {
-    let mut cfg = EnvoyConfig::shipped().cluster_endpoint("upstream", upstream.addr);
-    let clusters = cfg.0["static_resources"]["clusters"]
-        .as_sequence_mut()
-        .unwrap();
-    let cluster = clusters
-        .iter_mut()
-        .find(|c| c["name"] == "claimgate")
-        .unwrap();
-    let endpoints: Vec<Yaml> = replicas
-        .iter()
-        .map(|a| {
-            serde_yaml::from_str(&format!(
-                "endpoint: {{ address: {{ socket_address: {{ address: {}, port_value: {} }} }} }}",
-                a.ip(),
-                a.port()
-            ))
-            .unwrap()
-        })
-        .collect();
-    cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = Yaml::Sequence(endpoints);
-    cluster["health_checks"] = serde_yaml::from_str(
-        "- { timeout: 0.25s, interval: 0.25s, no_traffic_interval: 0.25s, unhealthy_threshold: 1, healthy_threshold: 1, grpc_health_check: { service_name: envoy.service.auth.v3.Authorization } }",
-    )
-    .unwrap();
-    let ingress = cfg.0["static_resources"]["listeners"]
-        .as_sequence_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|l| l["name"] == "ingress")
-        .unwrap();
-    let filters = ingress["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
-        .as_sequence_mut()
-        .unwrap();
-    let ext_authz = filters
-        .iter_mut()
-        .find(|f| f["name"] == "envoy.filters.http.ext_authz")
-        .unwrap();
-    // The shipped 0.25s suits a release build; debug builds sharing two cores with other tests
-    // can be slower than that for reasons that have nothing to do with losing a replica.
-    ext_authz["typed_config"]["grpc_service"]["timeout"] = Yaml::from("1s");
-    ext_authz["typed_config"]["grpc_service"]["retry_policy"] = serde_yaml::from_str(
-        r#"
-retry_on: connect-failure,refused-stream,unavailable,reset,cancelled
-num_retries: 2
-retry_back_off: { base_interval: 0.005s, max_interval: 0.02s }
-retry_host_predicate:
-  - name: envoy.retry_host_predicates.previous_hosts
-    typed_config:
-      "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate
-host_selection_retry_max_attempts: 3
-"#,
-    )
-    .unwrap();
-    cfg
-}
-
-/// Envoy's health flags of the claimgate cluster's member at `addr`.
-async fn health_of(envoy: &Envoy, addr: std::net::SocketAddr) -> String {
-    let clusters = http(envoy.admin, "GET", "/clusters", &[]).await.body;
-    let prefix = format!("claimgate::{addr}::health_flags::");
-    clusters
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or("")
-        .to_owned()
+    EnvoyConfig::shipped()
+        .cluster_endpoint("upstream", upstream.addr)
+        .claimgate_replicas(replicas)
 }
 
 #[derive(Debug, Default)]
@@ -136,7 +73,7 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
     let envoy = Envoy::start(envoy_config(&grpc_addrs, &upstream)).await;
     for addr in &grpc_addrs {
         let healthy = eventually(Duration::from_secs(15), || async {
-            health_of(&envoy, *addr).await == "healthy"
+            envoy.health_of(*addr).await == "healthy"
         })
         .await;
         assert!(healthy, "replica {addr} healthy: {}", envoy.logs());
@@ -203,7 +140,8 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
         replica.stop();
     }
     let marked_down = eventually(Duration::from_secs(10), || async {
-        health_of(&envoy, grpc_addrs[victim])
+        envoy
+            .health_of(grpc_addrs[victim])
             .await
             .contains("failed_active_hc")
     })
@@ -214,7 +152,7 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
     let (grpc, http_addr) = addrs[victim];
     let restarted = Claimgate::start_at(dir.path(), grpc, http_addr).await;
     let back = eventually(Duration::from_secs(10), || async {
-        health_of(&envoy, grpc).await == "healthy"
+        envoy.health_of(grpc).await == "healthy"
     })
     .await;
     let back_at = start.elapsed();
@@ -309,7 +247,7 @@ async fn a_rolling_config_change_under_load_answers_every_check_from_one_generat
     let envoy = Envoy::start(envoy_config(&grpc_addrs, &upstream)).await;
     for addr in &grpc_addrs {
         let healthy = eventually(Duration::from_secs(15), || async {
-            health_of(&envoy, *addr).await == "healthy"
+            envoy.health_of(*addr).await == "healthy"
         })
         .await;
         assert!(healthy, "replica {addr} healthy");

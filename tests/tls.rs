@@ -1,6 +1,7 @@
 //! TLS and mTLS on the gRPC port: checks answered over TLS, clients without a good certificate
-//! refused in the handshake, and a certificate rotated in place served to new connections
-//! while checks keep passing.
+//! refused in the handshake, a handshake (or HTTP/2 preface after it) that never comes is not
+//! waited for beyond the handshake timeout, and a certificate rotated in place served to new
+//! connections while checks keep passing.
 
 mod common;
 
@@ -106,6 +107,66 @@ async fn handshake(
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer".to_owned()),
     }
+}
+
+#[tokio::test]
+async fn a_tls_handshake_or_http2_preface_that_never_comes_is_closed_after_the_handshake_timeout() {
+    tls_provider();
+    let (dir, key) = config();
+    let tls_dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("mesh CA");
+    let server = TestServer::start_options(ServeOptions {
+        connections: claimgate::listener::ConnectionOptions {
+            handshake_timeout: Duration::from_secs(1),
+            // Longer than the bound: only the handshake timeout can close these in time.
+            idle_timeout: Duration::from_secs(120),
+            ..Default::default()
+        },
+        ..options(
+            dir.path(),
+            mtls_files(&ca, tls_dir.path(), Duration::from_secs(10)),
+        )
+    })
+    .await;
+    let bound = Duration::from_secs(20);
+    let read_to_end = |mut s: Box<dyn tokio::io::AsyncRead + Unpin + Send>| async move {
+        let mut buf = [0u8; 1024];
+        tokio::time::timeout(bound, async {
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    return;
+                }
+            }
+        })
+        .await
+    };
+    // No TLS handshake at all.
+    let silent = tokio::net::TcpStream::connect(server.grpc).await.unwrap();
+    assert!(
+        read_to_end(Box::new(silent)).await.is_ok(),
+        "a connection that never starts its TLS handshake is closed"
+    );
+    // A finished TLS handshake, then no HTTP/2 preface.
+    let identity = ca.client("envoy", false);
+    let quiet = tls_connect(server.grpc, client_config(&ca.pem(), Some(&identity)))
+        .await
+        .expect("the TLS handshake completes");
+    assert!(
+        read_to_end(Box::new(quiet)).await.is_ok(),
+        "a TLS connection that never sends the HTTP/2 preface is closed"
+    );
+    // A client that does both is served, also after the handshake timeout has passed.
+    let mut client = tls_client(
+        server.grpc,
+        client_config(&ca.pem(), Some(&identity)),
+        Served::default(),
+    )
+    .await
+    .expect("an mTLS client connects");
+    assert_eq!(ask(&mut client, allowed_check(&key)).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(ask(&mut client, allowed_check(&key)).await.status, 200);
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -211,6 +211,50 @@ impl EnvoyConfig {
         self
     }
 
+    /// The `claimgate` cluster spread over `replicas`, health-checked over gRPC, and the
+    /// ext_authz gRPC service retrying on another replica.
+    pub fn claimgate_replicas(mut self, replicas: &[SocketAddr]) -> Self {
+        let cluster = named(&mut self.0["static_resources"]["clusters"], "claimgate");
+        let endpoints: Vec<Yaml> = replicas
+            .iter()
+            .map(|a| {
+                serde_yaml::from_str(&format!(
+                    "endpoint: {{ address: {{ socket_address: {{ address: {}, port_value: {} }} }} }}",
+                    a.ip(),
+                    a.port()
+                ))
+                .unwrap()
+            })
+            .collect();
+        cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = Yaml::Sequence(endpoints);
+        cluster["health_checks"] = serde_yaml::from_str(
+            "- { timeout: 0.25s, interval: 0.25s, no_traffic_interval: 0.25s, unhealthy_threshold: 1, healthy_threshold: 1, grpc_health_check: { service_name: envoy.service.auth.v3.Authorization } }",
+        )
+        .unwrap();
+        let ext_authz = self
+            .ingress_http_filters()
+            .iter_mut()
+            .find(|f| f["name"] == "envoy.filters.http.ext_authz")
+            .expect("envoy.yaml's ingress has ext_authz");
+        // The shipped 0.25s suits a release build; debug builds sharing two cores with other
+        // tests can be slower than that for reasons that have nothing to do with a replica.
+        ext_authz["typed_config"]["grpc_service"]["timeout"] = Yaml::from("1s");
+        ext_authz["typed_config"]["grpc_service"]["retry_policy"] = serde_yaml::from_str(
+            r#"
+retry_on: connect-failure,refused-stream,unavailable,reset,cancelled
+num_retries: 2
+retry_back_off: { base_interval: 0.005s, max_interval: 0.02s }
+retry_host_predicate:
+  - name: envoy.retry_host_predicates.previous_hosts
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate
+host_selection_retry_max_attempts: 3
+"#,
+        )
+        .unwrap();
+        self
+    }
+
     /// Remove one HTTP filter from the `ingress` listener.
     pub fn without_http_filter(mut self, filter: &str) -> Self {
         let filters = self.ingress_http_filters();
@@ -386,6 +430,18 @@ impl Envoy {
             process,
             _dir: dir,
         })
+    }
+
+    /// Envoy's health flags of the claimgate cluster's member at `addr` (`healthy`, or the
+    /// reasons it is not).
+    pub async fn health_of(&self, addr: SocketAddr) -> String {
+        let clusters = http(self.admin, "GET", "/clusters", &[]).await.body;
+        let prefix = format!("claimgate::{addr}::health_flags::");
+        clusters
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or("")
+            .to_owned()
     }
 
     /// Where listener `name` is bound.

@@ -261,6 +261,21 @@ impl Claimgate {
             .and_then(|v| v.trim().parse().ok())
     }
 
+    /// Wait for the process to exit by itself: its status, or `None` if it is still running
+    /// after `bound`.
+    pub async fn exited_within(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(status) = self.process.exited() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Send SIGTERM and wait for the process to exit: its status, or `None` if it is still
     /// running after [`STOP_TIMEOUT`].
     pub async fn terminate(&mut self) -> Option<std::process::ExitStatus> {
