@@ -150,22 +150,25 @@ async fn a_reload_that_brings_in_the_development_key_is_refused_and_the_last_goo
     let dir = config_with_key_file("jwks.json", &[&own]);
     let serve = Claimgate::start_with(dir.path(), &["--reload-debounce", "50ms"]).await;
     let dev = dev_key("rotated-2");
-    dir.write("jwks.json", &jwks(&[&own, &dev]));
+    // Written whole and renamed in place, so no reload sees half a file.
+    dir.write("jwks.json.new", &jwks(&[&own, &dev]));
+    std::fs::rename(
+        dir.path().join("jwks.json.new"),
+        dir.path().join("jwks.json"),
+    )
+    .unwrap();
     let refused = eventually(Duration::from_secs(10), || async {
-        serve
-            .metric("claimgate_config_reloads_total{result=\"failure\"}")
-            .await
-            .is_some_and(|n| n >= 1.0)
-    })
-    .await;
-    assert!(refused, "{}", serve.logs());
-    let logs = serve.logs();
-    assert!(
+        let logs = serve.logs();
         logs.contains("configuration refused")
             && logs.contains("SSO test-idp trusts the development key")
-            && logs.contains("rotated-2"),
-        "the reason is logged: {logs}"
-    );
+            && logs.contains("rotated-2")
+    })
+    .await;
+    assert!(refused, "the reason is logged: {}", serve.logs());
+    let failures = serve
+        .metric("claimgate_config_reloads_total{result=\"failure\"}")
+        .await;
+    assert!(failures.is_some_and(|n| n >= 1.0), "{failures:?}");
     assert_eq!(serve.metric("claimgate_config_generation").await, Some(1.0));
     let ok = own.sign(&claims("run", json!({})));
     assert_eq!(status(&serve, &ok).await, (200, String::new()));
@@ -293,4 +296,34 @@ fn pinned_keys_without_a_key_file_is_a_warning() {
         out.contains("sso.yaml:7:18: warning: pinned_keys applies to a jwks_file only"),
         "{out}"
     );
+}
+
+/// The example as the README runs it: github-actions takes GitHub's keys by discovery, so
+/// offline it has none; dev-oidc is not held back, and a token claiming GitHub's issuer that
+/// the committed development key signed is refused.
+#[tokio::test]
+async fn the_example_with_dev_serves_dev_oidc_and_refuses_forged_github_tokens() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let serve = Claimgate::start_with(&root.join("config"), &["--dev"]).await;
+    let dev = dev_key("dev-rsa-1");
+    let mut client = serve.client().await;
+    let mut claims = json!({
+        "iss": "https://dev-idp.claimgate.local", "aud": "claimgate", "sub": "repo:acme/api",
+        "repository": "acme/api", "exp": now() + 600,
+    });
+    let a = ask(
+        &mut client,
+        check_bearer("GET", "/v1/models/acme/llama-70b/info", &dev.sign(&claims)),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-claimgate-identity"), Some("api-deployer"));
+    claims["iss"] = "https://token.actions.githubusercontent.com".into();
+    claims["repository_owner_id"] = "1234567".into();
+    let a = ask(
+        &mut client,
+        check_bearer("POST", "/v1/mcp/search/query", &dev.sign(&claims)),
+    )
+    .await;
+    assert_eq!((a.status, a.reason()), (401, "unknown_key"), "{a:?}");
 }
