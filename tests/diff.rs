@@ -231,6 +231,28 @@ fn sso_changes_name_each_field_with_its_old_and_new_value() {
 }
 
 #[test]
+fn pinning_github_actions_to_a_key_file_is_an_sso_change_that_names_pinned_keys() {
+    let (base, new) = pair(|d| {
+        d.edit(
+            "sso.yaml",
+            "    discovery: true\n",
+            "    jwks_file: keys/dev-jwks.json\n    pinned_keys: true\n",
+        );
+    });
+    let got = changes(&base, &new);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["sso"], "github-actions");
+    assert_eq!(
+        got[0]["fields"]["pinned_keys"],
+        json!({"was": false, "now": true})
+    );
+    assert_eq!(
+        got[0]["fields"]["key_source"],
+        json!({"was": "discovery from https://token.actions.githubusercontent.com", "now": "jwks_file keys/dev-jwks.json"})
+    );
+}
+
+#[test]
 fn a_key_added_to_the_key_file_or_replaced_under_its_kid_is_an_sso_change() {
     let (base, new) = pair(|d| {
         let key = TestKey::generate(Kind::Rs256, "dev-rsa-2");
