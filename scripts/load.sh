@@ -122,7 +122,7 @@ start_claimgate() { # NAME GRPC_PORT|unix:PATH HTTP_PORT [SERVE_OPTION...]
   local name=$1 grpc=$2 http=$3
   shift 3
   [[ "$grpc" == unix:* ]] || grpc="127.0.0.1:$grpc"
-  CLAIMGATE_LOG=warn "$bin/claimgate" serve --config config \
+  CLAIMGATE_LOG=warn "$bin/claimgate" serve --config config --dev \
     --grpc-addr "$grpc" --http-addr "127.0.0.1:$http" "$@" 2>>"$work/$name.log" &
   pid[$name]=$!
   wait_status 200 "http://127.0.0.1:$http/readyz"

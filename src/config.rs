@@ -79,6 +79,38 @@ pub enum ConfigError {
         /// All errors and warnings found.
         diagnostics: Vec<Diagnostic>,
     },
+    /// SSOs trust the development key committed in claimgate's repository, and `serve` was
+    /// not started with `--dev`.
+    #[error("{}", render_dev_keys(.uses))]
+    DevKey {
+        /// Each SSO that trusts it, and where.
+        uses: Vec<DevKeyUse>,
+    },
+}
+
+/// An SSO whose key file holds the development key committed in claimgate's repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevKeyUse {
+    /// The SSO FQN.
+    pub sso: String,
+    /// The `jwks_file` as configured.
+    pub file: String,
+    /// Where the SSO names it: `file:line:col`.
+    pub at: String,
+    /// How the key is named in the file (`kid "…"`, or its thumbprint).
+    pub key: String,
+}
+
+fn render_dev_keys(uses: &[DevKeyUse]) -> String {
+    uses.iter()
+        .map(|u| {
+            format!(
+                "{}: error: SSO {} trusts the development key committed in claimgate's repository ({} in {}): anyone can sign tokens it accepts; use your identity provider's keys, or start serve with --dev (CLAIMGATE_DEV=true) for a local demo",
+                u.at, u.sso, u.key, u.file
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl ConfigError {
@@ -86,7 +118,7 @@ impl ConfigError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             ConfigError::Invalid { diagnostics } => diagnostics,
-            ConfigError::ReadDir { .. } => &[],
+            ConfigError::ReadDir { .. } | ConfigError::DevKey { .. } => &[],
         }
     }
 }
@@ -122,6 +154,10 @@ pub struct SsoSpec {
     /// Find `jwks_uri` through OIDC discovery.
     #[serde(default)]
     pub discovery: bool,
+    /// A deliberate choice to trust a `jwks_file` for an issuer that publishes its keys (a
+    /// public hosting service's); default false.
+    #[serde(default)]
+    pub pinned_keys: bool,
     /// CA certificates (PEM, relative to the configuration directory) trusted in addition to
     /// the public roots for `jwks_uri` and discovery: a provider behind a private CA.
     pub ca_file: Option<String>,

@@ -266,6 +266,13 @@ pub fn readiness(snap: &Snapshot) -> (bool, String) {
             loading.push(&*sso.name);
             continue;
         }
+        if let Some(key) = sso.keys.load().keys().iter().find(|k| k.is_dev_key()) {
+            notes.push_str(&format!(
+                "sso {}: trusts the development key committed in claimgate's repository ({}, --dev): anyone can sign its tokens; not for production\n",
+                sso.name,
+                key.label()
+            ));
+        }
         if sso.keys.load().is_empty() {
             let why = sso
                 .remote

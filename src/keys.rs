@@ -17,6 +17,11 @@ use sha2::{Digest as _, Sha256};
 /// Most keys a set may hold; a larger set is refused whole.
 pub const MAX_KEYS: usize = 100;
 
+/// The development key committed in `config/keys/` for the README's demo, as a JWKS. Anyone
+/// can sign with it, so `serve` refuses to trust it without `--dev`. It is recognised by its
+/// RFC 7638 thumbprint, so a copy under another file name, `kid` or set is caught too.
+pub const DEV_JWKS: &str = include_str!("../config/keys/dev-jwks.json");
+
 /// A signature algorithm claimgate can verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alg {
@@ -174,6 +179,56 @@ pub struct Key {
     pub alg: Option<Alg>,
     /// The key, ready for verification.
     pub decoding: DecodingKey,
+    /// SHA-256 JWK thumbprint (RFC 7638) of the public key.
+    pub thumbprint: [u8; 32],
+}
+
+impl Key {
+    /// The RFC 7638 thumbprint, base64url as JOSE writes it.
+    pub fn thumbprint_b64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.thumbprint)
+    }
+
+    /// Whether this is the committed development key ([`DEV_JWKS`]), by thumbprint.
+    pub fn is_dev_key(&self) -> bool {
+        dev_thumbprints().contains(&self.thumbprint)
+    }
+
+    /// How logs and diagnostics name the key: its `kid`, else its thumbprint.
+    pub fn label(&self) -> String {
+        match &self.kid {
+            Some(kid) => format!("kid {kid:?}"),
+            None => format!("thumbprint {}", self.thumbprint_b64()),
+        }
+    }
+}
+
+/// The thumbprints of the keys of [`DEV_JWKS`], computed once.
+fn dev_thumbprints() -> &'static [[u8; 32]] {
+    static DEV: std::sync::OnceLock<Vec<[u8; 32]>> = std::sync::OnceLock::new();
+    DEV.get_or_init(|| {
+        let mut every = AlgSet::default();
+        for a in Alg::ALL {
+            every.insert(a);
+        }
+        // The embedded document is this crate's own; a unit test proves it yields its key.
+        KeySet::from_jwks(DEV_JWKS.as_bytes(), every)
+            .map(|(set, _)| set.keys.iter().map(|k| k.thumbprint).collect())
+            .unwrap_or_default()
+    })
+}
+
+/// SHA-256 of a JWK's required members in the RFC 7638 form: names sorted, no whitespace.
+/// Values are re-encoded from the decoded bytes (RSA numbers without leading zero octets), so
+/// the same public key has one thumbprint however its JWK spells it.
+fn thumbprint(members: &[(&str, &str)]) -> [u8; 32] {
+    let mut sorted = members.to_vec();
+    sorted.sort_by_key(|(name, _)| *name);
+    let body: Vec<String> = sorted
+        .iter()
+        .map(|(name, value)| format!("{}:{}", Value::from(*name), Value::from(*value)))
+        .collect();
+    Sha256::digest(format!("{{{}}}", body.join(","))).into()
 }
 
 impl std::fmt::Debug for Key {
@@ -274,6 +329,28 @@ impl KeySet {
         }
     }
 
+    /// This set without the committed development key ([`DEV_JWKS`]), and the keys dropped.
+    /// The document hash stays: the same document always loses the same keys.
+    pub fn without_dev_keys(self) -> (KeySet, Vec<SkippedKey>) {
+        let (dev, keys): (Vec<Key>, Vec<Key>) = self.keys.into_iter().partition(Key::is_dev_key);
+        let dropped = dev
+            .iter()
+            .map(|k| SkippedKey {
+                id: k.label(),
+                reason: "it is the development key committed in claimgate's repository, which \
+                         anyone can sign with (serve --dev trusts it)"
+                    .into(),
+            })
+            .collect();
+        (
+            KeySet {
+                keys,
+                document: self.document,
+            },
+            dropped,
+        )
+    }
+
     /// How many usable keys the set holds.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -363,14 +440,23 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
             Some(alg)
         }
     };
-    let (key_type, decoding) = match kty {
+    let (key_type, decoding, thumbprint) = match kty {
         "RSA" => {
             let n = b64(jwk, "n")?;
             let e = b64(jwk, "e")?;
             // The verifier reads n and e only without leading zero octets; the value is the same.
             let (n, e) = (strip_leading_zeros(&n), strip_leading_zeros(&e));
             check_rsa(n, e)?;
-            (KeyType::Rsa, DecodingKey::from_rsa_raw_components(n, e))
+            let print = thumbprint(&[
+                ("e", &URL_SAFE_NO_PAD.encode(e)),
+                ("kty", "RSA"),
+                ("n", &URL_SAFE_NO_PAD.encode(n)),
+            ]);
+            (
+                KeyType::Rsa,
+                DecodingKey::from_rsa_raw_components(n, e),
+                print,
+            )
         }
         "EC" => {
             let crv = jwk
@@ -400,7 +486,13 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
             if signature::ParsedPublicKey::new(verifier, &point).is_err() {
                 return Err(format!("(x, y) is not a point on {crv}"));
             }
-            (kt, DecodingKey::from_ec_der(&point))
+            let print = thumbprint(&[
+                ("crv", crv),
+                ("kty", "EC"),
+                ("x", &URL_SAFE_NO_PAD.encode(&x)),
+                ("y", &URL_SAFE_NO_PAD.encode(&y)),
+            ]);
+            (kt, DecodingKey::from_ec_der(&point), print)
         }
         "OKP" => {
             let crv = jwk
@@ -421,7 +513,12 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
                         .into(),
                 );
             }
-            (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
+            let print = thumbprint(&[
+                ("crv", crv),
+                ("kty", "OKP"),
+                ("x", &URL_SAFE_NO_PAD.encode(&x)),
+            ]);
+            (KeyType::Ed25519, DecodingKey::from_ed_der(&x), print)
         }
         "oct" => return Err("symmetric (\"oct\") keys are never used".into()),
         other => return Err(format!("key type {other} is not supported")),
@@ -449,6 +546,7 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
         key_type,
         alg,
         decoding,
+        thumbprint,
     })
 }
 

@@ -42,6 +42,9 @@ pub fn load(dir: &Path) -> Result<Loaded, ConfigError> {
 pub struct Loader {
     files: Files,
     provider: ProviderOptions,
+    // serve without --dev: a configuration trusting the committed development key is refused.
+    // The tools load it (validate warns), so that they can describe the demo.
+    refuse_dev_key: bool,
 }
 
 impl Loader {
@@ -50,13 +53,25 @@ impl Loader {
         Loader {
             files: Files::new(dir),
             provider,
+            refuse_dev_key: false,
         }
+    }
+
+    /// This loader, refusing (when `refuse`) a configuration whose key files hold the
+    /// development key committed in claimgate's repository: how `serve` loads without `--dev`.
+    pub fn refusing_dev_key(mut self, refuse: bool) -> Self {
+        self.refuse_dev_key = refuse;
+        self
     }
 
     /// A loader that reads through `files`.
     #[cfg(test)]
     pub(crate) fn with_files(files: Files, provider: ProviderOptions) -> Self {
-        Loader { files, provider }
+        Loader {
+            files,
+            provider,
+            refuse_dev_key: false,
+        }
     }
 
     /// The configuration directory.
@@ -107,6 +122,10 @@ impl Loader {
         let config = config::parse_sources(self.dir(), sources)?;
         self.files.read_key_files(&config, &mut key_files);
         let snapshot = snapshot::compile_with(&config, &key_files, previous, &self.provider)?;
+        let uses: Vec<_> = snapshot.dev_key_files().cloned().collect();
+        if self.refuse_dev_key && !uses.is_empty() {
+            return Err(ConfigError::DevKey { uses });
+        }
         Ok(Loaded { config, snapshot })
     }
 }
@@ -132,6 +151,15 @@ pub fn install(store: &Store, snapshot: Snapshot, metrics: &Metrics, trigger: &s
 fn announce(snap: &Snapshot, reload: Option<(&str, &Snapshot)>, metrics: &Metrics) {
     for w in &snap.warnings {
         tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
+    }
+    // Installed only by serve --dev; said again on every install so it is never forgotten.
+    for u in snap.dev_key_files() {
+        tracing::warn!(
+            sso = %u.sso,
+            file = %u.file,
+            "DEVELOPMENT KEY TRUSTED (--dev): SSO {} accepts tokens signed by the private key committed in claimgate's repository ({} in {}); never run this in production",
+            u.sso, u.key, u.file
+        );
     }
     metrics.config_installed(snap.generation);
     let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use claimgate::config::ConfigError;
 use claimgate::decision::Enforcement;
 use claimgate::keys::Alg;
 use claimgate::listener::ConnectionOptions;
@@ -13,7 +14,7 @@ use claimgate::mint::{self, MintOptions};
 use claimgate::provider::ProviderOptions;
 use claimgate::reload::ReloadOptions;
 use claimgate::role::Role;
-use claimgate::server::ServeOptions;
+use claimgate::server::{ServeError, ServeOptions};
 use claimgate::tls::TlsFiles;
 use claimgate::validate;
 
@@ -142,6 +143,10 @@ enum Command {
         /// Log format: text or json.
         #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
         log_format: String,
+        /// Trust the development key committed in claimgate's repository (the README's demo),
+        /// with a warning at start and every reload; without it such a configuration is refused.
+        #[arg(long, env = "CLAIMGATE_DEV")]
+        dev: bool,
     },
     /// Check a configuration directory exactly as serve would load it, and review it.
     Validate {
@@ -380,6 +385,7 @@ fn main() -> ExitCode {
             tls_client_ca,
             tls_reload_interval,
             log_format,
+            dev,
         } => {
             init_logging(log_format == "json");
             let opts = ServeOptions {
@@ -426,12 +432,18 @@ fn main() -> ExitCode {
                 }),
                 enforcement,
                 allow_metadata,
+                dev,
             };
             match serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{e:#}");
-                    ExitCode::from(1)
+                    // Refusing the development key is a usage error: the same files run with --dev.
+                    let dev_key = matches!(
+                        e.downcast_ref::<ServeError>(),
+                        Some(ServeError::Config(ConfigError::DevKey { .. }))
+                    );
+                    ExitCode::from(if dev_key { 2 } else { 1 })
                 }
             }
         }

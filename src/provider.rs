@@ -50,6 +50,9 @@ pub struct ProviderOptions {
     pub timeout: Duration,
     /// Trust anchors added to the public web roots (a private CA in front of a provider).
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Use the development key committed in claimgate's repository when a provider serves it
+    /// (`serve --dev`); otherwise it is dropped like any unusable key.
+    pub trust_dev_key: bool,
 }
 
 impl Default for ProviderOptions {
@@ -61,6 +64,7 @@ impl Default for ProviderOptions {
             connect_timeout: Duration::from_secs(2),
             timeout: Duration::from_secs(5),
             extra_roots: Vec::new(),
+            trust_dev_key: false,
         }
     }
 }
@@ -346,14 +350,17 @@ impl RemoteKeys {
     /// Fetch once and, if the result is usable, swap it in. Returns the provider's max-age.
     async fn load_once(&self, trigger: &'static str) -> Result<Option<Duration>, ProviderError> {
         let result = self.fetch().await;
+        // Every dropped key is named, also when none is left: the reason is the fix.
+        if let Ok(f) = &result {
+            for k in &f.skipped {
+                tracing::warn!(sso = %self.sso, key = %k.id, reason = %k.reason, "key not used");
+            }
+        }
         let outcome = match result {
             Ok(f) if f.keys.is_empty() => Err(ProviderError::NoUsableKey {
                 skipped: f.skipped.len(),
             }),
             Ok(f) => {
-                for k in &f.skipped {
-                    tracing::warn!(sso = %self.sso, key = %k.id, reason = %k.reason, "key not used");
-                }
                 let count = f.keys.len();
                 // The same document again: keep the set, so the tokens it verified stay
                 // cached (the token cache drops entries whenever the set is swapped).
@@ -418,7 +425,18 @@ impl RemoteKeys {
             }
         };
         let (body, max_age) = get_limited(&self.client, jwks_url).await?;
-        let (keys, skipped) = KeySet::from_jwks(&body, self.algorithms)?;
+        let (mut keys, mut skipped) = KeySet::from_jwks(&body, self.algorithms)?;
+        // A provider serving the committed development key is as unsafe as a file holding it.
+        // A start cannot be refused for keys that arrive later, so the key is dropped instead.
+        if self.opts.trust_dev_key {
+            for k in keys.keys().iter().filter(|k| k.is_dev_key()) {
+                tracing::warn!(sso = %self.sso, key = %k.label(), "DEVELOPMENT KEY TRUSTED (--dev): the provider serves the key committed in claimgate's repository; anyone can sign tokens this SSO accepts");
+            }
+        } else {
+            let dropped;
+            (keys, dropped) = keys.without_dev_keys();
+            skipped.extend(dropped);
+        }
         Ok(Fetched {
             keys,
             skipped,

@@ -80,6 +80,8 @@ pub struct ServeOptions {
     pub enforcement: Enforcement,
     /// What an allow puts in Envoy's dynamic metadata.
     pub allow_metadata: crate::service::AllowMetadata,
+    /// Trust the development key committed in claimgate's repository (`--dev`), with warnings.
+    pub dev: bool,
 }
 
 /// A server with its listeners bound, ready to run.
@@ -117,7 +119,11 @@ impl Bound {
     /// Load the configuration, then bind both listeners.
     pub async fn bind(opts: &ServeOptions) -> Result<Bound, ServeError> {
         opts.connections.check()?;
-        let loader = Loader::new(opts.config_dir.clone(), opts.provider.clone());
+        let provider = ProviderOptions {
+            trust_dev_key: opts.dev,
+            ..opts.provider.clone()
+        };
+        let loader = Loader::new(opts.config_dir.clone(), provider).refusing_dev_key(!opts.dev);
         let tls = opts.tls.clone().map(Tls::load).transpose()?.map(Arc::new);
         let loaded = loader.load()?;
         let metrics = Metrics::new();

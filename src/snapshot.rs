@@ -53,6 +53,8 @@ pub struct Sso {
     pub keys: Arc<ArcSwap<KeySet>>,
     /// The refresher of remote keys (shared across snapshots while the source is unchanged).
     pub remote: Option<Arc<RemoteKeys>>,
+    /// The committed development key, when this SSO's key file holds it.
+    pub dev_key: Option<crate::config::DevKeyUse>,
 }
 
 impl Sso {
@@ -155,6 +157,11 @@ impl Snapshot {
         for remote in self.ssos.iter().filter_map(|s| s.remote.as_ref()) {
             remote.start(metrics);
         }
+    }
+
+    /// The SSOs whose key file holds the committed development key, and where.
+    pub fn dev_key_files(&self) -> impl Iterator<Item = &crate::config::DevKeyUse> {
+        self.ssos.iter().filter_map(|s| s.dev_key.as_ref())
     }
 
     /// Counts for logs: identities, bindings, routes.

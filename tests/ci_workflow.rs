@@ -36,6 +36,9 @@ fn the_ci_workflow_validates_tests_and_summarizes_the_access_diff_of_a_pull_requ
     // makes api-deployer an editor of the prod workspace.
     let repo = ConfigDir::new();
     let example = example_config_copy();
+    // A team's own key in place of the committed development key, which --strict refuses.
+    let key = TestKey::generate(Kind::Rs256, "dev-rsa-1");
+    example.write("keys/dev-jwks.json", &jwks(&[&key]));
     std::fs::rename(example.path(), repo.path().join("config")).unwrap();
     git(repo.path(), &["init", "-q", "-b", "main"]);
     git(repo.path(), &["add", "."]);

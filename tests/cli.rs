@@ -18,7 +18,12 @@ fn example_config() -> String {
 fn validate_accepts_the_shipped_example_config() {
     let (code, out, err) = run(&["validate", "--config", &example_config()]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("valid (0 warning(s))"), "{out}");
+    // Its one warning: dev-oidc trusts the committed development key (the demo's).
+    assert!(out.contains("valid (1 warning(s))"), "{out}");
+    assert!(
+        out.contains("sso.yaml:9:16: warning: keys/dev-jwks.json: kid \"dev-rsa-1\" is the development key committed in claimgate's repository"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -339,6 +344,8 @@ fn serve_runs_the_example_config_and_drains_on_sigterm() {
     let http = free_port();
     let mut child = Command::new(bin())
         .args(["serve", "--config", &example_config()])
+        // The example trusts the committed development key, which only a demo may.
+        .env("CLAIMGATE_DEV", "true")
         .env("CLAIMGATE_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
         .env("CLAIMGATE_HTTP_ADDR", format!("127.0.0.1:{http}"))
         .stdout(Stdio::null())

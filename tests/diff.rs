@@ -231,6 +231,28 @@ fn sso_changes_name_each_field_with_its_old_and_new_value() {
 }
 
 #[test]
+fn pinning_github_actions_to_a_key_file_is_an_sso_change_that_names_pinned_keys() {
+    let (base, new) = pair(|d| {
+        d.edit(
+            "sso.yaml",
+            "    discovery: true\n",
+            "    jwks_file: keys/dev-jwks.json\n    pinned_keys: true\n",
+        );
+    });
+    let got = changes(&base, &new);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["sso"], "github-actions");
+    assert_eq!(
+        got[0]["fields"]["pinned_keys"],
+        json!({"was": false, "now": true})
+    );
+    assert_eq!(
+        got[0]["fields"]["key_source"],
+        json!({"was": "discovery from https://token.actions.githubusercontent.com", "now": "jwks_file keys/dev-jwks.json"})
+    );
+}
+
+#[test]
 fn a_key_added_to_the_key_file_or_replaced_under_its_kid_is_an_sso_change() {
     let (base, new) = pair(|d| {
         let key = TestKey::generate(Kind::Rs256, "dev-rsa-2");
@@ -239,14 +261,11 @@ fn a_key_added_to_the_key_file_or_replaced_under_its_kid_is_an_sso_change() {
         doc["keys"].as_array_mut().unwrap().push(key.jwk.clone());
         d.write("keys/dev-jwks.json", &doc.to_string());
     });
-    // Both SSOs of the example read this key file.
+    // The example's dev-oidc reads this key file (github-actions uses discovery).
     let keys = json!({"keys": {"was": ["dev-rsa-1"], "now": ["dev-rsa-1", "dev-rsa-2"]}});
     assert_eq!(
         changes(&base, &new),
-        [
-            json!({"kind": "sso_changed", "sso": "dev-oidc", "fields": keys}),
-            json!({"kind": "sso_changed", "sso": "github-actions", "fields": keys}),
-        ]
+        [json!({"kind": "sso_changed", "sso": "dev-oidc", "fields": keys})]
     );
     let (base, new) = pair(|d| {
         let mut key = TestKey::generate(Kind::Rs256, "dev-rsa-1");
@@ -254,7 +273,7 @@ fn a_key_added_to_the_key_file_or_replaced_under_its_kid_is_an_sso_change() {
         d.write("keys/dev-jwks.json", &jwks(&[&key]));
     });
     let got = changes(&base, &new);
-    assert_eq!(got.len(), 2);
+    assert_eq!(got.len(), 1);
     assert_eq!(
         got[0]["fields"]["keys"]["now"],
         "other keys under the same key ids"

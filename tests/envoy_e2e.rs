@@ -611,7 +611,9 @@ async fn without_envoys_path_normalization_claimgate_refuses_dot_dot_semicolon_i
 #[tokio::test]
 async fn the_readme_quickstart_works_on_the_example_config_and_the_demo_upstream() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let claimgate = Claimgate::start(&std::path::Path::new(root).join("config")).await;
+    // The example trusts the committed development key: the README's command passes --dev.
+    let claimgate =
+        Claimgate::start_with(&std::path::Path::new(root).join("config"), &["--dev"]).await;
     // The upstream cluster must name the demo listener's port, so that one is chosen up front.
     let envoy = Envoy::start_on_free_ports(|| {
         let demo_port = common::process::free_port();

@@ -954,11 +954,16 @@ async fn a_path_parameter_or_a_dot_dot_semicolon_matches_no_route() {
     s.server.stop().await;
 }
 
-/// The shipped example: `/healthz` is a public prefix and workspaces need a token.
+/// The shipped example (which trusts the committed development key, so `--dev`): `/healthz`
+/// is a public prefix and workspaces need a token.
 #[tokio::test]
 async fn the_example_configs_public_route_cannot_be_borrowed_with_dot_dot_semicolon() {
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let server = TestServer::start(&config).await;
+    let server = TestServer::start_options(claimgate::server::ServeOptions {
+        dev: true,
+        ..serve_options(&config)
+    })
+    .await;
     let mut c = server.client().await;
     let a = ask(
         &mut c,

@@ -262,47 +262,48 @@ async fn explain_shows_each_condition_of_a_github_identity_in_its_own_words() {
     s.server.stop().await;
 }
 
-/// The README's GitHub Actions recipe, as written there, on the shipped example config.
+/// The README's GitHub Actions recipe: the example's `github-actions` SSO takes GitHub's keys
+/// by discovery, so a token signed by anyone else (the committed development key included)
+/// is `unknown_key`; with the SSO pinned to a key of the test's own, the recipe's token
+/// selects the deploy identity of the example.
 #[test]
 fn the_readme_github_recipe_selects_the_deploy_identity_on_the_example_config() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new(bin())
-        .current_dir(root)
-        .args([
-            "token",
-            "--key",
-            "config/keys/dev-only-private-key.pem",
-            "--kid",
-            "dev-rsa-1",
-            "--iss",
-            "https://token.actions.githubusercontent.com",
-            "--aud",
-            "claimgate",
-            "--sub",
-            "repo:acme/api:environment:prod",
-            "--claim",
-            "repository_owner_id=\"1234567\"",
-            "--claim",
-            "repository_id=\"7654321\"",
-            "--claim",
-            "repository=acme/api",
-            "--claim",
-            "environment=prod",
-            "--claim",
-            "ref=refs/heads/main",
-            "--claim",
-            "actor=octocat",
-            "--claim",
-            "event_name=push",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let explain = |token: &str| {
-        Command::new(bin())
+    let mint = |key: &str, kid: &str| {
+        let out = Command::new(bin())
             .current_dir(root)
-            .args(["explain", "--config", "config", "--token", token])
+            .args(["token", "--key", key, "--kid", kid])
+            .args([
+                "--iss",
+                "https://token.actions.githubusercontent.com",
+                "--aud",
+                "claimgate",
+                "--sub",
+                "repo:acme/api:environment:prod",
+                "--claim",
+                "repository_owner_id=\"1234567\"",
+                "--claim",
+                "repository_id=\"7654321\"",
+                "--claim",
+                "repository=acme/api",
+                "--claim",
+                "environment=prod",
+                "--claim",
+                "ref=refs/heads/main",
+                "--claim",
+                "actor=octocat",
+                "--claim",
+                "event_name=push",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let explain = |config: &str, token: &str| {
+        let out = Command::new(bin())
+            .current_dir(root)
+            .args(["explain", "--config", config, "--token", token])
             .args([
                 "--method",
                 "POST",
@@ -311,17 +312,33 @@ fn the_readme_github_recipe_selects_the_deploy_identity_on_the_example_config() 
                 "--json",
             ])
             .output()
-            .unwrap()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report)
     };
-    let out = explain(&token);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let forged = mint("config/keys/dev-only-private-key.pem", "dev-rsa-1");
+    let (code, report) = explain("config", &forged);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["verdict"]["reason"], "unknown_key", "{report:#}");
+
+    let dir = example_config_copy();
+    let key = TestKey::generate(Kind::Rs256, "gh-test-1");
+    dir.write("keys/gh-test.json", &jwks(&[&key]));
+    dir.edit(
+        "sso.yaml",
+        "    discovery: true\n",
+        "    jwks_file: keys/gh-test.json\n    pinned_keys: true\n",
+    );
+    let pem = dir.write("gh-test.pem", &key.pem);
+    let token = mint(pem.to_str().unwrap(), "gh-test-1");
+    let (code, report) = explain(dir.path().to_str().unwrap(), &token);
+    assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["verdict"]["identity"], "gh-api-deploy-prod");
     assert_eq!(report["verdict"]["role"], "manager");
-    // The README spells the same command.
+    // The README spells the same SSO and claims.
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(readme.contains("    issuer: https://token.actions.githubusercontent.com\n    audiences: [claimgate]\n    discovery: true\n"));
     assert!(readme.contains("--claim actor=octocat --claim event_name=push)"));
-    assert!(readme.contains("# exit 0: gh-api-deploy-prod, manager"));
 }
 
 /// `who-can` shows each condition as written: in words, and as the configuration's form in JSON.

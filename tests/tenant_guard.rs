@@ -14,7 +14,7 @@ fn dir_with(issuer: &str, claims: &str) -> ConfigDir {
     dir.write(
         "config.yaml",
         &format!(
-            "sso_integrations:\n  - name: shared\n    type: oidc\n    issuer: {issuer}\n    audiences: [claimgate]\n    jwks_file: jwks.json\nexternal_identities:\n  - name: deployer\n    sso_fqn: shared\n    claims:\n{claims}"
+            "sso_integrations:\n  - name: shared\n    type: oidc\n    issuer: {issuer}\n    audiences: [claimgate]\n    jwks_file: jwks.json\n    pinned_keys: true\nexternal_identities:\n  - name: deployer\n    sso_fqn: shared\n    claims:\n{claims}"
         ),
     );
     dir
@@ -41,7 +41,7 @@ fn validate_refuses_an_identity_every_tenant_of_a_shared_issuer_could_obtain() {
         let (code, out) = validate(&dir);
         assert_eq!(code, 1, "{issuer}: {out}");
         assert!(
-            out.contains("config.yaml:8:11: error: external identity \"deployer\" of SSO shared does not pin the tenant"),
+            out.contains("config.yaml:9:11: error: external identity \"deployer\" of SSO shared does not pin the tenant"),
             "{issuer}: {out}"
         );
         assert!(

@@ -36,6 +36,8 @@ fn fields(spec: &SsoSpec, sso: &Sso) -> Vec<(&'static str, Value)> {
             ),
         ),
         ("key_source", Value::from(source)),
+        // Pinning a hosting service's keys in a file is a reviewed choice: show it.
+        ("pinned_keys", Value::from(spec.pinned_keys)),
         ("keys", Value::from(kids)),
         ("algorithms", Value::from(sso.algorithms.names())),
         ("login_enabled", Value::from(sso.login_enabled)),

@@ -203,3 +203,87 @@ fn ed25519_is_also_called_eddsa() {
     assert_eq!(Alg::parse("none"), None);
     assert_eq!(Alg::parse("HS256"), None);
 }
+
+fn only_key(jwk: Value) -> Key {
+    let doc = serde_json::json!({ "keys": [jwk] });
+    let (set, skipped) = KeySet::from_jwks(doc.to_string().as_bytes(), all()).unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    set.keys()[0].clone()
+}
+
+#[test]
+fn rsa_thumbprint_is_the_one_rfc_7638_computes_for_its_example_key() {
+    // RFC 7638, section 3.1.
+    let key = only_key(serde_json::json!({
+        "kty": "RSA",
+        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+        "e": "AQAB",
+        "alg": "RS256",
+        "kid": "2011-04-29"
+    }));
+    assert_eq!(
+        key.thumbprint_b64(),
+        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    );
+}
+
+#[test]
+fn okp_thumbprint_is_the_one_rfc_8037_computes_for_its_example_key() {
+    // RFC 8037, appendix A.3.
+    let key = only_key(serde_json::json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    }));
+    assert_eq!(
+        key.thumbprint_b64(),
+        "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+    );
+}
+
+#[test]
+fn ec_thumbprint_agrees_with_jsonwebtoken() {
+    use aws_lc_rs::signature::KeyPair as _;
+    for (curve, alg, len) in [
+        ("P-256", &signature::ECDSA_P256_SHA256_FIXED_SIGNING, 32),
+        ("P-384", &signature::ECDSA_P384_SHA384_FIXED_SIGNING, 48),
+    ] {
+        let pair = signature::EcdsaKeyPair::generate(alg).unwrap();
+        let point = pair.public_key().as_ref();
+        let jwk = serde_json::json!({
+            "kty": "EC",
+            "crv": curve,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..=len]),
+            "y": URL_SAFE_NO_PAD.encode(&point[len + 1..]),
+            "kid": "1"
+        });
+        let reference: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+        let expected = reference
+            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap();
+        assert_eq!(only_key(jwk).thumbprint_b64(), expected, "{curve}");
+    }
+}
+
+#[test]
+fn an_rsa_thumbprint_ignores_leading_zero_octets_kid_and_alg() {
+    let jwk = rsa_jwk("a", 256);
+    let mut padded = jwk.clone();
+    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+    padded["n"] = URL_SAFE_NO_PAD.encode([&[0u8][..], &n].concat()).into();
+    padded["e"] = URL_SAFE_NO_PAD.encode([0u8, 1, 0, 1]).into();
+    padded["kid"] = "other".into();
+    padded["alg"] = "RS256".into();
+    assert_eq!(only_key(jwk).thumbprint, only_key(padded).thumbprint);
+}
+
+#[test]
+fn the_committed_development_key_is_recognised_whatever_its_kid() {
+    let doc: Value = serde_json::from_str(DEV_JWKS).unwrap();
+    let mut jwk = doc["keys"][0].clone();
+    assert!(only_key(jwk.clone()).is_dev_key());
+    jwk["kid"] = "renamed".into();
+    jwk.as_object_mut().unwrap().remove("alg");
+    assert!(only_key(jwk).is_dev_key());
+    assert!(!only_key(rsa_jwk("a", 256)).is_dev_key());
+}

@@ -230,6 +230,7 @@ fn ssos<'c>(
             source: keys.source.unwrap_or(KeySource::None),
             keys: keys.keys,
             remote: keys.remote,
+            dev_key: keys.dev_key,
         });
     }
     out

@@ -10,7 +10,7 @@ use rustls::pki_types::CertificateDer;
 
 use super::compile::{Ctx, SSO};
 use super::Snapshot;
-use crate::config::{Item, SsoSpec};
+use crate::config::{DevKeyUse, Item, SsoSpec};
 use crate::keys::{AlgSet, KeySet};
 use crate::provider::{self, ProviderOptions, Remote, RemoteKeys};
 
@@ -35,6 +35,8 @@ pub(super) struct Keys {
     pub(super) remote: Option<Arc<RemoteKeys>>,
     /// The CA file the configuration names (absolute path), so that editing it is a change.
     pub(super) ca_file: Option<std::path::PathBuf>,
+    /// The committed development key, when the key file holds it.
+    pub(super) dev_key: Option<DevKeyUse>,
 }
 
 /// The key source of one SSO integration and its keys.
@@ -55,8 +57,13 @@ pub(super) fn keys(
             "ca_file applies to jwks_uri and discovery; a jwks_file is read from disk",
         );
     }
+    let mut dev_key = None;
     let (keys, remote) = match (&source, roots) {
-        (Some(KeySource::File(path)), _) => (file_keys(cx, item, path, algorithms), None),
+        (Some(KeySource::File(path)), _) => {
+            let keys = file_keys(cx, item, path, algorithms);
+            dev_key = dev_key_file(cx, item, &keys.load());
+            (keys, None)
+        }
         (Some(KeySource::Remote(remote)), Some(roots)) => {
             let mut opts = provider_opts.clone();
             opts.extra_roots.extend(roots);
@@ -72,7 +79,35 @@ pub(super) fn keys(
         keys,
         remote,
         ca_file,
+        dev_key,
     }
+}
+
+/// The development key in an SSO's key file, with a warning: `validate` shows it, `serve`
+/// refuses it unless `--dev`, and with `--dev` every install logs it again.
+fn dev_key_file(cx: &mut Ctx<'_>, item: &Item<SsoSpec>, set: &KeySet) -> Option<DevKeyUse> {
+    let key = set.keys().iter().find(|k| k.is_dev_key())?;
+    let s = &item.spec;
+    let file = s.jwks_file.clone().unwrap_or_default();
+    let found = DevKeyUse {
+        sso: s.name.clone(),
+        at: cx.config().place(item.origin, SSO, Some("jwks_file")),
+        key: key.label(),
+        file,
+    };
+    cx.warn(
+        item.origin,
+        SSO,
+        Some("jwks_file"),
+        format!(
+            "{}: {} is the development key committed in claimgate's repository (RFC 7638 thumbprint {}): anyone can sign tokens that SSO {} accepts; serve refuses it unless --dev",
+            found.file,
+            found.key,
+            key.thumbprint_b64(),
+            s.name
+        ),
+    );
+    Some(found)
 }
 
 /// The CA file's path and its certificates: `(None, Some([]))` without a `ca_file`, and
@@ -121,9 +156,31 @@ fn ca_roots(
 
 fn source(cx: &mut Ctx<'_>, item: &Item<SsoSpec>) -> Option<KeySource> {
     let (s, o) = (&item.spec, item.origin);
+    if s.pinned_keys && s.jwks_file.is_none() {
+        cx.warn(
+            o,
+            SSO,
+            Some("pinned_keys"),
+            "pinned_keys applies to a jwks_file only; it changes nothing here",
+        );
+    }
     match [s.jwks_file.is_some(), s.jwks_uri.is_some(), s.discovery] {
         [true, false, false] => {
             let rel = s.jwks_file.as_deref().unwrap_or_default();
+            if let (Some(service), false) =
+                (super::tenant::hosting_service(&s.issuer), s.pinned_keys)
+            {
+                cx.error(
+                    o,
+                    SSO,
+                    Some("jwks_file"),
+                    format!(
+                        "SSO {} has the issuer of {service} ({}), which publishes its keys: use discovery: true instead of jwks_file (or, as a deliberate and reviewed choice, pinned_keys: true)",
+                        s.name, s.issuer
+                    ),
+                );
+                return None;
+            }
             match cx.config().key_file(rel) {
                 Ok(path) => Some(KeySource::File(path)),
                 Err(e) => {

@@ -72,6 +72,12 @@ const SERVICES: [Service; 4] = [
     },
 ];
 
+/// The hosting service whose shared issuer `issuer` is (by name), or `None`.
+pub fn hosting_service(issuer: &str) -> Option<&'static str> {
+    let issuer = issuer.trim_end_matches('/').to_ascii_lowercase();
+    SERVICES.iter().find(|s| s.issuer == issuer).map(|s| s.name)
+}
+
 /// Why an identity of an SSO with `issuer` does not pin its tenant, or `None` when the issuer
 /// is not a shared one or a condition pins it.
 pub fn unpinned(

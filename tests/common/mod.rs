@@ -205,6 +205,7 @@ pub fn serve_options(dir: &Path) -> ServeOptions {
         decision_log: None,
         enforcement: claimgate::decision::Enforcement::Enforce,
         allow_metadata: claimgate::service::AllowMetadata::Full,
+        dev: false,
     }
 }
 

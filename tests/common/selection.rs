@@ -20,14 +20,15 @@ pub struct Selector {
 impl Selector {
     /// Start a server with SSO `sso-name` trusting `issuer` for `audience`, and the
     /// identities of `identities` (YAML of the `external_identities` list, the SSO written
-    /// as `SSO`).
+    /// as `SSO`). The SSO pins the test's key file (`pinned_keys: true`), as a hosting
+    /// service's issuer requires.
     pub async fn start(sso_name: &str, issuer: &str, audience: &str, identities: &str) -> Selector {
         let key = TestKey::generate(Kind::Rs256, "provider-1");
         let dir = ConfigDir::new();
         dir.write("jwks.json", &jwks(&[&key]));
         dir.write(
             "sso.yaml",
-            &format!("sso_integrations:\n  - name: {sso_name}\n    type: oidc\n    issuer: {issuer}\n    audiences: [{audience}]\n    jwks_file: jwks.json\n"),
+            &format!("sso_integrations:\n  - name: {sso_name}\n    type: oidc\n    issuer: {issuer}\n    audiences: [{audience}]\n    jwks_file: jwks.json\n    pinned_keys: true\n"),
         );
         let identities = identities.replace("SSO", sso_name);
         let parsed: Vec<serde_yaml::Value> =
