@@ -230,6 +230,50 @@ fn sso_changes_name_each_field_with_its_old_and_new_value() {
     );
 }
 
+/// A `jwks_uri` is shown without its userinfo and query, which may be credentials; a change
+/// only there is still a change.
+#[test]
+fn a_jwks_uri_is_compared_whole_and_shown_without_its_credentials() {
+    let sso = |uri: &str| {
+        format!("sso_integrations:\n  - name: partner\n    type: oidc\n    issuer: https://partner.example.com\n    audiences: [claimgate]\n    jwks_uri: {uri}\n")
+    };
+    let base = example_config_copy();
+    base.write(
+        "sso2.yaml",
+        &sso("https://u:hunter2pw@partner.example.com/keys?access_token=old"),
+    );
+    let new = example_config_copy();
+    new.write(
+        "sso2.yaml",
+        &sso("https://u:hunter2pw@partner.example.com/keys?access_token=t0ps3cr3t"),
+    );
+    let got = changes(&base, &new);
+    assert_eq!(
+        got,
+        vec![
+            json!({"kind": "sso_changed", "sso": "partner", "fields": {"key_source": {
+            "was": "jwks_uri https://***@partner.example.com/keys?***",
+            "now": "jwks_uri https://***@partner.example.com/keys?*** (other credentials or query)"}}})
+        ]
+    );
+    for format in ["text", "markdown"] {
+        let (code, out, err) = run(&[
+            "diff",
+            "--base",
+            path(&base),
+            "--config",
+            path(&new),
+            "--format",
+            format,
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            !out.contains("hunter2pw") && !out.contains("t0ps3cr3t"),
+            "{out}"
+        );
+    }
+}
+
 #[test]
 fn a_key_added_to_the_key_file_or_replaced_under_its_kid_is_an_sso_change() {
     let (base, new) = pair(|d| {
