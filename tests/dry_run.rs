@@ -167,6 +167,58 @@ async fn envoy_can_put_a_route_in_dry_run_and_a_misspelt_enforcement_denies() {
     server.stop().await;
 }
 
+/// The stricter wins: an explicit `enforce` (Envoy's route, or the resource) enforces whatever
+/// the other says, and whatever `serve --enforcement dry_run` says; without one, a `dry_run`
+/// from either lets the denial through.
+#[tokio::test]
+async fn an_explicit_enforce_anywhere_on_the_path_wins_over_dry_run() {
+    // workspace:prod in dry run; model:acme/llama says `enforcement: enforce` explicitly.
+    let (dir, key) = config("workspace:prod");
+    let resources = std::fs::read_to_string(dir.path().join("resources.yaml")).unwrap();
+    dir.write(
+        "resources.yaml",
+        &resources.replace(
+            "  - fqn: model:acme/llama\n",
+            "  - fqn: model:acme/llama\n    enforcement: enforce\n",
+        ),
+    );
+    let token = key.sign(&claims("run-1", json!({})));
+    let req = |resource: &str, enforcement: Option<&str>| {
+        let mut ext = vec![("resource", resource), ("role", "manager")];
+        ext.extend(enforcement.map(|e| ("enforcement", e)));
+        with_context(check_bearer("GET", "/v1/anything", &token), &ext)
+    };
+    for everything in [Enforcement::Enforce, Enforcement::DryRun] {
+        let server = start(&dir, everything).await;
+        let mut c = server.client().await;
+        for (resource, route, waived) in [
+            // A resource in dry run: Envoy's explicit enforce overrides it.
+            ("workspace:prod", None, true),
+            ("workspace:prod", Some("dry_run"), true),
+            ("workspace:prod", Some("enforce"), false),
+            // A resource that says enforce: neither Envoy nor the server relaxes it.
+            ("model:acme/llama", None, false),
+            ("model:acme/llama", Some("dry_run"), false),
+            ("model:acme/llama", Some("enforce"), false),
+        ] {
+            let a = ask(&mut c, req(resource, route)).await;
+            let case = format!("{everything:?} {resource} {route:?}: {a:?}");
+            if waived {
+                assert_eq!(a.status, 200, "{case}");
+                assert_eq!(
+                    a.header("x-claimgate-dry-run"),
+                    Some("insufficient_role"),
+                    "{case}"
+                );
+            } else {
+                assert_eq!(a.status, 403, "{case}");
+                assert_eq!(a.reason(), "insufficient_role", "{case}");
+            }
+        }
+        server.stop().await;
+    }
+}
+
 fn run_text(args: &[&str]) -> (i32, String) {
     let (code, out, err) = run(args);
     (code, out + &err)
