@@ -136,11 +136,17 @@ enum Command {
         envoy_config: Vec<PathBuf>,
     },
     /// Show the whole decision for one token and request, step by step.
+    ///
+    /// The output shows every claim of the token (subject, e-mail, groups, ...) and the
+    /// configuration's identities: treat it as being as sensitive as the token's contents, and
+    /// don't paste it where others can read it. The token itself and its signature are never
+    /// printed.
     Explain {
         /// Configuration directory.
         #[arg(long, env = "CLAIMGATE_CONFIG")]
         config: PathBuf,
         /// The token, or a whole Authorization value ("Bearer ..."); "-" reads it from stdin.
+        /// Every claim of it is printed.
         #[arg(long, env = "CLAIMGATE_TOKEN")]
         token: String,
         /// HTTP method.
