@@ -421,6 +421,12 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
                         .into(),
                 );
             }
+            if !is_ed25519_point(&x) {
+                return Err(
+                    "Ed25519 key decodes to no curve point: no signature can verify against it"
+                        .into(),
+                );
+            }
             (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
         }
         "oct" => return Err("symmetric (\"oct\") keys are never used".into()),
@@ -552,6 +558,38 @@ fn is_small_order_ed25519(x: &[u8]) -> bool {
         && SMALL_ORDER_ED25519
             .iter()
             .any(|y| y[..31] == x[..31] && y[31] == x[31] & 0x7f)
+}
+
+/// Whether 32 bytes are the encoding of a point on Ed25519 (RFC 8032 5.1.3): `y` below `p`,
+/// and `x² = (y² - 1) / (d·y² + 1)` a square, with `x = 0` only when the sign bit is clear.
+/// The verifier takes any 32 bytes as a key and then refuses every signature, so such a key
+/// would count as usable while it can verify nothing. Runs once per key at load.
+fn is_ed25519_point(x: &[u8]) -> bool {
+    use num_bigint::BigUint;
+    let Ok(bytes) = <[u8; 32]>::try_from(x) else {
+        return false;
+    };
+    let sign = bytes[31] >> 7;
+    let mut y_bytes = bytes;
+    y_bytes[31] &= 0x7f;
+    let p = (BigUint::from(1u8) << 255u32) - BigUint::from(19u8);
+    let y = BigUint::from_bytes_le(&y_bytes);
+    if y >= p {
+        return false;
+    }
+    let two = BigUint::from(2u8);
+    let inv = |v: &BigUint| v.modpow(&(&p - &two), &p);
+    // d = -121665 / 121666
+    let d = (&p - BigUint::from(121_665u32)) * inv(&BigUint::from(121_666u32)) % &p;
+    let yy = &y * &y % &p;
+    let u = (&yy + &p - BigUint::from(1u8)) % &p;
+    let v = (&d * &yy + BigUint::from(1u8)) % &p;
+    let xx = u * inv(&v) % &p;
+    if xx == BigUint::ZERO {
+        return sign == 0;
+    }
+    // Euler's criterion: a square has xx^((p-1)/2) = 1.
+    xx.modpow(&((&p - BigUint::from(1u8)) >> 1u32), &p) == BigUint::from(1u8)
 }
 
 #[cfg(test)]
