@@ -349,7 +349,7 @@ pub fn parse_sources(dir: &Path, sources: Sources) -> Result<Config, ConfigError
     Ok(config)
 }
 
-/// A short SHA-256 of every file's name and text, to tell configurations apart.
+/// The SHA-256 of every file's name and text, to tell configurations apart.
 pub fn text_digest(texts: &[(String, String)]) -> String {
     let mut hasher = Sha256::new();
     for (name, text) in texts {
@@ -358,11 +358,13 @@ pub fn text_digest(texts: &[(String, String)]) -> String {
         hasher.update((text.len() as u64).to_le_bytes());
         hasher.update(text.as_bytes());
     }
-    hex16(&hasher.finalize())
+    hex(&hasher.finalize())
 }
 
-fn hex16(digest: &[u8]) -> String {
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+/// The whole SHA-256 in hex: a shortened digest could be made to collide, and the decision
+/// log's `config_digest` is evidence of which configuration decided.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parse already-read files (name, text); errors are appended to `diagnostics`.

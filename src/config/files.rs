@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::{hex16, Config, ConfigError, Diagnostic, Severity};
+use super::{hex, Config, ConfigError, Diagnostic, Severity};
 
 /// The most one configuration file may hold.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -302,6 +302,6 @@ impl KeyFiles {
                 _ => hasher.update(u64::MAX.to_le_bytes()),
             }
         }
-        hex16(&hasher.finalize())
+        hex(&hasher.finalize())
     }
 }

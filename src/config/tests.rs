@@ -58,7 +58,7 @@ fn hash_changes_with_content() {
     let (a, _) = parse("routes: []\n");
     let (b, _) = parse("routes: [] # edited\n");
     assert_ne!(a.hash, b.hash);
-    assert_eq!(a.hash.len(), 16);
+    assert_eq!(a.hash.len(), 64);
 }
 
 #[test]
