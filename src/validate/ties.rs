@@ -8,6 +8,10 @@
 //! claim with conditions no value meets both (patterns that no string matches both, a value
 //! a negation excludes), or a claim that must be a value where another identity needs an
 //! object inside it (`/a` against `/a/b`), makes a pair exclusive.
+//!
+//! Except on claims that providers send as arrays ([`ARRAY_CLAIMS`]: groups, roles, audiences,
+//! …): `groups: [a, b]` meets both `groups: a` and `groups: b`, so different values of such a
+//! claim never make a pair exclusive.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,6 +29,37 @@ const MAX_PAIRS_EXAMINED: usize = 5_000;
 const MAX_VISITS: usize = 20_000_000;
 /// Most pairs checked condition by condition per SSO before the search gives up.
 const MAX_CHECKS: usize = 2_000_000;
+
+/// The last segment of the claims that identity providers send as arrays: group and role
+/// memberships (also nested, as Keycloak's `/realm_access/roles`), audiences, authentication
+/// methods, scopes, entitlements. Other claims are compared as one value, as configurations
+/// mean them (`repository: a` and `repository: b` are "one or the other").
+pub const ARRAY_CLAIMS: &[&str] = &[
+    "groups",
+    "roles",
+    "aud",
+    "amr",
+    "scp",
+    "entitlements",
+    "permissions",
+    "teams",
+    "wids",
+];
+
+/// Whether the claim at this JSON Pointer is one that tokens carry as an array.
+fn array_claim(pointer: &str) -> bool {
+    let last = pointer.rsplit('/').next().unwrap_or_default();
+    ARRAY_CLAIMS.contains(&last)
+}
+
+/// A condition that an array holding one more element still meets (a value, a pattern,
+/// presence), so two of them on an array claim are met by one token.
+fn accumulates(c: &Condition) -> bool {
+    matches!(
+        c,
+        Condition::Equals(_) | Condition::Like(_) | Condition::Present(true)
+    )
+}
 
 /// One identity's claims as interned (claim, condition) ids, sorted by claim.
 #[derive(Debug)]
@@ -238,12 +273,15 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
                 let mut claims = Vec::new();
                 let mut split = Vec::new();
                 for c in snap.identities[i].claims.iter() {
+                    let pointer = c.path.pointer();
+                    let array = array_claim(&pointer);
                     let kv = (
-                        keys.id(c.path.pointer().into_owned()),
+                        keys.id(pointer.into_owned()),
                         values.id(c.condition.canonical()),
                     );
                     claims.push(kv);
-                    if c.condition.exact().is_some() {
+                    // Different values of an array claim don't tell identities apart.
+                    if c.condition.exact().is_some() && !array {
                         split.push(kv);
                     }
                 }
@@ -406,6 +444,11 @@ fn compatible(a: &Identity, b: &Identity) -> bool {
 fn excludes(x: &ClaimMatcher, y: &ClaimMatcher) -> bool {
     let (px, py) = (x.path.pointer(), y.path.pointer());
     if px == py {
+        if array_claim(&px) && accumulates(&x.condition) && accumulates(&y.condition) {
+            // One array can hold a value for each: exclusive only if one alone can't hold.
+            return x.condition.witness() == Overlap::Exclusive
+                || y.condition.witness() == Overlap::Exclusive;
+        }
         return x.condition.overlap(&y.condition) == Overlap::Exclusive;
     }
     let Some(below) = py.strip_prefix(&*px).and_then(|r| r.strip_prefix('/')) else {
@@ -443,6 +486,17 @@ fn example_claims(a: &Identity, b: &Identity) -> String {
             .filter(|o| o.path.pointer() == pointer)
             .find(|o| o.condition != c.condition);
         let overlap = match other {
+            Some(o)
+                if array_claim(&pointer)
+                    && accumulates(&c.condition)
+                    && accumulates(&o.condition) =>
+            {
+                match (c.condition.witness(), o.condition.witness()) {
+                    (Overlap::Value(v), Overlap::Value(w)) if v == w => Overlap::Value(v),
+                    (Overlap::Value(v), Overlap::Value(w)) => Overlap::Value(vec![v, w].into()),
+                    _ => Overlap::Possible,
+                }
+            }
             Some(o) => c.condition.overlap(&o.condition),
             None => c.condition.witness(),
         };
