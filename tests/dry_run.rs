@@ -274,12 +274,14 @@ fn explain_says_when_the_server_would_let_a_denial_through() {
             "explain", "--config", path, "--token", &token, "--method", "GET", "--path", p,
         ])
     };
+    // The request passes, as on the server: exit 0, and what it would deny, and why.
     let (code, out) = explain("/v1/admin/x");
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("verdict   DENY (403) insufficient_role"),
+        out.contains("verdict   ALLOW (200) would deny: insufficient_role (dry run): "),
         "{out}"
     );
+    assert!(!out.contains("DENY"), "{out}");
     assert!(
         out.contains("dry run   waived: workspace:prod is in dry run"),
         "{out}"
@@ -301,4 +303,27 @@ fn explain_says_when_the_server_would_let_a_denial_through() {
     let (_, out) = run_text(&args);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verdict"]["dry_run"], "workspace:prod");
+    assert_eq!(v["verdict"]["allowed"], true);
+    assert_eq!(v["verdict"]["status"], 200);
+    assert_eq!(
+        v["verdict"]["would_deny"],
+        "would deny: insufficient_role (dry run)"
+    );
+    // An enforced denial is unchanged.
+    let (code, out) = run_text(&[
+        "explain",
+        "--config",
+        path,
+        "--token",
+        &token,
+        "--method",
+        "POST",
+        "--path",
+        "/v1/models/acme/llama/x",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"]["allowed"], false);
+    assert_eq!(v["verdict"]["would_deny"], serde_json::Value::Null);
 }
