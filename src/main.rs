@@ -115,8 +115,8 @@ enum Command {
         /// Read the TLS files again this often to pick up a rotated certificate.
         #[arg(long, env = "CLAIMGATE_TLS_RELOAD_INTERVAL", default_value = "10s")]
         tls_reload_interval: humantime::Duration,
-        /// Log format: text or json.
-        #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
+        /// Log format: text or json (one JSON object per line, for log collectors).
+        #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
     },
     /// Check a configuration directory exactly as serve would load it, and review it.
@@ -293,8 +293,12 @@ fn parse_role(s: &str) -> Result<Role, String> {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLAIMGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: a collector would store them as text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
