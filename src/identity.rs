@@ -19,7 +19,7 @@ mod pattern;
 
 pub use condition::Condition;
 pub use index::Index;
-pub use overlap::Overlap;
+pub use overlap::{array_claim, Overlap, ARRAY_CLAIMS};
 pub use pattern::{Pattern, PatternError, MAX_PATTERN_BYTES, MAX_WILDCARDS};
 
 /// Where a claim is read from the token payload.

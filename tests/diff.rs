@@ -168,6 +168,32 @@ fn an_identity_that_gains_claims_is_reported_to_outrank_the_ones_it_now_wins_ove
     assert_eq!(got[0]["kind"], "claims_changed");
 }
 
+/// `groups: [a, b]` meets both `groups: a` and `groups: b`: on a claim sent as an array,
+/// different values do not keep two identities apart (as `validate` says too); on a claim sent
+/// as one value (`repository`), they do.
+#[test]
+fn different_values_of_an_array_claim_are_a_possible_tie() {
+    let identity = |name: &str, claims: &str| {
+        format!("external_identities:\n  - name: {name}\n    sso_fqn: dev-oidc\n    claims: {{{claims}, site: y, zone: z}}\n")
+    };
+    let (base, new) = pair(|d| {
+        // `team` keeps the two kinds apart.
+        d.write("a.yaml", &identity("group-a", "groups: a, team: x"));
+        d.write("b.yaml", &identity("group-b", "groups: b, team: x"));
+        d.write("c.yaml", &identity("repo-c", "repository: c, team: w"));
+        d.write("d.yaml", &identity("repo-d", "repository: d, team: w"));
+    });
+    let got = changes(&base, &new);
+    let ties: Vec<&Value> = got.iter().filter(|c| c["kind"] == "possible_tie").collect();
+    assert_eq!(
+        ties,
+        [
+            &json!({"kind": "possible_tie", "identities": ["group-a", "group-b"], "sso": "dev-oidc", "claims": 4})
+        ],
+        "{got:#?}"
+    );
+}
+
 #[test]
 fn two_identities_brought_to_equally_many_compatible_claims_are_a_possible_tie() {
     let (base, new) = pair(|d| {

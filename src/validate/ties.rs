@@ -9,15 +9,15 @@
 //! a negation excludes), or a claim that must be a value where another identity needs an
 //! object inside it (`/a` against `/a/b`), makes a pair exclusive.
 //!
-//! Except on claims that providers send as arrays ([`ARRAY_CLAIMS`]: groups, roles, audiences,
+//! Except on claims that providers send as arrays ([`ARRAY_CLAIMS`](crate::identity::ARRAY_CLAIMS): groups, roles, audiences,
 //! …): `groups: [a, b]` meets both `groups: a` and `groups: b`, so different values of such a
-//! claim never make a pair exclusive.
+//! claim never make a pair exclusive ([`ClaimMatcher::excludes`], which `diff` uses too).
 
 use std::collections::{HashMap, HashSet};
 
 use super::warn;
 use crate::config::{Config, Diagnostic};
-use crate::identity::{ClaimMatcher, Condition, Identity, Overlap};
+use crate::identity::{array_claim, ClaimMatcher, Condition, Identity, Overlap};
 use crate::snapshot::Snapshot;
 use crate::text::plural;
 
@@ -29,37 +29,6 @@ const MAX_PAIRS_EXAMINED: usize = 5_000;
 const MAX_VISITS: usize = 20_000_000;
 /// Most pairs checked condition by condition per SSO before the search gives up.
 const MAX_CHECKS: usize = 2_000_000;
-
-/// The last segment of the claims that identity providers send as arrays: group and role
-/// memberships (also nested, as Keycloak's `/realm_access/roles`), audiences, authentication
-/// methods, scopes, entitlements. Other claims are compared as one value, as configurations
-/// mean them (`repository: a` and `repository: b` are "one or the other").
-pub const ARRAY_CLAIMS: &[&str] = &[
-    "groups",
-    "roles",
-    "aud",
-    "amr",
-    "scp",
-    "entitlements",
-    "permissions",
-    "teams",
-    "wids",
-];
-
-/// Whether the claim at this JSON Pointer is one that tokens carry as an array.
-fn array_claim(pointer: &str) -> bool {
-    let last = pointer.rsplit('/').next().unwrap_or_default();
-    ARRAY_CLAIMS.contains(&last)
-}
-
-/// A condition that an array holding one more element still meets (a value, a pattern,
-/// presence), so two of them on an array claim are met by one token.
-fn accumulates(c: &Condition) -> bool {
-    matches!(
-        c,
-        Condition::Equals(_) | Condition::Like(_) | Condition::Present(true)
-    )
-}
 
 /// One identity's claims as interned (claim, condition) ids, sorted by claim.
 #[derive(Debug)]
@@ -444,12 +413,7 @@ fn compatible(a: &Identity, b: &Identity) -> bool {
 fn excludes(x: &ClaimMatcher, y: &ClaimMatcher) -> bool {
     let (px, py) = (x.path.pointer(), y.path.pointer());
     if px == py {
-        if array_claim(&px) && accumulates(&x.condition) && accumulates(&y.condition) {
-            // One array can hold a value for each: exclusive only if one alone can't hold.
-            return x.condition.witness() == Overlap::Exclusive
-                || y.condition.witness() == Overlap::Exclusive;
-        }
-        return x.condition.overlap(&y.condition) == Overlap::Exclusive;
+        return x.excludes(y);
     }
     let Some(below) = py.strip_prefix(&*px).and_then(|r| r.strip_prefix('/')) else {
         return false;
@@ -488,8 +452,8 @@ fn example_claims(a: &Identity, b: &Identity) -> String {
         let overlap = match other {
             Some(o)
                 if array_claim(&pointer)
-                    && accumulates(&c.condition)
-                    && accumulates(&o.condition) =>
+                    && c.condition.accumulates()
+                    && o.condition.accumulates() =>
             {
                 match (c.condition.witness(), o.condition.witness()) {
                     (Overlap::Value(v), Overlap::Value(w)) if v == w => Overlap::Value(v),
