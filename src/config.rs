@@ -14,10 +14,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 mod depth;
+mod excerpt;
 mod files;
 mod marks;
 
 pub use depth::MAX_NESTING;
+pub use excerpt::{excerpt_quotes, MAX_QUOTED_CHARS};
 #[cfg(test)]
 pub(crate) use files::read_regular;
 pub use files::{FileError, Files, KeyFiles, Sources, MAX_CONFIG_FILE_BYTES, MAX_KEY_FILE_BYTES};
@@ -46,6 +48,24 @@ pub struct Diagnostic {
     pub severity: Severity,
     /// What is wrong and, where it helps, what to do.
     pub message: String,
+}
+
+impl Diagnostic {
+    /// A finding at `file:line:col`; a value quoted in `message` shows as a short excerpt.
+    pub fn new(
+        file: impl Into<String>,
+        (line, col): (usize, usize),
+        severity: Severity,
+        message: impl AsRef<str>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: file.into(),
+            line,
+            col,
+            severity,
+            message: excerpt_quotes(message.as_ref()),
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -314,14 +334,12 @@ impl Config {
             path.push('.');
             path.push_str(field);
         }
-        let (line, col) = file.marks().locate(&path);
-        Diagnostic {
-            file: file.name.clone(),
-            line,
-            col,
-            severity: sev,
-            message: message.into(),
-        }
+        Diagnostic::new(
+            file.name.clone(),
+            file.marks().locate(&path),
+            sev,
+            message.into(),
+        )
     }
 
     /// `file:line:col` of an item (or one of its fields), for output that points at the file.
@@ -367,7 +385,7 @@ pub fn parse_sources(dir: &Path, sources: Sources) -> Result<Config, ConfigError
     Ok(config)
 }
 
-/// A short SHA-256 of every file's name and text, to tell configurations apart.
+/// The SHA-256 of every file's name and text, to tell configurations apart.
 pub fn text_digest(texts: &[(String, String)]) -> String {
     let mut hasher = Sha256::new();
     for (name, text) in texts {
@@ -376,11 +394,13 @@ pub fn text_digest(texts: &[(String, String)]) -> String {
         hasher.update((text.len() as u64).to_le_bytes());
         hasher.update(text.as_bytes());
     }
-    hex16(&hasher.finalize())
+    hex(&hasher.finalize())
 }
 
-fn hex16(digest: &[u8]) -> String {
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+/// The whole SHA-256 in hex: a shortened digest could be made to collide, and the decision
+/// log's `config_digest` is evidence of which configuration decided.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parse already-read files (name, text); errors are appended to `diagnostics`.
@@ -412,13 +432,12 @@ pub fn parse_texts(
         }
         // Before any parser sees it: deep nesting costs the parsers quadratic time.
         if let Err((line, col, message)) = depth::check(text) {
-            diagnostics.push(Diagnostic {
-                file: name.clone(),
-                line,
-                col,
-                severity: Severity::Error,
+            diagnostics.push(Diagnostic::new(
+                name.clone(),
+                (line, col),
+                Severity::Error,
                 message,
-            });
+            ));
             continue;
         }
         let doc: FileDoc = match serde_yaml::from_str(text) {
@@ -435,13 +454,12 @@ pub fn parse_texts(
                         (line, col, strip_location(&e.to_string()))
                     }
                 };
-                diagnostics.push(Diagnostic {
-                    file: name.clone(),
-                    line,
-                    col,
-                    severity: Severity::Error,
+                diagnostics.push(Diagnostic::new(
+                    name.clone(),
+                    (line, col),
+                    Severity::Error,
                     message,
-                });
+                ));
                 continue;
             }
         };

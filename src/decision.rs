@@ -276,6 +276,9 @@ pub struct Deny {
     pub who: Option<Box<Who>>,
     /// Whether the target is in dry run (configured on the resource, or by Envoy).
     pub dry_run: bool,
+    /// Whether an explicit `enforce` (on the resource, or by Envoy) applies: then neither a
+    /// `dry_run` elsewhere nor `serve --enforcement dry_run` lets the denial through.
+    pub enforced: bool,
 }
 
 /// The remote keys an `unknown_key` denial could be cured by: the SSO (an index into the
@@ -308,15 +311,17 @@ impl Decision {
             target: None,
             who: None,
             dry_run: false,
+            enforced: false,
         })
     }
 
     /// The decision the service answers with: a denial of a request that targets a resource
-    /// in dry run (or any resource, with `everything`) is let through. A request that named
-    /// no resource (no route matched) stays denied.
+    /// in dry run (or any resource, with `everything`) is let through, unless an explicit
+    /// `enforce` applies to it. A request that named no resource (no route matched) stays
+    /// denied.
     pub fn waived(self, everything: bool) -> Decision {
         match self {
-            Decision::Deny(d) if d.target.is_some() && (d.dry_run || everything) => {
+            Decision::Deny(d) if d.target.is_some() && !d.enforced && (d.dry_run || everything) => {
                 Decision::Allow(Allow::DryRun(Box::new(d)))
             }
             decision => decision,

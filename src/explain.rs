@@ -103,7 +103,7 @@ pub async fn load_remote_keys(snap: &Snapshot, token: &str) -> Option<KeyLoad> {
 fn source_text(source: &KeySource) -> String {
     match source {
         KeySource::File(p) => p.display().to_string(),
-        KeySource::Remote(Remote::Jwks(url)) => url.to_string(),
+        KeySource::Remote(Remote::Jwks(url)) => crate::text::redact_url(url.as_str()),
         KeySource::Remote(Remote::Discovery(issuer)) => format!("discovery from {issuer}"),
         KeySource::None => "none".into(),
     }

@@ -19,7 +19,7 @@ mod pattern;
 
 pub use condition::Condition;
 pub use index::Index;
-pub use overlap::Overlap;
+pub use overlap::{array_claim, Overlap, ARRAY_CLAIMS};
 pub use pattern::{Pattern, PatternError, MAX_PATTERN_BYTES, MAX_WILDCARDS};
 
 /// Where a claim is read from the token payload.
@@ -71,8 +71,8 @@ fn pointer<'v>(payload: &'v Value, pointer: &str) -> Option<&'v Value> {
 pub enum ClaimValue {
     /// A string.
     Str(Box<str>),
-    /// An integer.
-    Int(i64),
+    /// An integer, compared exactly (an `i64` or a `u64`, as JSON and YAML parse them).
+    Int(i128),
     /// A non-integer number.
     Float(f64),
     /// A boolean.
@@ -84,7 +84,11 @@ impl ClaimValue {
     pub fn to_json(&self) -> Value {
         match self {
             ClaimValue::Str(s) => Value::from(&**s),
-            ClaimValue::Int(i) => Value::from(*i),
+            ClaimValue::Int(i) => match (i64::try_from(*i), u64::try_from(*i)) {
+                (Ok(i), _) => Value::from(i),
+                (_, Ok(u)) => Value::from(u),
+                _ => Value::Null,
+            },
             ClaimValue::Float(f) => Value::from(*f),
             ClaimValue::Bool(b) => Value::from(*b),
         }
@@ -108,11 +112,14 @@ impl ClaimValue {
         match (self, actual) {
             (ClaimValue::Str(e), Value::String(a)) => **e == **a,
             (ClaimValue::Bool(e), Value::Bool(a)) => e == a,
-            (ClaimValue::Int(e), Value::Number(a)) => match a.as_i64() {
+            (ClaimValue::Int(e), Value::Number(a)) => match integer(a) {
                 Some(a) => a == *e,
-                None => a.is_f64() && a.as_f64() == Some(*e as f64),
+                None => a.as_f64().is_some_and(|a| integer_equals_float(*e, a)),
             },
-            (ClaimValue::Float(e), Value::Number(a)) => a.as_f64() == Some(*e),
+            (ClaimValue::Float(e), Value::Number(a)) => match integer(a) {
+                Some(a) => integer_equals_float(a, *e),
+                None => a.as_f64() == Some(*e),
+            },
             _ => false,
         }
     }
@@ -124,6 +131,20 @@ impl ClaimValue {
             v => self.matches_scalar(v),
         }
     }
+}
+
+/// A JSON integer exactly, or `None` for a number parsed as a float.
+fn integer(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// Whether the float `f` is exactly the integer `i`: never through a rounding of `i` to `f64`
+/// (9007199254740993 is not 9007199254740992.0, though it rounds to it).
+fn integer_equals_float(i: i128, f: f64) -> bool {
+    // The bound keeps the cast exact; `fract` of an infinity or NaN is NaN, never 0.
+    f.fract() == 0.0 && f.abs() < 1.0e38 && f as i128 == i
 }
 
 /// One claim condition of an identity.
@@ -461,5 +482,26 @@ mod tests {
         assert!(!ClaimValue::Bool(true).matches(&json!("true")));
         assert!(ClaimValue::Bool(true).matches(&json!(true)));
         assert!(ClaimValue::Float(1.5).matches(&json!([1.5])));
+    }
+
+    #[test]
+    fn large_integers_compare_exactly_and_a_float_only_when_it_is_that_integer() {
+        let big = ClaimValue::Int(9_007_199_254_740_993);
+        assert!(big.matches(&json!(9_007_199_254_740_993_u64)));
+        assert!(!big.matches(&json!(9_007_199_254_740_992.0)));
+        assert!(!big.matches(&json!(9_007_199_254_740_992_u64)));
+        let even = ClaimValue::Int(9_007_199_254_740_992);
+        assert!(even.matches(&json!(9_007_199_254_740_992.0)));
+        let max = ClaimValue::Int(u64::MAX.into());
+        assert!(max.matches(&json!(u64::MAX)));
+        assert!(!max.matches(&json!(u64::MAX as f64)));
+        assert!(!ClaimValue::Int(i64::MAX.into()).matches(&json!(i64::MAX as u64 + 1)));
+        assert_eq!(max.to_json(), json!(u64::MAX));
+        // A float condition: an integer token equals it only when it is exactly that number.
+        let float = ClaimValue::Float(9_007_199_254_740_992.0);
+        assert!(float.matches(&json!(9_007_199_254_740_992_u64)));
+        assert!(!float.matches(&json!(9_007_199_254_740_993_u64)));
+        assert!(!ClaimValue::Float(1.5).matches(&json!(1)));
+        assert!(!ClaimValue::Float(f64::INFINITY).matches(&json!(u64::MAX)));
     }
 }

@@ -513,6 +513,12 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
                         .into(),
                 );
             }
+            if !is_ed25519_point(&x) {
+                return Err(
+                    "Ed25519 key decodes to no curve point: no signature can verify against it"
+                        .into(),
+                );
+            }
             let print = thumbprint(&[
                 ("crv", crv),
                 ("kty", "OKP"),
@@ -650,6 +656,21 @@ fn is_small_order_ed25519(x: &[u8]) -> bool {
         && SMALL_ORDER_ED25519
             .iter()
             .any(|y| y[..31] == x[..31] && y[31] == x[31] & 0x7f)
+}
+
+/// Whether 32 bytes are the canonical encoding of a point on Ed25519 (RFC 8032 5.1.3).
+/// The verifier takes any 32 bytes as a key and then refuses every signature, so such a key
+/// would count as usable while it can verify nothing. Runs once per key at load.
+fn is_ed25519_point(x: &[u8]) -> bool {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let Ok(compressed) = CompressedEdwardsY::from_slice(x) else {
+        return false;
+    };
+    // Decompression reduces `y` modulo p and accepts `x = 0` with the sign bit set; RFC 8032
+    // refuses both, so only an encoding that survives the round trip is a point.
+    compressed
+        .decompress()
+        .is_some_and(|p| p.compress().as_bytes() == compressed.as_bytes())
 }
 
 #[cfg(test)]

@@ -140,8 +140,8 @@ enum Command {
         /// Read the TLS files again this often to pick up a rotated certificate.
         #[arg(long, env = "CLAIMGATE_TLS_RELOAD_INTERVAL", default_value = "10s")]
         tls_reload_interval: humantime::Duration,
-        /// Log format: text or json.
-        #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text")]
+        /// Log format: text or json (one JSON object per line, for log collectors).
+        #[arg(long, env = "CLAIMGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
         /// Trust the development key committed in claimgate's repository (the README's demo),
         /// with a warning at start and every reload; without it such a configuration is refused.
@@ -165,11 +165,17 @@ enum Command {
         envoy_config: Vec<PathBuf>,
     },
     /// Show the whole decision for one token and request, step by step.
+    ///
+    /// The output shows every claim of the token (subject, e-mail, groups, ...) and the
+    /// configuration's identities: treat it as being as sensitive as the token's contents, and
+    /// don't paste it where others can read it. The token itself and its signature are never
+    /// printed.
     Explain {
         /// Configuration directory.
         #[arg(long, env = "CLAIMGATE_CONFIG")]
         config: PathBuf,
         /// The token, or a whole Authorization value ("Bearer ..."); "-" reads it from stdin.
+        /// Every claim of it is printed.
         #[arg(long, env = "CLAIMGATE_TOKEN")]
         token: String,
         /// HTTP method.
@@ -339,8 +345,12 @@ fn parse_role(s: &str) -> Result<Role, String> {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLAIMGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: a collector would store them as text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -215,13 +215,21 @@ fn decide_with<O: Observer>(
         }
         other => (None, Some(other)),
     };
-    let dry_run = target.is_some_and(|(resource, _)| {
-        req.ext_enforcement == Some(Enforcement::DryRun.as_str()) || snap.dry_run(resource)
-    });
+    // The stricter wins: an explicit `enforce` from Envoy's route or on the resource
+    // enforces, whatever the other (or `serve --enforcement dry_run`) says; otherwise a
+    // `dry_run` from either lets denials through.
+    let ext = req.ext_enforcement.and_then(Enforcement::parse);
+    let configured = target.and_then(|(resource, _)| snap.enforcement(resource));
+    let enforced = target.is_some()
+        && (ext == Some(Enforcement::Enforce) || configured == Some(Enforcement::Enforce));
+    let dry_run = target.is_some()
+        && !enforced
+        && (ext == Some(Enforcement::DryRun) || configured == Some(Enforcement::DryRun));
     let mut decision = authorize(snap, req, now, obs, cache, target, unrouted, dry_run);
     // A denial names what the request targeted when dry run or the decision log needs it.
     if let Decision::Deny(d) = &mut decision {
         d.dry_run = dry_run;
+        d.enforced = enforced;
         if dry_run || O::RECORDS_DENIALS {
             d.target = target.map(|(resource, role)| (resource.to_owned(), role));
         }
@@ -274,6 +282,7 @@ fn authorize<O: Observer>(
                 target: None,
                 who: None,
                 dry_run: false,
+                enforced: false,
             })
         }
     };

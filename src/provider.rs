@@ -24,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::keys::{AlgSet, KeySet};
 use crate::metrics::Metrics;
+use crate::text::redact_url;
 
 mod error;
 pub use error::ProviderError;
@@ -90,17 +91,17 @@ fn is_loopback(url: &Url) -> bool {
 /// Parse a URL claimgate may fetch keys from: HTTPS, or HTTP on a loopback address only.
 pub fn check_url(raw: &str) -> Result<Url, ProviderError> {
     let url = Url::parse(raw).map_err(|source| ProviderError::NotAUrl {
-        url: raw.to_owned(),
+        url: redact_url(raw),
         source,
     })?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
         "http" => Err(ProviderError::PlainHttp {
-            url: raw.to_owned(),
+            url: redact_url(raw),
         }),
         other => Err(ProviderError::Scheme {
-            url: raw.to_owned(),
+            url: redact_url(raw),
             scheme: other.to_owned(),
         }),
     }
@@ -165,8 +166,8 @@ pub fn check_jwks_uri(issuer: &Url, raw: &str) -> Result<Url, ProviderError> {
     let url = check_url(raw)?;
     if url.scheme() != "https" && issuer.scheme() == "https" {
         return Err(ProviderError::PlainHttpKeysOfHttpsIssuer {
-            url: raw.to_owned(),
-            issuer: issuer.to_string(),
+            url: redact_url(raw),
+            issuer: redact_url(issuer.as_str()),
         });
     }
     Ok(url)
@@ -449,10 +450,11 @@ async fn get_limited(
     client: &reqwest::Client,
     url: Url,
 ) -> Result<(Vec<u8>, Option<Duration>), ProviderError> {
-    let shown = url.to_string();
-    let failed = |source| ProviderError::Request {
+    let shown = redact_url(url.as_str());
+    // reqwest's own text names the URL whole: its copy is dropped, ours is redacted.
+    let failed = |source: reqwest::Error| ProviderError::Request {
         url: shown.clone(),
-        source,
+        source: source.without_url(),
     };
     let too_large = || ProviderError::TooLarge { url: shown.clone() };
     let mut resp = client

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::Diagnostic;
+use crate::decision::Enforcement;
 use crate::identity::Identity;
 use crate::keys::{AlgSet, KeySet};
 use crate::provider::RemoteKeys;
@@ -68,7 +69,7 @@ impl Sso {
 #[derive(Debug, Clone, Default)]
 pub struct Resource {
     bindings: HashMap<usize, Role>,
-    dry_run: bool,
+    enforcement: Option<Enforcement>,
 }
 
 /// The compiled, immutable configuration.
@@ -128,7 +129,12 @@ impl Snapshot {
 
     /// Whether denials on `resource` are let through and only reported (`enforcement: dry_run`).
     pub fn dry_run(&self, resource: &str) -> bool {
-        self.resources.get(resource).is_some_and(|r| r.dry_run)
+        self.enforcement(resource) == Some(Enforcement::DryRun)
+    }
+
+    /// The `enforcement` a resource sets, if it sets one.
+    pub fn enforcement(&self, resource: &str) -> Option<Enforcement> {
+        self.resources.get(resource).and_then(|r| r.enforcement)
     }
 
     /// Every resource's FQN, in no particular order.

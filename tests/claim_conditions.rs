@@ -137,3 +137,35 @@ async fn presence_is_about_the_key_and_each_condition_counts_once() {
     assert_eq!(s.select(&people).await, "acme-people");
     s.server.stop().await;
 }
+
+/// 9007199254740993 and 9007199254740992.0 are one `f64`, but not one number: an identity that
+/// wants the integer is never selected by the float, through the index or the walk.
+#[tokio::test]
+async fn a_large_integer_claim_is_compared_exactly_never_through_a_float() {
+    const BIG: &str = r#"
+- name: odd
+  sso_fqn: SSO
+  claims:
+    n: 9007199254740993
+- name: even
+  sso_fqn: SSO
+  claims:
+    n: 9007199254740992
+- name: max
+  sso_fqn: SSO
+  claims:
+    m: 18446744073709551615
+"#;
+    let s = Selector::start("ci", "https://ci.test.local", "claimgate", BIG).await;
+    let n = |n: serde_json::Value| json!({"sub": "x", "n": n});
+    assert_eq!(s.select(&n(json!(9_007_199_254_740_993_u64))).await, "odd");
+    assert_eq!(s.select(&n(json!(9_007_199_254_740_992.0))).await, "even");
+    assert_eq!(s.select(&n(json!(9_007_199_254_740_992_u64))).await, "even");
+    let m = |m: serde_json::Value| json!({"sub": "x", "m": m});
+    assert_eq!(s.select(&m(json!(u64::MAX))).await, "max");
+    assert_eq!(
+        s.select(&m(json!(u64::MAX as f64))).await,
+        "deny:no_identity"
+    );
+    s.server.stop().await;
+}

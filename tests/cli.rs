@@ -847,6 +847,17 @@ async fn explain_fetches_remote_keys_once_before_deciding() {
 }
 
 #[test]
+fn explain_help_says_that_every_claim_of_the_token_is_printed() {
+    let (code, out, err) = run(&["explain", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shows every claim of the token"), "{out}");
+    assert!(out.contains("Every claim of it is printed"), "{out}");
+    // The short help keeps to one line per item, and still says so.
+    let (_, short, _) = run(&["explain", "-h"]);
+    assert!(short.contains("Every claim of it is printed"), "{short}");
+}
+
+#[test]
 fn explain_exits_2_on_a_config_error_or_a_usage_error() {
     let f = explain_fixture();
     let dir = f.dir.path().to_str().unwrap();

@@ -175,6 +175,27 @@ async fn allows_can_be_sampled_away_but_denials_are_always_written() {
     assert_eq!(lines[0]["decision_id"], denied.body["decision_id"]);
 }
 
+/// The configuration digest is the whole SHA-256, in the decision log and on `/readyz` alike.
+#[tokio::test]
+async fn the_config_digest_is_the_whole_sha256_in_the_log_and_on_readyz() {
+    let (dir, _key) = config();
+    let server = Claimgate::start_with(dir.path(), &["--decision-log", "-"]).await;
+    let mut c = server.client().await;
+    ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[])).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.stdout().lines().count() < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = server.stdout();
+    let line: Value = serde_json::from_str(out.lines().next().unwrap_or_default()).unwrap();
+    let digest = line["config_digest"].as_str().unwrap_or_default();
+    let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+    assert_eq!(hex.len(), 64, "{digest}");
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{digest}");
+    let readyz = server.get("/readyz").await.body;
+    assert!(readyz.contains(hex), "{readyz}");
+}
+
 /// A FIFO that claimgate can open (the test holds it open for reading and writing) but that
 /// nobody reads: once the pipe, the writer's buffer and the queue are full, every check is
 /// still answered, and the decisions that found no room are counted as dropped.

@@ -168,6 +168,32 @@ fn an_identity_that_gains_claims_is_reported_to_outrank_the_ones_it_now_wins_ove
     assert_eq!(got[0]["kind"], "claims_changed");
 }
 
+/// `groups: [a, b]` meets both `groups: a` and `groups: b`: on a claim sent as an array,
+/// different values do not keep two identities apart (as `validate` says too); on a claim sent
+/// as one value (`repository`), they do.
+#[test]
+fn different_values_of_an_array_claim_are_a_possible_tie() {
+    let identity = |name: &str, claims: &str| {
+        format!("external_identities:\n  - name: {name}\n    sso_fqn: dev-oidc\n    claims: {{{claims}, site: y, zone: z}}\n")
+    };
+    let (base, new) = pair(|d| {
+        // `team` keeps the two kinds apart.
+        d.write("a.yaml", &identity("group-a", "groups: a, team: x"));
+        d.write("b.yaml", &identity("group-b", "groups: b, team: x"));
+        d.write("c.yaml", &identity("repo-c", "repository: c, team: w"));
+        d.write("d.yaml", &identity("repo-d", "repository: d, team: w"));
+    });
+    let got = changes(&base, &new);
+    let ties: Vec<&Value> = got.iter().filter(|c| c["kind"] == "possible_tie").collect();
+    assert_eq!(
+        ties,
+        [
+            &json!({"kind": "possible_tie", "identities": ["group-a", "group-b"], "sso": "dev-oidc", "claims": 4})
+        ],
+        "{got:#?}"
+    );
+}
+
 #[test]
 fn two_identities_brought_to_equally_many_compatible_claims_are_a_possible_tie() {
     let (base, new) = pair(|d| {
@@ -228,6 +254,50 @@ fn sso_changes_name_each_field_with_its_old_and_new_value() {
         got[1]["fields"]["key_source"],
         json!({"was": null, "now": "jwks_uri https://partner.example.com/keys"})
     );
+}
+
+/// A `jwks_uri` is shown without its userinfo and query, which may be credentials; a change
+/// only there is still a change.
+#[test]
+fn a_jwks_uri_is_compared_whole_and_shown_without_its_credentials() {
+    let sso = |uri: &str| {
+        format!("sso_integrations:\n  - name: partner\n    type: oidc\n    issuer: https://partner.example.com\n    audiences: [claimgate]\n    jwks_uri: {uri}\n")
+    };
+    let base = example_config_copy();
+    base.write(
+        "sso2.yaml",
+        &sso("https://u:hunter2pw@partner.example.com/keys?access_token=old"),
+    );
+    let new = example_config_copy();
+    new.write(
+        "sso2.yaml",
+        &sso("https://u:hunter2pw@partner.example.com/keys?access_token=t0ps3cr3t"),
+    );
+    let got = changes(&base, &new);
+    assert_eq!(
+        got,
+        vec![
+            json!({"kind": "sso_changed", "sso": "partner", "fields": {"key_source": {
+            "was": "jwks_uri https://***@partner.example.com/keys?***",
+            "now": "jwks_uri https://***@partner.example.com/keys?*** (other credentials or query)"}}})
+        ]
+    );
+    for format in ["text", "markdown"] {
+        let (code, out, err) = run(&[
+            "diff",
+            "--base",
+            path(&base),
+            "--config",
+            path(&new),
+            "--format",
+            format,
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            !out.contains("hunter2pw") && !out.contains("t0ps3cr3t"),
+            "{out}"
+        );
+    }
 }
 
 #[test]

@@ -167,6 +167,58 @@ async fn envoy_can_put_a_route_in_dry_run_and_a_misspelt_enforcement_denies() {
     server.stop().await;
 }
 
+/// The stricter wins: an explicit `enforce` (Envoy's route, or the resource) enforces whatever
+/// the other says, and whatever `serve --enforcement dry_run` says; without one, a `dry_run`
+/// from either lets the denial through.
+#[tokio::test]
+async fn an_explicit_enforce_anywhere_on_the_path_wins_over_dry_run() {
+    // workspace:prod in dry run; model:acme/llama says `enforcement: enforce` explicitly.
+    let (dir, key) = config("workspace:prod");
+    let resources = std::fs::read_to_string(dir.path().join("resources.yaml")).unwrap();
+    dir.write(
+        "resources.yaml",
+        &resources.replace(
+            "  - fqn: model:acme/llama\n",
+            "  - fqn: model:acme/llama\n    enforcement: enforce\n",
+        ),
+    );
+    let token = key.sign(&claims("run-1", json!({})));
+    let req = |resource: &str, enforcement: Option<&str>| {
+        let mut ext = vec![("resource", resource), ("role", "manager")];
+        ext.extend(enforcement.map(|e| ("enforcement", e)));
+        with_context(check_bearer("GET", "/v1/anything", &token), &ext)
+    };
+    for everything in [Enforcement::Enforce, Enforcement::DryRun] {
+        let server = start(&dir, everything).await;
+        let mut c = server.client().await;
+        for (resource, route, waived) in [
+            // A resource in dry run: Envoy's explicit enforce overrides it.
+            ("workspace:prod", None, true),
+            ("workspace:prod", Some("dry_run"), true),
+            ("workspace:prod", Some("enforce"), false),
+            // A resource that says enforce: neither Envoy nor the server relaxes it.
+            ("model:acme/llama", None, false),
+            ("model:acme/llama", Some("dry_run"), false),
+            ("model:acme/llama", Some("enforce"), false),
+        ] {
+            let a = ask(&mut c, req(resource, route)).await;
+            let case = format!("{everything:?} {resource} {route:?}: {a:?}");
+            if waived {
+                assert_eq!(a.status, 200, "{case}");
+                assert_eq!(
+                    a.header("x-claimgate-dry-run"),
+                    Some("insufficient_role"),
+                    "{case}"
+                );
+            } else {
+                assert_eq!(a.status, 403, "{case}");
+                assert_eq!(a.reason(), "insufficient_role", "{case}");
+            }
+        }
+        server.stop().await;
+    }
+}
+
 fn run_text(args: &[&str]) -> (i32, String) {
     let (code, out, err) = run(args);
     (code, out + &err)
@@ -222,12 +274,14 @@ fn explain_says_when_the_server_would_let_a_denial_through() {
             "explain", "--config", path, "--token", &token, "--method", "GET", "--path", p,
         ])
     };
+    // The request passes, as on the server: exit 0, and what it would deny, and why.
     let (code, out) = explain("/v1/admin/x");
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("verdict   DENY (403) insufficient_role"),
+        out.contains("verdict   ALLOW (200) would deny: insufficient_role (dry run): "),
         "{out}"
     );
+    assert!(!out.contains("DENY"), "{out}");
     assert!(
         out.contains("dry run   waived: workspace:prod is in dry run"),
         "{out}"
@@ -249,4 +303,27 @@ fn explain_says_when_the_server_would_let_a_denial_through() {
     let (_, out) = run_text(&args);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verdict"]["dry_run"], "workspace:prod");
+    assert_eq!(v["verdict"]["allowed"], true);
+    assert_eq!(v["verdict"]["status"], 200);
+    assert_eq!(
+        v["verdict"]["would_deny"],
+        "would deny: insufficient_role (dry run)"
+    );
+    // An enforced denial is unchanged.
+    let (code, out) = run_text(&[
+        "explain",
+        "--config",
+        path,
+        "--token",
+        &token,
+        "--method",
+        "POST",
+        "--path",
+        "/v1/models/acme/llama/x",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"]["allowed"], false);
+    assert_eq!(v["verdict"]["would_deny"], serde_json::Value::Null);
 }

@@ -539,6 +539,17 @@ async fn paths_are_normalized_by_envoy_before_claimgate_decides() {
         .await;
     assert_eq!(reply.status, 400, "{reply:?}");
     assert_eq!(stack.upstream.requests(), 1);
+
+    // Percent-encoded letters are decoded (RFC 3986 6.2.2.2): claimgate decides on, and the
+    // upstream is asked for, the plain spelling.
+    let seen = stack
+        .get(
+            "/v1/models/%61cme/llama-70b/inf%6F",
+            &[("authorization", &auth)],
+        )
+        .await
+        .seen();
+    assert_eq!(seen.path, MODEL_INFO);
 }
 
 /// A lowercase method (HTTP/2 carries one as is) meets the route written for DELETE; paths
@@ -600,6 +611,12 @@ async fn without_envoys_path_normalization_claimgate_refuses_dot_dot_semicolon_i
         .denial(403, "no_route");
     stack
         .get("/v1/models/acme/llama-70b;x=1/info", &with_token)
+        .await
+        .denial(403, "no_route");
+    // Nor are percent-encoded letters decoded: claimgate refuses them rather than compare
+    // them as written.
+    stack
+        .get("/v1/models/%61cme/llama-70b/inf%6F", &with_token)
         .await
         .denial(403, "no_route");
     assert_eq!(stack.upstream.requests(), 0);

@@ -954,6 +954,43 @@ async fn a_path_parameter_or_a_dot_dot_semicolon_matches_no_route() {
     s.server.stop().await;
 }
 
+/// `%61dmin` is `admin` to an upstream that decodes (RFC 3986 6.2.2.2; Envoy's
+/// `normalize_path` does): a percent-encoded unreserved character matches no route, so it
+/// cannot skip the strict route for the looser one after it. Other encodings are data.
+#[tokio::test]
+async fn a_percent_encoded_letter_digit_or_unreserved_mark_matches_no_route() {
+    let s = spelling().await;
+    s.expect(&[
+        (
+            "GET",
+            API,
+            "/v1/things/admin/x",
+            true,
+            403,
+            "insufficient_role",
+        ),
+        ("GET", API, "/v1/things/%61dmin/x", true, 403, "no_route"),
+        ("GET", API, "/v1/things/adm%69n/x", true, 403, "no_route"),
+        ("GET", API, "/v1/things/%41DMIN/x", true, 403, "no_route"),
+        (
+            "GET",
+            API,
+            "/v1/things/x/%7e%2D%5F%30",
+            true,
+            403,
+            "no_route",
+        ),
+        ("GET", API, "/v1/things/a%2eb", true, 403, "no_route"),
+        ("GET", API, "/healthz/%78", false, 401, "missing_token"),
+        // Not unreserved: a space, a non-ASCII byte, a `%` itself; and after the query.
+        ("GET", API, "/v1/things/a%20b/x", true, 200, ""),
+        ("GET", API, "/v1/things/caf%C3%A9/%25", true, 200, ""),
+        ("GET", API, "/v1/things/x?q=%61", true, 200, ""),
+    ])
+    .await;
+    s.server.stop().await;
+}
+
 /// The shipped example (which trusts the committed development key, so `--dev`): `/healthz`
 /// is a public prefix and workspaces need a token.
 #[tokio::test]

@@ -602,3 +602,62 @@ async fn a_refetch_of_the_same_keys_keeps_the_tokens_they_verified_cached() {
     );
     server.stop().await;
 }
+
+/// A `jwks_uri` may carry credentials (`user:password@`, `?access_token=`): `/readyz` (which
+/// anyone who reaches the port can read) and the refresh warnings name the URL without them,
+/// whether the provider answered an error or could not be reached at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_urls_are_shown_without_their_credentials_on_readyz_and_in_logs() {
+    let idp = Provider::start(jwks(&[&TestKey::generate(Kind::Es256, "k1")])).await;
+    idp.set_mode(Mode::Status500);
+    let with_secrets = |uri: &str| {
+        let (scheme, rest) = uri.split_once("://").unwrap();
+        format!("{scheme}://keyuser:hunter2pw@{rest}?access_token=t0ps3cr3t&x=1")
+    };
+    let refusing = with_secrets(&idp.jwks_uri());
+    let closed = with_secrets(&format!(
+        "http://{}/keys",
+        common::process::localhost(common::process::free_port())
+    ));
+    let dir = ConfigDir::new();
+    dir.write(
+        "sso.yaml",
+        &format!(
+            "sso_integrations:\n{}{}",
+            sso(
+                "remote-idp",
+                ISSUER,
+                &format!("jwks_uri: {refusing}"),
+                "[ES256]"
+            ),
+            sso(
+                "closed-idp",
+                "https://closed.test.local",
+                &format!("jwks_uri: {closed}"),
+                "[ES256]"
+            )
+        ),
+    );
+    dir.write("rest.yaml", &rest_with("closed-bot", "closed-idp"));
+    let mut serve = common::process::Claimgate::start(dir.path()).await;
+    let readyz = serve.get("/readyz").await.body;
+    assert!(
+        readyz.contains("remote-idp") && readyz.contains("closed-idp"),
+        "{readyz}"
+    );
+    assert!(readyz.contains("HTTP 500"), "{readyz}");
+    let logged = eventually(Duration::from_secs(5), || async {
+        serve.logs().matches("key refresh failed").count() >= 2
+    })
+    .await;
+    let logs = serve.logs();
+    assert!(logged, "{logs}");
+    for shown in [&readyz, &logs] {
+        for secret in ["keyuser", "hunter2pw", "t0ps3cr3t", "access_token"] {
+            assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        }
+        assert!(shown.contains("://***@127.0.0.1:"), "{shown}");
+        assert!(shown.contains("/keys?***"), "{shown}");
+    }
+    serve.terminate().await;
+}

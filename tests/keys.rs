@@ -62,3 +62,43 @@ async fn a_token_forged_for_an_all_zero_ed25519_key_is_refused() {
     );
     server.stop().await;
 }
+
+/// 32 bytes that decode to no point of Ed25519 (y = 2): the verifier takes them as a key and
+/// refuses every signature, so the key is unusable, and says so with its kid.
+#[tokio::test]
+async fn an_ed25519_key_that_is_no_curve_point_is_unusable_and_named_by_its_kid() {
+    let mut y = [0u8; 32];
+    y[0] = 2;
+    let off = json!({"kty": "OKP", "crv": "Ed25519", "kid": "off-curve", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(y)});
+    let real = TestKey::generate(Kind::EdDsa, "real");
+    let dir = ConfigDir::new();
+    dir.write("sso.yaml", &sso_yaml("[EdDSA]"));
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    dir.write("resources.yml", FIXTURE_RESOURCES);
+    dir.write("routes.yaml", FIXTURE_ROUTES);
+    let config = dir.path().to_str().unwrap();
+
+    dir.write(
+        "jwks.json",
+        &json!({ "keys": [real.jwk.clone(), off.clone()] }).to_string(),
+    );
+    let (_, out, err) = run(&["validate", "--config", config]);
+    assert!(
+        out.contains("key kid \"off-curve\" is not used: Ed25519 key decodes to no curve point"),
+        "{out}{err}"
+    );
+    assert!(!out.contains("no usable key"), "{out}");
+
+    // Alone, it leaves the SSO without keys: a warning, and /readyz names the SSO.
+    dir.write("jwks.json", &json!({ "keys": [off] }).to_string());
+    let (_, out, _) = run(&["validate", "--config", config]);
+    assert!(out.contains("no usable key"), "{out}");
+    let server = TestServer::start(dir.path()).await;
+    let (_, body) = server.http_get("/readyz").await;
+    assert!(
+        body.contains("sso test-idp: keys not loaded (no usable keys)"),
+        "{body}"
+    );
+    server.stop().await;
+}

@@ -5,8 +5,9 @@
 //! A configuration directory cannot freeze or mislead a reload: every file is opened without
 //! blocking and read only if it is a regular file, up to a size limit
 //! ([`MAX_CONFIG_FILE_BYTES`], [`MAX_KEY_FILE_BYTES`]); a `*.yaml` entry that cannot be read so
-//! (a dangling link, a FIFO, a directory) refuses the load rather than being skipped, and a key
-//! file must resolve, links followed, to a file inside the directory.
+//! (a dangling link, a FIFO, a directory) refuses the load rather than being skipped, and every
+//! file, configuration or key, must resolve, links followed, to a file inside the directory: a
+//! link to `/etc/passwd` would otherwise be read, and its text quoted back by a YAML error.
 //!
 //! A load reads each file once: what is compiled and what is hashed to tell configurations
 //! apart are the same bytes, so an edit that lands during a load is either in the snapshot or
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::{hex16, Config, ConfigError, Diagnostic, Severity};
+use super::{hex, Config, ConfigError, Diagnostic, Severity};
 
 /// The most one configuration file may hold.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -61,12 +62,17 @@ pub enum FileError {
     /// A key file named by an absolute path.
     #[error("is an absolute path; name a key file relative to the configuration directory")]
     Absolute,
-    /// A key file that resolves, links followed, outside the configuration directory.
+    /// A file that resolves, links followed, outside the configuration directory.
     #[error(
-        "resolves to {}, outside the configuration directory; key files must be inside it",
-        .0.display()
+        "resolves to {}, outside the configuration directory; {kind}s must be inside it",
+        .real.display()
     )]
-    Outside(PathBuf),
+    Outside {
+        /// Where the links lead.
+        real: PathBuf,
+        /// What kind of file it is.
+        kind: &'static str,
+    },
 }
 
 /// Reads one regular file of at most `limit` bytes (`kind` names it in errors).
@@ -146,22 +152,21 @@ impl Files {
         names.sort();
         let mut sources = Sources::default();
         for name in names {
-            // Links are followed: a ConfigMap mount links each file into `..data/`.
-            let text = (self.read)(
-                &self.through_pin(&dir.join(&name)),
-                MAX_CONFIG_FILE_BYTES,
-                "configuration file",
-            )
-            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| FileError::NotText));
+            // Links are followed, within the directory: a ConfigMap mount links each file into
+            // `..data/`, and git-sync swaps a link to the checkout.
+            const KIND: &str = "configuration file";
+            let text = self
+                .inside(&self.through_pin(&dir.join(&name)), KIND)
+                .and_then(|real| (self.read)(&real, MAX_CONFIG_FILE_BYTES, KIND))
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| FileError::NotText));
             match text {
                 Ok(text) => sources.texts.push((name, text)),
-                Err(e) => sources.unreadable.push(Diagnostic {
-                    file: name,
-                    line: 1,
-                    col: 1,
-                    severity: Severity::Error,
-                    message: e.to_string(),
-                }),
+                Err(e) => sources.unreadable.push(Diagnostic::new(
+                    name,
+                    (1, 1),
+                    Severity::Error,
+                    e.to_string(),
+                )),
             }
         }
         Ok(sources)
@@ -171,7 +176,7 @@ impl Files {
     pub fn read_key_file(&self, path: &Path, keys: &mut KeyFiles) {
         if !keys.read.contains_key(path) {
             let read = self
-                .inside(&self.through_pin(path))
+                .inside(&self.through_pin(path), "key file")
                 .and_then(|real| (self.read)(&real, MAX_KEY_FILE_BYTES, "key file"));
             keys.read.insert(path.to_path_buf(), read);
         }
@@ -213,13 +218,13 @@ impl Files {
     }
 
     /// `path` with every link resolved, if that is inside the directory.
-    fn inside(&self, path: &Path) -> Result<PathBuf, FileError> {
+    fn inside(&self, path: &Path, kind: &'static str) -> Result<PathBuf, FileError> {
         let real = path.canonicalize().map_err(|e| not_found(path, e))?;
         let dir = self.dir.canonicalize()?;
         if real.starts_with(&dir) {
             Ok(real)
         } else {
-            Err(FileError::Outside(real))
+            Err(FileError::Outside { real, kind })
         }
     }
 }
@@ -297,6 +302,6 @@ impl KeyFiles {
                 _ => hasher.update(u64::MAX.to_le_bytes()),
             }
         }
-        hex16(&hasher.finalize())
+        hex(&hasher.finalize())
     }
 }

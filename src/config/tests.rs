@@ -58,5 +58,42 @@ fn hash_changes_with_content() {
     let (a, _) = parse("routes: []\n");
     let (b, _) = parse("routes: [] # edited\n");
     assert_ne!(a.hash, b.hash);
-    assert_eq!(a.hash.len(), 16);
+    assert_eq!(a.hash.len(), 64);
+}
+
+#[test]
+fn a_parser_error_quotes_only_the_start_of_a_long_value() {
+    let secret = format!("root:x:0:0:{}", "s".repeat(200));
+    let (_, d) = parse(&format!("{secret}\n"));
+    assert_eq!(d.len(), 1, "{d:?}");
+    let message = &d[0].message;
+    assert!(!message.contains(&secret[..60]), "{message}");
+    assert!(
+        message.contains(&format!("\"{}…\"", &secret[..MAX_QUOTED_CHARS])),
+        "{message}"
+    );
+}
+
+#[test]
+fn excerpts_cut_long_quotations_of_either_kind_and_keep_short_ones() {
+    let long = "x".repeat(50);
+    let cut = format!("{}…", "x".repeat(MAX_QUOTED_CHARS));
+    assert_eq!(
+        excerpt_quotes(&format!("a \"{long}\" b `{long}` c \"short\"")),
+        format!("a \"{cut}\" b `{cut}` c \"short\"")
+    );
+    // An escaped quote does not end a value; an unclosed one is cut all the same.
+    let escaped = format!("\"{}\\\"{long}\" end", "y".repeat(10));
+    assert!(
+        excerpt_quotes(&escaped).ends_with("…\" end"),
+        "{}",
+        excerpt_quotes(&escaped)
+    );
+    assert_eq!(excerpt_quotes(&format!("\"{long}")), format!("\"{cut}"));
+    // Exactly the limit is shown whole.
+    let exact = "z".repeat(MAX_QUOTED_CHARS);
+    assert_eq!(
+        excerpt_quotes(&format!("\"{exact}\"")),
+        format!("\"{exact}\"")
+    );
 }

@@ -203,6 +203,7 @@ fn a_denial_let_through_by_dry_run_is_an_allow_that_names_its_reason() {
         target: Some(("workspace:prod".into(), Role::Manager)),
         who: None,
         dry_run: true,
+        enforced: false,
     };
     let waived = Decision::Deny(deny.clone()).waived(false);
     let v = line(&event(&waived));

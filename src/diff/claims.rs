@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use crate::identity::{ClaimMatcher, Identity, Overlap};
+use crate::identity::{ClaimMatcher, Identity};
 
 /// The claim a condition reads, so that `repository` and `/repository` are one key.
 pub(super) fn claim_key(c: &ClaimMatcher) -> String {
@@ -132,7 +132,7 @@ fn shared<'a, 'i>(
 
 /// Whether no value (or absence) of the claim meets both conditions.
 fn excludes(a: &ClaimMatcher, b: &ClaimMatcher) -> bool {
-    a.condition.overlap(&b.condition) == Overlap::Exclusive
+    a.excludes(b)
 }
 
 fn intern(ids: &mut HashMap<String, u32>, s: String) -> u32 {

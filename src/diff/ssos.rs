@@ -10,12 +10,13 @@ use super::Change;
 use crate::config::SsoSpec;
 use crate::load::Loaded;
 use crate::snapshot::Sso;
+use crate::text::redact_url;
 
 /// Each field of an SSO the diff compares, as shown.
 fn fields(spec: &SsoSpec, sso: &Sso) -> Vec<(&'static str, Value)> {
     let source = match (&spec.jwks_file, &spec.jwks_uri, spec.discovery) {
         (Some(f), _, _) => format!("jwks_file {f}"),
-        (_, Some(u), _) => format!("jwks_uri {u}"),
+        (_, Some(u), _) => format!("jwks_uri {}", redact_url(u)),
         _ => format!("discovery from {}", spec.issuer),
     };
     let keys = sso.keys.load();
@@ -77,6 +78,23 @@ pub(super) fn ssos(base: &Loaded, new_loaded: &Loaded, out: &mut Vec<Change>) {
                     if a != b {
                         changed.insert(field.to_string(), json!({"was": a, "now": b}));
                     }
+                }
+                // Shown redacted, compared whole: other credentials or another query in the
+                // same URL is a change too, whose text must not show them.
+                let uri = |side: &BTreeMap<&str, (&SsoSpec, &Sso)>| {
+                    side.get(name).and_then(|(spec, _)| spec.jwks_uri.clone())
+                };
+                if !changed.contains_key("key_source") && uri(&was) != uri(&now) {
+                    let shown = |s: &[(&str, Value)]| {
+                        s.iter()
+                            .find(|(field, _)| *field == "key_source")
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    changed.insert(
+                        "key_source".into(),
+                        json!({"was": shown(old), "now": format!("{} (other credentials or query)", shown(new).as_str().unwrap_or_default())}),
+                    );
                 }
                 // The same key ids in a key file whose keys changed: a key replaced in place.
                 if !changed.contains_key("keys") && !changed.contains_key("key_source") {

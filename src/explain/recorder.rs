@@ -267,33 +267,37 @@ impl Watch<'_> {
             steps: self.steps,
             issuer_hints,
         };
-        // The server lets a denial through when its target is in dry run; explain shows the
-        // denial, and says so.
-        let denied = |d: Deny| Verdict {
-            allowed: false,
-            status: d.reason.status(),
-            reason: d.reason.code(),
-            failed_step: Some(match d.reason {
-                Reason::MissingToken => FailedStep::Credentials,
-                Reason::MalformedToken if credentials == Credentials::Multiple => {
-                    FailedStep::Credentials
-                }
-                Reason::NoIdentity | Reason::AmbiguousIdentity => FailedStep::Identity,
-                Reason::NoRoute => FailedStep::Route,
-                Reason::InsufficientRole => FailedStep::Role,
-                Reason::NotReady | Reason::Internal => FailedStep::Service,
-                _ => failed.map_or(FailedStep::Token, FailedStep::TokenStep),
-            }),
-            dry_run: match (&d.target, d.dry_run) {
-                (Some((resource, _)), true) => Some(resource.clone()),
-                _ => None,
-            },
-            detail: d.detail,
-            identity: None,
-            sso: None,
-            subject: None,
-            resource: None,
-            role: None,
+        // The server lets a denial through when its target is in dry run: explain answers as
+        // the server does (allowed, 200) and says what it would deny, and why.
+        let denied = |d: Deny| {
+            let waived = d.dry_run && d.target.is_some();
+            Verdict {
+                allowed: waived,
+                status: if waived { 200 } else { d.reason.status() },
+                would_deny: waived.then(|| format!("would deny: {} (dry run)", d.reason.code())),
+                reason: d.reason.code(),
+                failed_step: Some(match d.reason {
+                    Reason::MissingToken => FailedStep::Credentials,
+                    Reason::MalformedToken if credentials == Credentials::Multiple => {
+                        FailedStep::Credentials
+                    }
+                    Reason::NoIdentity | Reason::AmbiguousIdentity => FailedStep::Identity,
+                    Reason::NoRoute => FailedStep::Route,
+                    Reason::InsufficientRole => FailedStep::Role,
+                    Reason::NotReady | Reason::Internal => FailedStep::Service,
+                    _ => failed.map_or(FailedStep::Token, FailedStep::TokenStep),
+                }),
+                dry_run: match (&d.target, d.dry_run) {
+                    (Some((resource, _)), true) => Some(resource.clone()),
+                    _ => None,
+                },
+                detail: d.detail,
+                identity: None,
+                sso: None,
+                subject: None,
+                resource: None,
+                role: None,
+            }
         };
         let verdict = match decision {
             Decision::Allow(Allow::Public { route }) => Verdict {
@@ -308,6 +312,7 @@ impl Watch<'_> {
                 resource: None,
                 role: None,
                 dry_run: None,
+                would_deny: None,
             },
             Decision::Allow(Allow::Identity(g)) => Verdict {
                 allowed: true,
@@ -326,6 +331,7 @@ impl Watch<'_> {
                 resource: Some(g.resource.to_string()),
                 role: Some(g.role),
                 dry_run: None,
+                would_deny: None,
             },
             Decision::Allow(Allow::DryRun(d)) => denied(*d),
             Decision::Deny(d) => denied(d),

@@ -329,6 +329,8 @@ pub struct Verdict {
     pub role: Option<Role>,
     /// For a denial: the resource in dry run that makes the server let it through anyway.
     pub dry_run: Option<String>,
+    /// For a denial let through by dry run: `would deny: REASON (dry run)`.
+    pub would_deny: Option<String>,
 }
 
 /// The step that denied a request.

@@ -221,14 +221,17 @@ impl fmt::Display for Report {
         }
 
         let v = &self.verdict;
-        if v.allowed {
+        if v.allowed && v.would_deny.is_none() {
             writeln!(f, "verdict   ALLOW (200): {}", v.detail)
         } else {
-            write!(
-                f,
-                "verdict   DENY ({}) {}: {}",
-                v.status, v.reason, v.detail
-            )?;
+            match &v.would_deny {
+                Some(would) => write!(f, "verdict   ALLOW (200) {would}: {}", v.detail)?,
+                None => write!(
+                    f,
+                    "verdict   DENY ({}) {}: {}",
+                    v.status, v.reason, v.detail
+                )?,
+            }
             match v.failed_step {
                 Some(step) => writeln!(f, " [failed step: {}]", step.name())?,
                 None => writeln!(f)?,

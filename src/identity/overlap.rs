@@ -11,7 +11,43 @@
 use serde_json::Value;
 
 use super::pattern::Shared;
-use super::{ClaimValue, Condition, Pattern};
+use super::{ClaimMatcher, ClaimValue, Condition, Pattern};
+
+/// The last segment of the claims that identity providers send as arrays: group and role
+/// memberships (also nested, as Keycloak's `/realm_access/roles`), audiences, authentication
+/// methods, scopes, entitlements. Other claims are compared as one value, as configurations
+/// mean them (`repository: a` and `repository: b` are "one or the other").
+pub const ARRAY_CLAIMS: &[&str] = &[
+    "groups",
+    "roles",
+    "aud",
+    "amr",
+    "scp",
+    "entitlements",
+    "permissions",
+    "teams",
+    "wids",
+];
+
+/// Whether the claim at this JSON Pointer is one that tokens carry as an array.
+pub fn array_claim(pointer: &str) -> bool {
+    let last = pointer.rsplit('/').next().unwrap_or_default();
+    ARRAY_CLAIMS.contains(&last)
+}
+
+impl ClaimMatcher {
+    /// Whether no token meets both this condition and `other`, on the same claim. On an
+    /// [array claim](ARRAY_CLAIMS) one array can hold a value for each of two conditions
+    /// that an extra element never breaks (`groups: [a, b]` meets `groups: a` and
+    /// `groups: b`); elsewhere the claim is read as one value.
+    pub fn excludes(&self, other: &ClaimMatcher) -> bool {
+        let (x, y) = (&self.condition, &other.condition);
+        if x.accumulates() && y.accumulates() && array_claim(&self.path.pointer()) {
+            return x.witness() == Overlap::Exclusive || y.witness() == Overlap::Exclusive;
+        }
+        x.overlap(y) == Overlap::Exclusive
+    }
+}
 
 /// How two conditions on one claim relate.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +66,15 @@ pub enum Overlap {
 const TRIES: usize = 64;
 
 impl Condition {
+    /// Whether an array claim that meets this condition still meets it with one more element
+    /// (a value, a pattern, presence; not a negation).
+    pub fn accumulates(&self) -> bool {
+        matches!(
+            self,
+            Condition::Equals(_) | Condition::Like(_) | Condition::Present(true)
+        )
+    }
+
     /// A value (or absence) for which the condition holds, as a token would carry it.
     pub fn witness(&self) -> Overlap {
         self.overlap(self)

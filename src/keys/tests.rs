@@ -198,6 +198,30 @@ fn small_order_ed25519_keys_are_dropped_because_anyone_can_sign_for_them() {
 }
 
 #[test]
+fn ed25519_keys_that_decode_to_no_curve_point_are_dropped() {
+    let okp = |x: &[u8]| serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "off", "x": URL_SAFE_NO_PAD.encode(x)});
+    // y = 2: (y² - 1) / (d·y² + 1) is no square mod p; y = 3 is a point.
+    let mut off = [0u8; 32];
+    off[0] = 2;
+    let reason = skipped_reason(okp(&off)).unwrap_or_default();
+    assert!(reason.contains("no curve point"), "{reason:?}");
+    let mut on = [0u8; 32];
+    on[0] = 3;
+    assert_eq!(skipped_reason(okp(&on)), None);
+    // y = p + 2 is no canonical encoding.
+    let mut above_p = [0xffu8; 32];
+    above_p[0] = 0xef;
+    above_p[31] = 0x7f;
+    assert!(skipped_reason(okp(&above_p)).is_some_and(|r| r.contains("no curve point")));
+    // Real keys always decode.
+    for _ in 0..32 {
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+        use aws_lc_rs::signature::KeyPair as _;
+        assert_eq!(skipped_reason(okp(pair.public_key().as_ref())), None);
+    }
+}
+
+#[test]
 fn ed25519_is_also_called_eddsa() {
     assert_eq!(Alg::parse("Ed25519"), Some(Alg::EdDSA));
     assert_eq!(Alg::parse("none"), None);

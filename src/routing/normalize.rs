@@ -32,6 +32,8 @@ pub(super) fn flaw(seg: &str) -> Option<&'static str> {
         Some("a ';' parameter never matches: requests that carry one match no route")
     } else if seg.contains('\\') || has_encoded(seg) {
         Some("backslashes and encoded '/', '\\' or ';' never match")
+    } else if has_encoded_unreserved(seg) {
+        Some("a percent-encoded letter, digit, '-', '.', '_' or '~' never matches (a normalized path spells them plainly)")
     } else {
         None
     }
@@ -70,6 +72,21 @@ fn has_encoded(seg: &str) -> bool {
                 (w[1], w[2] | 0x20),
                 (b'2', b'f') | (b'5', b'c') | (b'3', b'b')
             )
+    })
+}
+
+/// A percent-encoded unreserved character (RFC 3986: ALPHA DIGIT `-` `.` `_` `~`), such as
+/// `%61` for `a`. Its normal form is the plain character (RFC 3986 6.2.2.2, and what Envoy's
+/// `normalize_path` produces), so `/v1/things/%61dmin/x` is `/v1/things/admin/x` to an upstream
+/// that decodes: compared as written it would skip the strict route for a looser one.
+/// Refused rather than decoded, as encoded dots are: a check then compares the bytes it was
+/// given, without a buffer.
+fn has_encoded_unreserved(seg: &str) -> bool {
+    let hex = |b: u8| (b as char).to_digit(16);
+    seg.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!((hex(w[1]), hex(w[2])), (Some(h), Some(l))
+                if { let c = (h * 16 + l) as u8; c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') })
     })
 }
 

@@ -265,6 +265,41 @@ fn config_hosts_are_normalized_and_a_port_is_refused() {
 }
 
 #[test]
+fn a_percent_encoded_unreserved_character_matches_nothing() {
+    let r = Router::new(vec![
+        compiled("/v1/things/admin/{*rest}", None, "x:strict"),
+        compiled("/{*rest}", None, "x:loose"),
+    ]);
+    for p in [
+        "/v1/things/%61dmin/x",
+        "/v1/things/%61%64%6D%69%6E/x",
+        "/v1/things/admin/%7E",
+        "/v1/%2d",
+        "/v1/%5f",
+        "/v1/%39",
+        "/v1/a%2Eb",
+    ] {
+        assert_eq!(resource_of(&r, "GET", p), None, "{p}");
+    }
+    for (p, resource) in [
+        ("/v1/things/admin/x", "x:strict"),
+        ("/v1/a%20b", "x:loose"),
+        ("/v1/%C3%A9%25", "x:loose"),
+        ("/v1/%6", "x:loose"),
+        ("/v1/%zz", "x:loose"),
+        ("/v1/x?%61", "x:loose"),
+    ] {
+        assert_eq!(resource_of(&r, "GET", p).as_deref(), Some(resource), "{p}");
+    }
+    assert!(Route::compile(&RouteSource {
+        path_prefix: Some("/v1/%61dmin"),
+        public: true,
+        ..Default::default()
+    })
+    .is_err());
+}
+
+#[test]
 fn a_semicolon_parameter_in_any_segment_matches_nothing() {
     let public = Route::compile(&RouteSource {
         path_prefix: Some("/healthz"),

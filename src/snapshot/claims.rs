@@ -165,9 +165,10 @@ fn scalar(v: &Yaml) -> Result<ClaimValue, ConditionReason> {
     match v {
         Yaml::String(s) => Ok(ClaimValue::Str(s.as_str().into())),
         Yaml::Bool(b) => Ok(ClaimValue::Bool(*b)),
-        Yaml::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Ok(ClaimValue::Int(i)),
-            (None, Some(f)) if f.is_finite() => Ok(ClaimValue::Float(f)),
+        Yaml::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Ok(ClaimValue::Int(i.into())),
+            (None, Some(u), _) => Ok(ClaimValue::Int(u.into())),
+            (None, None, Some(f)) if f.is_finite() => Ok(ClaimValue::Float(f)),
             _ => Err(ConditionReason::BadNumber(n.to_string())),
         },
         _ => Err(ConditionReason::NotAValue),

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use super::key_source::{self, KeySource};
 use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
 use crate::config::{Config, Diagnostic, Files, Item, KeyFiles, Origin, Severity, SsoSpec};
-use crate::decision::Enforcement;
 use crate::identity::{ClaimMatcher, Identity};
 use crate::keys::{Alg, AlgSet};
 use crate::provider::ProviderOptions;
@@ -434,7 +433,7 @@ fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Res
         }
         out.origins.insert(&s.fqn, o);
         let mut res = collaborators(cx, item, identities, &mut out.binding_count);
-        res.dry_run = super::enforcement::of(cx, item) == Enforcement::DryRun;
+        res.enforcement = super::enforcement::of(cx, item);
         out.by_fqn.insert(s.fqn.as_str().into(), res);
     }
     out

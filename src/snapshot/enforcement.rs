@@ -1,14 +1,14 @@
-//! A resource's `enforcement`, compiled: `enforce` (the default) or `dry_run`.
+//! A resource's `enforcement`, compiled: unset (enforced, unless `serve --enforcement dry_run`
+//! or Envoy says otherwise), an explicit `enforce` (which nothing relaxes), or `dry_run`.
 
 use super::compile::Ctx;
 use crate::config::{Item, ResourceSpec};
 use crate::decision::Enforcement;
 
-/// A resource's `enforcement`; dry run is warned about, so that it is not forgotten.
-pub(super) fn of(cx: &mut Ctx<'_>, item: &Item<ResourceSpec>) -> Enforcement {
-    let Some(text) = &item.spec.enforcement else {
-        return Enforcement::Enforce;
-    };
+/// A resource's `enforcement`, if it sets one; dry run is warned about, so that it is not
+/// forgotten.
+pub(super) fn of(cx: &mut Ctx<'_>, item: &Item<ResourceSpec>) -> Option<Enforcement> {
+    let text = item.spec.enforcement.as_ref()?;
     match Enforcement::parse(text) {
         Some(Enforcement::DryRun) => {
             cx.warn(
@@ -20,9 +20,9 @@ pub(super) fn of(cx: &mut Ctx<'_>, item: &Item<ResourceSpec>) -> Enforcement {
                     item.spec.fqn
                 ),
             );
-            Enforcement::DryRun
+            Some(Enforcement::DryRun)
         }
-        Some(e) => e,
+        Some(e) => Some(e),
         None => {
             cx.error(
                 item.origin,
@@ -30,7 +30,7 @@ pub(super) fn of(cx: &mut Ctx<'_>, item: &Item<ResourceSpec>) -> Enforcement {
                 Some("enforcement"),
                 format!("enforcement {text:?} is not enforce or dry_run"),
             );
-            Enforcement::Enforce
+            Some(Enforcement::Enforce)
         }
     }
 }

@@ -105,13 +105,12 @@ fn unreadable(path: &Path, e: &std::io::Error) -> Diagnostic {
 }
 
 fn located(path: &Path, line: usize, col: usize, message: impl Into<String>) -> Diagnostic {
-    Diagnostic {
-        file: path.display().to_string(),
-        line,
-        col,
-        severity: Severity::Error,
-        message: message.into(),
-    }
+    Diagnostic::new(
+        path.display().to_string(),
+        (line, col),
+        Severity::Error,
+        message.into(),
+    )
 }
 
 /// Read one test file into cases, or every error found in it.

@@ -73,6 +73,35 @@ fn the_same_claim_with_different_values_is_exclusive() {
 }
 
 #[test]
+fn different_values_of_an_array_claim_can_tie() {
+    // `groups: [a, b]` meets both; so does `roles: [x, y]` nested as Keycloak sends it.
+    let w = review_text(&ids(&[
+        ("a", "groups: a"),
+        ("b", "groups: b"),
+        ("c", "/realm_access/roles: x, env: prod"),
+        ("d", "/realm_access/roles: {like: \"y*\"}, env: prod"),
+        ("e", "/realm_access/roles: z, env: dev"),
+    ]));
+    let t = ties(&w);
+    assert_eq!(t.len(), 2, "{t:#?}");
+    assert!(
+        t.iter()
+            .any(|t| t.contains("\"a\" (at c.yaml:8:11) and \"b\"")
+                && t.contains("groups=[\"a\",\"b\"]")),
+        "{t:#?}"
+    );
+    assert!(
+        t.iter().any(|t| t.contains("\"c\"") && t.contains("\"d\"")),
+        "{t:#?}"
+    );
+    // A value and its negation stay exclusive, as do two values of a claim sent as one.
+    let w = review_text(&ids(&[("a", "groups: a"), ("b", "groups: {not: a}")]));
+    assert!(ties(&w).is_empty(), "{w:?}");
+    let w = review_text(&ids(&[("a", "repository: a"), ("b", "repository: b")]));
+    assert!(ties(&w).is_empty(), "{w:?}");
+}
+
+#[test]
 fn a_more_specific_identity_that_covers_both_removes_the_tie() {
     let w = review_text(&ids(&[
         ("a", "repo: x"),

@@ -8,12 +8,16 @@
 //! claim with conditions no value meets both (patterns that no string matches both, a value
 //! a negation excludes), or a claim that must be a value where another identity needs an
 //! object inside it (`/a` against `/a/b`), makes a pair exclusive.
+//!
+//! Except on claims that providers send as arrays ([`ARRAY_CLAIMS`](crate::identity::ARRAY_CLAIMS): groups, roles, audiences,
+//! …): `groups: [a, b]` meets both `groups: a` and `groups: b`, so different values of such a
+//! claim never make a pair exclusive ([`ClaimMatcher::excludes`], which `diff` uses too).
 
 use std::collections::{HashMap, HashSet};
 
 use super::warn;
 use crate::config::{Config, Diagnostic};
-use crate::identity::{ClaimMatcher, Condition, Identity, Overlap};
+use crate::identity::{array_claim, ClaimMatcher, Condition, Identity, Overlap};
 use crate::snapshot::Snapshot;
 use crate::text::plural;
 
@@ -238,12 +242,15 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
                 let mut claims = Vec::new();
                 let mut split = Vec::new();
                 for c in snap.identities[i].claims.iter() {
+                    let pointer = c.path.pointer();
+                    let array = array_claim(&pointer);
                     let kv = (
-                        keys.id(c.path.pointer().into_owned()),
+                        keys.id(pointer.into_owned()),
                         values.id(c.condition.canonical()),
                     );
                     claims.push(kv);
-                    if c.condition.exact().is_some() {
+                    // Different values of an array claim don't tell identities apart.
+                    if c.condition.exact().is_some() && !array {
                         split.push(kv);
                     }
                 }
@@ -406,7 +413,7 @@ fn compatible(a: &Identity, b: &Identity) -> bool {
 fn excludes(x: &ClaimMatcher, y: &ClaimMatcher) -> bool {
     let (px, py) = (x.path.pointer(), y.path.pointer());
     if px == py {
-        return x.condition.overlap(&y.condition) == Overlap::Exclusive;
+        return x.excludes(y);
     }
     let Some(below) = py.strip_prefix(&*px).and_then(|r| r.strip_prefix('/')) else {
         return false;
@@ -443,6 +450,17 @@ fn example_claims(a: &Identity, b: &Identity) -> String {
             .filter(|o| o.path.pointer() == pointer)
             .find(|o| o.condition != c.condition);
         let overlap = match other {
+            Some(o)
+                if array_claim(&pointer)
+                    && c.condition.accumulates()
+                    && o.condition.accumulates() =>
+            {
+                match (c.condition.witness(), o.condition.witness()) {
+                    (Overlap::Value(v), Overlap::Value(w)) if v == w => Overlap::Value(v),
+                    (Overlap::Value(v), Overlap::Value(w)) => Overlap::Value(vec![v, w].into()),
+                    _ => Overlap::Possible,
+                }
+            }
             Some(o) => c.condition.overlap(&o.condition),
             None => c.condition.witness(),
         };

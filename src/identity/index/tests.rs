@@ -143,6 +143,43 @@ fn numbers_are_one_key_however_they_are_spelled() {
 }
 
 #[test]
+fn integers_that_round_to_one_float_share_a_key_but_select_exactly() {
+    let ids = vec![
+        ident(0, &[("n", ClaimValue::Int(9_007_199_254_740_993))]),
+        ident(0, &[("n", ClaimValue::Int(9_007_199_254_740_992))]),
+        ident(1, &[("n", ClaimValue::Int(u64::MAX.into()))]),
+    ];
+    let index = Index::build(&ids, 2);
+    let pick = |sso, token: Value| index.select(&ids, sso, &token);
+    let walk = |sso, token: Value| {
+        let of_sso: Vec<usize> = (0..ids.len()).filter(|&i| ids[i].sso == sso).collect();
+        select(&ids, &of_sso, &token)
+    };
+    for (sso, token, expected) in [
+        (
+            0,
+            json!({"n": 9_007_199_254_740_993_u64}),
+            Selection::Chosen(0),
+        ),
+        (
+            0,
+            json!({"n": 9_007_199_254_740_992.0}),
+            Selection::Chosen(1),
+        ),
+        (
+            0,
+            json!({"n": 9_007_199_254_740_992_u64}),
+            Selection::Chosen(1),
+        ),
+        (1, json!({"n": u64::MAX}), Selection::Chosen(2)),
+        (1, json!({"n": u64::MAX as f64}), Selection::NoIdentity),
+    ] {
+        assert_eq!(pick(sso, token.clone()), expected, "{token}");
+        assert_eq!(walk(sso, token.clone()), expected, "{token}");
+    }
+}
+
+#[test]
 fn pointers_reach_escaped_names_and_array_elements_as_the_walk_does() {
     let ids = vec![
         ident(0, &[("/a~1b/0", s("x"))]),
@@ -250,7 +287,8 @@ mod property {
             ClaimValue::Int(1),
             ClaimValue::Int(-1),
             ClaimValue::Int(9_007_199_254_740_993),
-            ClaimValue::Int(i64::MAX),
+            ClaimValue::Int(i64::MAX.into()),
+            ClaimValue::Int(u64::MAX.into()),
             ClaimValue::Float(1.0),
             ClaimValue::Float(1.5),
             ClaimValue::Float(0.0),

@@ -52,6 +52,7 @@ fn deny() -> impl Strategy<Value = Deny> {
                 })
             }),
             dry_run: true,
+            enforced: false,
         })
 }
 
@@ -133,6 +134,7 @@ fn a_denial_body_names_the_reason_and_both_ids() {
         target: None,
         who: None,
         dry_run: false,
+        enforced: false,
     };
     let answer = Answer::deny(&deny, r#"a"b\c"#, id);
     let resp = CheckResponse::decode(answer.to_bytes().as_slice()).unwrap();

@@ -1,0 +1,83 @@
+//! The binary's own log on stderr: no terminal colour codes when stderr is not a terminal
+//! (a file, a pipe, a container runtime), and `--log-format json` writes one JSON object per
+//! line for log collectors.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::process::{free_port, localhost};
+use common::*;
+
+fn config() -> ConfigDir {
+    let key = TestKey::generate(Kind::Es256, "k1");
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[&key]));
+    dir.write("sso.yaml", &sso_yaml("[ES256]"));
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    dir.write("resources.yaml", FIXTURE_RESOURCES);
+    dir.write("routes.yaml", FIXTURE_ROUTES);
+    dir
+}
+
+/// Run `serve` with stderr to a file (not a terminal) and no NO_COLOR, until it has logged
+/// `lines` lines, then stop it; its stderr.
+fn serve_stderr(dir: &ConfigDir, extra: &[&str], lines: usize) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let err_path = out.path().join("stderr");
+    let mut child = Command::new(bin())
+        .args(["serve", "--config", dir.path().to_str().unwrap()])
+        .args(["--grpc-addr", &localhost(free_port()).to_string()])
+        .args(["--http-addr", &localhost(free_port()).to_string()])
+        .args(extra)
+        .env_remove("NO_COLOR")
+        .env("CLAIMGATE_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let read = || std::fs::read_to_string(&err_path).unwrap_or_default();
+    while read().lines().count() < lines && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    read()
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let dir = config();
+    let err = serve_stderr(&dir, &[], 2);
+    assert!(err.lines().count() >= 2, "{err}");
+    assert!(!err.contains('\u{1b}'), "colour codes in:\n{err:?}");
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let dir = config();
+    let err = serve_stderr(&dir, &["--log-format", "json"], 2);
+    assert!(err.lines().count() >= 2, "{err}");
+    for line in err.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+        assert!(v.is_object(), "{line}");
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    // A misspelt format is refused instead of falling back to text.
+    let (code, _, stderr) = run(&["serve", "--config", "x", "--log-format", "jsonl"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("jsonl"), "{stderr}");
+}
