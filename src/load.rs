@@ -133,6 +133,9 @@ fn announce(snap: &Snapshot, reload: Option<(&str, &Snapshot)>, metrics: &Metric
     for w in &snap.warnings {
         tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
     }
+    if snap.is_empty() {
+        tracing::warn!("not ready: {}", crate::snapshot::NO_CONFIGURATION);
+    }
     metrics.config_installed(snap.generation);
     let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();
     metrics.retain_ssos(&names);
