@@ -19,11 +19,12 @@ use common::*;
 use serde_json::json;
 use serde_yaml::Value as Yaml;
 
-const OVERLAYS: [&str; 4] = [
+const OVERLAYS: [&str; 5] = [
     "base",
     "overlays/dev",
     "overlays/istio",
     "overlays/envoy-gateway",
+    "overlays/git-sync",
 ];
 
 /// API groups of custom resources: not in the Kubernetes schemas, so only their shape is checked.
@@ -577,6 +578,31 @@ fn the_base_carries_no_configuration_and_each_overlay_says_where_its_comes_from(
                 let config_map = config_map.expect("dev: a ConfigMap");
                 assert_eq!(yaml_keys(config_map), example, "dev: every config/*.yaml");
                 assert_eq!(dev, 1, "dev: serve --dev");
+            }
+            "overlays/git-sync" => {
+                assert!(config_map.is_none(), "git-sync: no ConfigMap");
+                assert_eq!(dev, 0, "git-sync: no --dev");
+                assert!(volume(deployment, "config")["emptyDir"].is_mapping());
+                assert_eq!(claimgate["volumeMounts"][0]["readOnly"], true);
+                // git-sync writes the volume; claimgate reads git-sync's link.
+                let pod = &deployment["spec"]["template"]["spec"];
+                let init = &pod["initContainers"][0];
+                let sidecar = container(deployment, "git-sync");
+                for git_sync in [init, sidecar] {
+                    let image = git_sync["image"].as_str().unwrap();
+                    assert!(
+                        image.starts_with("registry.k8s.io/git-sync/git-sync:v4."),
+                        "{image}"
+                    );
+                    let gargs = self::args(git_sync);
+                    let root = flag(&gargs, "--root").expect("--root");
+                    let link = flag(&gargs, "--link").expect("--link");
+                    assert_eq!(mount_path(git_sync, "config"), root);
+                    assert_eq!(config, format!("{root}/{link}"), "--config is the link");
+                    assert_eq!(git_sync["securityContext"]["readOnlyRootFilesystem"], true);
+                    assert_eq!(mount_path(git_sync, "git-sync-tmp"), "/tmp");
+                }
+                assert!(self::args(init).contains(&"--one-time".to_owned()));
             }
             _ => {
                 // The base's ConfigMap, which holds no configuration file.
