@@ -17,6 +17,8 @@
 //! - **Identities without collaborators**: every request they are selected for is denied.
 //! - **Unreachable resources**: no route (and no Envoy `context_extensions` in the Envoy
 //!   configurations given) can target them.
+//! - **Too large for a ConfigMap**: the files add up to nearly the 1 MiB a Kubernetes
+//!   ConfigMap holds (see `size.rs`).
 //!
 //! Collaborators naming a missing identity are found by the snapshot compile itself.
 
@@ -36,12 +38,15 @@ mod case;
 mod coverage;
 /// Envoy configurations scanned for `context_extensions` resources.
 mod envoy;
+/// A configuration too large for a ConfigMap.
+mod size;
 /// Possible ties between identities.
 mod ties;
 /// Shadowed routes, identities without collaborators, unreachable resources.
 mod unused;
 
 pub use envoy::{envoy_resources, EnvoyConfigError};
+pub use size::{CONFIGMAP_BYTES, WARN_BYTES};
 pub use ties::MAX_TIES_LISTED;
 
 /// Review a configuration that compiled into `snap`: every warning of the kinds above.
@@ -59,6 +64,7 @@ pub fn review(
     case::case_variants(config, &snap.router, &mut out);
     unused::identities_without_collaborators(config, &mut out);
     unused::unreachable_resources(config, snap, envoy_resources, &mut out);
+    size::configmap_size(config, snap, &mut out);
     out
 }
 
