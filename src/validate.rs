@@ -19,6 +19,7 @@
 //!   configurations given) can target them.
 //! - **Too large for a ConfigMap**: the files add up to nearly the 1 MiB a Kubernetes
 //!   ConfigMap holds (see `size.rs`).
+//! - **No configuration**: no SSO integration and no route; `serve` would never be ready.
 //!
 //! Collaborators naming a missing identity are found by the snapshot compile itself.
 
@@ -65,6 +66,23 @@ pub fn review(
     unused::identities_without_collaborators(config, &mut out);
     unused::unreachable_resources(config, snap, envoy_resources, &mut out);
     size::configmap_size(config, snap, &mut out);
+    if snap.is_empty() {
+        // No file to point into: the first one, or the directory itself.
+        let file = config
+            .files
+            .first()
+            .map_or(".".to_owned(), |f| f.name.clone());
+        out.push(Diagnostic {
+            file,
+            line: 1,
+            col: 1,
+            severity: Severity::Warning,
+            message: format!(
+                "{}; `serve` loads it but is never ready",
+                crate::snapshot::NO_CONFIGURATION
+            ),
+        });
+    }
     out
 }
 

@@ -671,6 +671,23 @@ async fn the_base_alone_denies_every_request_and_says_why() {
         process.logs()
     );
     assert_eq!(try_get(http, "/healthz").await.unwrap().status, 200);
+    // Envoy's and Kubernetes' gRPC health checks see the same.
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::connect(format!("http://{grpc}"))
+            .await
+            .unwrap();
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        serving,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
 
     // Every request is denied: routed, with a token, or naming its resource itself.
     let mut client =
