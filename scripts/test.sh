@@ -30,6 +30,11 @@ if ! kubectl version --client >/dev/null 2>&1; then
   echo "error: kubectl is needed to render deploy/kubernetes (tests/deploy.rs)" >&2
   exit 1
 fi
+# tests/deploy.rs watches `serve` under strace: it must write no file (read-only root).
+if ! strace -V >/dev/null 2>&1; then
+  echo "error: strace is needed to check that serve writes no file (tests/deploy.rs)" >&2
+  exit 1
+fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

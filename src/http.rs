@@ -1,5 +1,5 @@
 //! The HTTP side: `/metrics` for Prometheus, `/healthz` (the process runs) and `/readyz`
-//! (a valid configuration is loaded and every SSO's first key load has finished).
+//! (a valid, non-empty configuration is loaded and every SSO's first key load has finished).
 //!
 //! The probes must answer whoever else holds connections: a liveness probe that times out
 //! restarts the replica, and a restarting claimgate denies everything. So at the connection
@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 
 use crate::listener::{ConnectionOptions, Handshake, Listener};
 use crate::metrics::Metrics;
+use crate::snapshot::NO_CONFIGURATION;
 use crate::store::Store;
 use crate::Snapshot;
 
@@ -259,6 +260,9 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 /// Whether `/readyz` answers 200 for this snapshot, and its body. The gRPC health service
 /// follows the same answer.
 pub fn readiness(snap: &Snapshot) -> (bool, String) {
+    if snap.is_empty() {
+        return (false, format!("not ready: {NO_CONFIGURATION}\n"));
+    }
     let mut loading = Vec::new();
     let mut notes = String::new();
     for sso in snap.ssos.iter().filter(|s| !s.login_enabled) {

@@ -161,6 +161,9 @@ fn announce(snap: &Snapshot, reload: Option<(&str, &Snapshot)>, metrics: &Metric
             u.sso, u.key, u.file
         );
     }
+    if snap.is_empty() {
+        tracing::warn!("not ready: {}", crate::snapshot::NO_CONFIGURATION);
+    }
     metrics.config_installed(snap.generation);
     let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();
     metrics.retain_ssos(&names);

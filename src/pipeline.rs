@@ -16,7 +16,7 @@ use crate::decision::{
 use crate::identity::{Identity, IdentityObserver, Selection};
 use crate::role::Role;
 use crate::routing::{ResourceTemplate, RouteMatch, RouteObserver, Target};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, NO_CONFIGURATION};
 use crate::token::{self, Facts, Rejection, TokenObserver, TokenStep};
 use crate::token_cache::{Entry, Lookup, TokenCache};
 
@@ -155,6 +155,10 @@ fn decide_with<O: Observer>(
     obs: &mut O,
     cache: Option<&TokenCache>,
 ) -> Decision {
+    // No configuration: say so, rather than the no_route or unknown_issuer it would give.
+    if snap.is_empty() {
+        return Decision::deny(Reason::NotReady, NO_CONFIGURATION, false);
+    }
     // Resolve the target first (public routes need no token) but report a missing route only
     // after authentication, so an anonymous caller learns nothing about the route table.
     if req.ext_resource.is_some() || req.ext_role.is_some() {

@@ -7,6 +7,12 @@
 //! just means "reload". A periodic re-hash catches whatever a watcher misses, and SIGHUP
 //! reloads on demand.
 //!
+//! The directory may be reached through a symbolic link that a sync tool swaps to publish a
+//! version (git-sync's `ROOT/LINK -> .worktrees/HASH`). A watch follows a link once, to the
+//! directory it names then; so the directory holding each such link is watched too (the swap
+//! is an event there), and the configuration directory is watched again wherever its path
+//! leads after each trigger.
+//!
 //! A reload is bounded in time ([`ReloadOptions::timeout`]): one that overruns is abandoned
 //! and counted as failed, the current snapshot keeps serving, and what it read is never
 //! installed; the next trigger after it ends tries again. Shutdown never waits for a reload.
@@ -186,14 +192,8 @@ pub async fn run(
         let _ = watch_tx.send(trigger);
     });
     // The watcher must live as long as this task; dropping it stops the events.
-    let _watcher = match watcher {
-        Ok(mut w) => match w.watch(reloader.loader.dir(), RecursiveMode::Recursive) {
-            Ok(()) => Some(w),
-            Err(e) => {
-                tracing::warn!(dir = %reloader.loader.dir().display(), error = %e, "cannot watch the config directory; relying on polling and SIGHUP");
-                None
-            }
-        },
+    let mut watches = match watcher {
+        Ok(w) => Watches::start(w, reloader.loader.dir()),
         Err(e) => {
             tracing::warn!(error = %e, "cannot create a file watcher; relying on polling and SIGHUP");
             None
@@ -225,6 +225,9 @@ pub async fn run(
                 None => return,
             },
         };
+        if let Some(w) = &mut watches {
+            w.follow();
+        }
         // An abandoned reload may still be reading (a hung file system, say): until it ends,
         // starting another would only pile up threads behind it.
         if let Some(previous) = &abandoned {
@@ -267,6 +270,60 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// The watches of one configuration directory: the directory, wherever its path leads now,
+/// and (not recursively) each directory on its path that holds a symbolic link.
+struct Watches {
+    watcher: notify::RecommendedWatcher,
+    dir: std::path::PathBuf,
+    // Where the directory's path led when it was last watched.
+    target: Option<std::path::PathBuf>,
+}
+
+impl Watches {
+    /// Watch `dir`; `None` (polling and SIGHUP remain) if it cannot be watched.
+    fn start(mut watcher: notify::RecommendedWatcher, dir: &std::path::Path) -> Option<Watches> {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the config directory; relying on polling and SIGHUP");
+            return None;
+        }
+        let mut prefix = std::path::PathBuf::new();
+        let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        for part in absolute.components() {
+            prefix.push(part);
+            let link = std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink());
+            if let (true, Some(parent)) = (link, prefix.parent()) {
+                if let Err(e) = watcher.watch(parent, RecursiveMode::NonRecursive) {
+                    tracing::warn!(dir = %parent.display(), error = %e, "cannot watch the directory of a link to the config directory; a swap of the link is seen by the next poll");
+                }
+            }
+        }
+        Some(Watches {
+            watcher,
+            dir: dir.to_path_buf(),
+            target: dir.canonicalize().ok(),
+        })
+    }
+
+    /// Watch the directory again if its path now leads somewhere else (a link was swapped).
+    fn follow(&mut self) {
+        let target = self.dir.canonicalize().ok();
+        if target == self.target {
+            return;
+        }
+        // The old watch may be gone with the directory it watched.
+        let _ = self.watcher.unwatch(&self.dir);
+        match self.watcher.watch(&self.dir, RecursiveMode::Recursive) {
+            Ok(()) => {
+                tracing::debug!(dir = %self.dir.display(), "config directory moved; watching where it leads now")
+            }
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot watch the config directory again; relying on polling and SIGHUP")
+            }
+        }
+        self.target = target;
     }
 }
 

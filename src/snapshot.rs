@@ -178,7 +178,22 @@ impl Snapshot {
             self.router.routes().len(),
         )
     }
+
+    /// Whether this is no configuration at all: no SSO integration (no token can be
+    /// verified) and no route (nothing is public). Such a snapshot could only deny, so it
+    /// is loaded but never ready, and every check is denied `not_ready` (see
+    /// [`NO_CONFIGURATION`]).
+    pub fn is_empty(&self) -> bool {
+        self.ssos.is_empty() && self.router.routes().is_empty()
+    }
 }
+
+/// Why an empty configuration ([`Snapshot::is_empty`]) is not ready, and how to supply one:
+/// for `/readyz` and the log.
+pub const NO_CONFIGURATION: &str = "no configuration supplied: the configuration directory \
+    defines no SSO integration and no route, so every request is denied; supply your own \
+    configuration there (in Kubernetes: an overlay that replaces the claimgate-config \
+    ConfigMap, or the git-sync overlay; deploy/kubernetes/overlays/dev runs the example)";
 
 /// The prefix of collaborator subjects that name external identities.
 pub const IDENTITY_SUBJECT: &str = "external-identity:";

@@ -17,6 +17,9 @@
 //! - **Identities without collaborators**: every request they are selected for is denied.
 //! - **Unreachable resources**: no route (and no Envoy `context_extensions` in the Envoy
 //!   configurations given) can target them.
+//! - **Too large for a ConfigMap**: the files add up to nearly the 1 MiB a Kubernetes
+//!   ConfigMap holds (see `size.rs`).
+//! - **No configuration**: no SSO integration and no route; `serve` would never be ready.
 //!
 //! Collaborators naming a missing identity are found by the snapshot compile itself.
 
@@ -36,12 +39,15 @@ mod case;
 mod coverage;
 /// Envoy configurations scanned for `context_extensions` resources.
 mod envoy;
+/// A configuration too large for a ConfigMap.
+mod size;
 /// Possible ties between identities.
 mod ties;
 /// Shadowed routes, identities without collaborators, unreachable resources.
 mod unused;
 
 pub use envoy::{envoy_resources, EnvoyConfigError};
+pub use size::{CONFIGMAP_BYTES, WARN_BYTES};
 pub use ties::MAX_TIES_LISTED;
 
 /// Review a configuration that compiled into `snap`: every warning of the kinds above.
@@ -59,6 +65,24 @@ pub fn review(
     case::case_variants(config, &snap.router, &mut out);
     unused::identities_without_collaborators(config, &mut out);
     unused::unreachable_resources(config, snap, envoy_resources, &mut out);
+    size::configmap_size(config, snap, &mut out);
+    if snap.is_empty() {
+        // No file to point into: the first one, or the directory itself.
+        let file = config
+            .files
+            .first()
+            .map_or(".".to_owned(), |f| f.name.clone());
+        out.push(Diagnostic {
+            file,
+            line: 1,
+            col: 1,
+            severity: Severity::Warning,
+            message: format!(
+                "{}; `serve` loads it but is never ready",
+                crate::snapshot::NO_CONFIGURATION
+            ),
+        });
+    }
     out
 }
 

@@ -169,6 +169,107 @@ async fn a_configmap_data_symlink_swap_takes_effect() {
     server.stop().await;
 }
 
+/// git-sync v4's layout (kubernetes/git-sync, `publishSymlink` and `removeStaleWorktrees`):
+/// each commit is checked out to `ROOT/.worktrees/HASH` (with a `.git` file naming the
+/// repository), a new link `ROOT/tmp-link -> .worktrees/HASH` is renamed over `ROOT/LINK`, and
+/// the worktree it replaced is removed.
+mod git_sync {
+    use std::path::Path;
+
+    /// Check out `files` (path in the repository, content) as the worktree of `hash`.
+    pub fn worktree(root: &Path, hash: &str, files: &[(&str, &str)]) {
+        let tree = root.join(".worktrees").join(hash);
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(
+            tree.join(".git"),
+            format!("gitdir: ../../.git/worktrees/{hash}\n"),
+        )
+        .unwrap();
+        for (path, content) in files {
+            let file = tree.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, content).unwrap();
+        }
+    }
+
+    /// Point `ROOT/link` at `hash`'s worktree, then remove the one it pointed at before.
+    pub fn publish(root: &Path, link: &str, hash: &str) {
+        let previous = std::fs::read_link(root.join(link)).ok();
+        let tmp = root.join("tmp-link");
+        std::os::unix::fs::symlink(format!(".worktrees/{hash}"), &tmp).unwrap();
+        std::fs::rename(&tmp, root.join(link)).unwrap();
+        if let Some(previous) = previous {
+            std::fs::remove_dir_all(root.join(previous)).unwrap();
+        }
+    }
+}
+
+/// One commit of a configuration repository: the test configuration under `prefix`.
+fn commit_files<'a>(prefix: &str, files: &[(&'a str, &'a str)]) -> Vec<(String, &'a str)> {
+    files
+        .iter()
+        .map(|(name, text)| (format!("{prefix}{name}"), *text))
+        .collect()
+}
+
+/// `--config` names git-sync's link (or a directory inside the checkout, through it): every
+/// published commit takes effect, the second and third as promptly as the first.
+async fn git_sync_swaps_take_effect(prefix: &str) {
+    let key = TestKey::generate(Kind::Rs256, "k1");
+    let token = key.sign(&claims("bot-run", json!({"repository": "acme/api"})));
+    let root = ConfigDir::new();
+    let (keys, sso) = (jwks(&[&key]), sso_yaml("[RS256]"));
+    let commits = [
+        (
+            "1111111111111111111111111111111111111111",
+            RESOURCES_EDITOR,
+            (200, "editor"),
+        ),
+        (
+            "2222222222222222222222222222222222222222",
+            RESOURCES_VIEWER,
+            (403, "insufficient_role"),
+        ),
+        (
+            "3333333333333333333333333333333333333333",
+            RESOURCES_EDITOR,
+            (200, "editor"),
+        ),
+    ];
+    let config = root.path().join("config").join(prefix);
+    let server = TestServer::start_options(claimgate::server::ServeOptions {
+        config_dir: config.clone(),
+        ..serve_options(&config)
+    });
+    let mut server = Some(server);
+    let mut running = None;
+    for (hash, resources, want) in commits {
+        let files = commit_files(prefix, &version_files(&keys, &sso, resources, ROUTES));
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+        git_sync::worktree(root.path(), hash, &files);
+        git_sync::publish(root.path(), "config", hash);
+        if let Some(start) = server.take() {
+            running = Some(start.await);
+        }
+        let c = running.as_ref().unwrap().client().await;
+        assert!(
+            becomes(&c, &token, "POST", "/a", want).await,
+            "commit {hash} takes effect within {BOUND:?}"
+        );
+    }
+    running.unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn git_sync_link_swaps_take_effect() {
+    git_sync_swaps_take_effect("").await;
+}
+
+#[tokio::test]
+async fn git_sync_swaps_take_effect_in_a_directory_of_the_checkout() {
+    git_sync_swaps_take_effect("claimgate/").await;
+}
+
 #[tokio::test]
 async fn invalid_edits_are_refused_and_the_last_good_config_keeps_serving() {
     let s = setup();

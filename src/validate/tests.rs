@@ -213,3 +213,24 @@ fn a_thousand_exclusive_patterns_are_no_tie_and_none_is_left_unchecked() {
     let w = review_text(&ids(&refs));
     assert!(!w.iter().any(|w| w.contains("tie")), "{:?}", w.first());
 }
+
+#[test]
+fn a_configuration_without_ssos_and_routes_is_no_configuration() {
+    let warnings = review_text("resources:\n  - fqn: m:a\n");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("c.yaml:1:1: warning: no configuration supplied")),
+        "{warnings:?}"
+    );
+    for text in [
+        SSO.to_owned(),
+        "routes:\n  - path_prefix: /healthz\n    public: true\n".to_owned(),
+    ] {
+        let warnings = review_text(&text);
+        assert!(
+            !warnings.iter().any(|w| w.contains("no configuration")),
+            "{text}: {warnings:?}"
+        );
+    }
+}
