@@ -15,11 +15,11 @@ mod common;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use claimgate::clock::unix_now;
-use claimgate::decision::{Credentials, Request};
-use claimgate::metrics::Metrics;
-use claimgate::pipeline;
-use claimgate::service::{CheckService, RequestView};
+use claimgate::core::clock::unix_now;
+use claimgate::core::decision::{Credentials, Request};
+use claimgate::core::pipeline;
+use claimgate::server::metrics::Metrics;
+use claimgate::server::service::{CheckService, RequestView};
 use criterion::{criterion_group, criterion_main, Criterion};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
     HttpRequest, Request as AttrRequest,
@@ -75,7 +75,7 @@ fn setup() -> Setup {
     }
     yaml.push_str("  - path: /v1/models/{org}/{name}/{*rest}\n    resource: model:{org}/{name}\n    role: editor\n");
     std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
-    let snapshot = Arc::new(claimgate::load::load(dir.path()).unwrap().snapshot);
+    let snapshot = Arc::new(claimgate::core::load::load(dir.path()).unwrap().snapshot);
 
     let now = unix_now();
     let mut header = Header::new(Algorithm::RS256);
@@ -89,8 +89,8 @@ fn setup() -> Setup {
     let decoding = DecodingKey::from_rsa_components(&n, &e).unwrap();
 
     let metrics = Metrics::new();
-    let store = claimgate::load::install_first(
-        claimgate::load::load(dir.path()).unwrap().snapshot,
+    let store = claimgate::core::load::install_first(
+        claimgate::core::load::load(dir.path()).unwrap().snapshot,
         &metrics,
     );
     // Cold for real: without a token cache every check verifies the token.
@@ -173,7 +173,7 @@ fn bench(c: &mut Criterion) {
     });
     // Attribution: the strict parse alone (base64url, duplicate-key-checked JSON).
     g.bench_function("parse_only", |b| {
-        b.iter(|| claimgate::token::parse(std::hint::black_box(&s.token)).is_ok())
+        b.iter(|| claimgate::core::token::parse(std::hint::black_box(&s.token)).is_ok())
     });
     g.bench_function("decision", |b| {
         b.iter(|| pipeline::decide(&s.snapshot, std::hint::black_box(&req), now))
@@ -206,7 +206,7 @@ fn bench(c: &mut Criterion) {
             ok.headers.retain(|h| {
                 h.header
                     .as_ref()
-                    .is_some_and(|h| h.key != claimgate::decision_id::HEADER)
+                    .is_some_and(|h| h.key != claimgate::core::decision_id::HEADER)
             });
         }
         r

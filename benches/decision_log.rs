@@ -13,10 +13,10 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use claimgate::clock::unix_now;
-use claimgate::decision_log::{DecisionLog, Options, Sink, QUEUE};
-use claimgate::metrics::Metrics;
-use claimgate::service::CheckService;
+use claimgate::core::clock::unix_now;
+use claimgate::server::decision_log::{DecisionLog, Options, Sink, QUEUE};
+use claimgate::server::metrics::Metrics;
+use claimgate::server::service::CheckService;
 use criterion::{criterion_group, criterion_main, Criterion};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
     HttpRequest, Request as AttrRequest,
@@ -104,8 +104,8 @@ fn bench(c: &mut Criterion) {
     let req = request(&token);
 
     let metrics = Metrics::new();
-    let store = claimgate::load::install_first(
-        claimgate::load::load(dir.path()).unwrap().snapshot,
+    let store = claimgate::core::load::install_first(
+        claimgate::core::load::load(dir.path()).unwrap().snapshot,
         &metrics,
     );
     let wait = Duration::from_millis(100);

@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use claimgate::identity::{
+use claimgate::core::identity::{
     self, ClaimMatcher, ClaimValue, Condition, Identity, Index, Pattern, Selection,
 };
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use claimgate::load::Loader;
-use claimgate::reload::Reloader;
+use claimgate::core::load::Loader;
+use claimgate::server::reload::Reloader;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const IDENTITIES: usize = 10_000;
@@ -72,7 +72,7 @@ fn bench(c: &mut Criterion) {
         .sum();
 
     let before = rss_bytes();
-    let snapshot = claimgate::load::load(dir.path()).unwrap().snapshot;
+    let snapshot = claimgate::core::load::load(dir.path()).unwrap().snapshot;
     let (identities, bindings, routes) = snapshot.counts();
     assert_eq!(
         (identities, bindings),
@@ -85,8 +85,8 @@ fn bench(c: &mut Criterion) {
         after.saturating_sub(before) as f64 / 1048576.0
     );
 
-    let metrics = claimgate::metrics::Metrics::new();
-    let store = claimgate::load::install_first(snapshot, &metrics);
+    let metrics = claimgate::server::metrics::Metrics::new();
+    let store = claimgate::core::load::install_first(snapshot, &metrics);
     let loader = Loader::new(dir.path().to_path_buf(), Default::default());
     let reloader = Reloader::new(loader, store, metrics);
     let edits = std::sync::atomic::AtomicU64::new(0);
@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
                 )
                 .unwrap();
                 match reloader.reload("bench") {
-                    claimgate::reload::Outcome::Installed { .. } => {}
+                    claimgate::server::reload::Outcome::Installed { .. } => {}
                     other => panic!("{other:?}"),
                 }
             })

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use claimgate::token_cache::{Entry, DEFAULT_ENTRIES};
+use claimgate::core::token_cache::{Entry, DEFAULT_ENTRIES};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 type Digest = [u8; 32];

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
-use claimgate::mint::{mint, MintOptions};
+use claimgate::tools::mint::{mint, MintOptions};
 
 const KEY: &str = "config/keys/dev-only-private-key.pem";
 

@@ -6,17 +6,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use claimgate::config::ConfigError;
-use claimgate::decision::Enforcement;
-use claimgate::keys::Alg;
-use claimgate::listener::ConnectionOptions;
-use claimgate::mint::{self, MintOptions};
-use claimgate::provider::ProviderOptions;
-use claimgate::reload::ReloadOptions;
-use claimgate::role::Role;
+use claimgate::core::config::ConfigError;
+use claimgate::core::decision::Enforcement;
+use claimgate::core::keys::Alg;
+use claimgate::core::role::Role;
+use claimgate::server::listener::ConnectionOptions;
+use claimgate::server::provider::ProviderOptions;
+use claimgate::server::reload::ReloadOptions;
+use claimgate::server::tls::TlsFiles;
 use claimgate::server::{ServeError, ServeOptions};
-use claimgate::tls::TlsFiles;
-use claimgate::validate;
+use claimgate::tools::mint::{self, MintOptions};
+use claimgate::tools::validate;
 
 #[path = "main/commands.rs"]
 mod commands;
@@ -45,7 +45,7 @@ enum Command {
         config: PathBuf,
         /// gRPC listen address: HOST:PORT, or unix:/PATH for a Unix socket.
         #[arg(long, env = "CLAIMGATE_GRPC_ADDR", default_value = "0.0.0.0:9001")]
-        grpc_addr: claimgate::listener::ListenAddr,
+        grpc_addr: claimgate::server::listener::ListenAddr,
         /// HTTP listen address for /metrics, /healthz, /readyz.
         #[arg(long, env = "CLAIMGATE_HTTP_ADDR", default_value = "0.0.0.0:9090")]
         http_addr: SocketAddr,
@@ -68,7 +68,7 @@ enum Command {
         #[arg(long, env = "CLAIMGATE_JWKS_REFETCH_WAIT", default_value = "100ms")]
         jwks_refetch_wait: humantime::Duration,
         /// How many verified tokens to remember; 0 verifies every check.
-        #[arg(long, env = "CLAIMGATE_TOKEN_CACHE_ENTRIES", default_value_t = claimgate::token_cache::DEFAULT_ENTRIES)]
+        #[arg(long, env = "CLAIMGATE_TOKEN_CACHE_ENTRIES", default_value_t = claimgate::core::token_cache::DEFAULT_ENTRIES)]
         token_cache_entries: usize,
         /// Most open connections on the gRPC port; more wait until one closes.
         #[arg(long, env = "CLAIMGATE_GRPC_MAX_CONNECTIONS", default_value_t = 4096)]
@@ -91,7 +91,7 @@ enum Command {
         /// What an allow puts in Envoy's dynamic metadata: full (the identity fields, for
         /// the access log) or decision-id (only the id: less work for Envoy per request).
         #[arg(long, env = "CLAIMGATE_ALLOW_METADATA", default_value = "full", value_parser = parse_allow_metadata)]
-        allow_metadata: claimgate::service::AllowMetadata,
+        allow_metadata: claimgate::server::service::AllowMetadata,
         /// An HTTP request head must arrive in full within this (also the keep-alive wait).
         #[arg(long, env = "CLAIMGATE_HTTP_HEADER_TIMEOUT", default_value = "10s")]
         http_header_timeout: humantime::Duration,
@@ -290,8 +290,8 @@ fn parse_enforcement(s: &str) -> Result<Enforcement, String> {
     Enforcement::parse(s).ok_or_else(|| format!("{s:?} is not enforce or dry_run"))
 }
 
-fn parse_allow_metadata(s: &str) -> Result<claimgate::service::AllowMetadata, String> {
-    claimgate::service::AllowMetadata::parse(s)
+fn parse_allow_metadata(s: &str) -> Result<claimgate::server::service::AllowMetadata, String> {
+    claimgate::server::service::AllowMetadata::parse(s)
         .ok_or_else(|| format!("{s:?} is not full or decision-id"))
 }
 
@@ -435,10 +435,10 @@ fn main() -> ExitCode {
                     client_ca: tls_client_ca,
                     reload_interval: tls_reload_interval.into(),
                 }),
-                decision_log: decision_log.map(|sink| claimgate::decision_log::Options {
-                    sink: claimgate::decision_log::Sink::parse(&sink),
+                decision_log: decision_log.map(|sink| claimgate::server::decision_log::Options {
+                    sink: claimgate::server::decision_log::Sink::parse(&sink),
                     allow_rate: decision_log_allow_rate,
-                    queue: claimgate::decision_log::QUEUE,
+                    queue: claimgate::server::decision_log::QUEUE,
                 }),
                 enforcement,
                 allow_metadata,

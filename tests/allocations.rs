@@ -10,14 +10,14 @@ mod common;
 
 use std::sync::Arc;
 
-use claimgate::decision::{Allow, Credentials, Decision, Request};
-use claimgate::identity::{
+use claimgate::core::decision::{Allow, Credentials, Decision, Request};
+use claimgate::core::identity::{
     ClaimMatcher, ClaimValue, Condition, Identity, Index, Pattern, Selection,
 };
-use claimgate::metrics::Metrics;
-use claimgate::pipeline;
-use claimgate::service::CheckService;
-use claimgate::token_cache::TokenCache;
+use claimgate::core::pipeline;
+use claimgate::core::token_cache::TokenCache;
+use claimgate::server::metrics::Metrics;
+use claimgate::server::service::CheckService;
 use common::*;
 use serde_json::json;
 
@@ -100,7 +100,7 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
             sso_yaml("[RS256]")
         ),
     );
-    let snap = Arc::new(claimgate::load::load(dir.path()).unwrap().snapshot);
+    let snap = Arc::new(claimgate::core::load::load(dir.path()).unwrap().snapshot);
     let token = key.sign(&claims(
         "repo:acme/api:ref:refs/heads/main",
         json!({"repository": "acme/api", "environment": "prod"}),
@@ -172,8 +172,8 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
 
     // The whole warm check, from Envoy's CheckRequest bytes to the CheckResponse bytes.
     let metrics = Metrics::new();
-    let store = claimgate::load::install_first(
-        claimgate::load::load(dir.path()).unwrap().snapshot,
+    let store = claimgate::core::load::install_first(
+        claimgate::core::load::load(dir.path()).unwrap().snapshot,
         &metrics,
     );
     let service = CheckService::new(store, metrics, std::time::Duration::from_millis(100));

@@ -13,7 +13,7 @@ mod common;
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use claimgate::service::RequestView;
+use claimgate::server::service::RequestView;
 use common::codec::{seen_by_prost, seen_in_place, READ};
 use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{

@@ -264,18 +264,19 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
         ]);
         assert_eq!(code, 0, "{err}");
         let token = token.trim();
-        let snap = claimgate::load::load(dir.path()).unwrap().snapshot;
-        let req = claimgate::decision::Request {
+        let snap = claimgate::core::load::load(dir.path()).unwrap().snapshot;
+        let req = claimgate::core::decision::Request {
             method: "GET",
             path: "/a",
             host: "h",
-            credentials: claimgate::decision::Credentials::Bearer(token),
+            credentials: claimgate::core::decision::Credentials::Bearer(token),
             ext_resource: None,
             ext_role: None,
             ext_enforcement: None,
         };
-        let decision = claimgate::pipeline::decide(&snap, &req, now());
-        let claimgate::Decision::Allow(claimgate::decision::Allow::Identity(grant)) = decision
+        let decision = claimgate::core::pipeline::decide(&snap, &req, now());
+        let claimgate::Decision::Allow(claimgate::core::decision::Allow::Identity(grant)) =
+            decision
         else {
             panic!("{alg}: {decision:?}")
         };
@@ -283,7 +284,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
             (&*grant.identity, &*grant.subject, grant.role.as_str()),
             ("bot", "ci-1", "editor")
         );
-        let verified = claimgate::token::verify(&snap, token, now()).unwrap();
+        let verified = claimgate::core::token::verify(&snap, token, now()).unwrap();
         let exp = verified.claims["exp"].as_u64().unwrap();
         assert!(exp > now() + 500 && exp <= now() + 600, "ttl 10m");
         assert_eq!(verified.claims["run"], json!(7));

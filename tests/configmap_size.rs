@@ -3,7 +3,7 @@
 
 mod common;
 
-use claimgate::validate::{CONFIGMAP_BYTES, WARN_BYTES};
+use claimgate::tools::validate::{CONFIGMAP_BYTES, WARN_BYTES};
 use common::*;
 
 /// A valid configuration whose files (key file included) add up to `total` bytes: the rest

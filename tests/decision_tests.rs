@@ -32,7 +32,7 @@ fn the_example_tests_pass_on_the_example_config() {
 #[test]
 fn the_example_tests_name_every_identity_and_resource_of_the_example() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let example = claimgate::load::load(&root.join("config")).unwrap();
+    let example = claimgate::core::load::load(&root.join("config")).unwrap();
     let tests = std::fs::read_to_string(root.join("config/tests/decisions.yaml")).unwrap();
     for id in example.snapshot.identities.iter() {
         assert!(

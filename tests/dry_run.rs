@@ -5,7 +5,7 @@
 
 mod common;
 
-use claimgate::decision::Enforcement;
+use claimgate::core::decision::Enforcement;
 use claimgate::server::ServeOptions;
 use common::*;
 use serde_json::json;

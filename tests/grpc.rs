@@ -1079,7 +1079,7 @@ async fn with_allow_metadata_decision_id_an_allow_keeps_its_headers_and_only_the
         ),
     );
     let server = TestServer::start_options(claimgate::server::ServeOptions {
-        allow_metadata: claimgate::service::AllowMetadata::DecisionId,
+        allow_metadata: claimgate::server::service::AllowMetadata::DecisionId,
         ..serve_options(dir.path())
     })
     .await;

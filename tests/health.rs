@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use claimgate::provider::ProviderOptions;
-use claimgate::reload::ReloadOptions;
+use claimgate::server::provider::ProviderOptions;
+use claimgate::server::reload::ReloadOptions;
 use common::provider::{Mode, Provider};
 use common::*;
 use tonic_health::pb::health_check_response::ServingStatus;

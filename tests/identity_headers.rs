@@ -8,8 +8,8 @@ mod common;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use claimgate::metrics::Metrics;
-use claimgate::service::CheckService;
+use claimgate::server::metrics::Metrics;
+use claimgate::server::service::CheckService;
 use claimgate::Store;
 use common::*;
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
@@ -39,7 +39,7 @@ fn setup() -> &'static Setup {
         dir.write("identities.yaml", FIXTURE_IDENTITIES);
         dir.write("resources.yaml", FIXTURE_RESOURCES);
         dir.write("routes.yaml", FIXTURE_ROUTES);
-        let snapshot = claimgate::load::load(dir.path())
+        let snapshot = claimgate::core::load::load(dir.path())
             .expect("fixture loads")
             .snapshot;
         let store = std::sync::Arc::new(Store::new(snapshot));

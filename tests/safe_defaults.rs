@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 fn dev_key(kid: &str) -> TestKey {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let pem = std::fs::read_to_string(root.join("config/keys/dev-only-private-key.pem")).unwrap();
-    let doc: Value = serde_json::from_str(claimgate::keys::DEV_JWKS).unwrap();
+    let doc: Value = serde_json::from_str(claimgate::core::keys::DEV_JWKS).unwrap();
     let mut jwk = doc["keys"][0].clone();
     jwk["kid"] = kid.into();
     jwk.as_object_mut().unwrap().remove("alg");

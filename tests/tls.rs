@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use claimgate::server::tls::TlsFiles;
 use claimgate::server::{Bound, ServeError, ServeOptions};
-use claimgate::tls::TlsFiles;
 use common::pki::{client_config, tls_client, tls_connect, Served, TestCa};
 use common::*;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
@@ -116,7 +116,7 @@ async fn a_tls_handshake_or_http2_preface_that_never_comes_is_closed_after_the_h
     let tls_dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("mesh CA");
     let server = TestServer::start_options(ServeOptions {
-        connections: claimgate::listener::ConnectionOptions {
+        connections: claimgate::server::listener::ConnectionOptions {
             handshake_timeout: Duration::from_secs(1),
             // Longer than the bound: only the handshake timeout can close these in time.
             idle_timeout: Duration::from_secs(120),

@@ -286,7 +286,7 @@ impl Pair {
     async fn start(s: &Setup) -> Pair {
         let on = TestServer::start_with_token_cache(
             s.dir.path(),
-            claimgate::token_cache::DEFAULT_ENTRIES,
+            claimgate::core::token_cache::DEFAULT_ENTRIES,
         )
         .await;
         let off = TestServer::start_with_token_cache(s.dir.path(), 0).await;
@@ -545,11 +545,11 @@ mod property {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, OnceLock};
 
-    use claimgate::decision::{Credentials, Request};
-    use claimgate::keys::KeySet;
-    use claimgate::metrics::Metrics;
-    use claimgate::pipeline;
-    use claimgate::token_cache::TokenCache;
+    use claimgate::core::decision::{Credentials, Request};
+    use claimgate::core::keys::KeySet;
+    use claimgate::core::pipeline;
+    use claimgate::core::token_cache::TokenCache;
+    use claimgate::server::metrics::Metrics;
     use claimgate::{Snapshot, Store};
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
@@ -724,7 +724,7 @@ mod property {
 
         fn snapshot(&self, dir: &ConfigDir) -> Snapshot {
             self.write(dir);
-            claimgate::load::load(dir.path())
+            claimgate::core::load::load(dir.path())
                 .expect("a valid configuration")
                 .snapshot
         }

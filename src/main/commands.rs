@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use claimgate::clock::unix_now;
-use claimgate::role::Role;
+use claimgate::core::clock::unix_now;
+use claimgate::core::role::Role;
+use claimgate::core::snapshot::Snapshot;
+use claimgate::core::{config, load};
 use claimgate::server::{self, Bound, ServeOptions};
-use claimgate::{audit, config, diff, explain, load, suite, Snapshot};
+use claimgate::tools::{audit, diff, explain, suite};
 
 use super::{DiffFormat, TestFormat};
 

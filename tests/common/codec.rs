@@ -3,7 +3,7 @@
 //! from the reader.
 
 use bytes::Bytes;
-use claimgate::service::RequestView;
+use claimgate::server::service::RequestView;
 use envoy_types::pb::envoy::config::core::v3::HeaderValue;
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
 use prost::Message;

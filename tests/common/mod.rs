@@ -146,7 +146,7 @@ pub fn jwks(keys: &[&TestKey]) -> String {
 }
 
 pub fn now() -> u64 {
-    claimgate::clock::unix_now()
+    claimgate::core::clock::unix_now()
 }
 
 pub const ISSUER: &str = "https://idp.test.local";
@@ -197,14 +197,14 @@ pub fn serve_options(dir: &Path) -> ServeOptions {
         config_dir: dir.to_path_buf(),
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
-        reload: claimgate::reload::ReloadOptions::default(),
-        provider: claimgate::provider::ProviderOptions::default(),
-        token_cache_entries: claimgate::token_cache::DEFAULT_ENTRIES,
-        connections: claimgate::listener::ConnectionOptions::default(),
+        reload: claimgate::server::reload::ReloadOptions::default(),
+        provider: claimgate::server::provider::ProviderOptions::default(),
+        token_cache_entries: claimgate::core::token_cache::DEFAULT_ENTRIES,
+        connections: claimgate::server::listener::ConnectionOptions::default(),
         tls: None,
         decision_log: None,
-        enforcement: claimgate::decision::Enforcement::Enforce,
-        allow_metadata: claimgate::service::AllowMetadata::Full,
+        enforcement: claimgate::core::decision::Enforcement::Enforce,
+        allow_metadata: claimgate::server::service::AllowMetadata::Full,
         dev: false,
     }
 }
@@ -298,17 +298,25 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(dir: &Path) -> TestServer {
-        Self::start_with(dir, claimgate::reload::ReloadOptions::default()).await
+        Self::start_with(dir, claimgate::server::reload::ReloadOptions::default()).await
     }
 
-    pub async fn start_with(dir: &Path, reload: claimgate::reload::ReloadOptions) -> TestServer {
-        Self::start_full(dir, reload, claimgate::provider::ProviderOptions::default()).await
+    pub async fn start_with(
+        dir: &Path,
+        reload: claimgate::server::reload::ReloadOptions,
+    ) -> TestServer {
+        Self::start_full(
+            dir,
+            reload,
+            claimgate::server::provider::ProviderOptions::default(),
+        )
+        .await
     }
 
     pub async fn start_full(
         dir: &Path,
-        reload: claimgate::reload::ReloadOptions,
-        provider: claimgate::provider::ProviderOptions,
+        reload: claimgate::server::reload::ReloadOptions,
+        provider: claimgate::server::provider::ProviderOptions,
     ) -> TestServer {
         Self::start_options(ServeOptions {
             reload,

@@ -1,0 +1,199 @@
+//! The life of a snapshot: a configuration directory read and compiled into one, then
+//! installed into the store and announced.
+//!
+//! Every command loads through [`Loader`]: `serve` at start and on every reload, `validate`,
+//! `explain`, `who-can`, and the benches, so what a tool checks is what the server would run.
+//! Installing is [`install_first`] at start and [`install`] on a reload; both announce the
+//! snapshot the same way (warnings logged, metrics set, key loads counted, remote key refresh
+//! started).
+//!
+//! A load reads every file once (see [`crate::core::config::Files`]): the key files compiled into a
+//! snapshot are the bytes its hash covers, so a key rotation that lands during a reload is
+//! seen by the next one.
+//!
+//! This sits above [`crate::core::store`] (which only swaps) and below the tools and the server,
+//! which all use it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::core::config::{self, Config, ConfigError, Files, KeyFiles, Sources};
+use crate::core::snapshot::{self, Snapshot};
+use crate::core::store::Store;
+use crate::server::metrics::Metrics;
+use crate::server::provider::ProviderOptions;
+
+/// A configuration as parsed (for diagnostics that point into its files) and as compiled.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The files as parsed.
+    pub config: Config,
+    /// The compiled snapshot, not yet installed.
+    pub snapshot: Snapshot,
+}
+
+/// Load, validate and compile `dir` exactly as `serve` does.
+pub fn load(dir: &Path) -> Result<Loaded, ConfigError> {
+    Loader::new(dir.to_path_buf(), ProviderOptions::default()).load()
+}
+
+/// Reads and compiles one configuration directory.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    files: Files,
+    provider: ProviderOptions,
+    // serve without --dev: a configuration trusting the committed development key is refused.
+    // The tools load it (validate warns), so that they can describe the demo.
+    refuse_dev_key: bool,
+}
+
+impl Loader {
+    /// A loader for `dir`; remote key sets it creates fetch with `provider`.
+    pub fn new(dir: PathBuf, provider: ProviderOptions) -> Self {
+        Loader {
+            files: Files::new(dir),
+            provider,
+            refuse_dev_key: false,
+        }
+    }
+
+    /// This loader, refusing (when `refuse`) a configuration whose key files hold the
+    /// development key committed in claimgate's repository: how `serve` loads without `--dev`.
+    pub fn refusing_dev_key(mut self, refuse: bool) -> Self {
+        self.refuse_dev_key = refuse;
+        self
+    }
+
+    /// A loader that reads through `files`.
+    #[cfg(test)]
+    pub(crate) fn with_files(files: Files, provider: ProviderOptions) -> Self {
+        Loader {
+            files,
+            provider,
+            refuse_dev_key: false,
+        }
+    }
+
+    /// The configuration directory.
+    pub fn dir(&self) -> &Path {
+        self.files.dir()
+    }
+
+    /// The options remote key sets are created with.
+    pub fn provider(&self) -> &ProviderOptions {
+        &self.provider
+    }
+
+    /// Read and compile the directory.
+    pub fn load(&self) -> Result<Loaded, ConfigError> {
+        let sources = self.files.read_sources()?;
+        self.compile(sources, KeyFiles::default(), None)
+    }
+
+    /// Read the directory again; `None` when its content is what `current` was compiled from.
+    /// Remote key sets of `current` whose source is unchanged are kept.
+    pub fn reload(&self, current: &Snapshot) -> Result<Option<Loaded>, ConfigError> {
+        let sources = self.files.read_sources()?;
+        // Cheap check first: same YAML and same key files means nothing to do. The key files
+        // read for it are the ones compiled below, not read again.
+        let mut key_files = KeyFiles::default();
+        for path in &current.referenced_files {
+            self.files.read_key_file(path, &mut key_files);
+        }
+        let digest = config::text_digest(&sources.texts);
+        if sources.unreadable.is_empty()
+            && key_files.digest(&digest, &current.referenced_files) == *current.hash
+        {
+            return Ok(None);
+        }
+        let loaded = self.compile(sources, key_files, Some(current))?;
+        if loaded.snapshot.hash == current.hash {
+            return Ok(None);
+        }
+        Ok(Some(loaded))
+    }
+
+    fn compile(
+        &self,
+        sources: Sources,
+        mut key_files: KeyFiles,
+        previous: Option<&Snapshot>,
+    ) -> Result<Loaded, ConfigError> {
+        let config = config::parse_sources(self.dir(), sources)?;
+        self.files.read_key_files(&config, &mut key_files);
+        let snapshot = snapshot::compile_with(&config, &key_files, previous, &self.provider)?;
+        let uses: Vec<_> = snapshot.dev_key_files().cloned().collect();
+        if self.refuse_dev_key && !uses.is_empty() {
+            return Err(ConfigError::DevKey { uses });
+        }
+        Ok(Loaded { config, snapshot })
+    }
+}
+
+/// A store serving `snapshot`, announced: how a server puts its first snapshot in service.
+pub fn install_first(snapshot: Snapshot, metrics: &Metrics) -> Arc<Store> {
+    let store = Arc::new(Store::new(snapshot));
+    announce(&store.load_full(), None, metrics);
+    store
+}
+
+/// Swap `snapshot` in and announce it; returns its generation. `trigger` names what asked
+/// for the reload, for the log.
+pub fn install(store: &Store, snapshot: Snapshot, metrics: &Metrics, trigger: &str) -> u64 {
+    let previous = store.load_full();
+    let generation = store.install(snapshot);
+    announce(&store.load_full(), Some((trigger, &previous)), metrics);
+    generation
+}
+
+/// Say that `snap` is in service: its warnings, its metrics, its key loads, and start
+/// refreshing its remote key sets. `reload` is the trigger and the snapshot it replaced.
+fn announce(snap: &Snapshot, reload: Option<(&str, &Snapshot)>, metrics: &Metrics) {
+    for w in &snap.warnings {
+        tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
+    }
+    // Installed only by serve --dev; said again on every install so it is never forgotten.
+    for u in snap.dev_key_files() {
+        tracing::warn!(
+            sso = %u.sso,
+            file = %u.file,
+            "DEVELOPMENT KEY TRUSTED (--dev): SSO {} accepts tokens signed by the private key committed in claimgate's repository ({} in {}); never run this in production",
+            u.sso, u.key, u.file
+        );
+    }
+    if snap.is_empty() {
+        tracing::warn!("not ready: {}", crate::core::snapshot::NO_CONFIGURATION);
+    }
+    metrics.config_installed(snap.generation);
+    let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();
+    metrics.retain_ssos(&names);
+    // Key files were just read; remote key sets report their own loads.
+    for sso in snap.ssos.iter().filter(|s| s.remote.is_none()) {
+        metrics.keys_loaded(&sso.name, true, sso.keys.load().len());
+    }
+    snap.start_remote_keys(metrics);
+    let (identities, bindings, routes) = snap.counts();
+    match reload {
+        None => tracing::info!(
+            generation = snap.generation,
+            hash = %snap.hash,
+            identities,
+            bindings,
+            routes,
+            "configuration loaded"
+        ),
+        Some((trigger, previous)) => tracing::info!(
+            trigger,
+            generation = snap.generation,
+            hash = %snap.hash,
+            previous_hash = %previous.hash,
+            identities,
+            bindings,
+            routes,
+            "configuration reloaded"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,585 @@
+//! Compiling a parsed [`Config`] into a [`Snapshot`], one function per section.
+//!
+//! Sections are compiled in the order they depend on each other (SSOs, identities, resources
+//! and their collaborators, routes); each collects its diagnostics, located at the item and
+//! field that caused them, and any error refuses the whole configuration.
+
+use std::collections::HashMap;
+
+use super::key_source::{self, KeySource};
+use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
+use crate::core::config::ConfigError;
+use crate::core::config::{Config, Diagnostic, Files, Item, KeyFiles, Origin, Severity, SsoSpec};
+use crate::core::identity::{ClaimMatcher, Identity};
+use crate::core::keys::{Alg, AlgSet};
+use crate::core::role::Role;
+use crate::core::routing::{Route, RouteSource, Router, Target};
+use crate::server::provider::ProviderOptions;
+
+/// The section of SSO integrations.
+pub(super) const SSO: &str = "sso_integrations";
+const IDS: &str = "external_identities";
+const RES: &str = "resources";
+const ROUTES: &str = "routes";
+
+/// The configuration being compiled and every diagnostic found so far.
+pub(super) struct Ctx<'c> {
+    config: &'c Config,
+    key_files: &'c KeyFiles,
+    diags: Vec<Diagnostic>,
+}
+
+impl<'c> Ctx<'c> {
+    pub(super) fn config(&self) -> &'c Config {
+        self.config
+    }
+
+    pub(super) fn key_files(&self) -> &'c KeyFiles {
+        self.key_files
+    }
+
+    pub(super) fn error(
+        &mut self,
+        origin: Origin,
+        section: &str,
+        field: Option<&str>,
+        msg: impl Into<String>,
+    ) {
+        let d = self.config.at(origin, section, field, Severity::Error, msg);
+        self.diags.push(d);
+    }
+
+    pub(super) fn warn(
+        &mut self,
+        origin: Origin,
+        section: &str,
+        field: Option<&str>,
+        msg: impl Into<String>,
+    ) {
+        let d = self
+            .config
+            .at(origin, section, field, Severity::Warning, msg);
+        self.diags.push(d);
+    }
+
+    /// The warnings, or every diagnostic when any of them is an error.
+    fn finish(self) -> Result<Vec<Diagnostic>, ConfigError> {
+        if self.diags.iter().any(|d| d.severity == Severity::Error) {
+            return Err(ConfigError::Invalid {
+                diagnostics: self.diags,
+            });
+        }
+        Ok(self.diags)
+    }
+}
+
+/// Validate a parsed configuration and compile it into a snapshot.
+///
+/// Errors and warnings are all collected; any error refuses the whole configuration.
+pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
+    let mut key_files = KeyFiles::default();
+    Files::new(config.dir.clone()).read_key_files(config, &mut key_files);
+    compile_with(config, &key_files, None, &ProviderOptions::default())
+}
+
+/// [`compile`] with the key files already read (the snapshot's hash covers exactly those
+/// bytes), keeping the remote key sets of `previous` whose source is unchanged.
+pub fn compile_with(
+    config: &Config,
+    key_files: &KeyFiles,
+    previous: Option<&Snapshot>,
+    provider_opts: &ProviderOptions,
+) -> Result<Snapshot, ConfigError> {
+    let mut cx = Ctx {
+        config,
+        key_files,
+        diags: Vec::new(),
+    };
+    let ssos = ssos(&mut cx, previous, provider_opts);
+    let identities = identities(&mut cx, &ssos);
+    let resources = resources(&mut cx, &identities.by_name);
+    let routes = routes(&mut cx, &resources.origins);
+    let warnings = cx.finish()?;
+    Ok(Snapshot {
+        generation: 0,
+        hash: key_files
+            .digest(&config.hash, &ssos.referenced_files)
+            .into(),
+        referenced_files: ssos.referenced_files,
+        ssos: ssos.list,
+        issuers: ssos.issuers,
+        identities: identities.list,
+        by_sso: identities.by_sso,
+        identity_index: identities.index,
+        identity_by_name: identities.by_name,
+        resources: resources.by_fqn,
+        binding_count: resources.binding_count,
+        router: Router::new(routes),
+        warnings,
+    })
+}
+
+/// The compiled SSO integrations and their indexes.
+struct Ssos<'c> {
+    list: Vec<Sso>,
+    by_name: HashMap<&'c str, usize>,
+    issuers: HashMap<Box<str>, usize>,
+    referenced_files: Vec<std::path::PathBuf>,
+}
+
+fn ssos<'c>(
+    cx: &mut Ctx<'c>,
+    previous: Option<&Snapshot>,
+    provider_opts: &ProviderOptions,
+) -> Ssos<'c> {
+    let config = cx.config;
+    let mut out = Ssos {
+        list: Vec::new(),
+        by_name: HashMap::new(),
+        issuers: HashMap::new(),
+        referenced_files: Vec::new(),
+    };
+    for item in &config.ssos {
+        let s = &item.spec;
+        let o = item.origin;
+        if !valid_sso_name(&s.name) {
+            cx.error(
+                o,
+                SSO,
+                Some("name"),
+                format!(
+                    "SSO name {:?} must be lowercase letters, digits and hyphens",
+                    s.name
+                ),
+            );
+        }
+        if let Some(&first) = out.by_name.get(s.name.as_str()) {
+            let at = cx
+                .config
+                .place(config.ssos[first].origin, SSO, Some("name"));
+            cx.error(
+                o,
+                SSO,
+                Some("name"),
+                format!("SSO {:?} is defined twice (first at {at})", s.name),
+            );
+            continue;
+        }
+        if s.kind != "oidc" {
+            cx.error(
+                o,
+                SSO,
+                Some("type"),
+                format!("SSO type {:?} is not supported; only \"oidc\"", s.kind),
+            );
+        }
+        if s.issuer.is_empty() {
+            cx.error(o, SSO, Some("issuer"), "issuer must not be empty");
+        }
+        if s.audiences.is_empty() || s.audiences.iter().any(String::is_empty) {
+            cx.error(
+                o,
+                SSO,
+                Some("audiences"),
+                "audiences must list at least one non-empty audience",
+            );
+        }
+        let algorithms = algorithms(cx, o, s);
+        let leeway = s.leeway_seconds.unwrap_or(30);
+        if leeway > 300 {
+            cx.error(
+                o,
+                SSO,
+                Some("leeway_seconds"),
+                format!("leeway_seconds is {leeway}; at most 300"),
+            );
+        }
+        let keys = key_source::keys(cx, item, algorithms, previous, provider_opts);
+        if let Some(KeySource::File(path)) = &keys.source {
+            out.referenced_files.push(path.clone());
+        }
+        if let Some(path) = &keys.ca_file {
+            out.referenced_files.push(path.clone());
+        }
+        let index = out.list.len();
+        out.by_name.insert(&s.name, index);
+        if !s.login_enabled && !s.issuer.is_empty() {
+            if let Some(&other) = out.issuers.get(s.issuer.as_str()) {
+                let first: &Sso = &out.list[other];
+                cx.error(
+                    o,
+                    SSO,
+                    Some("issuer"),
+                    format!(
+                        "issuer {:?} is already used by SSO {}; tokens could not tell them apart",
+                        s.issuer, first.name
+                    ),
+                );
+            } else {
+                out.issuers.insert(s.issuer.as_str().into(), index);
+            }
+        }
+        out.list.push(Sso {
+            name: s.name.as_str().into(),
+            issuer: s.issuer.as_str().into(),
+            audiences: s.audiences.iter().map(|a| Box::from(a.as_str())).collect(),
+            algorithms,
+            leeway,
+            login_enabled: s.login_enabled,
+            source: keys.source.unwrap_or(KeySource::None),
+            keys: keys.keys,
+            remote: keys.remote,
+            dev_key: keys.dev_key,
+        });
+    }
+    out
+}
+
+fn algorithms(cx: &mut Ctx<'_>, o: Origin, s: &SsoSpec) -> AlgSet {
+    let mut algorithms = AlgSet::default();
+    match &s.algorithms {
+        None => algorithms.insert(Alg::RS256),
+        Some(list) if list.is_empty() => {
+            cx.error(o, SSO, Some("algorithms"), "algorithms must not be empty");
+        }
+        Some(list) => {
+            for name in list {
+                match Alg::parse(name) {
+                    Some(a) => algorithms.insert(a),
+                    None => cx.error(
+                        o,
+                        SSO,
+                        Some("algorithms"),
+                        format!("algorithm {name:?} is not allowed; use RS256/384/512, PS256/384/512, ES256, ES384 or EdDSA"),
+                    ),
+                }
+            }
+        }
+    }
+    algorithms
+}
+
+/// The compiled external identities and their indexes.
+struct Identities {
+    list: Vec<Identity>,
+    by_name: HashMap<Box<str>, usize>,
+    by_sso: Vec<Vec<usize>>,
+    index: crate::core::identity::Index,
+}
+
+fn identities(cx: &mut Ctx<'_>, ssos: &Ssos<'_>) -> Identities {
+    let config = cx.config;
+    let mut list: Vec<Identity> = Vec::new();
+    let mut by_name: HashMap<Box<str>, usize> = HashMap::new();
+    let mut origins = Vec::new();
+    for item in &config.identities {
+        let s = &item.spec;
+        let o = item.origin;
+        if !valid_identity_name(&s.name) {
+            cx.error(
+                o,
+                IDS,
+                Some("name"),
+                format!(
+                    "identity name {:?} must be letters, digits and hyphens",
+                    s.name
+                ),
+            );
+        }
+        if let Some(&first) = by_name.get(s.name.as_str()) {
+            let at = cx.config.place(origins[first], IDS, Some("name"));
+            cx.error(
+                o,
+                IDS,
+                Some("name"),
+                format!(
+                    "external identity {:?} is defined twice (first at {at})",
+                    s.name
+                ),
+            );
+            continue;
+        }
+        let sso = match ssos.by_name.get(s.sso_fqn.as_str()) {
+            None => {
+                cx.error(
+                    o,
+                    IDS,
+                    Some("sso_fqn"),
+                    format!("sso_fqn {:?} names no SSO integration", s.sso_fqn),
+                );
+                continue;
+            }
+            Some(&i) if ssos.list[i].login_enabled => {
+                cx.error(
+                    o,
+                    IDS,
+                    Some("sso_fqn"),
+                    format!("SSO {:?} has login_enabled: true; an SSO used for login cannot back external identities", s.sso_fqn),
+                );
+                continue;
+            }
+            Some(&i) => i,
+        };
+        let claims = claims(cx, o, &s.claims);
+        let sso_spec = &ssos.list[sso];
+        if let Some(msg) =
+            super::tenant::unpinned(&s.name, &sso_spec.name, &sso_spec.issuer, &claims)
+        {
+            cx.error(o, IDS, Some("name"), msg);
+        }
+        by_name.insert(s.name.as_str().into(), list.len());
+        origins.push(o);
+        list.push(Identity {
+            name: s.name.as_str().into(),
+            sso,
+            claims: claims.into(),
+        });
+    }
+    let mut by_sso: Vec<Vec<usize>> = vec![Vec::new(); ssos.list.len()];
+    for (i, id) in list.iter().enumerate() {
+        by_sso[id.sso].push(i);
+    }
+    for ids in &mut by_sso {
+        // Stable: among equal counts, configuration order decides which one a tie names first.
+        ids.sort_by_key(|&i| std::cmp::Reverse(list[i].claims.len()));
+    }
+    let index = crate::core::identity::Index::build(&list, ssos.list.len());
+    Identities {
+        list,
+        by_name,
+        by_sso,
+        index,
+    }
+}
+
+fn claims(cx: &mut Ctx<'_>, o: Origin, spec: &serde_yaml::Mapping) -> Vec<ClaimMatcher> {
+    let mut claims = Vec::new();
+    for (k, v) in spec {
+        let Some(key) = k.as_str() else {
+            cx.error(o, IDS, Some("claims"), "claim names must be strings");
+            continue;
+        };
+        let field = format!("claims.{key}");
+        if key.starts_with('/') && !valid_pointer(key) {
+            cx.error(
+                o,
+                IDS,
+                Some(&field),
+                format!("{key:?} is not a valid JSON Pointer ('~' must be followed by 0 or 1)"),
+            );
+            continue;
+        }
+        if key.is_empty() {
+            cx.error(o, IDS, Some("claims"), "claim names must not be empty");
+            continue;
+        }
+        // The claim's place (top-level name or JSON Pointer) follows from its key.
+        match super::claims::condition(key, v) {
+            Ok(claim) => claims.push(claim),
+            Err(e) => {
+                let at = match e.field.as_str() {
+                    "" => field,
+                    f if f.starts_with('[') => format!("{field}{f}"),
+                    f => format!("{field}.{f}"),
+                };
+                cx.error(o, IDS, Some(&at), e.to_string());
+            }
+        }
+    }
+    if spec.len() > super::claims::MAX_CLAIMS {
+        cx.error(
+            o,
+            IDS,
+            Some("claims"),
+            format!(
+                "{} claims; an identity has at most {}",
+                spec.len(),
+                super::claims::MAX_CLAIMS
+            ),
+        );
+    }
+    claims
+}
+
+/// The compiled resources, where each was defined, and how many bindings they hold.
+struct Resources<'c> {
+    by_fqn: HashMap<std::sync::Arc<str>, Resource>,
+    origins: HashMap<&'c str, Origin>,
+    binding_count: usize,
+}
+
+fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Resources<'c> {
+    let config = cx.config;
+    let mut out = Resources {
+        by_fqn: HashMap::new(),
+        origins: HashMap::new(),
+        binding_count: 0,
+    };
+    for item in &config.resources {
+        let s = &item.spec;
+        let o = item.origin;
+        if !valid_fqn(&s.fqn) {
+            cx.error(o, RES, Some("fqn"), format!("resource fqn {:?} must be kind:name (kind in lowercase letters, digits, hyphens)", s.fqn));
+        }
+        if let Some(first) = out.origins.get(s.fqn.as_str()) {
+            let at = cx.config.place(*first, RES, Some("fqn"));
+            cx.error(
+                o,
+                RES,
+                Some("fqn"),
+                format!("resource {:?} is defined twice (first at {at})", s.fqn),
+            );
+            continue;
+        }
+        out.origins.insert(&s.fqn, o);
+        let mut res = collaborators(cx, item, identities, &mut out.binding_count);
+        res.enforcement = super::enforcement::of(cx, item);
+        out.by_fqn.insert(s.fqn.as_str().into(), res);
+    }
+    out
+}
+
+fn collaborators(
+    cx: &mut Ctx<'_>,
+    item: &Item<crate::core::config::ResourceSpec>,
+    identities: &HashMap<Box<str>, usize>,
+    binding_count: &mut usize,
+) -> Resource {
+    let s = &item.spec;
+    let o = item.origin;
+    let mut res = Resource::default();
+    for (ci, c) in s.collaborators.iter().enumerate() {
+        let field = format!("collaborators[{ci}]");
+        let role = Role::parse(&c.role);
+        if role.is_none() {
+            cx.error(
+                o,
+                RES,
+                Some(&format!("{field}.role")),
+                format!("role {:?} is not viewer, editor or manager", c.role),
+            );
+        }
+        let Some(name) = c.subject.strip_prefix(IDENTITY_SUBJECT) else {
+            cx.error(
+                o,
+                RES,
+                Some(&format!("{field}.subject")),
+                format!("subject {:?} must be external-identity:NAME", c.subject),
+            );
+            continue;
+        };
+        let Some(&idx) = identities.get(name) else {
+            cx.warn(
+                o,
+                RES,
+                Some(&format!("{field}.subject")),
+                format!("external identity {name:?} does not exist; this collaborator is ignored"),
+            );
+            continue;
+        };
+        let Some(role) = role else { continue };
+        if res.bindings.insert(idx, role).is_some() {
+            cx.error(
+                o,
+                RES,
+                Some(&format!("{field}.subject")),
+                format!("{:?} is listed twice on {}", c.subject, s.fqn),
+            );
+        }
+        *binding_count += 1;
+    }
+    res
+}
+
+fn routes(cx: &mut Ctx<'_>, resources: &HashMap<&str, Origin>) -> Vec<Route> {
+    let config = cx.config;
+    let mut routes = Vec::new();
+    for item in &config.routes {
+        let s = &item.spec;
+        let o = item.origin;
+        let role = match &s.role {
+            None => None,
+            Some(r) => match Role::parse(r) {
+                Some(r) => Some(r),
+                None => {
+                    cx.error(
+                        o,
+                        ROUTES,
+                        Some("role"),
+                        format!("role {r:?} is not viewer, editor or manager"),
+                    );
+                    continue;
+                }
+            },
+        };
+        let src = RouteSource {
+            path: s.path.as_deref(),
+            path_prefix: s.path_prefix.as_deref(),
+            methods: s.methods.as_deref(),
+            host: s.host.as_deref(),
+            resource: s.resource.as_deref(),
+            role,
+            public: s.public,
+            case_insensitive: s.case_insensitive,
+        };
+        match Route::compile(&src) {
+            Ok(route) => {
+                if let Target::Protected { resource, .. } = &route.target {
+                    if let Some(lit) = resource.literal() {
+                        if !resources.contains_key(lit) {
+                            cx.error(
+                                o,
+                                ROUTES,
+                                Some("resource"),
+                                format!("resource {lit:?} is not defined in resources"),
+                            );
+                        }
+                    }
+                }
+                routes.push(route);
+            }
+            Err(e) => {
+                let field = if s.path.is_none() && e.field == "path" && s.path_prefix.is_some() {
+                    "path_prefix"
+                } else {
+                    e.field
+                };
+                cx.error(o, ROUTES, Some(field), e.message)
+            }
+        }
+    }
+    routes
+}
+
+fn valid_sso_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn valid_identity_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn valid_fqn(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((kind, name)) => {
+            !kind.is_empty()
+                && kind
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !name.is_empty()
+                && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+fn valid_pointer(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.iter()
+        .enumerate()
+        .all(|(i, c)| *c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}

@@ -1,0 +1,21 @@
+//! The command-line tools: each loads a snapshot through [`crate::core::load`] and runs the
+//! server's own decision code over it, so what a tool says is what the server would do.
+//!
+//! [`explain`] (`claimgate explain`: one token's decision, step by step), [`validate`]
+//! (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
+//! entries), [`audit`] (`claimgate who-can`), [`mint`] (`claimgate token`: dev tokens),
+//! [`suite`] (`claimgate test`: decision tests), [`diff`] (`claimgate diff`: what a change
+//! does).
+
+/// Who holds which role on a resource, for audits.
+pub mod audit;
+/// `claimgate diff`: the effective access, identities, SSOs and routes two configurations differ in.
+pub mod diff;
+/// The decision for one token, step by step.
+pub mod explain;
+/// Development token minting.
+pub mod mint;
+/// `claimgate test`: decision tests run with the server's decision function.
+pub mod suite;
+/// `claimgate validate`: validity, then a review for ties, shadowed routes, unused entries.
+pub mod validate;
