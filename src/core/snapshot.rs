@@ -6,6 +6,7 @@
 //! only reads.
 //!
 //! - `compile.rs`: one function per section of the configuration.
+//! - `context.rs`: what every section's compiler shares (the diagnostics found so far).
 //! - `key_source.rs`: where an SSO's keys come from, and remote key sets kept across reloads.
 //! - `enforcement.rs`: a resource's `enforcement` (dry run is warned about).
 
@@ -25,6 +26,7 @@ use crate::server::provider::RemoteKeys;
 /// Conditions of an identity's claims, compiled from YAML.
 pub mod claims;
 mod compile;
+mod context;
 mod enforcement;
 mod key_source;
 /// The guard against identities any tenant of a shared issuer could obtain.

@@ -6,72 +6,16 @@
 
 use std::collections::HashMap;
 
+use super::context::{Ctx, IDS, RES, ROUTES, SSO};
 use super::key_source::{self, KeySource};
 use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
 use crate::core::config::ConfigError;
-use crate::core::config::{Config, Diagnostic, Files, Item, KeyFiles, Origin, Severity, SsoSpec};
+use crate::core::config::{Config, Files, Item, KeyFiles, Origin, SsoSpec};
 use crate::core::identity::{ClaimMatcher, Identity};
 use crate::core::keys::{Alg, AlgSet};
 use crate::core::role::Role;
 use crate::core::routing::{Route, RouteSource, Router, Target};
 use crate::server::provider::ProviderOptions;
-
-/// The section of SSO integrations.
-pub(super) const SSO: &str = "sso_integrations";
-const IDS: &str = "external_identities";
-const RES: &str = "resources";
-const ROUTES: &str = "routes";
-
-/// The configuration being compiled and every diagnostic found so far.
-pub(super) struct Ctx<'c> {
-    config: &'c Config,
-    key_files: &'c KeyFiles,
-    diags: Vec<Diagnostic>,
-}
-
-impl<'c> Ctx<'c> {
-    pub(super) fn config(&self) -> &'c Config {
-        self.config
-    }
-
-    pub(super) fn key_files(&self) -> &'c KeyFiles {
-        self.key_files
-    }
-
-    pub(super) fn error(
-        &mut self,
-        origin: Origin,
-        section: &str,
-        field: Option<&str>,
-        msg: impl Into<String>,
-    ) {
-        let d = self.config.at(origin, section, field, Severity::Error, msg);
-        self.diags.push(d);
-    }
-
-    pub(super) fn warn(
-        &mut self,
-        origin: Origin,
-        section: &str,
-        field: Option<&str>,
-        msg: impl Into<String>,
-    ) {
-        let d = self
-            .config
-            .at(origin, section, field, Severity::Warning, msg);
-        self.diags.push(d);
-    }
-
-    /// The warnings, or every diagnostic when any of them is an error.
-    fn finish(self) -> Result<Vec<Diagnostic>, ConfigError> {
-        if self.diags.iter().any(|d| d.severity == Severity::Error) {
-            return Err(ConfigError::Invalid {
-                diagnostics: self.diags,
-            });
-        }
-        Ok(self.diags)
-    }
-}
 
 /// Validate a parsed configuration and compile it into a snapshot.
 ///
@@ -90,11 +34,7 @@ pub fn compile_with(
     previous: Option<&Snapshot>,
     provider_opts: &ProviderOptions,
 ) -> Result<Snapshot, ConfigError> {
-    let mut cx = Ctx {
-        config,
-        key_files,
-        diags: Vec::new(),
-    };
+    let mut cx = Ctx::new(config, key_files);
     let ssos = ssos(&mut cx, previous, provider_opts);
     let identities = identities(&mut cx, &ssos);
     let resources = resources(&mut cx, &identities.by_name);
@@ -132,7 +72,7 @@ fn ssos<'c>(
     previous: Option<&Snapshot>,
     provider_opts: &ProviderOptions,
 ) -> Ssos<'c> {
-    let config = cx.config;
+    let config = cx.config();
     let mut out = Ssos {
         list: Vec::new(),
         by_name: HashMap::new(),
@@ -155,7 +95,7 @@ fn ssos<'c>(
         }
         if let Some(&first) = out.by_name.get(s.name.as_str()) {
             let at = cx
-                .config
+                .config()
                 .place(config.ssos[first].origin, SSO, Some("name"));
             cx.error(
                 o,
@@ -268,7 +208,7 @@ struct Identities {
 }
 
 fn identities(cx: &mut Ctx<'_>, ssos: &Ssos<'_>) -> Identities {
-    let config = cx.config;
+    let config = cx.config();
     let mut list: Vec<Identity> = Vec::new();
     let mut by_name: HashMap<Box<str>, usize> = HashMap::new();
     let mut origins = Vec::new();
@@ -287,7 +227,7 @@ fn identities(cx: &mut Ctx<'_>, ssos: &Ssos<'_>) -> Identities {
             );
         }
         if let Some(&first) = by_name.get(s.name.as_str()) {
-            let at = cx.config.place(origins[first], IDS, Some("name"));
+            let at = cx.config().place(origins[first], IDS, Some("name"));
             cx.error(
                 o,
                 IDS,
@@ -409,7 +349,7 @@ struct Resources<'c> {
 }
 
 fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Resources<'c> {
-    let config = cx.config;
+    let config = cx.config();
     let mut out = Resources {
         by_fqn: HashMap::new(),
         origins: HashMap::new(),
@@ -422,7 +362,7 @@ fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Res
             cx.error(o, RES, Some("fqn"), format!("resource fqn {:?} must be kind:name (kind in lowercase letters, digits, hyphens)", s.fqn));
         }
         if let Some(first) = out.origins.get(s.fqn.as_str()) {
-            let at = cx.config.place(*first, RES, Some("fqn"));
+            let at = cx.config().place(*first, RES, Some("fqn"));
             cx.error(
                 o,
                 RES,
@@ -492,7 +432,7 @@ fn collaborators(
 }
 
 fn routes(cx: &mut Ctx<'_>, resources: &HashMap<&str, Origin>) -> Vec<Route> {
-    let config = cx.config;
+    let config = cx.config();
     let mut routes = Vec::new();
     for item in &config.routes {
         let s = &item.spec;

@@ -1,7 +1,7 @@
 //! A resource's `enforcement`, compiled: unset (enforced, unless `serve --enforcement dry_run`
 //! or Envoy says otherwise), an explicit `enforce` (which nothing relaxes), or `dry_run`.
 
-use super::compile::Ctx;
+use super::context::{Ctx, RES};
 use crate::core::config::{Item, ResourceSpec};
 use crate::core::decision::Enforcement;
 
@@ -13,7 +13,7 @@ pub(super) fn of(cx: &mut Ctx<'_>, item: &Item<ResourceSpec>) -> Option<Enforcem
         Some(Enforcement::DryRun) => {
             cx.warn(
                 item.origin,
-                "resources",
+                RES,
                 Some("enforcement"),
                 format!(
                     "resource {} is in dry run: its denials are let through (with x-claimgate-dry-run) and only logged",
@@ -26,7 +26,7 @@ pub(super) fn of(cx: &mut Ctx<'_>, item: &Item<ResourceSpec>) -> Option<Enforcem
         None => {
             cx.error(
                 item.origin,
-                "resources",
+                RES,
                 Some("enforcement"),
                 format!("enforcement {text:?} is not enforce or dry_run"),
             );

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 
-use super::compile::{Ctx, SSO};
+use super::context::{Ctx, SSO};
 use super::Snapshot;
 use crate::core::config::{DevKeyUse, Item, SsoSpec};
 use crate::core::keys::{AlgSet, KeySet};
