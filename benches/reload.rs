@@ -87,7 +87,7 @@ fn bench(c: &mut Criterion) {
 
     let metrics = claimgate::server::metrics::Metrics::new();
     let store = claimgate::core::load::install_first(snapshot, &metrics);
-    let loader = Loader::new(dir.path().to_path_buf(), Default::default());
+    let loader = Loader::new(dir.path().to_path_buf());
     let reloader = Reloader::new(loader, store, metrics);
     let edits = std::sync::atomic::AtomicU64::new(0);
     let mut g = c.benchmark_group("reload");

@@ -5,9 +5,10 @@
 //!
 //! 1. Values: [`clock`] (the one place that reads the time), [`role`], [`decision`] (the
 //!    request, the answer and its [`Reason`](decision::Reason)), [`decision_id`] (one
-//!    sortable id per check), [`text`] (helpers for user-facing text).
+//!    sortable id per check), [`text`] (helpers for user-facing text), [`counters`] (what
+//!    the core counts, for a host to keep).
 //! 2. Inputs: [`config`] (the YAML schema, loading a directory, `file:line:col`), [`keys`]
-//!    (JSON Web Key sets).
+//!    (JSON Web Key sets, and remote key sets as data a host fills).
 //! 3. Stages, each with its own step types and observer trait: [`routing`]
 //!    (request → resource and role), [`identity`] (selection by claims).
 //! 4. [`snapshot`]: the compiled, immutable, indexed form of one configuration.
@@ -25,6 +26,8 @@
 pub mod clock;
 /// Configuration schema, directory loading and validation.
 pub mod config;
+/// What the core counts, for a host to keep.
+pub mod counters;
 /// The decision for one request, as a value.
 pub mod decision;
 /// One sortable, unique id per decision.

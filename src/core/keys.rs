@@ -14,6 +14,9 @@ use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+/// Keys an SSO needs from its identity provider, and the set a host fills.
+pub mod remote;
+
 /// Most keys a set may hold; a larger set is refused whole.
 pub const MAX_KEYS: usize = 100;
 

@@ -4,8 +4,8 @@
 //! Every command loads through [`Loader`]: `serve` at start and on every reload, `validate`,
 //! `explain`, `who-can`, and the benches, so what a tool checks is what the server would run.
 //! Installing is [`install_first`] at start and [`install`] on a reload; both announce the
-//! snapshot the same way (warnings logged, metrics set, key loads counted, remote key refresh
-//! started).
+//! snapshot the same way (warnings logged, counters set, key file loads counted). The host
+//! starts filling remote key sets itself, with the feeds it gave the [`Loader`].
 //!
 //! A load reads every file once (see [`crate::core::config::Files`]): the key files compiled into a
 //! snapshot are the bytes its hash covers, so a key rotation that lands during a reload is
@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::core::config::{self, Config, ConfigError, Files, KeyFiles, Sources};
+use crate::core::counters::Counters;
+use crate::core::keys::remote::KeyFeeds;
 use crate::core::snapshot::{self, Snapshot};
 use crate::core::store::Store;
-use crate::server::metrics::Metrics;
-use crate::server::provider::ProviderOptions;
 
 /// A configuration as parsed (for diagnostics that point into its files) and as compiled.
 #[derive(Debug)]
@@ -34,27 +34,36 @@ pub struct Loaded {
 
 /// Load, validate and compile `dir` exactly as `serve` does.
 pub fn load(dir: &Path) -> Result<Loaded, ConfigError> {
-    Loader::new(dir.to_path_buf(), ProviderOptions::default()).load()
+    Loader::new(dir.to_path_buf()).load()
 }
 
 /// Reads and compiles one configuration directory.
 #[derive(Debug, Clone)]
 pub struct Loader {
     files: Files,
-    provider: ProviderOptions,
+    // What fills the remote key sets the loader creates; none: they stay empty (the tools
+    // fetch once themselves where they need keys).
+    feeds: Option<Arc<dyn KeyFeeds>>,
     // serve without --dev: a configuration trusting the committed development key is refused.
     // The tools load it (validate warns), so that they can describe the demo.
     refuse_dev_key: bool,
 }
 
 impl Loader {
-    /// A loader for `dir`; remote key sets it creates fetch with `provider`.
-    pub fn new(dir: PathBuf, provider: ProviderOptions) -> Self {
+    /// A loader for `dir` whose remote key sets have no feed.
+    pub fn new(dir: PathBuf) -> Self {
         Loader {
             files: Files::new(dir),
-            provider,
+            feeds: None,
             refuse_dev_key: false,
         }
+    }
+
+    /// This loader, giving every remote key set it creates a feed from `feeds`: how a host
+    /// fills them.
+    pub fn with_key_feeds(mut self, feeds: impl KeyFeeds + 'static) -> Self {
+        self.feeds = Some(Arc::new(feeds));
+        self
     }
 
     /// This loader, refusing (when `refuse`) a configuration whose key files hold the
@@ -66,10 +75,10 @@ impl Loader {
 
     /// A loader that reads through `files`.
     #[cfg(test)]
-    pub(crate) fn with_files(files: Files, provider: ProviderOptions) -> Self {
+    pub(crate) fn with_files(files: Files) -> Self {
         Loader {
             files,
-            provider,
+            feeds: None,
             refuse_dev_key: false,
         }
     }
@@ -77,11 +86,6 @@ impl Loader {
     /// The configuration directory.
     pub fn dir(&self) -> &Path {
         self.files.dir()
-    }
-
-    /// The options remote key sets are created with.
-    pub fn provider(&self) -> &ProviderOptions {
-        &self.provider
     }
 
     /// Read and compile the directory.
@@ -121,7 +125,8 @@ impl Loader {
     ) -> Result<Loaded, ConfigError> {
         let config = config::parse_sources(self.dir(), sources)?;
         self.files.read_key_files(&config, &mut key_files);
-        let snapshot = snapshot::compile_with(&config, &key_files, previous, &self.provider)?;
+        let snapshot =
+            snapshot::compile_with(&config, &key_files, previous, self.feeds.as_deref())?;
         let uses: Vec<_> = snapshot.dev_key_files().cloned().collect();
         if self.refuse_dev_key && !uses.is_empty() {
             return Err(ConfigError::DevKey { uses });
@@ -131,24 +136,24 @@ impl Loader {
 }
 
 /// A store serving `snapshot`, announced: how a server puts its first snapshot in service.
-pub fn install_first(snapshot: Snapshot, metrics: &Metrics) -> Arc<Store> {
+pub fn install_first(snapshot: Snapshot, counters: &dyn Counters) -> Arc<Store> {
     let store = Arc::new(Store::new(snapshot));
-    announce(&store.load_full(), None, metrics);
+    announce(&store.load_full(), None, counters);
     store
 }
 
 /// Swap `snapshot` in and announce it; returns its generation. `trigger` names what asked
 /// for the reload, for the log.
-pub fn install(store: &Store, snapshot: Snapshot, metrics: &Metrics, trigger: &str) -> u64 {
+pub fn install(store: &Store, snapshot: Snapshot, counters: &dyn Counters, trigger: &str) -> u64 {
     let previous = store.load_full();
     let generation = store.install(snapshot);
-    announce(&store.load_full(), Some((trigger, &previous)), metrics);
+    announce(&store.load_full(), Some((trigger, &previous)), counters);
     generation
 }
 
-/// Say that `snap` is in service: its warnings, its metrics, its key loads, and start
-/// refreshing its remote key sets. `reload` is the trigger and the snapshot it replaced.
-fn announce(snap: &Snapshot, reload: Option<(&str, &Snapshot)>, metrics: &Metrics) {
+/// Say that `snap` is in service: its warnings, its counters, its key file loads. `reload` is
+/// the trigger and the snapshot it replaced.
+fn announce(snap: &Snapshot, reload: Option<(&str, &Snapshot)>, counters: &dyn Counters) {
     for w in &snap.warnings {
         tracing::warn!(file = %w.file, line = w.line, col = w.col, "{}", w.message);
     }
@@ -162,16 +167,15 @@ fn announce(snap: &Snapshot, reload: Option<(&str, &Snapshot)>, metrics: &Metric
         );
     }
     if snap.is_empty() {
-        tracing::warn!("not ready: {}", crate::core::snapshot::NO_CONFIGURATION);
+        tracing::warn!("not ready: {}", snapshot::NO_CONFIGURATION);
     }
-    metrics.config_installed(snap.generation);
+    counters.config_installed(snap.generation);
     let names: Vec<&str> = snap.ssos.iter().map(|s| &*s.name).collect();
-    metrics.retain_ssos(&names);
-    // Key files were just read; remote key sets report their own loads.
+    counters.retain_ssos(&names);
+    // Key files were just read; remote key sets' feeds report their own loads.
     for sso in snap.ssos.iter().filter(|s| s.remote.is_none()) {
-        metrics.keys_loaded(&sso.name, true, sso.keys.load().len());
+        counters.keys_loaded(&sso.name, true, sso.keys.load().len());
     }
-    snap.start_remote_keys(metrics);
     let (identities, bindings, routes) = snap.counts();
     match reload {
         None => tracing::info!(

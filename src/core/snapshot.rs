@@ -18,10 +18,10 @@ use arc_swap::ArcSwap;
 use crate::core::config::Diagnostic;
 use crate::core::decision::Enforcement;
 use crate::core::identity::Identity;
+use crate::core::keys::remote::RemoteKeySet;
 use crate::core::keys::{AlgSet, KeySet};
 use crate::core::role::Role;
 use crate::core::routing::Router;
-use crate::server::provider::RemoteKeys;
 
 /// Conditions of an identity's claims, compiled from YAML.
 pub mod claims;
@@ -54,8 +54,9 @@ pub struct Sso {
     pub source: KeySource,
     /// The current keys, swapped on their own when they are refreshed.
     pub keys: Arc<ArcSwap<KeySet>>,
-    /// The refresher of remote keys (shared across snapshots while the source is unchanged).
-    pub remote: Option<Arc<RemoteKeys>>,
+    /// The remote key set, which a host fills (shared across snapshots while the source is
+    /// unchanged).
+    pub remote: Option<Arc<RemoteKeySet>>,
     /// The committed development key, when this SSO's key file holds it.
     pub dev_key: Option<crate::core::config::DevKeyUse>,
 }
@@ -158,13 +159,6 @@ impl Snapshot {
             .unwrap_or_default();
         v.sort();
         v
-    }
-
-    /// Start refreshing every remote key set that is not refreshing yet (needs a runtime).
-    pub fn start_remote_keys(&self, metrics: &crate::server::metrics::Metrics) {
-        for remote in self.ssos.iter().filter_map(|s| s.remote.as_ref()) {
-            remote.start(metrics);
-        }
     }
 
     /// The SSOs whose key file holds the committed development key, and where.

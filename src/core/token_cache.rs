@@ -24,11 +24,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::core::counters::Counters;
 use crate::core::identity::Selection;
 use crate::core::keys::KeySet;
 use crate::core::snapshot::Snapshot;
 use crate::core::token::{self, Facts, Rejection, Verified};
-use crate::server::metrics::Metrics;
 
 /// Default number of entries (`serve --token-cache-entries`).
 pub const DEFAULT_ENTRIES: usize = 65_536;
@@ -84,7 +84,7 @@ impl Entry {
 #[derive(Debug)]
 pub struct TokenCache {
     entries: Option<quick_cache::sync::Cache<Digest, Arc<Entry>>>,
-    metrics: Metrics,
+    counters: Box<dyn Counters>,
 }
 
 /// The outcome of looking a token up.
@@ -99,11 +99,12 @@ pub enum Lookup {
 }
 
 impl TokenCache {
-    /// A cache of at most `entries` tokens; 0 disables it.
-    pub fn new(entries: usize, metrics: Metrics) -> TokenCache {
+    /// A cache of at most `entries` tokens, counting hits and misses in `counters`; 0
+    /// disables it.
+    pub fn new(entries: usize, counters: impl Counters + 'static) -> TokenCache {
         TokenCache {
             entries: (entries > 0).then(|| quick_cache::sync::Cache::new(entries)),
-            metrics,
+            counters: Box::new(counters),
         }
     }
 
@@ -129,12 +130,12 @@ impl TokenCache {
         };
         if token.len() > token::MAX_TOKEN_LEN {
             // Verification refuses it; hashing it first would be work for nothing.
-            self.metrics.token_cache_miss();
+            self.counters.token_cache_miss();
             return Lookup::Miss(None);
         }
         let digest = digest(token);
         let Some(entry) = entries.get(&digest) else {
-            self.metrics.token_cache_miss();
+            self.counters.token_cache_miss();
             return Lookup::Miss(Some(digest));
         };
         let current = snap.ssos.get(entry.sso).filter(|sso| {
@@ -142,10 +143,10 @@ impl TokenCache {
         });
         let Some(sso) = current else {
             self.remove(entries, &digest);
-            self.metrics.token_cache_miss();
+            self.counters.token_cache_miss();
             return Lookup::Miss(Some(digest));
         };
-        self.metrics.token_cache_hit();
+        self.counters.token_cache_hit();
         match token::check_dates(entry.exp, entry.nbf, now, sso.leeway) {
             Ok(()) => Lookup::Hit(entry),
             Err(r) => {
@@ -162,14 +163,14 @@ impl TokenCache {
     // again (key gone, token expired) would otherwise be counted until the next insert.
     fn remove(&self, entries: &quick_cache::sync::Cache<Digest, Arc<Entry>>, digest: &Digest) {
         entries.remove(digest);
-        self.metrics.token_cache_entries(entries.len());
+        self.counters.token_cache_entries(entries.len());
     }
 
     /// Remember what a fresh verification established under `digest` (from a miss).
     pub fn insert(&self, digest: Digest, entry: Entry) {
         if let Some(entries) = &self.entries {
             entries.insert(digest, Arc::new(entry));
-            self.metrics.token_cache_entries(entries.len());
+            self.counters.token_cache_entries(entries.len());
         }
     }
 }
@@ -188,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_disabled_cache_always_misses_without_a_digest() {
-        let cache = TokenCache::new(0, Metrics::new());
+        let cache = TokenCache::new(0, crate::core::counters::NoCounters);
         assert!(!cache.enabled());
         assert!(cache.is_empty());
     }

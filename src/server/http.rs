@@ -32,6 +32,7 @@ use crate::core::snapshot::NO_CONFIGURATION;
 use crate::core::store::Store;
 use crate::server::listener::{ConnectionOptions, Handshake, Listener};
 use crate::server::metrics::Metrics;
+use crate::server::provider::RemoteKeys;
 
 #[cfg(test)]
 mod tests;
@@ -280,7 +281,8 @@ pub fn readiness(snap: &Snapshot) -> (bool, String) {
         if sso.keys.load().is_empty() {
             let why = sso
                 .remote
-                .as_ref()
+                .as_deref()
+                .and_then(RemoteKeys::of)
                 .and_then(|r| r.last_error())
                 .unwrap_or_else(|| "no usable keys".to_owned());
             notes.push_str(&format!(

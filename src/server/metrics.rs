@@ -11,6 +11,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use crate::core::counters::Counters;
 use crate::core::decision::{Allow, Decision, Reason};
 
 /// Every metric claimgate exports.
@@ -74,6 +75,64 @@ impl std::fmt::Debug for OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+impl Counters for Metrics {
+    fn token_cache_hit(&self) {
+        self.token_cache_hits.inc();
+    }
+
+    fn token_cache_miss(&self) {
+        self.token_cache_misses.inc();
+    }
+
+    fn token_cache_entries(&self, n: usize) {
+        self.token_cache_entries.set(n as i64);
+    }
+
+    fn config_installed(&self, generation: u64) {
+        self.reloads.with_label_values(&["success"]).inc();
+        self.generation.set(generation as i64);
+        self.last_reload_ok.set(1);
+        self.last_reload_success
+            .set(crate::core::clock::unix_now_f64());
+    }
+
+    fn keys_loaded(&self, sso: &str, ok: bool, keys: usize) {
+        let result = if ok { "success" } else { "failure" };
+        self.jwks_refreshes.with_label_values(&[sso, result]).inc();
+        self.jwks_keys.with_label_values(&[sso]).set(keys as i64);
+        if ok {
+            self.jwks_last_success
+                .with_label_values(&[sso])
+                .set(crate::core::clock::unix_now_f64());
+        }
+    }
+
+    fn retain_ssos(&self, names: &[&str]) {
+        for mf in self.registry.gather() {
+            if !mf.name().starts_with("claimgate_jwks") {
+                continue;
+            }
+            for m in mf.get_metric() {
+                let labels: Vec<(&str, &str)> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name(), l.value()))
+                    .collect();
+                let Some((_, sso)) = labels.iter().find(|(n, _)| *n == "sso") else {
+                    continue;
+                };
+                if names.contains(sso) {
+                    continue;
+                }
+                let map: std::collections::HashMap<&str, &str> = labels.iter().copied().collect();
+                let _ = self.jwks_refreshes.remove(&map);
+                let _ = self.jwks_keys.remove(&map);
+                let _ = self.jwks_last_success.remove(&map);
+            }
+        }
     }
 }
 
@@ -310,21 +369,6 @@ impl Metrics {
         self.log_write_errors.inc();
     }
 
-    /// A token was found verified in the cache.
-    pub fn token_cache_hit(&self) {
-        self.token_cache_hits.inc();
-    }
-
-    /// A token had to be verified.
-    pub fn token_cache_miss(&self) {
-        self.token_cache_misses.inc();
-    }
-
-    /// The cache now holds `n` tokens.
-    pub fn token_cache_entries(&self, n: usize) {
-        self.token_cache_entries.set(n as i64);
-    }
-
     /// Start timing a check; the duration is recorded when the guard drops.
     pub fn time_check(&self) -> CheckTimer<'_> {
         CheckTimer {
@@ -354,15 +398,6 @@ impl Metrics {
         }
     }
 
-    /// A configuration was installed as `generation`.
-    pub fn config_installed(&self, generation: u64) {
-        self.reloads.with_label_values(&["success"]).inc();
-        self.generation.set(generation as i64);
-        self.last_reload_ok.set(1);
-        self.last_reload_success
-            .set(crate::core::clock::unix_now_f64());
-    }
-
     /// A reload found the files identical to what is served (e.g. a refused edit was reverted).
     pub fn config_unchanged(&self) {
         self.last_reload_ok.set(1);
@@ -374,47 +409,9 @@ impl Metrics {
         self.last_reload_ok.set(0);
     }
 
-    /// A key set load of `sso` ended; `keys` is the count now in use.
     /// Whether the server is ready, as `/readyz` and gRPC health answer.
     pub fn set_ready(&self, ready: bool) {
         self.ready.set(i64::from(ready));
-    }
-
-    pub fn keys_loaded(&self, sso: &str, ok: bool, keys: usize) {
-        let result = if ok { "success" } else { "failure" };
-        self.jwks_refreshes.with_label_values(&[sso, result]).inc();
-        self.jwks_keys.with_label_values(&[sso]).set(keys as i64);
-        if ok {
-            self.jwks_last_success
-                .with_label_values(&[sso])
-                .set(crate::core::clock::unix_now_f64());
-        }
-    }
-
-    /// Drop the per-SSO series of SSOs no longer configured.
-    pub fn retain_ssos(&self, names: &[&str]) {
-        for mf in self.registry.gather() {
-            if !mf.name().starts_with("claimgate_jwks") {
-                continue;
-            }
-            for m in mf.get_metric() {
-                let labels: Vec<(&str, &str)> = m
-                    .get_label()
-                    .iter()
-                    .map(|l| (l.name(), l.value()))
-                    .collect();
-                let Some((_, sso)) = labels.iter().find(|(n, _)| *n == "sso") else {
-                    continue;
-                };
-                if names.contains(sso) {
-                    continue;
-                }
-                let map: std::collections::HashMap<&str, &str> = labels.iter().copied().collect();
-                let _ = self.jwks_refreshes.remove(&map);
-                let _ = self.jwks_keys.remove(&map);
-                let _ = self.jwks_last_success.remove(&map);
-            }
-        }
     }
 
     /// The text exposition of every metric.

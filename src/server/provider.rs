@@ -12,8 +12,8 @@
 //! - Key sets are swapped atomically per SSO; a configuration reload that keeps an SSO's key
 //!   source keeps its [`RemoteKeys`] (no refetch storm on every edit).
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,7 +22,10 @@ use arc_swap::ArcSwap;
 use reqwest::Url;
 use tokio::sync::watch;
 
+use crate::core::counters::Counters;
+use crate::core::keys::remote::{check_url, KeyFeed, KeyFeeds, Remote, RemoteKeySet};
 use crate::core::keys::{AlgSet, KeySet};
+use crate::core::snapshot::Snapshot;
 use crate::core::text::redact_url;
 use crate::server::metrics::Metrics;
 
@@ -67,43 +70,6 @@ impl Default for ProviderOptions {
             extra_roots: Vec::new(),
             trust_dev_key: false,
         }
-    }
-}
-
-/// Where remote keys come from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Remote {
-    /// A JWKS URL.
-    Jwks(Url),
-    /// OIDC discovery from this issuer.
-    Discovery(String),
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
-/// Parse a URL claimgate may fetch keys from: HTTPS, or HTTP on a loopback address only.
-pub fn check_url(raw: &str) -> Result<Url, ProviderError> {
-    let url = Url::parse(raw).map_err(|source| ProviderError::NotAUrl {
-        url: redact_url(raw),
-        source,
-    })?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(ProviderError::PlainHttp {
-            url: redact_url(raw),
-        }),
-        other => Err(ProviderError::Scheme {
-            url: redact_url(raw),
-            scheme: other.to_owned(),
-        }),
     }
 }
 
@@ -211,20 +177,22 @@ struct Fetched {
 }
 
 impl RemoteKeys {
-    /// Keys of `sso` from `source`, not fetched yet.
+    /// The feed of `set`, the keys of `sso`, not fetching yet: it trusts the public roots,
+    /// `opts.extra_roots` and the set's `ca_file`.
     pub fn new(
         sso: &str,
-        source: Remote,
-        algorithms: AlgSet,
+        set: &RemoteKeySet,
         opts: &ProviderOptions,
     ) -> Result<Arc<Self>, ProviderError> {
+        let mut opts = opts.clone();
+        opts.extra_roots.extend(set.ca_roots().iter().cloned());
         Ok(Arc::new(RemoteKeys {
             sso: sso.into(),
-            source,
-            algorithms,
-            keys: Arc::default(),
-            opts: opts.clone(),
-            client: http_client(opts)?,
+            source: set.source().clone(),
+            algorithms: set.algorithms(),
+            keys: set.keys().clone(),
+            client: http_client(&opts)?,
+            opts,
             first_load: watch::Sender::new(false),
             fetched: watch::Sender::new(0),
             status: Mutex::default(),
@@ -234,19 +202,24 @@ impl RemoteKeys {
         }))
     }
 
-    /// Whether this instance can stand for an SSO with this source and allow-list.
-    pub fn same_source(&self, source: &Remote, algorithms: AlgSet) -> bool {
-        self.source == *source && self.algorithms == algorithms
+    /// The feed attached to `set`, when it is this provider's.
+    pub fn of(set: &RemoteKeySet) -> Option<Arc<RemoteKeys>> {
+        set.feed()?.clone().into_any().downcast().ok()
     }
 
-    /// The trust anchors added to the public roots for this SSO.
-    pub fn extra_roots(&self) -> &[rustls::pki_types::CertificateDer<'static>] {
-        &self.opts.extra_roots
-    }
-
-    /// The swapped key set, shared with the snapshot's SSO.
-    pub fn keys(&self) -> &Arc<ArcSwap<KeySet>> {
-        &self.keys
+    /// The feed attached to `set`, or a new one made with `opts`: for one-shot tools, whose
+    /// snapshots are compiled without feeds.
+    pub fn attached(
+        sso: &str,
+        set: &RemoteKeySet,
+        opts: &ProviderOptions,
+    ) -> Result<Arc<RemoteKeys>, ProviderError> {
+        if let Some(feed) = Self::of(set) {
+            return Ok(feed);
+        }
+        let feed = Self::new(sso, set, opts)?;
+        set.attach(feed.clone());
+        Ok(Self::of(set).unwrap_or(feed))
     }
 
     /// Whether the first load has finished (with or without keys).
@@ -518,6 +491,37 @@ pub fn backoff(failures: u32, refresh: Duration) -> Duration {
     jitter(d.min(cap))
 }
 
+impl KeyFeed for RemoteKeys {
+    fn first_load_done(&self) -> bool {
+        RemoteKeys::first_load_done(self)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+// The server compiles every configuration with its options: each remote key set gets a
+// provider feed, and a configuration whose feed cannot be built (its TLS roots) is refused.
+impl KeyFeeds for ProviderOptions {
+    fn feed(&self, sso: &str, set: &RemoteKeySet) -> Result<Arc<dyn KeyFeed>, String> {
+        match RemoteKeys::new(sso, set, self) {
+            Ok(feed) => Ok(feed),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Start refreshing every remote key set of `snap` that is not refreshing yet (needs a
+/// runtime); each stops when the last snapshot holding its set is gone.
+pub fn start(snap: &Snapshot, metrics: &Metrics) {
+    for set in snap.ssos.iter().filter_map(|s| s.remote.as_deref()) {
+        if let Some(feed) = RemoteKeys::of(set) {
+            feed.start(metrics);
+        }
+    }
+}
+
 async fn refresh_loop(weak: Weak<RemoteKeys>) {
     let mut failures = 0u32;
     loop {
@@ -540,35 +544,7 @@ async fn refresh_loop(weak: Weak<RemoteKeys>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_https_or_loopback_http_is_fetched() {
-        assert!(check_url("https://idp.example.com/keys").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/keys").is_ok());
-        assert!(check_url("http://[::1]:8080/keys").is_ok());
-        assert!(check_url("http://localhost/keys").is_ok());
-        assert!(matches!(
-            check_url("http://idp.example.com/keys"),
-            Err(ProviderError::PlainHttp { .. })
-        ));
-        assert!(matches!(
-            check_url("http://10.0.0.1/keys"),
-            Err(ProviderError::PlainHttp { .. })
-        ));
-        assert!(matches!(
-            check_url("file:///etc/keys"),
-            Err(ProviderError::Scheme { .. })
-        ));
-        assert!(matches!(
-            check_url("not a url"),
-            Err(ProviderError::NotAUrl { .. })
-        ));
-        let e = check_url("http://idp.example.com/keys").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            r#""http://idp.example.com/keys" must use https (plain http only for loopback addresses)"#
-        );
-    }
+    use crate::core::keys::remote::UrlError;
 
     #[test]
     fn an_https_issuer_names_only_an_https_jwks_uri() {
@@ -581,7 +557,7 @@ mod tests {
         ));
         assert!(matches!(
             check_jwks_uri(&https, "http://keys.example.com/jwks"),
-            Err(ProviderError::PlainHttp { .. })
+            Err(ProviderError::Url(UrlError::PlainHttp { .. }))
         ));
         assert!(check_jwks_uri(&local, "http://127.0.0.1:9000/keys").is_ok());
         assert!(check_jwks_uri(&local, "https://keys.example.com/jwks").is_ok());

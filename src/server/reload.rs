@@ -29,6 +29,7 @@ use crate::core::config::ConfigError;
 use crate::core::load::{self, Loader};
 use crate::core::store::Store;
 use crate::server::metrics::Metrics;
+use crate::server::provider;
 
 /// How reloads are triggered.
 #[derive(Debug, Clone, Copy)]
@@ -128,9 +129,12 @@ impl Reloader {
         }
         let outcome = match loaded {
             Ok(None) => Outcome::Unchanged,
-            Ok(Some(loaded)) => Outcome::Installed {
-                generation: load::install(&self.store, loaded.snapshot, &self.metrics, trigger),
-            },
+            Ok(Some(loaded)) => {
+                let generation =
+                    load::install(&self.store, loaded.snapshot, &self.metrics, trigger);
+                provider::start(&self.store.load(), &self.metrics);
+                Outcome::Installed { generation }
+            }
             Err(e) => Outcome::Refused(e),
         };
         match &outcome {

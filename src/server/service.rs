@@ -24,6 +24,7 @@ use crate::core::store::Store;
 use crate::core::token_cache::{self, TokenCache};
 use crate::server::decision_log::{self, DecisionLog, Event};
 use crate::server::metrics::Metrics;
+use crate::server::provider::RemoteKeys;
 
 mod codec;
 mod request;
@@ -190,7 +191,8 @@ impl CheckService {
         let facts = logged.as_mut().map(|l| &mut l.1);
         let mut decision = input.decide(&snap, &self.cache, facts, self.dry_run_all);
         if let Some(wait) = key_wait(&decision) {
-            if let Some(remote) = snap.ssos.get(wait.sso).and_then(|s| s.remote.clone()) {
+            let remote = snap.ssos.get(wait.sso).and_then(|s| s.remote.as_deref());
+            if let Some(remote) = remote.and_then(RemoteKeys::of) {
                 let cured = if remote.first_load_done() {
                     remote.refetch_for(wait.kid.as_deref()).await
                 } else if remote.wait_first_load(self.key_wait).await {

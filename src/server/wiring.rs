@@ -21,7 +21,7 @@ use crate::server::listener::{
     Acceptor, ConnectionOptions, ConnectionOptionsError, ListenAddr, Listener,
 };
 use crate::server::metrics::Metrics;
-use crate::server::provider::ProviderOptions;
+use crate::server::provider::{self, ProviderOptions};
 use crate::server::reload::{self, ReloadOptions, Reloader};
 use crate::server::service::{AuthorizationService, CheckService};
 use crate::server::tls::{self, Tls, TlsError, TlsFiles};
@@ -89,6 +89,7 @@ pub struct ServeOptions {
 /// A server with its listeners bound, ready to run.
 pub struct Bound {
     loader: Loader,
+    key_wait: std::time::Duration,
     reload: ReloadOptions,
     token_cache_entries: usize,
     connections: ConnectionOptions,
@@ -125,11 +126,15 @@ impl Bound {
             trust_dev_key: opts.dev,
             ..opts.provider.clone()
         };
-        let loader = Loader::new(opts.config_dir.clone(), provider).refusing_dev_key(!opts.dev);
+        let key_wait = provider.refetch_wait;
+        let loader = Loader::new(opts.config_dir.clone())
+            .with_key_feeds(provider)
+            .refusing_dev_key(!opts.dev);
         let tls = opts.tls.clone().map(Tls::load).transpose()?.map(Arc::new);
         let loaded = loader.load()?;
         let metrics = Metrics::new();
         let store = load::install_first(loaded.snapshot, &metrics);
+        provider::start(&store.load(), &metrics);
         let decision_log = match &opts.decision_log {
             Some(o) => {
                 Some(DecisionLog::start(o, metrics.clone()).map_err(ServeError::DecisionLog)?)
@@ -152,6 +157,7 @@ impl Bound {
         let limits = &opts.connections;
         Ok(Bound {
             loader,
+            key_wait,
             reload: opts.reload,
             token_cache_entries: opts.token_cache_entries,
             connections: opts.connections,
@@ -214,14 +220,10 @@ impl Bound {
         let grpc_addr = self.grpc_listen_addr();
         let http_addr = self.http_addr();
         tracing::info!(%grpc_addr, %http_addr, tls = self.tls.is_some(), "serving");
-        let service = CheckService::new(
-            self.store.clone(),
-            self.metrics.clone(),
-            self.loader.provider().refetch_wait,
-        )
-        .with_token_cache(self.token_cache_entries)
-        .with_enforcement(self.enforcement)
-        .with_allow_metadata(self.allow_metadata);
+        let service = CheckService::new(self.store.clone(), self.metrics.clone(), self.key_wait)
+            .with_token_cache(self.token_cache_entries)
+            .with_enforcement(self.enforcement)
+            .with_allow_metadata(self.allow_metadata);
         if self.enforcement == Enforcement::DryRun {
             tracing::warn!("--enforcement dry_run: every denial of a routed request is let through and only reported");
         }

@@ -16,10 +16,11 @@ use serde::Serialize;
 
 use crate::core::config::Config;
 use crate::core::decision::{self, Credentials};
+use crate::core::keys::remote::Remote;
 use crate::core::pipeline;
 use crate::core::snapshot::{KeySource, Snapshot};
 use crate::core::token;
-use crate::server::provider::Remote;
+use crate::server::provider::{ProviderOptions, RemoteKeys};
 
 mod recorder;
 mod report;
@@ -90,8 +91,12 @@ pub async fn load_remote_keys(snap: &Snapshot, token: &str) -> Option<KeyLoad> {
             sso.remote.clone()?,
         )
     };
-    let (sso, source, keys) = remote;
-    let result = keys.load_now().await;
+    let (sso, source, set) = remote;
+    // Loaded as the tools load, without feeds: the one-shot fetch is this one.
+    let result = match RemoteKeys::attached(&sso, &set, &ProviderOptions::default()) {
+        Ok(keys) => keys.load_now().await,
+        Err(e) => Err(e),
+    };
     Some(KeyLoad {
         sso,
         source,

@@ -51,7 +51,7 @@ fn a_key_file_edited_while_a_reload_reads_it_is_taken_by_the_next_reload() {
             bytes
         })
     };
-    let loader = Loader::with_files(files, ProviderOptions::default());
+    let loader = Loader::with_files(files);
     let mut current = loader.load().unwrap().snapshot;
     assert_eq!(kids(&current), ["old"]);
 
@@ -323,10 +323,7 @@ fn a_configmap_swap_during_a_load_never_mixes_two_versions() {
             bytes
         })
     };
-    let loaded = Loader::with_files(files, ProviderOptions::default())
-        .load()
-        .unwrap()
-        .snapshot;
+    let loaded = Loader::with_files(files).load().unwrap().snapshot;
     assert!(reads.load(Ordering::SeqCst) >= 3, "every file was read");
     let identity = loaded.identities[0].name.to_string();
     let version = identity.trim_start_matches("bot-");

@@ -12,10 +12,10 @@ use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
 use crate::core::config::ConfigError;
 use crate::core::config::{Config, Files, Item, KeyFiles, Origin, SsoSpec};
 use crate::core::identity::{ClaimMatcher, Identity};
+use crate::core::keys::remote::KeyFeeds;
 use crate::core::keys::{Alg, AlgSet};
 use crate::core::role::Role;
 use crate::core::routing::{Route, RouteSource, Router, Target};
-use crate::server::provider::ProviderOptions;
 
 /// Validate a parsed configuration and compile it into a snapshot.
 ///
@@ -23,19 +23,20 @@ use crate::server::provider::ProviderOptions;
 pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
     let mut key_files = KeyFiles::default();
     Files::new(config.dir.clone()).read_key_files(config, &mut key_files);
-    compile_with(config, &key_files, None, &ProviderOptions::default())
+    compile_with(config, &key_files, None, None)
 }
 
 /// [`compile`] with the key files already read (the snapshot's hash covers exactly those
-/// bytes), keeping the remote key sets of `previous` whose source is unchanged.
+/// bytes), keeping the remote key sets of `previous` whose source is unchanged, and
+/// giving each new one a feed from `feeds` (none: the sets stay empty).
 pub fn compile_with(
     config: &Config,
     key_files: &KeyFiles,
     previous: Option<&Snapshot>,
-    provider_opts: &ProviderOptions,
+    feeds: Option<&dyn KeyFeeds>,
 ) -> Result<Snapshot, ConfigError> {
     let mut cx = Ctx::new(config, key_files);
-    let ssos = ssos(&mut cx, previous, provider_opts);
+    let ssos = ssos(&mut cx, previous, feeds);
     let identities = identities(&mut cx, &ssos);
     let resources = resources(&mut cx, &identities.by_name);
     let routes = routes(&mut cx, &resources.origins);
@@ -70,7 +71,7 @@ struct Ssos<'c> {
 fn ssos<'c>(
     cx: &mut Ctx<'c>,
     previous: Option<&Snapshot>,
-    provider_opts: &ProviderOptions,
+    feeds: Option<&dyn KeyFeeds>,
 ) -> Ssos<'c> {
     let config = cx.config();
     let mut out = Ssos {
@@ -134,7 +135,7 @@ fn ssos<'c>(
                 format!("leeway_seconds is {leeway}; at most 300"),
             );
         }
-        let keys = key_source::keys(cx, item, algorithms, previous, provider_opts);
+        let keys = key_source::keys(cx, item, algorithms, previous, feeds);
         if let Some(KeySource::File(path)) = &keys.source {
             out.referenced_files.push(path.clone());
         }

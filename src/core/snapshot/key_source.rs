@@ -11,8 +11,8 @@ use rustls::pki_types::CertificateDer;
 use super::context::{Ctx, SSO};
 use super::Snapshot;
 use crate::core::config::{DevKeyUse, Item, SsoSpec};
+use crate::core::keys::remote::{check_url, KeyFeeds, Remote, RemoteKeySet};
 use crate::core::keys::{AlgSet, KeySet};
-use crate::server::provider::{self, ProviderOptions, Remote, RemoteKeys};
 
 /// Where an SSO's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,8 +31,8 @@ pub(super) struct Keys {
     pub(super) source: Option<KeySource>,
     /// The keys: a key file's, or the remote key set's shared slot.
     pub(super) keys: Arc<ArcSwap<KeySet>>,
-    /// The refresher of remote keys.
-    pub(super) remote: Option<Arc<RemoteKeys>>,
+    /// The remote key set, which a host fills.
+    pub(super) remote: Option<Arc<RemoteKeySet>>,
     /// The CA file the configuration names (absolute path), so that editing it is a change.
     pub(super) ca_file: Option<std::path::PathBuf>,
     /// The committed development key, when the key file holds it.
@@ -45,7 +45,7 @@ pub(super) fn keys(
     item: &Item<SsoSpec>,
     algorithms: AlgSet,
     previous: Option<&Snapshot>,
-    provider_opts: &ProviderOptions,
+    feeds: Option<&dyn KeyFeeds>,
 ) -> Keys {
     let source = source(cx, item);
     let (ca_file, roots) = ca_roots(cx, item);
@@ -65,9 +65,7 @@ pub(super) fn keys(
             (keys, None)
         }
         (Some(KeySource::Remote(remote)), Some(roots)) => {
-            let mut opts = provider_opts.clone();
-            opts.extra_roots.extend(roots);
-            match remote_keys(cx, item, remote, algorithms, previous, &opts) {
+            match remote_keys(cx, item, remote, algorithms, roots, previous, feeds) {
                 Some(r) => (r.keys().clone(), Some(r)),
                 None => (Arc::default(), None),
             }
@@ -189,16 +187,14 @@ fn source(cx: &mut Ctx<'_>, item: &Item<SsoSpec>) -> Option<KeySource> {
                 }
             }
         }
-        [false, true, false] => {
-            match provider::check_url(s.jwks_uri.as_deref().unwrap_or_default()) {
-                Ok(url) => Some(KeySource::Remote(Remote::Jwks(url))),
-                Err(e) => {
-                    cx.error(o, SSO, Some("jwks_uri"), e.to_string());
-                    None
-                }
+        [false, true, false] => match check_url(s.jwks_uri.as_deref().unwrap_or_default()) {
+            Ok(url) => Some(KeySource::Remote(Remote::Jwks(url))),
+            Err(e) => {
+                cx.error(o, SSO, Some("jwks_uri"), e.to_string());
+                None
             }
-        }
-        [false, false, true] => match provider::check_url(&s.issuer) {
+        },
+        [false, false, true] => match check_url(&s.issuer) {
             Ok(_) => Some(KeySource::Remote(Remote::Discovery(s.issuer.clone()))),
             Err(e) => {
                 cx.error(
@@ -270,33 +266,39 @@ fn read_keys(
     KeySet::from_jwks(read?, algorithms).map_err(|e| e.to_string())
 }
 
-/// The previous snapshot's refresher for this SSO when its source is unchanged, else a new one.
+/// The previous snapshot's key set for this SSO when its source is unchanged (its feed goes
+/// on refreshing it), else a new one with a feed from `feeds`.
 fn remote_keys(
     cx: &mut Ctx<'_>,
     item: &Item<SsoSpec>,
     remote: &Remote,
     algorithms: AlgSet,
+    ca_roots: Vec<CertificateDer<'static>>,
     previous: Option<&Snapshot>,
-    provider_opts: &ProviderOptions,
-) -> Option<Arc<RemoteKeys>> {
+    feeds: Option<&dyn KeyFeeds>,
+) -> Option<Arc<RemoteKeySet>> {
     let s = &item.spec;
     let reused = previous.and_then(|p| {
         p.ssos
             .iter()
             .find(|old| *old.name == *s.name)
             .and_then(|old| old.remote.clone())
-            .filter(|r| {
-                r.same_source(remote, algorithms) && r.extra_roots() == provider_opts.extra_roots
-            })
+            .filter(|r| r.same_source(remote, algorithms, &ca_roots))
     });
     if reused.is_some() {
         return reused;
     }
-    match RemoteKeys::new(&s.name, remote.clone(), algorithms, provider_opts) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            cx.error(item.origin, SSO, None, e.to_string());
-            None
+    let set = Arc::new(RemoteKeySet::new(remote.clone(), algorithms, ca_roots));
+    if let Some(feeds) = feeds {
+        match feeds.feed(&s.name, &set) {
+            Ok(feed) => {
+                set.attach(feed);
+            }
+            Err(e) => {
+                cx.error(item.origin, SSO, None, e);
+                return None;
+            }
         }
     }
+    Some(set)
 }

@@ -1,5 +1,6 @@
 //! Why a key URL was refused or a key load failed.
 
+use crate::core::keys::remote::UrlError;
 use crate::core::keys::KeySetError;
 
 use super::MAX_BODY;
@@ -8,20 +9,9 @@ use super::MAX_BODY;
 /// `claimgate explain` show, so every variant names the URL or document it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    /// Not a URL at all.
-    #[error("{url:?} is not a URL: {source}")]
-    NotAUrl {
-        /// The text given.
-        url: String,
-        /// Why it does not parse.
-        source: url::ParseError,
-    },
-    /// Plain http to a host that is not loopback.
-    #[error("{url:?} must use https (plain http only for loopback addresses)")]
-    PlainHttp {
-        /// The URL.
-        url: String,
-    },
+    /// Not a URL claimgate may fetch keys from.
+    #[error(transparent)]
+    Url(#[from] UrlError),
     /// A discovery document of an HTTPS issuer names a plain-http `jwks_uri`.
     #[error("discovery document of {issuer} names jwks_uri {url:?} over plain http; the keys of an https issuer must come over https")]
     PlainHttpKeysOfHttpsIssuer {
@@ -29,14 +19,6 @@ pub enum ProviderError {
         url: String,
         /// The discovery document's URL.
         issuer: String,
-    },
-    /// A scheme other than http or https.
-    #[error("{url:?}: scheme {scheme} is not supported; use https")]
-    Scheme {
-        /// The URL.
-        url: String,
-        /// Its scheme.
-        scheme: String,
     },
     /// The TLS configuration could not be built.
     #[error("TLS setup: {0}")]

@@ -7,7 +7,6 @@ use std::sync::Condvar;
 
 use super::*;
 use crate::core::config::{self, Files};
-use crate::server::provider::ProviderOptions;
 
 const SSO: &str = "sso_integrations:\n  - name: ci\n    type: oidc\n    issuer: https://idp\n    audiences: [cg]\n    jwks_file: jwks.json\n";
 
@@ -69,7 +68,7 @@ fn reloader(dir: &Path, gate: &Arc<Gate>) -> Arc<Reloader> {
         }
         config::read_regular(path, limit, kind)
     });
-    let loader = Loader::with_files(files, ProviderOptions::default());
+    let loader = Loader::with_files(files);
     let metrics = Metrics::new();
     let store = load::install_first(loader.load().unwrap().snapshot, &metrics);
     Arc::new(Reloader::new(loader, store, metrics))
