@@ -38,5 +38,13 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# The decision core builds alone, as a second host would build it (README, Architecture):
+# without the server and the tools, and without their runtime, network and metrics crates.
+cargo check --locked --no-default-features --features rust-crypto --lib
+if cargo tree --locked --no-default-features --features rust-crypto -e normal --prefix none \
+  | awk '{print $1}' | grep -xE 'tokio|tonic|notify|reqwest|aws-lc-rs|prometheus'; then
+  echo "error: the core alone depends on the crates above, which only the server may use" >&2
+  exit 1
+fi
 cargo test --locked
 cargo run -q --locked -- test --config config config/tests

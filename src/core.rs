@@ -19,8 +19,10 @@
 //! 8. [`load`]: a configuration directory read and compiled into a snapshot (every command
 //!    loads through it), and a snapshot installed into the store and announced.
 //!
-//! Nothing here names a module of [`crate::server`] or [`crate::tools`]; `tests/layering.rs`
-//! and `cargo check --no-default-features --lib` keep it so.
+//! Nothing here names a module of the server or the tools: `tests/layering.rs` and
+//! `cargo check --no-default-features --features rust-crypto --lib` (in `scripts/test.sh`)
+//! keep it so. A host reaches in only through what the core defines:
+//! [`keys::remote::KeyFeeds`] to fill remote key sets, [`counters::Counters`] to count.
 
 /// The wall clock, read in one place.
 pub mod clock;

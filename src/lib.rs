@@ -12,12 +12,12 @@
 //! 1. [`core`]: the decision. The configuration schema, the compiled snapshot, keys, token
 //!    checks, identity selection, routing, roles, the decision value and the pipeline that
 //!    produces it, the token cache and the store. Pure: no I/O beyond reading a configuration
-//!    directory, no runtime, no network. It builds with default features off, so every host
-//!    decides with the same code.
-//! 2. [`server`]: the ext_authz host. gRPC service and codec, listeners
+//!    directory, no runtime, no network. It builds with default features off (and a crypto
+//!    backend, `aws-lc` or `rust-crypto`), so every host decides with the same code.
+//! 2. [`server`] (feature `server`): the ext_authz host. gRPC service and codec, listeners
 //!    and TLS, the HTTP side and health, reload, the remote key provider, the decision log,
 //!    Prometheus metrics, and their wiring.
-//! 3. [`tools`]: the CLI over a snapshot. `explain`, `validate`, `diff`,
+//! 3. [`tools`] (feature `tools`): the CLI over a snapshot. `explain`, `validate`, `diff`,
 //!    `test`, `who-can`, `token`. They may use the server's I/O pieces (explain fetches
 //!    remote keys with its provider); the server never uses a tool.
 //!
@@ -29,8 +29,10 @@
 /// The decision core: configuration, snapshot, token, identity, routing, the pipeline.
 pub mod core;
 /// The ext_authz server: gRPC, HTTP, reload, remote keys, decision log, metrics.
+#[cfg(feature = "server")]
 pub mod server;
 /// The command-line tools over a snapshot: explain, validate, diff, test, who-can, token.
+#[cfg(feature = "tools")]
 pub mod tools;
 
 pub use crate::core::config::{ConfigError, Diagnostic, Severity};

@@ -7,13 +7,14 @@
 //! (points of small order) are dropped like any other unusable key: a [`SkippedKey`] with a
 //! reason the operator can read, so one bad key never takes the rest of its set down.
 
-use aws_lc_rs::signature;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+/// The crypto backend's own answers: points on curves, RSA numbers, digests.
+pub(crate) mod backend;
 /// Keys an SSO needs from its identity provider, and the set a host fills.
 pub mod remote;
 
@@ -482,11 +483,7 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<Key, String> {
             point.extend_from_slice(&y);
             // The verifier parses the point only when a token arrives, and then every token
             // fails: parse it now, which checks that it lies on the curve.
-            let verifier = match kt {
-                KeyType::P384 => &signature::ECDSA_P384_SHA384_FIXED,
-                _ => &signature::ECDSA_P256_SHA256_FIXED,
-            };
-            if signature::ParsedPublicKey::new(verifier, &point).is_err() {
+            if !backend::on_curve(kt, &point) {
                 return Err(format!("(x, y) is not a point on {crv}"));
             }
             let print = thumbprint(&[
@@ -599,11 +596,10 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), String> {
         }
         _ => {}
     }
-    let components = signature::RsaPublicKeyComponents { n, e };
-    components
-        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-        .map_err(|e| format!("RSA key refused by the verifier: {e}"))?;
-    Ok(())
+    match backend::rsa_refusal(n, e) {
+        Some(why) => Err(format!("RSA key refused by the verifier: {why}")),
+        None => Ok(()),
+    }
 }
 
 /// The y-coordinates (little-endian, sign bit clear) of the Ed25519 points of small order,

@@ -177,10 +177,7 @@ impl TokenCache {
 
 /// The cache key of a token.
 fn digest(token: &str) -> Digest {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    crate::core::keys::backend::sha256(token.as_bytes())
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
 use super::*;
+// Test keys are generated with aws-lc-rs: the unit tests run with default features.
+use aws_lc_rs::signature;
 
 fn all() -> AlgSet {
     let mut s = AlgSet::default();
