@@ -159,6 +159,19 @@ impl Enforcement {
     }
 }
 
+/// A spelling that is not `enforce` or `dry_run`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not enforce or dry_run")]
+pub struct UnknownEnforcement(pub String);
+
+impl std::str::FromStr for Enforcement {
+    type Err = UnknownEnforcement;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Enforcement::parse(s).ok_or_else(|| UnknownEnforcement(s.to_owned()))
+    }
+}
+
 /// The Authorization header as found in the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials<'a> {

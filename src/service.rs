@@ -32,7 +32,7 @@ mod wire;
 
 pub use codec::AuthorizationService;
 pub use request::{Headers, Repeated, RequestView};
-pub use response::{AllowMetadata, Answer, DRY_RUN_HEADER, IDENTITY_HEADERS};
+pub use response::{AllowMetadata, Answer, UnknownAllowMetadata, DRY_RUN_HEADER, IDENTITY_HEADERS};
 pub use wire::WireError;
 
 /// Per-service state: only shared handles.
