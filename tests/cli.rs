@@ -1258,3 +1258,42 @@ fn a_format_set_for_validate_in_the_environment_does_not_break_test_or_diff() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
     }
 }
+
+#[test]
+fn serve_flag_defaults_are_the_library_defaults() {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: claimgate::server::ServeArgs,
+    }
+    // Each default is written twice (the flag and `Default`): they must not drift apart.
+    let opts = Serve::parse_from(["serve", "--config", "x"]).args.options();
+    assert_eq!(
+        opts.connections,
+        claimgate::listener::ConnectionOptions::default()
+    );
+    let reload = claimgate::reload::ReloadOptions::default();
+    assert_eq!(
+        (opts.reload.debounce, opts.reload.poll, opts.reload.timeout),
+        (reload.debounce, reload.poll, reload.timeout)
+    );
+    let provider = claimgate::provider::ProviderOptions::default();
+    assert_eq!(
+        (
+            opts.provider.refresh,
+            opts.provider.refetch_min_interval,
+            opts.provider.refetch_wait,
+            opts.provider.connect_timeout,
+            opts.provider.timeout,
+        ),
+        (
+            provider.refresh,
+            provider.refetch_min_interval,
+            provider.refetch_wait,
+            provider.connect_timeout,
+            provider.timeout,
+        )
+    );
+    assert!(opts.tls.is_none() && opts.decision_log.is_none());
+}

@@ -8,8 +8,6 @@ use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
 use claimgate::{audit, config, diff, explain, load, suite, Snapshot};
 
-use super::{DiffFormat, TestFormat};
-
 pub(crate) fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -91,7 +89,7 @@ pub(crate) fn who_can_command(
 pub(crate) fn test_command(
     dir: &Path,
     files: &[PathBuf],
-    format: TestFormat,
+    format: suite::Format,
 ) -> anyhow::Result<bool> {
     let (cfg, snap) = load(dir)?;
     let cases =
@@ -124,16 +122,16 @@ pub(crate) fn test_command(
         }
     }
     let results = suite::run(&snap, Some(&cfg), &cases, unix_now())?;
-    let format = match format {
-        TestFormat::Text => suite::Format::Text,
-        TestFormat::Json => suite::Format::Json,
-    };
     print!("{}", results.render(format));
     Ok(results.failed == 0)
 }
 
 /// Print the diff between two configurations; `Ok(true)` when anything changed.
-pub(crate) fn diff_command(base: &str, new_dir: &Path, format: DiffFormat) -> anyhow::Result<bool> {
+pub(crate) fn diff_command(
+    base: &str,
+    new_dir: &Path,
+    format: diff::Format,
+) -> anyhow::Result<bool> {
     // The temporary checkout of a git base lives until the diff is made.
     let (base_dir, shown, _checkout) = match base.strip_prefix("git:") {
         Some(rev) => {
@@ -155,11 +153,6 @@ pub(crate) fn diff_command(base: &str, new_dir: &Path, format: DiffFormat) -> an
     let base = base.map_err(|_| anyhow::anyhow!("loading the base configuration failed"))??;
     let new = new?;
     let changes = diff::diff(&base, &new);
-    let format = match format {
-        DiffFormat::Text => diff::Format::Text,
-        DiffFormat::Markdown => diff::Format::Markdown,
-        DiffFormat::Json => diff::Format::Json,
-    };
     print!("{}", changes.render(format));
     for note in changes
         .notes
