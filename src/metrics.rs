@@ -11,7 +11,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::decision::{Allow, Decision, Reason};
+use crate::decision::{Allow, Decision, DecisionKind, Reason};
 
 /// Every metric claimgate exports.
 #[derive(Clone)]
@@ -248,15 +248,15 @@ impl Metrics {
             reloads.with_label_values(&[result]);
         }
         Metrics {
-            allowed: checks.with_label_values(&["allow", "allowed"]),
-            allowed_public: checks.with_label_values(&["allow", "public"]),
+            allowed: checks.with_label_values(&[DecisionKind::Allow.as_str(), "allowed"]),
+            allowed_public: checks.with_label_values(&[DecisionKind::Allow.as_str(), "public"]),
             denied: Reason::ALL
                 .iter()
-                .map(|r| checks.with_label_values(&["deny", r.code()]))
+                .map(|r| checks.with_label_values(&[DecisionKind::Deny.as_str(), r.code()]))
                 .collect(),
             dry_run_denied: Reason::ALL
                 .iter()
-                .map(|r| checks.with_label_values(&["dry_run_deny", r.code()]))
+                .map(|r| checks.with_label_values(&[DecisionKind::DryRunDeny.as_str(), r.code()]))
                 .collect(),
             registry,
             check_duration,
