@@ -22,7 +22,6 @@ use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 use tonic_health::{pb, ServingStatus};
 
-use crate::http::readiness;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -33,7 +32,7 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub const SERVICES: [&str; 2] = ["", "envoy.service.auth.v3.Authorization"];
 
 fn status(store: &Store) -> ServingStatus {
-    if readiness(&store.load()).0 {
+    if store.load().is_ready() {
         ServingStatus::Serving
     } else {
         ServingStatus::NotServing
