@@ -47,9 +47,14 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
-    /// The HTTP server task failed.
-    #[error("HTTP server failed: {0}")]
-    Http(std::io::Error),
+    /// A server's task (gRPC or HTTP) panicked or was cancelled.
+    #[error("{server} server failed: {source}")]
+    Task {
+        /// Which server: `gRPC` or `HTTP`.
+        server: &'static str,
+        /// Why the task ended.
+        source: tokio::task::JoinError,
+    },
     /// The decision log's writer thread could not be started.
     #[error("cannot start the decision log: {0}")]
     DecisionLog(std::io::Error),
@@ -404,9 +409,17 @@ impl Bound {
         match grpc_result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(ServeError::Grpc(e)),
-            Err(e) => return Err(ServeError::Http(std::io::Error::other(e))),
+            Err(source) => {
+                return Err(ServeError::Task {
+                    server: "gRPC",
+                    source,
+                })
+            }
         }
-        http_result.map_err(|e| ServeError::Http(std::io::Error::other(e)))
+        http_result.map_err(|source| ServeError::Task {
+            server: "HTTP",
+            source,
+        })
     }
 }
 
