@@ -97,3 +97,17 @@ fn excerpts_cut_long_quotations_of_either_kind_and_keep_short_ones() {
         format!("\"{exact}\"")
     );
 }
+
+#[test]
+fn the_section_names_are_the_schemas() {
+    // deny_unknown_fields: a misspelt constant would not parse.
+    let doc = [
+        section::SSO_INTEGRATIONS,
+        section::EXTERNAL_IDENTITIES,
+        section::RESOURCES,
+        section::ROUTES,
+    ]
+    .map(|s| format!("{s}: []\n"))
+    .concat();
+    assert!(serde_yaml::from_str::<FileDoc>(&doc).is_ok());
+}

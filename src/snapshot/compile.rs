@@ -16,11 +16,8 @@ use crate::role::Role;
 use crate::routing::{Route, RouteSource, Router, Target};
 use crate::ConfigError;
 
-/// The section of SSO integrations.
-pub(super) const SSO: &str = "sso_integrations";
-const IDS: &str = "external_identities";
-const RES: &str = "resources";
-const ROUTES: &str = "routes";
+pub(super) use crate::config::section::SSO_INTEGRATIONS as SSO;
+use crate::config::section::{EXTERNAL_IDENTITIES as IDS, RESOURCES as RES, ROUTES};
 
 /// The configuration being compiled and every diagnostic found so far.
 pub(super) struct Ctx<'c> {

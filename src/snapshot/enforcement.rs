@@ -2,7 +2,7 @@
 //! or Envoy says otherwise), an explicit `enforce` (which nothing relaxes), or `dry_run`.
 
 use super::compile::Ctx;
-use crate::config::{Item, ResourceSpec};
+use crate::config::{section, Item, ResourceSpec};
 use crate::decision::Enforcement;
 
 /// A resource's `enforcement`, if it sets one; dry run is warned about, so that it is not
@@ -13,7 +13,7 @@ pub(super) fn of(cx: &mut Ctx<'_>, item: &Item<ResourceSpec>) -> Option<Enforcem
         Some(Enforcement::DryRun) => {
             cx.warn(
                 item.origin,
-                "resources",
+                section::RESOURCES,
                 Some("enforcement"),
                 format!(
                     "resource {} is in dry run: its denials are let through (with x-claimgate-dry-run) and only logged",
@@ -26,7 +26,7 @@ pub(super) fn of(cx: &mut Ctx<'_>, item: &Item<ResourceSpec>) -> Option<Enforcem
         None => {
             cx.error(
                 item.origin,
-                "resources",
+                section::RESOURCES,
                 Some("enforcement"),
                 format!("enforcement {text:?} is not enforce or dry_run"),
             );
