@@ -8,6 +8,8 @@ use claimgate::role::Role;
 use claimgate::server::{self, Bound, ServeOptions};
 use claimgate::{audit, config, diff, explain, load, suite, Snapshot};
 
+use super::ExplainArgs;
+
 pub(crate) fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -30,38 +32,29 @@ fn load(dir: &Path) -> anyhow::Result<(config::Config, Snapshot)> {
     Ok((loaded.config, loaded.snapshot))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn explain_command(
-    dir: &Path,
-    token: &str,
-    method: &str,
-    path: &str,
-    host: &str,
-    resource: Option<String>,
-    role: Option<String>,
-    json: bool,
-) -> anyhow::Result<bool> {
-    let token = if token == "-" {
+/// Explain one decision; `Ok(true)` when it allows.
+pub(crate) fn explain_command(args: ExplainArgs) -> anyhow::Result<bool> {
+    let token = if args.token == "-" {
         std::io::read_to_string(std::io::stdin())
             .map_err(|e| anyhow::anyhow!("cannot read the token from stdin: {e}"))?
     } else {
-        token.to_owned()
+        args.token
     };
-    let (cfg, snap) = load(dir)?;
+    let (cfg, snap) = load(&args.config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let keys = runtime.block_on(explain::load_remote_keys(&snap, &token));
     let input = explain::Input {
         token: &token,
-        method,
-        path,
-        host,
-        resource: resource.as_deref(),
-        role: role.as_deref(),
+        method: &args.method,
+        path: &args.path,
+        host: &args.host,
+        resource: args.resource.as_deref(),
+        role: args.role.as_deref(),
     };
     let report = explain::explain(&snap, Some(&cfg), &input, unix_now(), keys);
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{report}");

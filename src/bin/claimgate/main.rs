@@ -65,33 +65,7 @@ enum Command {
     /// configuration's identities: treat it as being as sensitive as the token's contents, and
     /// don't paste it where others can read it. The token itself and its signature are never
     /// printed.
-    Explain {
-        /// Configuration directory.
-        #[arg(long, env = "CLAIMGATE_CONFIG")]
-        config: PathBuf,
-        /// The token, or a whole Authorization value ("Bearer ..."); "-" reads it from stdin.
-        /// Every claim of it is printed.
-        #[arg(long, env = "CLAIMGATE_TOKEN")]
-        token: String,
-        /// HTTP method.
-        #[arg(long, env = "CLAIMGATE_METHOD", default_value = "GET")]
-        method: String,
-        /// Request path, with query.
-        #[arg(long, env = "CLAIMGATE_PATH", default_value = "/")]
-        path: String,
-        /// Host (:authority).
-        #[arg(long, env = "CLAIMGATE_HOST", default_value = "")]
-        host: String,
-        /// Resource, as Envoy's context_extensions would name it (routes are then skipped).
-        #[arg(long, env = "CLAIMGATE_RESOURCE", requires = "role")]
-        resource: Option<String>,
-        /// Role, as Envoy's context_extensions would name it.
-        #[arg(long, env = "CLAIMGATE_ROLE", requires = "resource")]
-        role: Option<String>,
-        /// Print one JSON document instead of text.
-        #[arg(long, env = "CLAIMGATE_JSON")]
-        json: bool,
-    },
+    Explain(ExplainArgs),
     /// List every identity holding a role on a resource, and the token it takes.
     WhoCan {
         /// Configuration directory.
@@ -174,6 +148,36 @@ enum Command {
     },
 }
 
+/// What `explain` decides about: the token, the request, and how to print it.
+#[derive(clap::Args)]
+pub(crate) struct ExplainArgs {
+    /// Configuration directory.
+    #[arg(long, env = "CLAIMGATE_CONFIG")]
+    pub(crate) config: PathBuf,
+    /// The token, or a whole Authorization value ("Bearer ..."); "-" reads it from stdin.
+    /// Every claim of it is printed.
+    #[arg(long, env = "CLAIMGATE_TOKEN")]
+    pub(crate) token: String,
+    /// HTTP method.
+    #[arg(long, env = "CLAIMGATE_METHOD", default_value = "GET")]
+    pub(crate) method: String,
+    /// Request path, with query.
+    #[arg(long, env = "CLAIMGATE_PATH", default_value = "/")]
+    pub(crate) path: String,
+    /// Host (:authority).
+    #[arg(long, env = "CLAIMGATE_HOST", default_value = "")]
+    pub(crate) host: String,
+    /// Resource, as Envoy's context_extensions would name it (routes are then skipped).
+    #[arg(long, env = "CLAIMGATE_RESOURCE", requires = "role")]
+    pub(crate) resource: Option<String>,
+    /// Role, as Envoy's context_extensions would name it.
+    #[arg(long, env = "CLAIMGATE_ROLE", requires = "resource")]
+    pub(crate) role: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long, env = "CLAIMGATE_JSON")]
+    pub(crate) json: bool,
+}
+
 /// How the server writes its log lines.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
@@ -196,6 +200,14 @@ fn init_logging(format: LogFormat) {
     } else {
         builder.init();
     }
+}
+
+/// A tool's exit status; its error (a bad configuration or input) is a usage error: 2.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
 }
 
 fn main() -> ExitCode {
@@ -230,57 +242,31 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Command::Explain {
-            config,
-            token,
-            method,
-            path,
-            host,
-            resource,
-            role,
-            json,
-        } => match explain_command(&config, &token, &method, &path, &host, resource, role, json) {
-            Ok(allowed) => ExitCode::from(if allowed { 0 } else { 1 }),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Explain(args) => {
+            finish(explain_command(args).map(|allowed| ExitCode::from(u8::from(!allowed))))
+        }
         Command::WhoCan {
             config,
             resource,
             role,
             json,
-        } => match who_can_command(&config, &resource, role, json) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        },
+        } => finish(who_can_command(&config, &resource, role, json).map(|()| ExitCode::SUCCESS)),
         Command::Test {
             config,
             files,
             format,
-        } => match test_command(&config, &files, format) {
-            Ok(passed) => ExitCode::from(if passed { 0 } else { 1 }),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        },
+        } => finish(
+            test_command(&config, &files, format).map(|passed| ExitCode::from(u8::from(!passed))),
+        ),
         Command::Diff {
             base,
             config,
             format,
             exit_code,
-        } => match diff_command(&base, &config, format) {
-            Ok(changed) => ExitCode::from(if changed && exit_code { 1 } else { 0 }),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        },
+        } => finish(
+            diff_command(&base, &config, format)
+                .map(|changed| ExitCode::from(u8::from(changed && exit_code))),
+        ),
         Command::Token {
             key,
             iss,
@@ -305,16 +291,10 @@ fn main() -> ExitCode {
                     ttl: ttl.into(),
                 })?)
             })();
-            match result {
-                Ok(t) => {
-                    println!("{t}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(2)
-                }
-            }
+            finish(result.map(|token| {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }))
         }
     }
 }
