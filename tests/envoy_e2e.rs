@@ -631,15 +631,17 @@ async fn the_readme_quickstart_works_on_the_example_config_and_the_demo_upstream
     // The example trusts the committed development key: the README's command passes --dev.
     let claimgate =
         Claimgate::start_with(&std::path::Path::new(root).join("config"), &["--dev"]).await;
-    // The upstream cluster must name the demo listener's port, so that one is chosen up front.
-    let envoy = Envoy::start_on_free_ports(|| {
-        let demo_port = common::process::free_port();
+    // The upstream cluster must name the demo listener's port, so that one is held up front
+    // until Envoy has bound it too.
+    let demo = common::process::hold_port();
+    let envoy = Envoy::start(
         EnvoyConfig::shipped()
-            .listener_port("demo_upstream", demo_port)
+            .listener_port("demo_upstream", demo.port)
             .cluster_endpoint("claimgate", claimgate.grpc)
-            .cluster_endpoint("upstream", ([127, 0, 0, 1], demo_port).into())
-    })
+            .cluster_endpoint("upstream", ([127, 0, 0, 1], demo.port).into()),
+    )
     .await;
+    drop(demo);
     let out = std::process::Command::new(bin())
         .current_dir(root)
         .args([

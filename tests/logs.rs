@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, localhost};
+use common::process::ANY_PORT;
 use common::*;
 
 fn config() -> ConfigDir {
@@ -28,8 +28,7 @@ fn serve_stderr(dir: &ConfigDir, extra: &[&str], lines: usize) -> String {
     let err_path = out.path().join("stderr");
     let mut child = Command::new(bin())
         .args(["serve", "--config", dir.path().to_str().unwrap()])
-        .args(["--grpc-addr", &localhost(free_port()).to_string()])
-        .args(["--http-addr", &localhost(free_port()).to_string()])
+        .args(["--grpc-addr", ANY_PORT, "--http-addr", ANY_PORT])
         .args(extra)
         .env_remove("NO_COLOR")
         .env("CLAIMGATE_LOG", "debug")

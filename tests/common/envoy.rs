@@ -333,20 +333,6 @@ impl Envoy {
             .unwrap_or_else(|failure| panic!("{failure}"))
     }
 
-    /// The same, for a config that names ports chosen with [`free_port`]: `make` is called
-    /// again, for new ports, if one was taken before Envoy could bind it.
-    pub async fn start_on_free_ports(make: impl Fn() -> EnvoyConfig) -> Envoy {
-        let mut failure = String::new();
-        for _attempt in 0..3 {
-            match Envoy::launch(make()).await {
-                Ok(envoy) => return envoy,
-                Err(f) if f.contains("Address already in use") => failure = f,
-                Err(f) => panic!("{f}"),
-            }
-        }
-        panic!("Envoy could not bind free ports three times\n{failure}");
-    }
-
     async fn launch(config: EnvoyConfig) -> Result<Envoy, String> {
         let dir = tempfile::tempdir().expect("envoy dir");
         let config_path = dir.path().join("envoy.yaml");
