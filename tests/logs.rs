@@ -12,13 +12,7 @@ use common::*;
 
 fn config() -> ConfigDir {
     let key = TestKey::generate(Kind::Es256, "k1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yaml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(&key)
 }
 
 /// Run `serve` with stderr to a file (not a terminal) and no NO_COLOR, until it has logged

@@ -20,13 +20,7 @@ const RUN: Duration = Duration::from_secs(9);
 const WORKERS: usize = 4;
 
 fn config(key: &TestKey) -> ConfigDir {
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(key)
 }
 
 /// The shipped envoy.yaml with the claimgate cluster spread over `replicas`, health-checked

@@ -20,12 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config() -> (ConfigDir, TestKey) {
     let key = TestKey::generate(Kind::Es256, "k1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
+    let dir = fixture_config(&key);
     (dir, key)
 }
 

@@ -287,6 +287,17 @@ routes:
     role: viewer
 "#;
 
+/// The shared fixture (`FIXTURE_*`) in a new directory, its SSO `test-idp` trusting `key` alone.
+pub fn fixture_config(key: &TestKey) -> ConfigDir {
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[key]));
+    dir.write("sso.yaml", &sso_yaml(&format!("[{}]", key.alg())));
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    dir.write("resources.yaml", FIXTURE_RESOURCES);
+    dir.write("routes.yaml", FIXTURE_ROUTES);
+    dir
+}
+
 /// The server running in this process.
 pub struct TestServer {
     pub grpc: SocketAddr,
