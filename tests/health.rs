@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use claimgate::provider::ProviderOptions;
-use claimgate::reload::ReloadOptions;
 use common::provider::{Mode, Provider};
 use common::*;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -49,7 +48,7 @@ async fn health_is_serving_exactly_when_readyz_is_200_and_follows_it() {
         timeout: Duration::from_secs(2),
         ..ProviderOptions::default()
     };
-    let server = TestServer::start_full(dir.path(), ReloadOptions::default(), opts).await;
+    let server = TestServer::builder(dir.path()).provider(opts).start().await;
     let mut client = health_client(&server).await;
 
     let (status, body) = server.http_get("/readyz").await;

@@ -5,7 +5,6 @@ mod common;
 use std::time::Duration;
 
 use claimgate::provider::ProviderOptions;
-use claimgate::reload::ReloadOptions;
 use common::provider::{Mode, Provider};
 use common::*;
 use serde_json::json;
@@ -41,7 +40,7 @@ fn jwks_uri_config(idp: &Provider, algorithms: &str) -> ConfigDir {
 }
 
 async fn start(dir: &ConfigDir, opts: ProviderOptions) -> TestServer {
-    TestServer::start_full(dir.path(), ReloadOptions::default(), opts).await
+    TestServer::builder(dir.path()).provider(opts).start().await
 }
 
 fn token_for(key: &TestKey, issuer: &str) -> String {
