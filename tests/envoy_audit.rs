@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::envoy::{EnvoyStack, Seen};
 use common::*;
@@ -85,22 +85,17 @@ impl Stack {
 
 /// The decision log's line with this id, waited for (bounded).
 async fn log_line(path: &Path, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let find = || {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let found = text
+        let line = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .find(|l| l["decision_id"] == id);
-        if let Some(line) = found {
-            return line;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no decision log line has id {id}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (line, text)
+    };
+    eventually(Duration::from_secs(10), || async { find().0.is_some() }).await;
+    let (line, text) = find();
+    line.unwrap_or_else(|| panic!("no decision log line has id {id}:\n{text}"))
 }
 
 #[tokio::test]

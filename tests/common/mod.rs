@@ -420,6 +420,20 @@ impl TestServer {
         (status, resp.text().await.unwrap())
     }
 
+    /// `/readyz`'s body once it answers 200; panics with the last body after 10s.
+    pub async fn ready_body(&self) -> String {
+        let last = std::cell::RefCell::new(String::new());
+        let ready = eventually(std::time::Duration::from_secs(10), || async {
+            let (status, body) = self.http_get("/readyz").await;
+            *last.borrow_mut() = body;
+            status == 200
+        })
+        .await;
+        let last = last.into_inner();
+        assert!(ready, "never ready: {last}");
+        last
+    }
+
     /// The value of one unlabelled or fully labelled metric line, e.g. `claimgate_config_generation`.
     pub async fn metric(&self, series: &str) -> Option<f64> {
         let (_, body) = self.http_get("/metrics").await;
