@@ -328,12 +328,14 @@ where
     }
 }
 
-/// `claimgate serve --config DIR` with the output plain (no colour codes) for the log readers.
+/// `claimgate serve --config DIR` with the output plain (no colour codes) and at info level
+/// at least, whatever the caller's environment says, for the log readers.
 pub fn serve_command(config_dir: &Path) -> Command {
     let mut cmd = Command::new(super::bin());
     cmd.arg("serve")
         .arg("--config")
         .arg(config_dir)
+        .env("CLAIMGATE_LOG", "info")
         .env("NO_COLOR", "1");
     cmd
 }
