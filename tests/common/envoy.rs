@@ -229,7 +229,7 @@ impl EnvoyConfig {
             .collect();
         cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = Yaml::Sequence(endpoints);
         cluster["health_checks"] = serde_yaml::from_str(
-            "- { timeout: 0.25s, interval: 0.25s, no_traffic_interval: 0.25s, unhealthy_threshold: 1, healthy_threshold: 1, grpc_health_check: { service_name: envoy.service.auth.v3.Authorization } }",
+            "- { timeout: 1s, interval: 0.25s, no_traffic_interval: 0.25s, unhealthy_threshold: 1, healthy_threshold: 1, grpc_health_check: { service_name: envoy.service.auth.v3.Authorization } }",
         )
         .unwrap();
         let ext_authz = self
@@ -239,7 +239,9 @@ impl EnvoyConfig {
             .expect("envoy.yaml's ingress has ext_authz");
         // The shipped 0.25s suits a release build; debug builds sharing two cores with other
         // tests can be slower than that for reasons that have nothing to do with a replica.
-        ext_authz["typed_config"]["grpc_service"]["timeout"] = Yaml::from("1s");
+        // A refused or dying replica is still seen at once: it answers NOT_SERVING, resets or
+        // refuses, none of which waits for these timeouts.
+        ext_authz["typed_config"]["grpc_service"]["timeout"] = Yaml::from("2s");
         ext_authz["typed_config"]["grpc_service"]["retry_policy"] = serde_yaml::from_str(
             r#"
 retry_on: connect-failure,refused-stream,unavailable,reset,cancelled
