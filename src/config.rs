@@ -462,7 +462,7 @@ pub fn parse_texts(
                     Ok(_) => {
                         let (line, col) = e
                             .location()
-                            .map(|l| (l.line(), l.column()))
+                            .map(|l| marks::within(text, l.line(), l.column()))
                             .unwrap_or((1, 1));
                         (line, col, strip_location(&e.to_string()))
                     }
