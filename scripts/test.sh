@@ -48,3 +48,6 @@ if cargo tree --locked --no-default-features --features rust-crypto -e normal --
 fi
 cargo test --locked
 cargo run -q --locked -- test --config config config/tests
+# Each fuzz target for 20 seconds from its committed seeds (nightly and cargo-fuzz are installed
+# when missing); scripts/fuzz.sh without --smoke runs them for longer.
+scripts/fuzz.sh --smoke

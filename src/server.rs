@@ -30,4 +30,4 @@ pub mod tls;
 /// Listener wiring and graceful shutdown.
 pub mod wiring;
 
-pub use wiring::{shutdown_signal, Bound, ServeError, ServeOptions};
+pub use wiring::{shutdown_signal, Bound, ServeArgs, ServeError, ServeOptions};

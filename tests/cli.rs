@@ -2,11 +2,10 @@
 
 mod common;
 
-use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::free_port;
+use common::process::{serve_refusing, try_get, wait_for_serving, ChildGuard, ANY_PORT};
 use common::*;
 use serde_json::json;
 
@@ -318,82 +317,42 @@ fn serve_refuses_a_bad_config_before_binding_any_port() {
         "broken.yaml",
         "external_identities:\n  - name: a\n    sso_fqn: nope\n",
     );
-    let grpc = free_port();
-    let http = free_port();
-    let (code, _, err) = run(&[
-        "serve",
-        "--config",
-        dir.path().to_str().unwrap(),
-        "--grpc-addr",
-        &format!("127.0.0.1:{grpc}"),
-        "--http-addr",
-        &format!("127.0.0.1:{http}"),
-    ]);
+    // The test holds both ports: had serve tried to bind one, it would fail with
+    // "cannot listen" instead of naming the configuration's error.
+    let (code, err) = serve_refusing(dir.path(), &[]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("broken.yaml:3:14: error: sso_fqn \"nope\""),
         "{err}"
     );
-    // The ports were never taken.
-    std::net::TcpListener::bind(("127.0.0.1", grpc)).unwrap();
-    std::net::TcpListener::bind(("127.0.0.1", http)).unwrap();
+    assert!(!err.contains("cannot listen"), "{err}");
 }
 
-#[test]
-fn serve_runs_the_example_config_and_drains_on_sigterm() {
-    let grpc = free_port();
-    let http = free_port();
-    let mut child = Command::new(bin())
-        .args(["serve", "--config", &example_config()])
+#[tokio::test]
+async fn serve_runs_the_example_config_and_drains_on_sigterm() {
+    let logs = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--config", &example_config()])
         // The example trusts the committed development key, which only a demo may.
         .env("CLAIMGATE_DEV", "true")
-        .env("CLAIMGATE_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
-        .env("CLAIMGATE_HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut ready = false;
-    while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", http)) {
-            use std::io::Write as _;
-            let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-            let mut resp = String::new();
-            let _ = s.read_to_string(&mut resp);
-            if resp.starts_with("HTTP/1.1 200") {
-                ready = true;
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let pid = child.id().to_string();
-    let kill = |sig: &str| {
-        Command::new("kill").args([sig, &pid]).status().unwrap();
+        .env("CLAIMGATE_GRPC_ADDR", ANY_PORT)
+        .env("CLAIMGATE_HTTP_ADDR", ANY_PORT)
+        .env("NO_COLOR", "1");
+    let mut child = ChildGuard::spawn("claimgate", cmd, logs.path()).unwrap();
+    let http = match wait_for_serving(&mut child).await {
+        Ok(bound) => bound.http,
+        Err(why) => panic!("serve did not bind: {why:?}\n{}", child.logs()),
     };
-    if !ready {
-        kill("-KILL");
-        panic!("serve did not become ready");
-    }
-    kill("-TERM");
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            kill("-KILL");
-            panic!("serve did not stop on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let ready = eventually(Duration::from_secs(20), || async {
+        matches!(try_get(http, "/readyz").await, Ok(r) if r.status == 200)
+    })
+    .await;
+    assert!(ready, "serve did not become ready\n{}", child.logs());
+    child.signal("-TERM");
+    let Some(status) = child.exited_within(Duration::from_secs(20)).await else {
+        panic!("serve did not stop on SIGTERM\n{}", child.logs());
     };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = child.stderr();
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("configuration loaded"), "{err}");
     assert!(err.contains("shutting down"), "{err}");
@@ -1258,4 +1217,43 @@ fn a_format_set_for_validate_in_the_environment_does_not_break_test_or_diff() {
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
     }
+}
+
+#[test]
+fn serve_flag_defaults_are_the_library_defaults() {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: claimgate::server::ServeArgs,
+    }
+    // Each default is written twice (the flag and `Default`): they must not drift apart.
+    let opts = Serve::parse_from(["serve", "--config", "x"]).args.options();
+    assert_eq!(
+        opts.connections,
+        claimgate::server::listener::ConnectionOptions::default()
+    );
+    let reload = claimgate::server::reload::ReloadOptions::default();
+    assert_eq!(
+        (opts.reload.debounce, opts.reload.poll, opts.reload.timeout),
+        (reload.debounce, reload.poll, reload.timeout)
+    );
+    let provider = claimgate::server::provider::ProviderOptions::default();
+    assert_eq!(
+        (
+            opts.provider.refresh,
+            opts.provider.refetch_min_interval,
+            opts.provider.refetch_wait,
+            opts.provider.connect_timeout,
+            opts.provider.timeout,
+        ),
+        (
+            provider.refresh,
+            provider.refetch_min_interval,
+            provider.refetch_wait,
+            provider.connect_timeout,
+            provider.timeout,
+        )
+    );
+    assert!(opts.tls.is_none() && opts.decision_log.is_none());
 }

@@ -21,14 +21,8 @@ fn secret_file() -> (ConfigDir, String) {
 
 /// A small valid configuration with a key of its own.
 fn config() -> ConfigDir {
-    let dir = ConfigDir::new();
     let key = TestKey::generate(Kind::Es256, "k1");
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yaml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(&key)
 }
 
 fn link(target: &str, link: &Path) {

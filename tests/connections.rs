@@ -22,13 +22,7 @@ const BOUND: Duration = Duration::from_secs(20);
 
 fn config() -> ConfigDir {
     let key = TestKey::generate(Kind::Es256, "k1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(&key)
 }
 
 /// Read until claimgate closes the connection (end of stream or reset); everything it sent

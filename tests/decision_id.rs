@@ -8,12 +8,7 @@ use serde_json::json;
 
 async fn server() -> (ConfigDir, TestServer, TestKey) {
     let key = TestKey::generate(Kind::Rs256, "rsa-1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[RS256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yaml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
+    let dir = fixture_config(&key);
     let server = TestServer::start(dir.path()).await;
     (dir, server, key)
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::process::Claimgate;
 use common::*;
@@ -14,12 +14,7 @@ use serde_json::{json, Value};
 
 fn config() -> (ConfigDir, TestKey) {
     let key = TestKey::generate(Kind::Rs256, "rsa-1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[RS256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yaml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
+    let dir = fixture_config(&key);
     (dir, key)
 }
 
@@ -37,14 +32,11 @@ fn log_lines(path: &Path) -> Vec<Value> {
 
 /// Wait (bounded) until the log at `path` has `n` lines.
 async fn wait_for_lines(path: &Path, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let lines = log_lines(path);
-        if lines.len() >= n || Instant::now() > deadline {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        log_lines(path).len() >= n
+    })
+    .await;
+    log_lines(path)
 }
 
 fn by_id<'a>(lines: &'a [Value], id: &str) -> &'a Value {
@@ -126,10 +118,7 @@ async fn every_decision_is_one_line_under_the_id_its_caller_was_given_and_rotati
     let rotated = logs.path().join("decisions.log.1");
     std::fs::rename(&path, &rotated).unwrap();
     server.signal("-USR1");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), || async { path.exists() }).await;
     let after = ask(&mut c, check("GET", "/healthz", &[])).await;
     let lines = wait_for_lines(&path, 1).await;
     assert_eq!(lines.len(), 1, "{}", server.logs());
@@ -162,10 +151,10 @@ async fn allows_can_be_sampled_away_but_denials_are_always_written() {
         .await;
     }
     let denied = ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[])).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.stdout().lines().count() < 1 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        server.stdout().lines().count() >= 1
+    })
+    .await;
     let out = server.stdout();
     let lines: Vec<Value> = out
         .lines()
@@ -182,10 +171,10 @@ async fn the_config_digest_is_the_whole_sha256_in_the_log_and_on_readyz() {
     let server = Claimgate::start_with(dir.path(), &["--decision-log", "-"]).await;
     let mut c = server.client().await;
     ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[])).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.stdout().lines().count() < 1 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        server.stdout().lines().count() >= 1
+    })
+    .await;
     let out = server.stdout();
     let line: Value = serde_json::from_str(out.lines().next().unwrap_or_default()).unwrap();
     let digest = line["config_digest"].as_str().unwrap_or_default();
@@ -413,11 +402,11 @@ async fn a_decision_log_that_cannot_be_written_never_stops_the_server_and_is_rep
         let a = ask(&mut c, check("GET", "/v1/models/acme/llama/x", &[])).await;
         assert_eq!(a.reason(), "missing_token");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.metric("claimgate_decision_log_dropped_total").await != Some(20.0) {
-        assert!(Instant::now() < deadline, "{}", server.logs());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let dropped = eventually(Duration::from_secs(10), || async {
+        server.metric("claimgate_decision_log_dropped_total").await == Some(20.0)
+    })
+    .await;
+    assert!(dropped, "{}", server.logs());
     assert_eq!(
         server
             .metric("claimgate_decision_log_write_errors_total")

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{free_port, localhost, try_get, wait_until, ChildGuard, Claimgate};
+use common::process::{
+    serve_command, serving_addrs, try_get, wait_for_serving, wait_until, ChildGuard, Claimgate,
+    Serving, ANY_PORT,
+};
 use common::provider::Provider;
 use common::*;
 use serde_json::json;
@@ -643,15 +646,21 @@ async fn the_base_alone_denies_every_request_and_says_why() {
     let docs = documents(&render("base"));
     let dir = mount_config(&docs);
     let logs = tempfile::tempdir().unwrap();
-    let (grpc, http) = (localhost(free_port()), localhost(free_port()));
-    let mut cmd = Command::new(bin());
-    cmd.arg("serve")
-        .arg("--config")
-        .arg(dir.path())
-        .arg(format!("--grpc-addr={grpc}"))
-        .arg(format!("--http-addr={http}"))
-        .env("NO_COLOR", "1");
+    let mut cmd = serve_command(dir.path());
+    cmd.arg(format!("--grpc-addr={ANY_PORT}"))
+        .arg(format!("--http-addr={ANY_PORT}"));
     let mut process = ChildGuard::spawn("claimgate", cmd, logs.path()).unwrap();
+    let bound = wait_for_serving(&mut process).await;
+    let Ok(Serving {
+        grpc: Some(grpc),
+        http,
+    }) = bound
+    else {
+        panic!(
+            "serve did not bind TCP ports: {bound:?}\n{}",
+            process.logs()
+        );
+    };
     let answering = wait_until(&mut process, || async move {
         try_get(http, "/readyz").await.is_ok()
     })
@@ -882,7 +891,6 @@ async fn serve_writes_no_file_so_a_read_only_root_filesystem_suffices() {
     );
     let out = tempfile::tempdir().unwrap();
     let trace = out.path().join("trace");
-    let (grpc, http) = (localhost(free_port()), localhost(free_port()));
     let strace = Command::new("strace")
         .args(["-f", "-qq", "-o"])
         .arg(&trace)
@@ -891,8 +899,8 @@ async fn serve_writes_no_file_so_a_read_only_root_filesystem_suffices() {
         .arg("serve")
         .arg("--config")
         .arg(dir.path())
-        .arg(format!("--grpc-addr={grpc}"))
-        .arg(format!("--http-addr={http}"))
+        .arg(format!("--grpc-addr={ANY_PORT}"))
+        .arg(format!("--http-addr={ANY_PORT}"))
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(out.path().join("stderr")).unwrap())
@@ -900,6 +908,24 @@ async fn serve_writes_no_file_so_a_read_only_root_filesystem_suffices() {
         .unwrap_or_else(|e| panic!("strace is needed to watch the binary's file writes: {e}"));
     let mut strace = Reap(strace);
     let log = || std::fs::read_to_string(out.path().join("stderr")).unwrap_or_default();
+    let mut bound = None;
+    let serving = eventually(Duration::from_secs(30), || {
+        bound = serving_addrs(&log());
+        std::future::ready(bound.is_some())
+    })
+    .await;
+    assert!(
+        serving,
+        "serve did not log the addresses it bound\n{}",
+        log()
+    );
+    let Some(Serving {
+        grpc: Some(grpc),
+        http,
+    }) = bound
+    else {
+        panic!("serve did not bind TCP ports\n{}", log());
+    };
     let ready = eventually(Duration::from_secs(30), || async {
         matches!(try_get(http, "/readyz").await, Ok(r) if r.status == 200)
     })

@@ -6,7 +6,6 @@
 mod common;
 
 use claimgate::core::decision::Enforcement;
-use claimgate::server::ServeOptions;
 use common::*;
 use serde_json::json;
 
@@ -32,11 +31,10 @@ fn bearer(t: &str) -> String {
 }
 
 async fn start(dir: &ConfigDir, enforcement: Enforcement) -> TestServer {
-    TestServer::start_options(ServeOptions {
-        enforcement,
-        ..serve_options(dir.path())
-    })
-    .await
+    TestServer::builder(dir.path())
+        .enforcement(enforcement)
+        .start()
+        .await
 }
 
 fn metadata(a: &Answer) -> &std::collections::HashMap<String, String> {

@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::envoy::{Echo, Envoy, EnvoyConfig, Seen};
-use common::process::Claimgate;
+use common::envoy::{EnvoyStack, Seen};
 use common::*;
 use serde_json::{json, Value};
 
@@ -51,49 +50,32 @@ routes:
     role: manager
 ";
 
+/// The three processes, with claimgate's decision log in `log`.
 struct Stack {
-    key: TestKey,
+    inner: EnvoyStack,
     log: PathBuf,
-    envoy: Envoy,
-    _claimgate: Claimgate,
-    upstream: Echo,
-    _config: ConfigDir,
     _logs: tempfile::TempDir,
 }
 
 impl Stack {
     async fn start() -> Stack {
-        let key = TestKey::generate(Kind::Es256, "e2e-1");
-        let config = ConfigDir::new();
-        config.write("jwks.json", &jwks(&[&key]));
-        config.write("sso.yaml", &sso_yaml("[ES256]"));
-        config.write("identities.yaml", IDENTITIES);
-        config.write("resources.yaml", RESOURCES);
-        config.write("routes.yaml", ROUTES);
         let logs = tempfile::tempdir().unwrap();
         let log = logs.path().join("decisions.log");
-        let claimgate =
-            Claimgate::start_with(config.path(), &["--decision-log", log.to_str().unwrap()]).await;
-        let upstream = Echo::start().await;
-        let envoy = Envoy::start(
-            EnvoyConfig::shipped()
-                .cluster_endpoint("claimgate", claimgate.grpc)
-                .cluster_endpoint("upstream", upstream.addr),
-        )
-        .await;
+        let flags = ["--decision-log", log.to_str().unwrap()];
+        let inner =
+            EnvoyStack::launch([IDENTITIES, RESOURCES, ROUTES], &flags, |cfg, claimgate| {
+                cfg.cluster_endpoint("claimgate", claimgate.grpc)
+            })
+            .await;
         Stack {
-            key,
+            inner,
             log,
-            envoy,
-            _claimgate: claimgate,
-            upstream,
-            _config: config,
             _logs: logs,
         }
     }
 
     fn reader(&self) -> String {
-        let t = self.key.sign(&claims(
+        let t = self.inner.key.sign(&claims(
             "repo:acme/docs",
             json!({"repository": "acme/docs"}),
         ));
@@ -103,22 +85,17 @@ impl Stack {
 
 /// The decision log's line with this id, waited for (bounded).
 async fn log_line(path: &Path, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let find = || {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let found = text
+        let line = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .find(|l| l["decision_id"] == id);
-        if let Some(line) = found {
-            return line;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no decision log line has id {id}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (line, text)
+    };
+    eventually(Duration::from_secs(10), || async { find().0.is_some() }).await;
+    let (line, text) = find();
+    line.unwrap_or_else(|| panic!("no decision log line has id {id}:\n{text}"))
 }
 
 #[tokio::test]
@@ -129,10 +106,11 @@ async fn a_dry_run_resource_lets_a_wrong_role_through_and_logs_it_while_its_enfo
     let path = "/v1/workspaces/prod/deploy";
 
     let reply = stack
+        .inner
         .envoy
         .request("POST", path, &[("authorization", &auth)])
         .await;
-    assert_eq!(reply.status, 200, "{reply:?}\n{}", stack.envoy.logs());
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", stack.inner.envoy.logs());
     let seen = Seen::parse(&reply.body);
     let upstream: Vec<(&str, Vec<&str>)> = seen.claimgate_headers().into_iter().collect();
     assert_eq!(
@@ -156,6 +134,7 @@ async fn a_dry_run_resource_lets_a_wrong_role_through_and_logs_it_while_its_enfo
     );
     assert_eq!(line["request"]["path"], path);
     stack
+        .inner
         .envoy
         .access_log_line(&[
             path,
@@ -167,6 +146,7 @@ async fn a_dry_run_resource_lets_a_wrong_role_through_and_logs_it_while_its_enfo
     // The same identity's wrong role on the enforcing resource next to it.
     let path = "/v1/models/acme/llama-70b/weights";
     let reply = stack
+        .inner
         .envoy
         .request("POST", path, &[("authorization", &auth)])
         .await;
@@ -174,7 +154,7 @@ async fn a_dry_run_resource_lets_a_wrong_role_through_and_logs_it_while_its_enfo
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(body["reason"], "insufficient_role");
     assert_eq!(
-        stack.upstream.requests(),
+        stack.inner.upstream.requests(),
         1,
         "the denial never reached the upstream"
     );
@@ -191,6 +171,7 @@ async fn a_dry_run_resource_lets_a_wrong_role_through_and_logs_it_while_its_enfo
     assert_eq!(line["result"]["status"], 403);
     assert_eq!(line["result"]["dry_run"], false);
     stack
+        .inner
         .envoy
         .access_log_line(&[
             path,
@@ -204,7 +185,7 @@ async fn a_dry_run_resource_lets_a_wrong_role_through_and_logs_it_while_its_enfo
 async fn the_decision_id_of_an_anonymous_denial_is_the_same_for_the_client_the_log_and_envoy() {
     let stack = Stack::start().await;
     let path = "/v1/models/acme/llama-70b/info";
-    let reply = stack.envoy.request("GET", path, &[]).await;
+    let reply = stack.inner.envoy.request("GET", path, &[]).await;
     assert_eq!(reply.status, 401, "{reply:?}");
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     let id = body["decision_id"]
@@ -218,6 +199,7 @@ async fn the_decision_id_of_an_anonymous_denial_is_the_same_for_the_client_the_l
     let request_id = line["request"]["request_id"].as_str().unwrap();
     assert_eq!(body["request_id"], request_id);
     stack
+        .inner
         .envoy
         .access_log_line(&[
             path,

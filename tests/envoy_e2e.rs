@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::envoy::{Echo, Envoy, EnvoyConfig, Seen, HEADER_MUTATION_FILTER};
+use common::envoy::{Envoy, EnvoyConfig, EnvoyStack, Seen, HEADER_MUTATION_FILTER};
 use common::process::{Claimgate, HttpReply};
 use common::*;
 use serde_json::{json, Value};
@@ -65,13 +65,7 @@ routes:
 const MODEL_INFO: &str = "/v1/models/acme/llama-70b/info";
 
 /// The three processes and the configuration behind them; dropping it kills them all.
-struct Stack {
-    key: TestKey,
-    envoy: Envoy,
-    claimgate: Claimgate,
-    upstream: Echo,
-    _config: ConfigDir,
-}
+type Stack = EnvoyStack;
 
 impl Stack {
     /// The shipped envoy.yaml as it is.
@@ -93,27 +87,7 @@ impl Stack {
         flags: &[&str],
         edit: impl FnOnce(EnvoyConfig, &Claimgate) -> EnvoyConfig,
     ) -> Stack {
-        let key = TestKey::generate(Kind::Es256, "e2e-1");
-        let config = ConfigDir::new();
-        config.write("jwks.json", &jwks(&[&key]));
-        config.write("sso.yaml", &sso_yaml("[ES256]"));
-        config.write("identities.yaml", IDENTITIES);
-        config.write("resources.yaml", RESOURCES);
-        config.write("routes.yaml", ROUTES);
-        let claimgate = Claimgate::start_with(config.path(), flags).await;
-        let upstream = Echo::start().await;
-        let envoy = Envoy::start(edit(
-            EnvoyConfig::shipped().cluster_endpoint("upstream", upstream.addr),
-            &claimgate,
-        ))
-        .await;
-        Stack {
-            key,
-            envoy,
-            claimgate,
-            upstream,
-            _config: config,
-        }
+        EnvoyStack::launch([IDENTITIES, RESOURCES, ROUTES], flags, edit).await
     }
 
     fn token(&self, sub: &str, extra: Value) -> String {
@@ -631,15 +605,17 @@ async fn the_readme_quickstart_works_on_the_example_config_and_the_demo_upstream
     // The example trusts the committed development key: the README's command passes --dev.
     let claimgate =
         Claimgate::start_with(&std::path::Path::new(root).join("config"), &["--dev"]).await;
-    // The upstream cluster must name the demo listener's port, so that one is chosen up front.
-    let envoy = Envoy::start_on_free_ports(|| {
-        let demo_port = common::process::free_port();
+    // The upstream cluster must name the demo listener's port, so that one is held up front
+    // until Envoy has bound it too.
+    let demo = common::process::hold_port();
+    let envoy = Envoy::start(
         EnvoyConfig::shipped()
-            .listener_port("demo_upstream", demo_port)
+            .listener_port("demo_upstream", demo.port)
             .cluster_endpoint("claimgate", claimgate.grpc)
-            .cluster_endpoint("upstream", ([127, 0, 0, 1], demo_port).into())
-    })
+            .cluster_endpoint("upstream", ([127, 0, 0, 1], demo.port).into()),
+    )
     .await;
+    drop(demo);
     let out = std::process::Command::new(bin())
         .current_dir(root)
         .args([

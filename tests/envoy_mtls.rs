@@ -74,13 +74,7 @@ async fn mtls_claimgate(config: &Path, dir: &Path) -> Claimgate {
 }
 
 fn config(key: &TestKey) -> ConfigDir {
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(key)
 }
 
 async fn health_flags(envoy: &Envoy) -> String {

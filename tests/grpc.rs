@@ -996,11 +996,7 @@ async fn a_percent_encoded_letter_digit_or_unreserved_mark_matches_no_route() {
 #[tokio::test]
 async fn the_example_configs_public_route_cannot_be_borrowed_with_dot_dot_semicolon() {
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let server = TestServer::start_options(claimgate::server::ServeOptions {
-        dev: true,
-        ..serve_options(&config)
-    })
-    .await;
+    let server = TestServer::builder(&config).dev().start().await;
     let mut c = server.client().await;
     let a = ask(
         &mut c,
@@ -1078,11 +1074,10 @@ async fn with_allow_metadata_decision_id_an_allow_keeps_its_headers_and_only_the
             sso_yaml("[RS256]")
         ),
     );
-    let server = TestServer::start_options(claimgate::server::ServeOptions {
-        allow_metadata: claimgate::server::service::AllowMetadata::DecisionId,
-        ..serve_options(dir.path())
-    })
-    .await;
+    let server = TestServer::builder(dir.path())
+        .allow_metadata(claimgate::server::service::AllowMetadata::DecisionId)
+        .start()
+        .await;
     let mut c = server.client().await;
     let t = key.sign(&claims("run-1", json!({})));
     let a = ask(

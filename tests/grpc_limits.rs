@@ -29,13 +29,7 @@ const RESOURCE_EXHAUSTED: &str = "8";
 
 fn config() -> ConfigDir {
     let key = TestKey::generate(Kind::Es256, "k1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(&key)
 }
 
 async fn h2_connection(addr: SocketAddr) -> SendRequest<Bytes> {

@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use claimgate::server::provider::ProviderOptions;
-use claimgate::server::reload::ReloadOptions;
 use common::provider::{Mode, Provider};
 use common::*;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -49,7 +48,7 @@ async fn health_is_serving_exactly_when_readyz_is_200_and_follows_it() {
         timeout: Duration::from_secs(2),
         ..ProviderOptions::default()
     };
-    let server = TestServer::start_full(dir.path(), ReloadOptions::default(), opts).await;
+    let server = TestServer::builder(dir.path()).provider(opts).start().await;
     let mut client = health_client(&server).await;
 
     let (status, body) = server.http_get("/readyz").await;
@@ -110,12 +109,7 @@ async fn health_is_serving_exactly_when_readyz_is_200_and_follows_it() {
 #[tokio::test]
 async fn a_server_with_local_keys_is_serving_from_its_first_health_check() {
     let key = TestKey::generate(Kind::Es256, "k1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
+    let dir = fixture_config(&key);
     let server = TestServer::start(dir.path()).await;
     let mut client = health_client(&server).await;
     assert_eq!(server.http_get("/readyz").await.0, 200);

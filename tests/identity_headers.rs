@@ -33,12 +33,7 @@ fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
         let key = TestKey::generate(Kind::Rs256, "rsa-1");
-        let dir = ConfigDir::new();
-        dir.write("jwks.json", &jwks(&[&key]));
-        dir.write("sso.yaml", &sso_yaml("[RS256]"));
-        dir.write("identities.yaml", FIXTURE_IDENTITIES);
-        dir.write("resources.yaml", FIXTURE_RESOURCES);
-        dir.write("routes.yaml", FIXTURE_ROUTES);
+        let dir = fixture_config(&key);
         let snapshot = claimgate::core::load::load(dir.path())
             .expect("fixture loads")
             .snapshot;

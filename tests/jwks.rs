@@ -5,7 +5,6 @@ mod common;
 use std::time::Duration;
 
 use claimgate::server::provider::ProviderOptions;
-use claimgate::server::reload::ReloadOptions;
 use common::provider::{Mode, Provider};
 use common::*;
 use serde_json::json;
@@ -41,7 +40,7 @@ fn jwks_uri_config(idp: &Provider, algorithms: &str) -> ConfigDir {
 }
 
 async fn start(dir: &ConfigDir, opts: ProviderOptions) -> TestServer {
-    TestServer::start_full(dir.path(), ReloadOptions::default(), opts).await
+    TestServer::builder(dir.path()).provider(opts).start().await
 }
 
 fn token_for(key: &TestKey, issuer: &str) -> String {
@@ -59,21 +58,6 @@ async fn outcome(server: &TestServer, token: &str) -> (u16, String) {
             a.reason().to_string()
         },
     )
-}
-
-async fn wait_ready(server: &TestServer) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = server.http_get("/readyz").await;
-        if status == 200 {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never ready: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// REST plus an identity of another SSO.
@@ -102,7 +86,7 @@ async fn discovery_finds_the_keys_and_a_foreign_issuer_is_refused() {
     );
     dir.write("rest.yaml", &rest_with("liar-bot", "liar-idp"));
     let server = start(&dir, ProviderOptions::default()).await;
-    let body = wait_ready(&server).await;
+    let body = server.ready_body().await;
     assert!(body.contains("liar-idp"), "{body}");
     assert!(!body.contains("remote-idp"), "{body}");
     assert_eq!(
@@ -132,7 +116,7 @@ async fn a_rotated_key_is_fetched_once_and_a_removed_key_stops_verifying() {
     let dir = jwks_uri_config(&idp, "[RS256]");
     // Background refresh is slow here: only the unknown kid may cause the second fetch.
     let server = start(&dir, ProviderOptions::default()).await;
-    wait_ready(&server).await;
+    server.ready_body().await;
     assert_eq!(
         outcome(&server, &token_for(&old, ISSUER)).await,
         (200, String::new())
@@ -155,7 +139,7 @@ async fn a_rotated_key_is_fetched_once_and_a_removed_key_stops_verifying() {
 
     // The old key is removed at the provider: after the next refresh it stops verifying.
     let server = start(&dir, fast(300)).await;
-    wait_ready(&server).await;
+    server.ready_body().await;
     assert_eq!(
         outcome(&server, &token_for(&old, ISSUER)).await,
         (200, String::new())
@@ -185,7 +169,7 @@ async fn a_flood_of_random_kids_costs_the_provider_at_most_one_refetch() {
         ..ProviderOptions::default()
     };
     let server = start(&dir, opts).await;
-    wait_ready(&server).await;
+    server.ready_body().await;
     let payload = claims("ci", json!({})).to_string();
     const TASKS: usize = 8;
     const PER_TASK: usize = 1250;
@@ -229,7 +213,7 @@ async fn provider_outages_keep_the_last_good_keys() {
     let idp = Provider::start(jwks(&[&key])).await;
     let dir = jwks_uri_config(&idp, "[ES256]");
     let server = start(&dir, fast(200)).await;
-    wait_ready(&server).await;
+    server.ready_body().await;
     let token = token_for(&key, ISSUER);
     let failures = r#"claimgate_jwks_refreshes_total{result="failure",sso="remote-idp"}"#;
     for mode in [
@@ -299,7 +283,7 @@ async fn symmetric_and_weak_keys_are_never_used() {
     let idp = Provider::start(set).await;
     let dir = jwks_uri_config(&idp, "[RS256]");
     let server = start(&dir, ProviderOptions::default()).await;
-    wait_ready(&server).await;
+    server.ready_body().await;
     assert_eq!(
         server
             .metric(r#"claimgate_jwks_keys{sso="remote-idp"}"#)
@@ -381,7 +365,7 @@ async fn startup_with_one_provider_down_waits_for_both_then_serves_the_healthy_o
         outcome(&server, &token_for(&flaky_key, "https://flaky.test.local")).await,
         (503, "not_ready".to_string())
     );
-    let body = wait_ready(&server).await;
+    let body = server.ready_body().await;
     assert!(
         body.contains("flaky-idp") && body.contains("unknown_key"),
         "{body}"
@@ -425,7 +409,7 @@ async fn a_reload_that_keeps_the_key_source_keeps_the_keys_without_refetching() 
     let idp = Provider::start(jwks(&[&key])).await;
     let dir = jwks_uri_config(&idp, "[ES256]");
     let server = start(&dir, ProviderOptions::default()).await;
-    wait_ready(&server).await;
+    server.ready_body().await;
     let token = token_for(&key, ISSUER);
     assert_eq!(outcome(&server, &token).await, (200, String::new()));
     assert_eq!(idp.jwks_fetches(), 1);
@@ -504,7 +488,7 @@ async fn discovery_over_https_loads_keys_only_from_a_provider_whose_certificate_
     let token = token_for(&key, &idp.issuer());
 
     let untrusting = start(&dir, ProviderOptions::default()).await;
-    let body = wait_ready(&untrusting).await;
+    let body = untrusting.ready_body().await;
     assert!(body.contains("remote-idp"), "{body}");
     assert_eq!(
         outcome(&untrusting, &token).await,
@@ -518,7 +502,7 @@ async fn discovery_over_https_loads_keys_only_from_a_provider_whose_certificate_
     untrusting.stop().await;
 
     let trusting = start(&dir, trusting_test_ca()).await;
-    let body = wait_ready(&trusting).await;
+    let body = trusting.ready_body().await;
     assert!(!body.contains("remote-idp"), "{body}");
     assert_eq!(outcome(&trusting, &token).await, (200, String::new()));
     assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
@@ -535,7 +519,7 @@ async fn an_https_issuer_cannot_send_its_keys_over_plain_http() {
     idp.point_jwks_uri_at(&plain.jwks_uri());
     let dir = discovery_config(&idp, "[ES256]");
     let server = start(&dir, trusting_test_ca()).await;
-    let body = wait_ready(&server).await;
+    let body = server.ready_body().await;
     assert!(
         body.contains("remote-idp") && body.contains("https"),
         "{body}"
@@ -561,7 +545,7 @@ async fn a_loopback_http_issuer_may_name_a_loopback_http_jwks_uri() {
     idp.point_jwks_uri_at(&keys.jwks_uri());
     let dir = discovery_config(&idp, "[ES256]");
     let server = start(&dir, ProviderOptions::default()).await;
-    wait_ready(&server).await;
+    server.ready_body().await;
     assert_eq!(
         outcome(&server, &token_for(&key, &idp.issuer())).await,
         (200, String::new())
@@ -576,7 +560,7 @@ async fn a_refetch_of_the_same_keys_keeps_the_tokens_they_verified_cached() {
     let idp = Provider::start(jwks(&[&key])).await;
     let dir = jwks_uri_config(&idp, "[EdDSA]");
     let server = start(&dir, ProviderOptions::default()).await;
-    wait_ready(&server).await;
+    server.ready_body().await;
     let token = key.sign(&claims("ci", json!({})));
     for _ in 0..2 {
         assert_eq!(outcome(&server, &token).await, (200, String::new()));
@@ -615,10 +599,9 @@ async fn key_urls_are_shown_without_their_credentials_on_readyz_and_in_logs() {
         format!("{scheme}://keyuser:hunter2pw@{rest}?access_token=t0ps3cr3t&x=1")
     };
     let refusing = with_secrets(&idp.jwks_uri());
-    let closed = with_secrets(&format!(
-        "http://{}/keys",
-        common::process::localhost(common::process::free_port())
-    ));
+    // Port 1 (tcpmux): a privileged port nothing listens on here and no test can take, so
+    // the connection is refused without a port picked, released and raced for.
+    let closed = with_secrets("http://127.0.0.1:1/keys");
     let dir = ConfigDir::new();
     dir.write(
         "sso.yaml",

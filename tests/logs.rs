@@ -7,18 +7,12 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, localhost};
+use common::process::ANY_PORT;
 use common::*;
 
 fn config() -> ConfigDir {
     let key = TestKey::generate(Kind::Es256, "k1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yaml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(&key)
 }
 
 /// Run `serve` with stderr to a file (not a terminal) and no NO_COLOR, until it has logged
@@ -28,8 +22,7 @@ fn serve_stderr(dir: &ConfigDir, extra: &[&str], lines: usize) -> String {
     let err_path = out.path().join("stderr");
     let mut child = Command::new(bin())
         .args(["serve", "--config", dir.path().to_str().unwrap()])
-        .args(["--grpc-addr", &localhost(free_port()).to_string()])
-        .args(["--http-addr", &localhost(free_port()).to_string()])
+        .args(["--grpc-addr", ANY_PORT, "--http-addr", ANY_PORT])
         .args(extra)
         .env_remove("NO_COLOR")
         .env("CLAIMGATE_LOG", "debug")

@@ -4,7 +4,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::pki::TestCa;
 use common::provider::Provider;
@@ -18,21 +17,6 @@ fn sso(issuer: &str, source: &str, ca_file: Option<&str>) -> String {
         .map(|f| format!("    ca_file: {f}\n"))
         .unwrap_or_default();
     format!("sso_integrations:\n  - name: corp-idp\n    type: oidc\n    issuer: {issuer}\n    audiences: [{AUDIENCE}]\n    {source}\n    algorithms: [ES256]\n{ca}")
-}
-
-async fn ready_body(server: &TestServer) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = server.http_get("/readyz").await;
-        if status == 200 {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never ready: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn outcome(server: &TestServer, token: &str) -> (u16, String) {
@@ -58,7 +42,7 @@ async fn a_provider_behind_a_private_ca_is_trusted_with_ca_file_and_refused_with
         without.write("sso.yaml", &sso(&idp.issuer(), &source, None));
         without.write("rest.yaml", REST);
         let server = TestServer::start(without.path()).await;
-        let body = ready_body(&server).await;
+        let body = server.ready_body().await;
         assert!(
             body.contains("corp-idp"),
             "{source}: the failed SSO is named: {body}"
@@ -74,7 +58,7 @@ async fn a_provider_behind_a_private_ca_is_trusted_with_ca_file_and_refused_with
         );
         with.write("rest.yaml", REST);
         let server = TestServer::start(with.path()).await;
-        let body = ready_body(&server).await;
+        let body = server.ready_body().await;
         assert!(!body.contains("corp-idp"), "{source}: {body}");
         assert_eq!(
             outcome(&server, &token).await,

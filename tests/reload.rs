@@ -237,10 +237,7 @@ async fn git_sync_swaps_take_effect(prefix: &str) {
         ),
     ];
     let config = root.path().join("config").join(prefix);
-    let server = TestServer::start_options(claimgate::server::ServeOptions {
-        config_dir: config.clone(),
-        ..serve_options(&config)
-    });
+    let server = TestServer::builder(&config).start();
     let mut server = Some(server);
     let mut running = None;
     for (hash, resources, want) in commits {
@@ -448,7 +445,7 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
         poll: Duration::from_secs(30),
         ..ReloadOptions::default()
     };
-    let server = TestServer::start_with(dir.path(), fast).await;
+    let server = TestServer::builder(dir.path()).reload(fast).start().await;
     let mut c = server.client().await;
     let requests = [("POST", "/a"), ("GET", "/a"), ("GET", "/b")];
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::envoy::{Echo, Envoy, EnvoyConfig, Seen};
-use common::process::{free_port, http, localhost, Claimgate};
+use common::process::{http, localhost, Claimgate};
 use common::*;
 use serde_json::json;
 
@@ -20,13 +20,7 @@ const RUN: Duration = Duration::from_secs(9);
 const WORKERS: usize = 4;
 
 fn config(key: &TestKey) -> ConfigDir {
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(key)
 }
 
 /// The shipped envoy.yaml with the claimgate cluster spread over `replicas`, health-checked
@@ -61,13 +55,16 @@ async fn checks_of(replica: &Claimgate) -> f64 {
 async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_unallowed() {
     let key = TestKey::generate(Kind::Es256, "k1");
     let dir = config(&key);
-    let addrs: Vec<_> = (0..3)
-        .map(|_| (localhost(free_port()), localhost(free_port())))
-        .collect();
     let mut replicas = Vec::new();
-    for (grpc, http) in &addrs {
-        replicas.push(Some(Claimgate::start_at(dir.path(), *grpc, *http).await));
+    for _ in 0..3 {
+        let any = localhost(0);
+        replicas.push(Some(Claimgate::start_at(dir.path(), any, any).await));
     }
+    let addrs: Vec<_> = replicas
+        .iter()
+        .flatten()
+        .map(|r| (r.grpc, r.http))
+        .collect();
     let upstream = Echo::start().await;
     let grpc_addrs: Vec<_> = addrs.iter().map(|(g, _)| *g).collect();
     let envoy = Envoy::start(envoy_config(&grpc_addrs, &upstream)).await;
@@ -149,6 +146,8 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
     let down_at = start.elapsed();
     assert!(marked_down, "Envoy marks the killed replica down");
     tokio::time::sleep((RUN * 2 / 3).saturating_sub(start.elapsed())).await;
+    // Envoy's static config names the killed replica's address, so it comes back on the same
+    // ports: the one place a test binds a port that another process held.
     let (grpc, http_addr) = addrs[victim];
     let restarted = Claimgate::start_at(dir.path(), grpc, http_addr).await;
     let back = eventually(Duration::from_secs(10), || async {
@@ -239,8 +238,8 @@ async fn a_rolling_config_change_under_load_answers_every_check_from_one_generat
     }
     let mut replicas = Vec::new();
     for d in &dirs {
-        let (grpc, http) = (localhost(free_port()), localhost(free_port()));
-        replicas.push(Claimgate::start_at(d.path(), grpc, http).await);
+        let any = localhost(0);
+        replicas.push(Claimgate::start_at(d.path(), any, any).await);
     }
     let upstream = Echo::start().await;
     let grpc_addrs: Vec<_> = replicas.iter().map(|r| r.grpc).collect();

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::process::{free_port, Claimgate};
+use common::process::{serve_refusing, Claimgate};
 use common::provider::{remote_config, Provider};
 use common::*;
 use serde_json::{json, Value};
@@ -46,24 +46,6 @@ fn config_with_key_file(key_file: &str, keys: &[&TestKey]) -> ConfigDir {
     dir
 }
 
-/// `serve` on `dir` (free ports) run to its end: exit code and stderr.
-fn serve_to_the_end(dir: &Path, extra: &[&str]) -> (i32, String) {
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let http = format!("127.0.0.1:{}", free_port());
-    let mut args = vec![
-        "serve",
-        "--config",
-        dir.to_str().unwrap(),
-        "--grpc-addr",
-        &grpc,
-        "--http-addr",
-        &http,
-    ];
-    args.extend_from_slice(extra);
-    let (code, _, err) = run(&args);
-    (code, err)
-}
-
 async fn status(c: &Claimgate, token: &str) -> (u16, String) {
     let mut client = c.client().await;
     let a = ask(&mut client, check_bearer("GET", "/a", token)).await;
@@ -73,7 +55,7 @@ async fn status(c: &Claimgate, token: &str) -> (u16, String) {
 #[test]
 fn serve_refuses_the_example_config_without_dev_naming_the_sso_and_the_key_file() {
     let dir = example_config_copy();
-    let (code, err) = serve_to_the_end(dir.path(), &[]);
+    let (code, err) = serve_refusing(dir.path(), &[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("sso.yaml:9:16: error: SSO dev-oidc trusts the development key committed in claimgate's repository (kid \"dev-rsa-1\" in keys/dev-jwks.json)"),
@@ -87,7 +69,7 @@ fn a_renamed_copy_of_the_development_key_under_another_kid_is_refused_too() {
     let other = TestKey::generate(Kind::Rs256, "partner-1");
     let copy = dev_key("partner-2026");
     let dir = config_with_key_file("trusted/partner-keys.json", &[&other, &copy]);
-    let (code, err) = serve_to_the_end(dir.path(), &[]);
+    let (code, err) = serve_refusing(dir.path(), &[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("SSO test-idp trusts the development key"),
@@ -266,7 +248,7 @@ fn a_public_hosting_issuer_never_trusts_a_key_file_unless_pinned_keys() {
             out.contains("use discovery: true instead of jwks_file"),
             "{issuer}: {out}"
         );
-        let (code, err) = serve_to_the_end(dir.path(), &[]);
+        let (code, err) = serve_refusing(dir.path(), &[]);
         assert_eq!(code, 1, "{issuer}: {err}");
         assert!(err.contains("discovery: true"), "{issuer}: {err}");
 

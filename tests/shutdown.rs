@@ -24,13 +24,7 @@ use tonic_health::pb::HealthCheckRequest;
 const SLACK: Duration = Duration::from_secs(5);
 
 fn config(key: &TestKey) -> ConfigDir {
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
-    dir
+    fixture_config(key)
 }
 
 #[tokio::test]

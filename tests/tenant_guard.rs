@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::process::free_port;
+use common::process::serve_refusing;
 use common::*;
 
 /// A directory with an SSO for `issuer` and one identity with `claims` (YAML lines).
@@ -77,17 +77,7 @@ fn serve_refuses_an_unpinned_identity_of_github_actions() {
         "https://token.actions.githubusercontent.com",
         "      sub: {like: \"repo:acme*\"}\n",
     );
-    let grpc = free_port();
-    let http = free_port();
-    let (code, _, err) = run(&[
-        "serve",
-        "--config",
-        dir.path().to_str().unwrap(),
-        "--grpc-addr",
-        &format!("127.0.0.1:{grpc}"),
-        "--http-addr",
-        &format!("127.0.0.1:{http}"),
-    ]);
+    let (code, err) = serve_refusing(dir.path(), &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("does not pin the tenant"), "{err}");
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use claimgate::server::tls::TlsFiles;
-use claimgate::server::{Bound, ServeError, ServeOptions};
+use claimgate::server::{Bound, ServeError};
 use common::pki::{client_config, tls_client, tls_connect, Served, TestCa};
 use common::*;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
@@ -20,20 +20,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config() -> (ConfigDir, TestKey) {
     let key = TestKey::generate(Kind::Es256, "k1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
+    let dir = fixture_config(&key);
     (dir, key)
 }
 
-fn options(config: &Path, tls: TlsFiles) -> ServeOptions {
-    ServeOptions {
-        tls: Some(tls),
-        ..serve_options(config)
-    }
+fn options(config: &Path, tls: TlsFiles) -> TestServerBuilder {
+    TestServer::builder(config).tls(tls)
 }
 
 /// A server certificate and client CA of `ca` written to `dir`, as mTLS files.
@@ -61,10 +53,11 @@ async fn a_client_with_a_certificate_of_the_client_ca_gets_its_checks_answered_o
     let (dir, key) = config();
     let tls_dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("mesh CA");
-    let server = TestServer::start_options(options(
+    let server = options(
         dir.path(),
         mtls_files(&ca, tls_dir.path(), Duration::from_secs(10)),
-    ))
+    )
+    .start()
     .await;
     let identity = ca.client("envoy", false);
     let served = Served::default();
@@ -115,18 +108,17 @@ async fn a_tls_handshake_or_http2_preface_that_never_comes_is_closed_after_the_h
     let (dir, key) = config();
     let tls_dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("mesh CA");
-    let server = TestServer::start_options(ServeOptions {
-        connections: claimgate::server::listener::ConnectionOptions {
-            handshake_timeout: Duration::from_secs(1),
-            // Longer than the bound: only the handshake timeout can close these in time.
-            idle_timeout: Duration::from_secs(120),
-            ..Default::default()
-        },
-        ..options(
-            dir.path(),
-            mtls_files(&ca, tls_dir.path(), Duration::from_secs(10)),
-        )
+    let server = options(
+        dir.path(),
+        mtls_files(&ca, tls_dir.path(), Duration::from_secs(10)),
+    )
+    .connections(claimgate::server::listener::ConnectionOptions {
+        handshake_timeout: Duration::from_secs(1),
+        // Longer than the bound: only the handshake timeout can close these in time.
+        idle_timeout: Duration::from_secs(120),
+        ..Default::default()
     })
+    .start()
     .await;
     let bound = Duration::from_secs(20);
     let read_to_end = |mut s: Box<dyn tokio::io::AsyncRead + Unpin + Send>| async move {
@@ -177,10 +169,11 @@ async fn clients_without_a_certificate_with_another_cas_or_an_expired_one_are_re
     let tls_dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("mesh CA");
     let other = TestCa::new("someone else's CA");
-    let server = TestServer::start_options(options(
+    let server = options(
         dir.path(),
         mtls_files(&ca, tls_dir.path(), Duration::from_secs(10)),
-    ))
+    )
+    .start()
     .await;
 
     let good = ca.client("envoy", false);
@@ -228,7 +221,7 @@ async fn a_server_certificate_rotated_in_place_under_load_is_served_to_new_conne
     let ca = TestCa::new("mesh CA");
     let files = mtls_files(&ca, tls_dir.path(), Duration::from_millis(100));
     let first = std::fs::read(&files.cert).unwrap();
-    let server = TestServer::start_options(options(dir.path(), files.clone())).await;
+    let server = options(dir.path(), files.clone()).start().await;
     let identity = ca.client("envoy", false);
     let config = client_config(&ca.pem(), Some(&identity));
     let served = Served::default();
@@ -342,7 +335,7 @@ async fn serve_refuses_to_start_with_tls_files_that_do_not_make_a_pair() {
     let files = mtls_files(&ca, tls_dir.path(), Duration::from_secs(10));
     // The key of another certificate.
     std::fs::write(&files.key, ca.server("other").key).unwrap();
-    let err = Bound::bind(&options(dir.path(), files.clone()))
+    let err = Bound::bind(&options(dir.path(), files.clone()).into_options())
         .await
         .err()
         .expect("a mismatched key is refused");
@@ -351,7 +344,7 @@ async fn serve_refuses_to_start_with_tls_files_that_do_not_make_a_pair() {
     assert!(text.contains("tls.key") && text.contains("pair"), "{text}");
 
     std::fs::remove_file(&files.cert).unwrap();
-    let err = Bound::bind(&options(dir.path(), files))
+    let err = Bound::bind(&options(dir.path(), files).into_options())
         .await
         .err()
         .expect("a missing certificate is refused");

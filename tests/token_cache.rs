@@ -259,7 +259,10 @@ async fn repeated_checks_with_one_token_are_counted_as_hits() {
 #[tokio::test]
 async fn a_server_without_a_token_cache_counts_no_hits() {
     let s = setup(5);
-    let server = TestServer::start_with_token_cache(s.dir.path(), 0).await;
+    let server = TestServer::builder(s.dir.path())
+        .token_cache(0)
+        .start()
+        .await;
     let mut c = server.client().await;
     let token = s.rsa.sign(&bot_claims());
     for _ in 0..5 {
@@ -284,12 +287,14 @@ struct Pair {
 
 impl Pair {
     async fn start(s: &Setup) -> Pair {
-        let on = TestServer::start_with_token_cache(
-            s.dir.path(),
-            claimgate::core::token_cache::DEFAULT_ENTRIES,
-        )
-        .await;
-        let off = TestServer::start_with_token_cache(s.dir.path(), 0).await;
+        let on = TestServer::builder(s.dir.path())
+            .token_cache(claimgate::core::token_cache::DEFAULT_ENTRIES)
+            .start()
+            .await;
+        let off = TestServer::builder(s.dir.path())
+            .token_cache(0)
+            .start()
+            .await;
         let (c_on, c_off) = (on.client().await, off.client().await);
         Pair {
             on,

@@ -247,6 +247,19 @@ pub struct RouteSpec {
     pub case_insensitive: bool,
 }
 
+/// The names of a configuration file's top-level sections, as diagnostics locate them.
+pub mod section {
+    /// `sso_integrations`: who issues the tokens.
+    pub const SSO_INTEGRATIONS: &str = "sso_integrations";
+    /// `external_identities`: the identities tokens are selected into.
+    pub const EXTERNAL_IDENTITIES: &str = "external_identities";
+    /// `resources`: who holds which role on what.
+    pub const RESOURCES: &str = "resources";
+    /// `routes`: requests to resources and roles.
+    pub const ROUTES: &str = "routes";
+}
+
+/// One file of the configuration; its field names are the [`section`] names.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileDoc {
@@ -363,7 +376,7 @@ impl Config {
     /// `file:line:col` of the name of the external identity `name`.
     pub fn identity_place(&self, name: &str) -> Option<String> {
         let origin = self.identity_origin(name)?;
-        Some(self.place(origin, "external_identities", Some("name")))
+        Some(self.place(origin, section::EXTERNAL_IDENTITIES, Some("name")))
     }
 
     /// The path of a key file named `rel` in the configuration: relative to the directory.
@@ -449,7 +462,7 @@ pub fn parse_texts(
                     Ok(_) => {
                         let (line, col) = e
                             .location()
-                            .map(|l| (l.line(), l.column()))
+                            .map(|l| marks::within(text, l.line(), l.column()))
                             .unwrap_or((1, 1));
                         (line, col, strip_location(&e.to_string()))
                     }

@@ -159,6 +159,19 @@ impl Enforcement {
     }
 }
 
+/// A spelling that is not `enforce` or `dry_run`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not enforce or dry_run")]
+pub struct UnknownEnforcement(pub String);
+
+impl std::str::FromStr for Enforcement {
+    type Err = UnknownEnforcement;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Enforcement::parse(s).ok_or_else(|| UnknownEnforcement(s.to_owned()))
+    }
+}
+
 /// The Authorization header as found in the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials<'a> {
@@ -300,7 +313,38 @@ pub enum Decision {
     Deny(Deny),
 }
 
+/// The kind of answer a decision is, as metrics and logs label it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionKind {
+    /// Let through.
+    Allow,
+    /// Refused.
+    Deny,
+    /// A denial let through by dry run.
+    DryRunDeny,
+}
+
+impl DecisionKind {
+    /// The label: `allow`, `deny` or `dry_run_deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Allow => "allow",
+            DecisionKind::Deny => "deny",
+            DecisionKind::DryRunDeny => "dry_run_deny",
+        }
+    }
+}
+
 impl Decision {
+    /// Which kind of answer this is.
+    pub fn kind(&self) -> DecisionKind {
+        match self {
+            Decision::Allow(Allow::DryRun(_)) => DecisionKind::DryRunDeny,
+            Decision::Allow(_) => DecisionKind::Allow,
+            Decision::Deny(_) => DecisionKind::Deny,
+        }
+    }
+
     /// A denial with a detail.
     pub fn deny(reason: Reason, detail: impl Into<String>, token_sent: bool) -> Decision {
         Decision::Deny(Deny {

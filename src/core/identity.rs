@@ -20,7 +20,7 @@ mod pattern;
 pub use condition::Condition;
 pub use index::Index;
 pub use overlap::{array_claim, Overlap, ARRAY_CLAIMS};
-pub use pattern::{Pattern, PatternError, MAX_PATTERN_BYTES, MAX_WILDCARDS};
+pub use pattern::{Pattern, PatternError, Shared, MAX_PATTERN_BYTES, MAX_WILDCARDS};
 
 /// Where a claim is read from the token payload.
 #[derive(Debug, Clone, PartialEq)]

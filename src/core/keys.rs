@@ -140,6 +140,19 @@ impl Alg {
     }
 }
 
+/// An algorithm name that is unknown, `none` or HMAC.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("algorithm {0:?} is not supported")]
+pub struct UnsupportedAlg(pub String);
+
+impl std::str::FromStr for Alg {
+    type Err = UnsupportedAlg;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Alg::parse(name).ok_or_else(|| UnsupportedAlg(name.to_owned()))
+    }
+}
+
 /// A set of algorithms, as a bit set so the request path never allocates for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AlgSet(u16);

@@ -8,6 +8,7 @@
 //! `claimgate explain` uses it, so what it shows is what the server did; [`decide`] runs it
 //! with [`NoObserver`], a zero-sized type whose empty methods compile away.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::core::decision::{
@@ -106,13 +107,41 @@ impl Observer for DenialObserver {
 /// Resource names up to this long are filled in without a heap allocation.
 const RESOURCE_BUF: usize = 256;
 
+/// What the request asks for, as read from Envoy's context_extensions or the route table.
 enum Wanted<'r, 'p> {
     Resource(&'p str, Role),
     Routed(RouteMatch<'r, 'p>, &'r ResourceTemplate, Role),
-    Missing(&'static str),
-    Invalid(String),
     Public(usize),
+    Aimless(Aimless),
+}
+
+/// Why a request names no target: its denial (`no_route`) says so once the caller is
+/// authenticated.
+enum Aimless {
+    /// No route matches the request.
     Unrouted,
+    /// Envoy's context_extensions name no usable target (or enforcement): why.
+    Unnamed(Cow<'static, str>),
+}
+
+/// The target of a request once resolved: a resource and the role it needs, or why none.
+enum Aim<'a> {
+    Target(&'a str, Role),
+    Aimless(Aimless),
+}
+
+impl<'a> Aim<'a> {
+    fn target(&self) -> Option<(&'a str, Role)> {
+        match *self {
+            Aim::Target(resource, role) => Some((resource, role)),
+            Aim::Aimless(_) => None,
+        }
+    }
+}
+
+/// A request that names no usable target, for `why`.
+fn unnamed<'r, 'p>(why: Cow<'static, str>) -> Wanted<'r, 'p> {
+    Wanted::Aimless(Aimless::Unnamed(why))
 }
 
 /// Decide one request against one snapshot at time `now` (seconds since the epoch).
@@ -170,30 +199,31 @@ fn decide_with<O: Observer>(
     let wanted = match (req.ext_resource, req.ext_role) {
         (Some(resource), Some(role)) => match Role::parse(role) {
             Some(role) if !resource.is_empty() => Wanted::Resource(resource, role),
-            Some(_) => Wanted::Invalid("context_extensions resource is empty".into()),
-            None => Wanted::Invalid(format!(
-                "context_extensions role {role:?} is not viewer, editor or manager"
-            )),
+            Some(_) => unnamed("context_extensions resource is empty".into()),
+            None => unnamed(
+                format!("context_extensions role {role:?} is not viewer, editor or manager").into(),
+            ),
         },
-        (Some(_), None) => Wanted::Missing("context_extensions names a resource but no role"),
-        (None, Some(_)) => Wanted::Missing("context_extensions names a role but no resource"),
+        (Some(_), None) => unnamed("context_extensions names a resource but no role".into()),
+        (None, Some(_)) => unnamed("context_extensions names a role but no resource".into()),
         (None, None) => match snap
             .router
             .find_observed(req.method, req.host, req.path, obs)
         {
-            None => Wanted::Unrouted,
+            None => Wanted::Aimless(Aimless::Unrouted),
             Some(m) => match &m.route.target {
                 Target::Public => Wanted::Public(m.index),
                 Target::Protected { resource, role } => Wanted::Routed(m, resource, *role),
             },
         },
     };
-    let wanted = match req.ext_enforcement.map(Enforcement::parse) {
-        Some(None) => Wanted::Invalid(format!(
-            "context_extensions enforcement {:?} is not enforce or dry_run",
-            req.ext_enforcement.unwrap_or_default()
-        )),
-        _ => wanted,
+    let (wanted, ext) = match req.ext_enforcement.map(str::parse::<Enforcement>) {
+        Some(Err(e)) => (
+            unnamed(format!("context_extensions enforcement {e}").into()),
+            None,
+        ),
+        Some(Ok(ext)) => (wanted, Some(ext)),
+        None => (wanted, None),
     };
     if let Wanted::Public(route) = wanted {
         return Decision::Allow(Allow::Public { route });
@@ -202,8 +232,8 @@ fn decide_with<O: Observer>(
     // the request's denials; a templated resource is filled into a stack buffer.
     let mut buf = [0u8; RESOURCE_BUF];
     let heap;
-    let (target, unrouted) = match wanted {
-        Wanted::Resource(r, role) => (Some((r, role)), None),
+    let aim = match wanted {
+        Wanted::Resource(r, role) => Aim::Target(r, role),
         Wanted::Routed(m, template, role) => {
             let resource = match template.literal() {
                 Some(r) => r,
@@ -215,21 +245,23 @@ fn decide_with<O: Observer>(
                     }
                 },
             };
-            (Some((resource, role)), None)
+            Aim::Target(resource, role)
         }
-        other => (None, Some(other)),
+        // Answered above, before the token is read.
+        Wanted::Public(_) => Aim::Aimless(Aimless::Unrouted),
+        Wanted::Aimless(why) => Aim::Aimless(why),
     };
+    let target = aim.target();
     // The stricter wins: an explicit `enforce` from Envoy's route or on the resource
     // enforces, whatever the other (or `serve --enforcement dry_run`) says; otherwise a
     // `dry_run` from either lets denials through.
-    let ext = req.ext_enforcement.and_then(Enforcement::parse);
     let configured = target.and_then(|(resource, _)| snap.enforcement(resource));
     let enforced = target.is_some()
         && (ext == Some(Enforcement::Enforce) || configured == Some(Enforcement::Enforce));
     let dry_run = target.is_some()
         && !enforced
         && (ext == Some(Enforcement::DryRun) || configured == Some(Enforcement::DryRun));
-    let mut decision = authorize(snap, req, now, obs, cache, target, unrouted, dry_run);
+    let mut decision = authorize(snap, req, now, obs, cache, aim, dry_run);
     // A denial names what the request targeted when dry run or the decision log needs it.
     if let Decision::Deny(d) = &mut decision {
         d.dry_run = dry_run;
@@ -244,15 +276,13 @@ fn decide_with<O: Observer>(
 /// Authenticate the token and look the binding of the request's `target` up. A denial at the
 /// binding names the identity when dry run may let it through (`dry_run`) or the observer
 /// records denials.
-#[allow(clippy::too_many_arguments)]
 fn authorize<O: Observer>(
     snap: &Snapshot,
     req: &Request<'_>,
     now: u64,
     obs: &mut O,
     cache: Option<&TokenCache>,
-    target: Option<(&str, Role)>,
-    unrouted: Option<Wanted<'_, '_>>,
+    aim: Aim<'_>,
     dry_run: bool,
 ) -> Decision {
     let token = match req.credentials {
@@ -316,13 +346,15 @@ fn authorize<O: Observer>(
             )
         }
     };
-    let Some((resource, required)) = target else {
-        let why = match unrouted {
-            Some(Wanted::Missing(why)) => why.to_owned(),
-            Some(Wanted::Invalid(why)) => why,
-            _ => format!("no route matches {} {}", req.method, path_only(req.path)),
-        };
-        return Decision::deny(Reason::NoRoute, why, true);
+    let (resource, required) = match aim {
+        Aim::Target(resource, required) => (resource, required),
+        Aim::Aimless(Aimless::Unnamed(why)) => {
+            return Decision::deny(Reason::NoRoute, why, true);
+        }
+        Aim::Aimless(Aimless::Unrouted) => {
+            let why = format!("no route matches {} {}", req.method, path_only(req.path));
+            return Decision::deny(Reason::NoRoute, why, true);
+        }
     };
     let binding = snap.binding(resource, identity_index);
     let held = binding.map(|(_, role)| role);

@@ -32,3 +32,16 @@ impl Role {
         }
     }
 }
+
+/// A spelling that names no role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not viewer, editor or manager")]
+pub struct UnknownRole(pub String);
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::parse(s).ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}

@@ -17,9 +17,13 @@ use crate::core::role::Role;
 mod normalize;
 mod template;
 
-use normalize::{config_host, flaw};
+use normalize::{config_host, decoded, decoded_literal, flaw};
 pub use normalize::{normalized_host, normalized_path};
 use template::{parse_resource, parse_template};
+
+/// Why a literal segment whose percent-encodings decode to no text is refused.
+const NOT_UTF8: &str =
+    "its percent-encodings decode to bytes that are not UTF-8 (requests are compared decoded)";
 
 /// Most variables one template may capture.
 pub const MAX_VARS: usize = 8;
@@ -232,7 +236,9 @@ impl Route {
                         } else if let Some(why) = flaw(s) {
                             Err(err("path_prefix", format!("segment {s:?}: {why}")))
                         } else {
-                            Ok(Box::from(s))
+                            decoded_literal(s).ok_or_else(|| {
+                                err("path_prefix", format!("segment {s:?}: {NOT_UTF8}"))
+                            })
                         }
                     })
                     .collect::<Result<_, _>>()?;
@@ -326,12 +332,19 @@ impl Route {
         self.case_insensitive
     }
 
-    /// A request segment against a literal of the template or prefix.
+    /// A request segment against a literal of the template or prefix (stored decoded): the
+    /// segment is read decoded, as the upstream reads it, so no spelling of the literal
+    /// misses it for a looser route.
     fn lit_eq(&self, seg: &str, lit: &str) -> bool {
-        if self.case_insensitive {
-            seg.eq_ignore_ascii_case(lit)
-        } else {
-            seg == lit
+        let mut seg = decoded(seg);
+        let mut lit = lit.bytes();
+        loop {
+            match (seg.next(), lit.next()) {
+                (None, None) => return true,
+                (Some(a), Some(b))
+                    if a == b || (self.case_insensitive && a.eq_ignore_ascii_case(&b)) => {}
+                _ => return false,
+            }
         }
     }
 

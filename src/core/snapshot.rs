@@ -182,6 +182,20 @@ impl Snapshot {
     pub fn is_empty(&self) -> bool {
         self.ssos.is_empty() && self.router.routes().is_empty()
     }
+
+    /// Whether this snapshot can answer checks: it is a configuration, and every SSO that
+    /// verifies tokens has finished its first key load. `/readyz` and the gRPC health
+    /// service both answer with this.
+    pub fn is_ready(&self) -> bool {
+        !self.is_empty() && self.awaiting_keys().next().is_none()
+    }
+
+    /// The SSOs that verify tokens and whose first key load has not finished.
+    pub fn awaiting_keys(&self) -> impl Iterator<Item = &Sso> {
+        self.ssos
+            .iter()
+            .filter(|s| !s.login_enabled && !s.keys_loaded())
+    }
 }
 
 /// Why an empty configuration ([`Snapshot::is_empty`]) is not ready, and how to supply one:

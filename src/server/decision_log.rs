@@ -51,6 +51,44 @@ impl Sink {
     }
 }
 
+impl std::str::FromStr for Sink {
+    type Err = std::convert::Infallible;
+
+    fn from_str(arg: &str) -> Result<Self, Self::Err> {
+        Ok(Sink::parse(arg))
+    }
+}
+
+/// The `serve` flags of the decision log.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DecisionLogArgs {
+    /// Write one JSON line per decision to this file (`-`: stdout); reopened on SIGUSR1.
+    #[arg(long, env = "CLAIMGATE_DECISION_LOG")]
+    pub decision_log: Option<Sink>,
+    /// The share of allows written to the decision log (0..1); denials are always written.
+    #[arg(long, env = "CLAIMGATE_DECISION_LOG_ALLOW_RATE", default_value_t = 1.0, value_parser = parse_rate)]
+    pub decision_log_allow_rate: f64,
+}
+
+impl DecisionLogArgs {
+    /// The decision log's options; `None` when no log was asked for.
+    pub fn options(self) -> Option<Options> {
+        self.decision_log.map(|sink| Options {
+            sink,
+            allow_rate: self.decision_log_allow_rate,
+            queue: QUEUE,
+        })
+    }
+}
+
+/// A share from 0 to 1.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
+}
+
 /// How the decision log is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {

@@ -23,7 +23,6 @@ use tonic_health::server::{HealthReporter, HealthService};
 use tonic_health::{pb, ServingStatus};
 
 use crate::core::store::Store;
-use crate::server::http::readiness;
 use crate::server::metrics::Metrics;
 
 /// How often readiness is recomputed.
@@ -33,7 +32,7 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub const SERVICES: [&str; 2] = ["", "envoy.service.auth.v3.Authorization"];
 
 fn status(store: &Store) -> ServingStatus {
-    if readiness(&store.load()).0 {
+    if store.load().is_ready() {
         ServingStatus::Serving
     } else {
         ServingStatus::NotServing

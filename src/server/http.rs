@@ -258,19 +258,21 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     (status, body)
 }
 
-/// Whether `/readyz` answers 200 for this snapshot, and its body. The gRPC health service
-/// follows the same answer.
-pub fn readiness(snap: &Snapshot) -> (bool, String) {
+/// Whether `/readyz` answers 200 for this snapshot ([`Snapshot::is_ready`]), and its body.
+fn readiness(snap: &Snapshot) -> (bool, String) {
     if snap.is_empty() {
         return (false, format!("not ready: {NO_CONFIGURATION}\n"));
     }
-    let mut loading = Vec::new();
+    if !snap.is_ready() {
+        let loading: Vec<&str> = snap.awaiting_keys().map(|s| &*s.name).collect();
+        let body = format!(
+            "not ready: waiting for the first key load of {}\n",
+            loading.join(", ")
+        );
+        return (false, body);
+    }
     let mut notes = String::new();
     for sso in snap.ssos.iter().filter(|s| !s.login_enabled) {
-        if !sso.keys_loaded() {
-            loading.push(&*sso.name);
-            continue;
-        }
         if let Some(key) = sso.keys.load().keys().iter().find(|k| k.is_dev_key()) {
             notes.push_str(&format!(
                 "sso {}: trusts the development key committed in claimgate's repository ({}, --dev): anyone can sign its tokens; not for production\n",
@@ -290,13 +292,6 @@ pub fn readiness(snap: &Snapshot) -> (bool, String) {
                 sso.name
             ));
         }
-    }
-    if !loading.is_empty() {
-        let body = format!(
-            "not ready: waiting for the first key load of {}\n",
-            loading.join(", ")
-        );
-        return (false, body);
     }
     let body = format!(
         "ready: configuration generation {} ({})\n{notes}",

@@ -40,37 +40,78 @@ mod socket;
 pub use socket::{Acceptor, ListenAddr, ListenAddrError, Socket};
 
 /// Limits and timeouts of the connections on both ports, and how long a shutdown may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// The doc line of each field is its `serve` flag's help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct ConnectionOptions {
-    /// Most connections open at once on the gRPC port.
+    /// Most open connections on the gRPC port; more wait until one closes.
+    #[arg(long, env = "CLAIMGATE_GRPC_MAX_CONNECTIONS", default_value_t = 4096)]
     pub grpc_max_connections: usize,
-    /// Most connections open at once on the HTTP port.
+    /// Most open connections on the HTTP port; more wait until one closes.
+    #[arg(long, env = "CLAIMGATE_HTTP_MAX_CONNECTIONS", default_value_t = 128)]
     pub http_max_connections: usize,
-    /// A connection with no bytes read or written for this long is closed (both ports).
+    /// Close a connection (either port) on which nothing was read or written for this long.
+    #[arg(long, env = "CLAIMGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
-    /// An HTTP/1 request head must arrive in full within this, counted from when the
-    /// connection starts waiting for it (so it also bounds the wait between keep-alive requests).
+    /// An HTTP request head must arrive in full within this (also the keep-alive wait).
+    #[arg(long, env = "CLAIMGATE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub http_header_timeout: Duration,
-    /// HTTP/2 PING interval on the gRPC port when the peer sends nothing.
+    /// Send an HTTP/2 PING on a gRPC connection that has been quiet this long.
+    #[arg(long, env = "CLAIMGATE_GRPC_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub grpc_keepalive_interval: Duration,
-    /// A gRPC connection whose PING is not answered within this is closed.
+    /// Close a gRPC connection whose PING is not answered within this.
+    #[arg(long, env = "CLAIMGATE_GRPC_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub grpc_keepalive_timeout: Duration,
     /// Idle time before TCP keepalive probes start (both ports).
+    #[arg(long, env = "CLAIMGATE_TCP_KEEPALIVE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub tcp_keepalive: Duration,
-    /// A new connection's handshake (gRPC: TLS and the HTTP/2 preface; HTTP: its first byte)
-    /// must arrive within this.
+    /// A new connection's handshake (gRPC: TLS and the HTTP/2 preface; HTTP: the first
+    /// byte of a request) must arrive within this, or the connection is closed.
+    #[arg(long, env = "CLAIMGATE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
-    /// Most concurrent HTTP/2 streams (checks) per gRPC connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    /// Most concurrent checks (HTTP/2 streams) per gRPC connection.
+    #[arg(
+        long,
+        env = "CLAIMGATE_GRPC_MAX_CONCURRENT_STREAMS",
+        default_value_t = 100
+    )]
     pub grpc_max_concurrent_streams: u32,
-    /// Largest gRPC message accepted, in bytes; a longer one is refused with RESOURCE_EXHAUSTED.
+    /// Largest check request accepted (bytes, or with KiB/MiB); raise it when Envoy's
+    /// ext_authz sends request bodies (with_request_body.max_request_bytes).
+    #[arg(long, env = "CLAIMGATE_GRPC_MAX_MESSAGE_SIZE", default_value = "256KiB", value_parser = parse_size)]
     pub grpc_max_message_size: usize,
-    /// Most checks being received or decided at once over all gRPC connections; more are
-    /// refused with RESOURCE_EXHAUSTED. Bounds memory: this times the message size.
+    /// Most checks being received or decided at once; more are refused (RESOURCE_EXHAUSTED).
+    #[arg(long, env = "CLAIMGATE_MAX_IN_FLIGHT_CHECKS", default_value_t = 512)]
     pub max_in_flight_checks: usize,
-    /// After SIGTERM, keep serving this long with `/readyz` 503 before draining.
+    /// After SIGTERM, keep serving this long with /readyz 503 before draining.
+    #[arg(long, env = "CLAIMGATE_SHUTDOWN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     pub shutdown_delay: Duration,
-    /// The drain (in-flight checks, open connections) is cut short after this.
+    /// Stop waiting for in-flight checks and open connections this long into the drain.
+    #[arg(long, env = "CLAIMGATE_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+}
+
+/// A size in bytes: `262144`, `256KiB` or `1MiB`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let scale = match unit {
+        "" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "{s:?}: the unit is KiB or MiB (or none, for bytes)"
+            ))
+        }
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{s:?} is not a size like 262144, 256KiB or 1MiB"))
 }
 
 impl Default for ConnectionOptions {

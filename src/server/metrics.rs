@@ -12,7 +12,7 @@ use prometheus::{
 };
 
 use crate::core::counters::Counters;
-use crate::core::decision::{Allow, Decision, Reason};
+use crate::core::decision::{Allow, Decision, DecisionKind, Reason};
 
 /// Every metric claimgate exports.
 #[derive(Clone)]
@@ -307,15 +307,15 @@ impl Metrics {
             reloads.with_label_values(&[result]);
         }
         Metrics {
-            allowed: checks.with_label_values(&["allow", "allowed"]),
-            allowed_public: checks.with_label_values(&["allow", "public"]),
+            allowed: checks.with_label_values(&[DecisionKind::Allow.as_str(), "allowed"]),
+            allowed_public: checks.with_label_values(&[DecisionKind::Allow.as_str(), "public"]),
             denied: Reason::ALL
                 .iter()
-                .map(|r| checks.with_label_values(&["deny", r.code()]))
+                .map(|r| checks.with_label_values(&[DecisionKind::Deny.as_str(), r.code()]))
                 .collect(),
             dry_run_denied: Reason::ALL
                 .iter()
-                .map(|r| checks.with_label_values(&["dry_run_deny", r.code()]))
+                .map(|r| checks.with_label_values(&[DecisionKind::DryRunDeny.as_str(), r.code()]))
                 .collect(),
             registry,
             check_duration,

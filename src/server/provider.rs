@@ -39,23 +39,33 @@ const MAX_REDIRECTS: usize = 3;
 /// Most kids remembered as absent.
 const NEGATIVE_CACHE: usize = 4096;
 
-/// Tunables of remote key loading.
-#[derive(Debug, Clone)]
+/// Tunables of remote key loading; the doc line of each field with a flag is its `serve` help.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ProviderOptions {
-    /// Background refresh interval when the provider sends no `Cache-Control: max-age`.
+    /// Refresh remote keys this often when the provider sends no Cache-Control max-age.
+    #[arg(id = "jwks_refresh", long = "jwks-refresh", value_name = "JWKS_REFRESH",
+          env = "CLAIMGATE_JWKS_REFRESH", default_value = "10m", value_parser = humantime::parse_duration)]
     pub refresh: Duration,
     /// At most one unknown-kid refetch per SSO per this interval.
+    #[arg(id = "jwks_refetch_interval", long = "jwks-refetch-interval", value_name = "JWKS_REFETCH_INTERVAL",
+          env = "CLAIMGATE_JWKS_REFETCH_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub refetch_min_interval: Duration,
-    /// How long a check waits for a refetch (or a first load) before it is denied.
+    /// How long a check waits for remote keys before it is denied.
+    #[arg(id = "jwks_refetch_wait", long = "jwks-refetch-wait", value_name = "JWKS_REFETCH_WAIT",
+          env = "CLAIMGATE_JWKS_REFETCH_WAIT", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub refetch_wait: Duration,
     /// TCP/TLS connect timeout.
+    #[arg(skip = ProviderOptions::default().connect_timeout)]
     pub connect_timeout: Duration,
     /// Whole-request timeout, body included.
+    #[arg(skip = ProviderOptions::default().timeout)]
     pub timeout: Duration,
     /// Trust anchors added to the public web roots (a private CA in front of a provider).
+    #[arg(skip)]
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Use the development key committed in claimgate's repository when a provider serves it
-    /// (`serve --dev`); otherwise it is dropped like any unusable key.
+    /// (`serve --dev`, which sets it); otherwise it is dropped like any unusable key.
+    #[arg(skip)]
     pub trust_dev_key: bool,
 }
 

@@ -31,14 +31,20 @@ use crate::core::store::Store;
 use crate::server::metrics::Metrics;
 use crate::server::provider;
 
-/// How reloads are triggered.
-#[derive(Debug, Clone, Copy)]
+/// How reloads are triggered; the doc line of each field is its `serve` flag's help.
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct ReloadOptions {
-    /// Quiet time after the last event before reloading.
+    /// Quiet time after a config change before reloading (e.g. 200ms).
+    #[arg(id = "reload_debounce", long = "reload-debounce", value_name = "RELOAD_DEBOUNCE",
+          env = "CLAIMGATE_RELOAD_DEBOUNCE", default_value = "200ms", value_parser = humantime::parse_duration)]
     pub debounce: Duration,
-    /// Re-hash the files this often, whatever the watcher says.
+    /// Re-hash the config files this often as a backstop for missed events.
+    #[arg(id = "reload_poll", long = "reload-poll", value_name = "RELOAD_POLL",
+          env = "CLAIMGATE_RELOAD_POLL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub poll: Duration,
-    /// A reload still running after this long is abandoned and counted as failed.
+    /// Abandon a reload still running after this long (it counts as failed).
+    #[arg(id = "reload_timeout", long = "reload-timeout", value_name = "RELOAD_TIMEOUT",
+          env = "CLAIMGATE_RELOAD_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 }
 

@@ -33,7 +33,7 @@ mod wire;
 
 pub use codec::AuthorizationService;
 pub use request::{Headers, Repeated, RequestView};
-pub use response::{AllowMetadata, Answer, DRY_RUN_HEADER, IDENTITY_HEADERS};
+pub use response::{AllowMetadata, Answer, UnknownAllowMetadata, DRY_RUN_HEADER, IDENTITY_HEADERS};
 pub use wire::WireError;
 
 /// Per-service state: only shared handles.
@@ -299,12 +299,13 @@ fn key_wait(decision: &Decision) -> Option<&KeyWait> {
 /// One debug line per decision, and what it learned recorded on the check's span.
 fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: DecisionId) {
     let span = tracing::Span::current();
+    let kind = decision.kind().as_str();
+    span.record("decision", kind);
     match decision {
         Decision::Allow(Allow::Identity(g)) => {
-            span.record("decision", "allow");
             span.record("identity", &*g.identity);
             tracing::debug!(
-                decision = "allow",
+                decision = kind,
                 request_id,
                 decision_id = %id,
                 generation,
@@ -316,9 +317,8 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: Deci
             )
         }
         Decision::Allow(Allow::Public { route }) => {
-            span.record("decision", "allow");
             tracing::debug!(
-                decision = "allow",
+                decision = kind,
                 request_id,
                 decision_id = %id,
                 generation,
@@ -327,10 +327,9 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: Deci
             )
         }
         Decision::Allow(Allow::DryRun(d)) => {
-            span.record("decision", "dry_run_deny");
             span.record("reason", d.reason.code());
             tracing::debug!(
-                decision = "dry_run_deny",
+                decision = kind,
                 request_id,
                 decision_id = %id,
                 generation,
@@ -340,10 +339,9 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: Deci
             )
         }
         Decision::Deny(d) => {
-            span.record("decision", "deny");
             span.record("reason", d.reason.code());
             tracing::debug!(
-                decision = "deny",
+                decision = kind,
                 request_id,
                 decision_id = %id,
                 generation,

@@ -45,6 +45,36 @@ pub struct TlsFiles {
     pub reload_interval: Duration,
 }
 
+/// The `serve` flags that turn TLS on: a certificate and key, and a client CA for mTLS.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// Serve gRPC over TLS with this certificate chain (PEM); re-read when it changes.
+    #[arg(long, env = "CLAIMGATE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "CLAIMGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates chained to these CAs (PEM): mTLS.
+    #[arg(long, env = "CLAIMGATE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Read the TLS files again this often to pick up a rotated certificate.
+    #[arg(long, env = "CLAIMGATE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub tls_reload_interval: Duration,
+}
+
+impl TlsArgs {
+    /// The files to serve TLS with; `None` (plaintext) without a certificate and key.
+    pub fn files(self) -> Option<TlsFiles> {
+        let (cert, key) = self.tls_cert.zip(self.tls_key)?;
+        Some(TlsFiles {
+            cert,
+            key,
+            client_ca: self.tls_client_ca,
+            reload_interval: self.tls_reload_interval,
+        })
+    }
+}
+
 /// Why the TLS files cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

@@ -49,9 +49,14 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
-    /// The HTTP server task failed.
-    #[error("HTTP server failed: {0}")]
-    Http(std::io::Error),
+    /// A server's task (gRPC or HTTP) panicked or was cancelled.
+    #[error("{server} server failed: {source}")]
+    Task {
+        /// Which server: `gRPC` or `HTTP`.
+        server: &'static str,
+        /// Why the task ended.
+        source: tokio::task::JoinError,
+    },
     /// The decision log's writer thread could not be started.
     #[error("cannot start the decision log: {0}")]
     DecisionLog(std::io::Error),
@@ -84,6 +89,69 @@ pub struct ServeOptions {
     pub allow_metadata: crate::server::service::AllowMetadata,
     /// Trust the development key committed in claimgate's repository (`--dev`), with warnings.
     pub dev: bool,
+}
+
+/// The `serve` command line; each module owns the flags of its options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration directory.
+    #[arg(long, env = "CLAIMGATE_CONFIG")]
+    pub config: PathBuf,
+    /// gRPC listen address: HOST:PORT, or unix:/PATH for a Unix socket.
+    #[arg(long, env = "CLAIMGATE_GRPC_ADDR", default_value = "0.0.0.0:9001")]
+    pub grpc_addr: ListenAddr,
+    /// HTTP listen address for /metrics, /healthz, /readyz.
+    #[arg(long, env = "CLAIMGATE_HTTP_ADDR", default_value = "0.0.0.0:9090")]
+    pub http_addr: SocketAddr,
+    /// How configuration changes are picked up.
+    #[command(flatten)]
+    pub reload: ReloadOptions,
+    /// How remote keys are fetched and refreshed.
+    #[command(flatten)]
+    pub provider: ProviderOptions,
+    /// How many verified tokens to remember; 0 verifies every check.
+    #[arg(long, env = "CLAIMGATE_TOKEN_CACHE_ENTRIES", default_value_t = crate::core::token_cache::DEFAULT_ENTRIES)]
+    pub token_cache_entries: usize,
+    /// Connection limits and timeouts of both ports, and the shutdown's delay and grace.
+    #[command(flatten)]
+    pub connections: ConnectionOptions,
+    /// Where and how decisions are logged.
+    #[command(flatten)]
+    pub decision_log: decision_log::DecisionLogArgs,
+    /// `dry_run`: let every denial of a routed request through, with x-claimgate-dry-run.
+    #[arg(long, env = "CLAIMGATE_ENFORCEMENT", default_value = "enforce")]
+    pub enforcement: Enforcement,
+    /// What an allow puts in Envoy's dynamic metadata: full (the identity fields, for
+    /// the access log) or decision-id (only the id: less work for Envoy per request).
+    #[arg(long, env = "CLAIMGATE_ALLOW_METADATA", default_value = "full")]
+    pub allow_metadata: crate::server::service::AllowMetadata,
+    /// TLS (and mTLS) on the gRPC port.
+    #[command(flatten)]
+    pub tls: tls::TlsArgs,
+    /// Trust the development key committed in claimgate's repository (the README's demo),
+    /// with a warning at start and every reload; without it such a configuration is refused.
+    #[arg(long, env = "CLAIMGATE_DEV")]
+    pub dev: bool,
+}
+
+impl ServeArgs {
+    /// The options the command line asks for.
+    pub fn options(self) -> ServeOptions {
+        ServeOptions {
+            config_dir: self.config,
+            grpc_addr: self.grpc_addr,
+            http_addr: self.http_addr,
+            reload: self.reload,
+            provider: self.provider,
+            token_cache_entries: self.token_cache_entries,
+            connections: self.connections,
+            tls: self.tls.files(),
+            decision_log: self.decision_log.options(),
+            enforcement: self.enforcement,
+            allow_metadata: self.allow_metadata,
+            dev: self.dev,
+        }
+    }
 }
 
 /// A server with its listeners bound, ready to run.
@@ -345,9 +413,17 @@ impl Bound {
         match grpc_result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(ServeError::Grpc(e)),
-            Err(e) => return Err(ServeError::Http(std::io::Error::other(e))),
+            Err(source) => {
+                return Err(ServeError::Task {
+                    server: "gRPC",
+                    source,
+                })
+            }
         }
-        http_result.map_err(|e| ServeError::Http(std::io::Error::other(e)))
+        http_result.map_err(|source| ServeError::Task {
+            server: "HTTP",
+            source,
+        })
     }
 }
 

@@ -98,7 +98,7 @@ fn warn(
 }
 
 /// How `validate` prints its findings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// `file:line:col: severity: message`, then a summary line.
     Text,

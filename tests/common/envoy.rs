@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::process::{http, http2, try_get, wait_until, ChildGuard, HttpReply, POLL};
+use super::process::{http, http2, try_get, wait_until, ChildGuard, Claimgate, HttpReply, POLL};
+use super::{jwks, sso_yaml, ConfigDir, Kind, TestKey};
 
 use serde_json::{json, Value as Json};
 use serde_yaml::Value as Yaml;
@@ -228,7 +229,7 @@ impl EnvoyConfig {
             .collect();
         cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = Yaml::Sequence(endpoints);
         cluster["health_checks"] = serde_yaml::from_str(
-            "- { timeout: 0.25s, interval: 0.25s, no_traffic_interval: 0.25s, unhealthy_threshold: 1, healthy_threshold: 1, grpc_health_check: { service_name: envoy.service.auth.v3.Authorization } }",
+            "- { timeout: 1s, interval: 0.25s, no_traffic_interval: 0.25s, unhealthy_threshold: 1, healthy_threshold: 1, grpc_health_check: { service_name: envoy.service.auth.v3.Authorization } }",
         )
         .unwrap();
         let ext_authz = self
@@ -238,7 +239,9 @@ impl EnvoyConfig {
             .expect("envoy.yaml's ingress has ext_authz");
         // The shipped 0.25s suits a release build; debug builds sharing two cores with other
         // tests can be slower than that for reasons that have nothing to do with a replica.
-        ext_authz["typed_config"]["grpc_service"]["timeout"] = Yaml::from("1s");
+        // A refused or dying replica is still seen at once: it answers NOT_SERVING, resets or
+        // refuses, none of which waits for these timeouts.
+        ext_authz["typed_config"]["grpc_service"]["timeout"] = Yaml::from("2s");
         ext_authz["typed_config"]["grpc_service"]["retry_policy"] = serde_yaml::from_str(
             r#"
 retry_on: connect-failure,refused-stream,unavailable,reset,cancelled
@@ -331,20 +334,6 @@ impl Envoy {
         Envoy::launch(config)
             .await
             .unwrap_or_else(|failure| panic!("{failure}"))
-    }
-
-    /// The same, for a config that names ports chosen with [`free_port`]: `make` is called
-    /// again, for new ports, if one was taken before Envoy could bind it.
-    pub async fn start_on_free_ports(make: impl Fn() -> EnvoyConfig) -> Envoy {
-        let mut failure = String::new();
-        for _attempt in 0..3 {
-            match Envoy::launch(make()).await {
-                Ok(envoy) => return envoy,
-                Err(f) if f.contains("Address already in use") => failure = f,
-                Err(f) => panic!("{f}"),
-            }
-        }
-        panic!("Envoy could not bind free ports three times\n{failure}");
     }
 
     async fn launch(config: EnvoyConfig) -> Result<Envoy, String> {
@@ -483,6 +472,50 @@ impl Envoy {
                 panic!("no access log line contains all of {parts:?}:\n{log}");
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// claimgate behind Envoy running the shipped envoy.yaml, with an [`Echo`] upstream, on a
+/// configuration of its own; dropping it stops all three.
+pub struct EnvoyStack {
+    /// The test SSO's only key (ES256).
+    pub key: TestKey,
+    pub envoy: Envoy,
+    pub claimgate: Claimgate,
+    pub upstream: Echo,
+    pub config: ConfigDir,
+}
+
+impl EnvoyStack {
+    /// The test SSO with a fresh key and these `identities`, `resources` and `routes`
+    /// sections; claimgate with extra `serve` flags; Envoy's config made by `edit` from the
+    /// shipped one with the upstream filled in, and the running claimgate.
+    pub async fn launch(
+        [identities, resources, routes]: [&str; 3],
+        flags: &[&str],
+        edit: impl FnOnce(EnvoyConfig, &Claimgate) -> EnvoyConfig,
+    ) -> EnvoyStack {
+        let key = TestKey::generate(Kind::Es256, "e2e-1");
+        let config = ConfigDir::new();
+        config.write("jwks.json", &jwks(&[&key]));
+        config.write("sso.yaml", &sso_yaml("[ES256]"));
+        config.write("identities.yaml", identities);
+        config.write("resources.yaml", resources);
+        config.write("routes.yaml", routes);
+        let claimgate = Claimgate::start_with(config.path(), flags).await;
+        let upstream = Echo::start().await;
+        let envoy = Envoy::start(edit(
+            EnvoyConfig::shipped().cluster_endpoint("upstream", upstream.addr),
+            &claimgate,
+        ))
+        .await;
+        EnvoyStack {
+            key,
+            envoy,
+            claimgate,
+            upstream,
+            config,
         }
     }
 }

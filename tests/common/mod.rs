@@ -287,6 +287,17 @@ routes:
     role: viewer
 "#;
 
+/// The shared fixture (`FIXTURE_*`) in a new directory, its SSO `test-idp` trusting `key` alone.
+pub fn fixture_config(key: &TestKey) -> ConfigDir {
+    let dir = ConfigDir::new();
+    dir.write("jwks.json", &jwks(&[key]));
+    dir.write("sso.yaml", &sso_yaml(&format!("[{}]", key.alg())));
+    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    dir.write("resources.yaml", FIXTURE_RESOURCES);
+    dir.write("routes.yaml", FIXTURE_ROUTES);
+    dir
+}
+
 /// The server running in this process.
 pub struct TestServer {
     pub grpc: SocketAddr,
@@ -296,48 +307,71 @@ pub struct TestServer {
     handle: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl TestServer {
-    pub async fn start(dir: &Path) -> TestServer {
-        Self::start_with(dir, claimgate::server::reload::ReloadOptions::default()).await
+/// The options of a [`TestServer`] to start: [`serve_options`] with what a test changes.
+pub struct TestServerBuilder {
+    opts: ServeOptions,
+}
+
+impl TestServerBuilder {
+    /// How the configuration directory is watched.
+    pub fn reload(mut self, reload: claimgate::server::reload::ReloadOptions) -> Self {
+        self.opts.reload = reload;
+        self
     }
 
-    pub async fn start_with(
-        dir: &Path,
-        reload: claimgate::server::reload::ReloadOptions,
-    ) -> TestServer {
-        Self::start_full(
-            dir,
-            reload,
-            claimgate::server::provider::ProviderOptions::default(),
-        )
-        .await
+    /// How remote keys are fetched.
+    pub fn provider(mut self, provider: claimgate::server::provider::ProviderOptions) -> Self {
+        self.opts.provider = provider;
+        self
     }
 
-    pub async fn start_full(
-        dir: &Path,
-        reload: claimgate::server::reload::ReloadOptions,
-        provider: claimgate::server::provider::ProviderOptions,
-    ) -> TestServer {
-        Self::start_options(ServeOptions {
-            reload,
-            provider,
-            ..serve_options(dir)
-        })
-        .await
+    /// A token cache of `entries` (0: none).
+    pub fn token_cache(mut self, entries: usize) -> Self {
+        self.opts.token_cache_entries = entries;
+        self
     }
 
-    /// The server with default options but a token cache of `entries` (0: none).
-    pub async fn start_with_token_cache(dir: &Path, entries: usize) -> TestServer {
-        Self::start_options(ServeOptions {
-            token_cache_entries: entries,
-            ..serve_options(dir)
-        })
-        .await
+    /// Enforce denials or only report them.
+    pub fn enforcement(mut self, enforcement: claimgate::core::decision::Enforcement) -> Self {
+        self.opts.enforcement = enforcement;
+        self
     }
 
-    /// The server with exactly these options (addresses should be 127.0.0.1:0).
-    pub async fn start_options(opts: ServeOptions) -> TestServer {
-        let bound = Bound::bind(&opts).await.expect("server starts");
+    /// Trust the development key committed in the repository (`--dev`).
+    pub fn dev(mut self) -> Self {
+        self.opts.dev = true;
+        self
+    }
+
+    /// Serve gRPC over TLS with these files.
+    pub fn tls(mut self, tls: claimgate::server::tls::TlsFiles) -> Self {
+        self.opts.tls = Some(tls);
+        self
+    }
+
+    /// What the Check answer's dynamic metadata carries.
+    pub fn allow_metadata(mut self, allow: claimgate::server::service::AllowMetadata) -> Self {
+        self.opts.allow_metadata = allow;
+        self
+    }
+
+    /// Connection limits and timeouts.
+    pub fn connections(
+        mut self,
+        connections: claimgate::server::listener::ConnectionOptions,
+    ) -> Self {
+        self.opts.connections = connections;
+        self
+    }
+
+    /// The options as built, for a test that binds them itself.
+    pub fn into_options(self) -> ServeOptions {
+        self.opts
+    }
+
+    /// Bind on 127.0.0.1 ports the system picks and serve in this process.
+    pub async fn start(self) -> TestServer {
+        let bound = Bound::bind(&self.opts).await.expect("server starts");
         let grpc = bound.grpc_addr();
         let http = bound.http_addr();
         let store = bound.store();
@@ -358,6 +392,20 @@ impl TestServer {
             handle: Some(handle),
         }
     }
+}
+
+impl TestServer {
+    /// The server on `dir` with default options.
+    pub async fn start(dir: &Path) -> TestServer {
+        Self::builder(dir).start().await
+    }
+
+    /// The server on `dir`, with options to change before [`TestServerBuilder::start`].
+    pub fn builder(dir: &Path) -> TestServerBuilder {
+        TestServerBuilder {
+            opts: serve_options(dir),
+        }
+    }
 
     pub async fn client(&self) -> AuthorizationClient<Channel> {
         AuthorizationClient::connect(format!("http://{}", self.grpc))
@@ -373,6 +421,20 @@ impl TestServer {
             .unwrap();
         let status = resp.status().as_u16();
         (status, resp.text().await.unwrap())
+    }
+
+    /// `/readyz`'s body once it answers 200; panics with the last body after 10s.
+    pub async fn ready_body(&self) -> String {
+        let last = std::cell::RefCell::new(String::new());
+        let ready = eventually(std::time::Duration::from_secs(10), || async {
+            let (status, body) = self.http_get("/readyz").await;
+            *last.borrow_mut() = body;
+            status == 200
+        })
+        .await;
+        let last = last.into_inner();
+        assert!(ready, "never ready: {last}");
+        last
     }
 
     /// The value of one unlabelled or fully labelled metric line, e.g. `claimgate_config_generation`.

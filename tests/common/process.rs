@@ -1,5 +1,5 @@
 //! Child processes for tests: a guard that kills and reaps on drop, the `claimgate serve`
-//! binary started on free ports and waited for, and a byte-exact HTTP/1.1 client.
+//! binary started on ports the system picks and waited for, and a byte-exact HTTP/1.1 client.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -17,14 +17,48 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// How long a process may take to exit after SIGTERM before the test fails.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A port that was free a moment ago. Only for addresses that must be known before the process
-/// that binds them starts (claimgate's, which Envoy's config names); Envoy's own listeners bind
-/// port 0 and are read back from its admin interface instead.
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+/// The listen address that lets the system pick a free port: `serve` reports the one it bound
+/// in its `serving` log line ([`serving_addrs`]), so no port is released and bound again.
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
+/// A port held for a listener that must be known before it exists (Envoy's demo upstream,
+/// which its own cluster names; a key provider that stops and comes back): bound with
+/// SO_REUSEPORT but not listening, so the system gives it to no one else and connections to it
+/// are refused, while a listener that sets SO_REUSEPORT too (Envoy's do, [`reuse_port_listener`])
+/// can bind it beside this socket. Drop it once nothing needs the port kept.
+#[derive(Debug)]
+pub struct HeldPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+/// Hold a free 127.0.0.1 port; see [`HeldPort`].
+pub fn hold_port() -> HeldPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.set_reuse_port(true).expect("SO_REUSEPORT");
+    socket.bind(&localhost(0).into()).expect("bind 127.0.0.1:0");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("bound address")
+        .port();
+    HeldPort {
+        _socket: socket,
+        port,
+    }
+}
+
+/// A listener on `addr` with SO_REUSEPORT, to listen on a [`HeldPort`]'s port.
+pub fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    tokio::net::TcpListener::from_std(socket.into())
 }
 
 pub fn localhost(port: u16) -> SocketAddr {
@@ -86,6 +120,18 @@ impl ChildGuard {
         }
     }
 
+    /// Wait for the process to exit by itself: its status, or `None` if it is still running
+    /// after `bound`.
+    pub async fn exited_within(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        super::eventually(bound, || {
+            status = self.exited();
+            std::future::ready(status.is_some())
+        })
+        .await;
+        status
+    }
+
     /// Both output files, for failure messages.
     pub fn logs(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
@@ -131,71 +177,47 @@ pub struct Claimgate {
 }
 
 impl Claimgate {
-    /// Start `claimgate serve --config DIR` and wait for `/readyz`. The ports are chosen just
-    /// before the start; if another process took one in between, start again on new ones.
+    /// Start `claimgate serve --config DIR` on ports the system picks and wait for `/readyz`.
     pub async fn start(config_dir: &Path) -> Claimgate {
         Self::start_with(config_dir, &[]).await
     }
 
-    /// [`Claimgate::start`] with extra `serve` flags.
+    /// [`Claimgate::start`] with extra `serve` flags (which may put gRPC on a Unix socket).
     pub async fn start_with(config_dir: &Path, extra: &[&str]) -> Claimgate {
-        let logs = tempfile::tempdir().expect("log dir");
-        let mut last_logs = String::new();
-        for _attempt in 0..3 {
-            let (grpc, http) = (localhost(free_port()), localhost(free_port()));
-            let mut cmd = Command::new(super::bin());
-            cmd.arg("serve").arg("--config").arg(config_dir);
-            // Extra flags may put the gRPC port on a Unix socket instead.
-            if !extra.contains(&"--grpc-addr") {
-                cmd.arg("--grpc-addr").arg(grpc.to_string());
-            }
-            cmd.arg("--http-addr")
-                .arg(http.to_string())
-                .args(extra)
-                .env("CLAIMGATE_LOG", "debug")
-                .env("NO_COLOR", "1");
-            let mut process = ChildGuard::spawn("claimgate", cmd, logs.path())
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", super::bin().display()));
-            let ready = wait_until(&mut process, || async move {
-                matches!(try_get(http, "/readyz").await, Ok(r) if r.status == 200)
-            })
-            .await;
-            match ready {
-                Ok(()) => {
-                    return Claimgate {
-                        grpc,
-                        http,
-                        process,
-                        _logs: logs,
-                    }
-                }
-                Err(Waited::Exited) if process.logs().contains("cannot listen") => {
-                    last_logs = process.logs();
-                }
-                Err(why) => panic!(
-                    "claimgate did not become ready: {why:?}\n{}",
-                    process.logs()
-                ),
-            }
+        let mut cmd = serve_command(config_dir);
+        if !extra.contains(&"--grpc-addr") {
+            cmd.arg("--grpc-addr").arg(ANY_PORT);
         }
-        panic!("claimgate could not bind free ports three times\n{last_logs}");
+        cmd.arg("--http-addr")
+            .arg(ANY_PORT)
+            .args(extra)
+            .env("CLAIMGATE_LOG", "debug");
+        Self::launch(cmd).await
     }
 
-    /// Start `claimgate serve --config DIR` on these addresses (to come back where a killed
-    /// one was) and wait for `/readyz`; panics with the logs if it does not get there.
+    /// Start `claimgate serve --config DIR` on these addresses and wait for `/readyz`; port 0
+    /// lets the system pick. A fixed port is only for coming back where a killed one was, when
+    /// a static Envoy config names it: the one rebind a test cannot avoid.
     pub async fn start_at(config_dir: &Path, grpc: SocketAddr, http: SocketAddr) -> Claimgate {
-        let logs = tempfile::tempdir().expect("log dir");
-        let mut cmd = Command::new(super::bin());
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(config_dir)
-            .arg("--grpc-addr")
+        let mut cmd = serve_command(config_dir);
+        cmd.arg("--grpc-addr")
             .arg(grpc.to_string())
             .arg("--http-addr")
-            .arg(http.to_string())
-            .env("NO_COLOR", "1");
+            .arg(http.to_string());
+        Self::launch(cmd).await
+    }
+
+    /// Spawn `cmd`, read the addresses it bound from its log, and wait for `/readyz`; panics
+    /// with the logs if it does not get there.
+    async fn launch(cmd: Command) -> Claimgate {
+        let logs = tempfile::tempdir().expect("log dir");
         let mut process = ChildGuard::spawn("claimgate", cmd, logs.path())
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", super::bin().display()));
+        let bound = match wait_for_serving(&mut process).await {
+            Ok(bound) => bound,
+            Err(why) => panic!("claimgate did not bind: {why:?}\n{}", process.logs()),
+        };
+        let http = bound.http;
         let ready = wait_until(&mut process, || async move {
             matches!(try_get(http, "/readyz").await, Ok(r) if r.status == 200)
         })
@@ -207,7 +229,7 @@ impl Claimgate {
             );
         }
         Claimgate {
-            grpc,
+            grpc: bound.grpc_tcp(),
             http,
             process,
             _logs: logs,
@@ -264,32 +286,14 @@ impl Claimgate {
     /// Wait for the process to exit by itself: its status, or `None` if it is still running
     /// after `bound`.
     pub async fn exited_within(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + bound;
-        loop {
-            if let Some(status) = self.process.exited() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.process.exited_within(bound).await
     }
 
     /// Send SIGTERM and wait for the process to exit: its status, or `None` if it is still
     /// running after [`STOP_TIMEOUT`].
     pub async fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         self.process.signal("-TERM");
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            if let Some(status) = self.process.exited() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.process.exited_within(STOP_TIMEOUT).await
     }
 }
 
@@ -322,6 +326,100 @@ where
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// `claimgate serve --config DIR` with the output plain (no colour codes) and at info level
+/// at least, whatever the caller's environment says, for the log readers.
+pub fn serve_command(config_dir: &Path) -> Command {
+    let mut cmd = Command::new(super::bin());
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(config_dir)
+        .env("CLAIMGATE_LOG", "info")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// `claimgate serve --config DIR EXTRA…` run to its end, for a configuration it must refuse:
+/// exit code and stderr. Its ports are held by this test meanwhile, so a `serve` that went as
+/// far as binding fails with "cannot listen" (and the caller's assertions say so) instead of
+/// serving forever; a refusal proves the configuration was judged before any port was bound.
+pub fn serve_refusing(config_dir: &Path, extra: &[&str]) -> (i32, String) {
+    let held = |what: &str| {
+        StdListener::bind(ANY_PORT).unwrap_or_else(|e| panic!("hold a port for {what}: {e}"))
+    };
+    let (grpc, http) = (held("gRPC"), held("HTTP"));
+    let addr = |l: &StdListener| l.local_addr().expect("held port").to_string();
+    let out = serve_command(config_dir)
+        .arg("--grpc-addr")
+        .arg(addr(&grpc))
+        .arg("--http-addr")
+        .arg(addr(&http))
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", super::bin().display()));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The addresses a `serve` process bound, as its `serving` log line reports them.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    /// `None` when gRPC listens on a Unix socket.
+    pub grpc: Option<SocketAddr>,
+    pub http: SocketAddr,
+}
+
+impl Serving {
+    /// The gRPC TCP address, `0.0.0.0:0` for a Unix socket (as the server's own API says).
+    pub fn grpc_tcp(&self) -> SocketAddr {
+        self.grpc
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+}
+
+/// The addresses in the `serving` line of a `serve` log, text or JSON; `None` before it is
+/// written (the line comes once both listeners are bound).
+pub fn serving_addrs(log: &str) -> Option<Serving> {
+    log.lines().find_map(|line| {
+        let (grpc, http) = match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(json) => {
+                let fields = json.get("fields")?;
+                if fields.get("message")?.as_str()? != "serving" {
+                    return None;
+                }
+                let field = |name: &str| fields.get(name)?.as_str().map(str::to_owned);
+                (field("grpc_addr")?, field("http_addr")?)
+            }
+            Err(_) => {
+                let rest = line.split_once(": serving ")?.1;
+                let field = |name: &str| {
+                    rest.split_whitespace()
+                        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                        .map(str::to_owned)
+                };
+                (field("grpc_addr")?, field("http_addr")?)
+            }
+        };
+        Some(Serving {
+            grpc: grpc.parse().ok(),
+            http: http.parse().ok()?,
+        })
+    })
+}
+
+/// Wait until `process` (a `serve`) has logged the addresses it bound.
+pub async fn wait_for_serving(process: &mut ChildGuard) -> Result<Serving, Waited> {
+    let stderr = process.stderr.clone();
+    wait_until(process, || {
+        let stderr = stderr.clone();
+        async move { serving_addrs(&std::fs::read_to_string(stderr).unwrap_or_default()).is_some() }
+    })
+    .await?;
+    serving_addrs(&process.stderr()).ok_or(Waited::Exited)
 }
 
 /// An HTTP answer as the client received it.

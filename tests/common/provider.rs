@@ -16,6 +16,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
+use super::process::{hold_port, localhost, reuse_port_listener, HeldPort};
+
 /// How the provider answers JWKS requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -45,6 +47,8 @@ pub struct Provider {
     pub addr: SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
     task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Keeps the port this provider's URLs name while it is stopped.
+    _port: Arc<HeldPort>,
 }
 
 impl Provider {
@@ -70,8 +74,9 @@ impl Provider {
     }
 
     async fn start_on(jwks: String, tls: Option<Arc<rustls::ServerConfig>>) -> Provider {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let port = hold_port();
+        let addr = localhost(port.port);
+        let listener = reuse_port_listener(addr).expect("listen on the held port");
         let p = Provider {
             inner: Arc::new(Mutex::new(Inner {
                 mode: Mode::Normal,
@@ -85,6 +90,7 @@ impl Provider {
             addr,
             tls,
             task: Arc::default(),
+            _port: Arc::new(port),
         };
         p.serve(listener);
         p
@@ -157,10 +163,15 @@ impl Provider {
         }
     }
 
+    /// Listen again on the same port, which was held meanwhile.
     pub async fn restart(&self) {
-        self.stop();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        let task = self.task.lock().unwrap().take();
+        if let Some(h) = task {
+            h.abort();
+            // Resolves once the task, and the old listener with it, is dropped.
+            let _ = h.await;
+        }
+        let listener = reuse_port_listener(self.addr).expect("listen on the held port");
         self.serve(listener);
     }
 }

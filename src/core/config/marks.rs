@@ -18,7 +18,8 @@ impl Marks {
         let mut parser = Parser::new_from_str(text);
         parser.load(&mut recv, false).map_err(|e| {
             let m = e.marker();
-            (m.line().max(1), m.col() + 1, e.info().to_string())
+            let (line, col) = within(text, m.line(), m.col() + 1);
+            (line, col, e.info().to_string())
         })?;
         Ok(Marks {
             by_path: recv.marks,
@@ -38,6 +39,19 @@ impl Marks {
             }
         }
     }
+}
+
+/// A parser's 1-based `line` and `col`, kept inside `text`. yaml-rust2 reports a fault it
+/// meets at the end of a file that has no final newline on the line after the last one; that
+/// place is the end of the last line.
+pub(crate) fn within(text: &str, line: usize, col: usize) -> (usize, usize) {
+    // A final newline starts one more (empty) line, where a fault at the end is.
+    let lines = text.split('\n').count();
+    if line <= lines {
+        return (line.max(1), col.max(1));
+    }
+    let last = text.rsplit('\n').next().unwrap_or_default();
+    (lines, last.chars().count() + 1)
 }
 
 enum Frame {

@@ -41,6 +41,25 @@ fn bad_yaml_is_an_error_with_location() {
 }
 
 #[test]
+fn a_fault_at_the_end_of_a_file_without_a_final_newline_is_on_its_last_line() {
+    // Found by the config_loader fuzz target: a control character on a last line without a
+    // newline was reported on the line after it (3:1 of a two-line file).
+    for (text, at) in [
+        ("a: 1\nb\u{7}c", (2, 4)),
+        ("\u{feff}routes: []\ne\u{7}\0\0\0]=", (2, 8)),
+    ] {
+        let (_, d) = parse(text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.starts_with("invalid YAML"), "{}", d[0].message);
+        assert_eq!((d[0].line, d[0].col), at, "{text:?}");
+    }
+    // With the newline, the fault is on the (empty) line after it, which the file has.
+    let (_, d) = parse("a: 1\nb\u{7}c\n");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].line, d[0].col), (3, 1));
+}
+
+#[test]
 fn empty_and_comment_only_files_are_fine() {
     let (c, d) = parse("# nothing yet\n");
     assert!(d.is_empty());
@@ -96,4 +115,18 @@ fn excerpts_cut_long_quotations_of_either_kind_and_keep_short_ones() {
         excerpt_quotes(&format!("\"{exact}\"")),
         format!("\"{exact}\"")
     );
+}
+
+#[test]
+fn the_section_names_are_the_schemas() {
+    // deny_unknown_fields: a misspelt constant would not parse.
+    let doc = [
+        section::SSO_INTEGRATIONS,
+        section::EXTERNAL_IDENTITIES,
+        section::RESOURCES,
+        section::ROUTES,
+    ]
+    .map(|s| format!("{s}: []\n"))
+    .concat();
+    assert!(serde_yaml::from_str::<FileDoc>(&doc).is_ok());
 }

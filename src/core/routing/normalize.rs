@@ -90,6 +90,39 @@ fn has_encoded_unreserved(seg: &str) -> bool {
     })
 }
 
+/// The bytes of a path segment with every `%XX` decoded, as an upstream that decodes the
+/// path before it routes reads them; a `%` without two hex digits after it stays as it is.
+/// Literal segments of routes are compared with this, so `a%3Ab` meets the literal `a:b`
+/// (reserved characters, which normalizing proxies leave encoded, as much as unreserved
+/// ones) and cannot skip that route for a looser one. An iterator, so nothing allocates.
+pub(super) fn decoded(seg: &str) -> impl Iterator<Item = u8> + '_ {
+    let b = seg.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let c = *b.get(i)?;
+        let hex = |at: usize| b.get(at).and_then(|h| (*h as char).to_digit(16));
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
+                i += 3;
+                return Some((h * 16 + l) as u8);
+            }
+        }
+        i += 1;
+        Some(c)
+    })
+}
+
+/// A literal segment of a route as requests are compared with it: percent-encodings decoded
+/// (see [`decoded`]); `None` when that is not UTF-8.
+pub(super) fn decoded_literal(seg: &str) -> Option<Box<str>> {
+    if !seg.contains('%') {
+        return Some(seg.into());
+    }
+    String::from_utf8(decoded(seg).collect())
+        .ok()
+        .map(String::into_boxed_str)
+}
+
 /// The host as a `host:` route compares it: without its port and one trailing dot. Letter
 /// case is left to the comparison (`eq_ignore_ascii_case`), so nothing is copied.
 pub fn normalized_host(raw: &str) -> &str {

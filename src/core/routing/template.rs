@@ -1,7 +1,7 @@
 //! Reading a route's path template and resource template, once, when the snapshot is built.
 
-use super::normalize::flaw;
-use super::{err, Part, ResourceTemplate, RouteError, Seg, MAX_VARS};
+use super::normalize::{decoded_literal, flaw};
+use super::{err, Part, ResourceTemplate, RouteError, Seg, MAX_VARS, NOT_UTF8};
 
 fn valid_var(name: &str) -> bool {
     let mut chars = name.chars();
@@ -58,7 +58,9 @@ pub(super) fn parse_template(t: &str) -> Result<Template, RouteError> {
         } else if let Some(why) = flaw(s) {
             return Err(err("path", format!("segment {s:?}: {why}")));
         } else {
-            segs.push(Seg::Lit((*s).into()));
+            let lit = decoded_literal(s)
+                .ok_or_else(|| err("path", format!("segment {s:?}: {NOT_UTF8}")))?;
+            segs.push(Seg::Lit(lit));
         }
     }
     Ok((segs.into(), vars.into()))

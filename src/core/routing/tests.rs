@@ -621,3 +621,68 @@ mod spelling {
         }
     }
 }
+
+#[test]
+fn a_percent_encoded_character_meets_the_literal_it_spells() {
+    // Found by the normalize fuzz target: `/v1/things/a%3Ab/x` skipped the strict route for
+    // `{id}/x`, while an upstream that decodes serves it as `/v1/things/a:b/x`.
+    let r = Router::new(vec![
+        route("/v1/things/a:b/{*rest}", "x:strict"),
+        route("/v1/things/caf\u{e9}/{*rest}", "x:accent"),
+        route("/v1/things/{id}/x", "x:{id}"),
+        route("/{*rest}", "x:loose"),
+    ]);
+    for p in [
+        "/v1/things/a:b/x",
+        "/v1/things/a%3Ab/x",
+        "/v1/things/a%3ab/x",
+    ] {
+        assert_eq!(
+            resource_of(&r, "GET", p).as_deref(),
+            Some("x:strict"),
+            "{p}"
+        );
+    }
+    for p in ["/v1/things/caf%C3%A9/x", "/v1/things/caf%c3%a9/x"] {
+        assert_eq!(
+            resource_of(&r, "GET", p).as_deref(),
+            Some("x:accent"),
+            "{p}"
+        );
+    }
+    // A capture keeps its spelling; `%` without two hex digits is itself.
+    assert_eq!(
+        resource_of(&r, "GET", "/v1/things/a%3Ac/x").as_deref(),
+        Some("x:a%3Ac")
+    );
+    let r = Router::new(vec![
+        route("/v1/100%/x", "x:percent"),
+        route("/v1/a%3Ab/x", "x:written-encoded"),
+        route("/{*rest}", "x:loose"),
+    ]);
+    for (p, resource) in [
+        ("/v1/100%/x", "x:percent"),
+        ("/v1/100%25/x", "x:percent"),
+        ("/v1/a:b/x", "x:written-encoded"),
+        ("/v1/a%3ab/x", "x:written-encoded"),
+    ] {
+        assert_eq!(resource_of(&r, "GET", p).as_deref(), Some(resource), "{p}");
+    }
+    // Case-insensitive routes fold the decoded letters.
+    let folded = Route::compile(&RouteSource {
+        path_prefix: Some("/v1/Caf%C3%A9:X"),
+        public: true,
+        case_insensitive: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let r = Router::new(vec![folded]);
+    assert!(r.find("GET", "", "/v1/caf%C3%A9%3ax/y").is_some());
+    // A literal whose encodings decode to no text could never be met: refused.
+    assert!(Route::compile(&RouteSource {
+        path_prefix: Some("/v1/%FF"),
+        public: true,
+        ..Default::default()
+    })
+    .is_err());
+}

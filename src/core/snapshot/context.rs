@@ -6,14 +6,10 @@
 
 use crate::core::config::{Config, ConfigError, Diagnostic, KeyFiles, Origin, Severity};
 
-/// The section of SSO integrations.
-pub(super) const SSO: &str = "sso_integrations";
-/// The section of external identities.
-pub(super) const IDS: &str = "external_identities";
-/// The section of resources and their collaborators.
-pub(super) const RES: &str = "resources";
-/// The section of routes.
-pub(super) const ROUTES: &str = "routes";
+// The sections the diagnostics point into, by the short names every compiler uses.
+pub(super) use crate::core::config::section::{
+    EXTERNAL_IDENTITIES as IDS, RESOURCES as RES, ROUTES, SSO_INTEGRATIONS as SSO,
+};
 
 /// The configuration being compiled and every diagnostic found so far.
 pub(super) struct Ctx<'c> {

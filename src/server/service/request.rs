@@ -9,8 +9,8 @@
 //! It reads what prost would: a field repeated in the message is merged (the last scalar wins,
 //! maps and lists add up), a map's later entry for a key wins, and every string read is checked
 //! to be UTF-8. A message prost refuses may still be read here when the fault lies only in a
-//! part claimgate skips; nothing skipped takes part in a decision. `tests` proves the two equal
-//! on generated messages and on requests captured from Envoy.
+//! part claimgate skips; nothing skipped takes part in a decision. `tests/check_codec.rs` proves
+//! the two equal on generated messages and on requests captured from Envoy.
 
 use bytes::Bytes;
 
@@ -324,6 +324,3 @@ pub(super) fn is_ours(name: &[u8]) -> bool {
             .zip(PREFIX)
             .all(|(n, p)| (if *n == b'_' { b'-' } else { *n }).eq_ignore_ascii_case(p))
 }
-
-#[cfg(test)]
-mod tests;

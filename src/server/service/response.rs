@@ -89,6 +89,19 @@ impl AllowMetadata {
     }
 }
 
+/// A spelling that is not `full` or `decision-id`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not full or decision-id")]
+pub struct UnknownAllowMetadata(pub String);
+
+impl std::str::FromStr for AllowMetadata {
+    type Err = UnknownAllowMetadata;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AllowMetadata::parse(s).ok_or_else(|| UnknownAllowMetadata(s.to_owned()))
+    }
+}
+
 /// Envoy's answer to one check, ready to be written.
 #[derive(Debug)]
 pub struct Answer {

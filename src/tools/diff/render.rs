@@ -9,7 +9,7 @@ use super::{Change, Diff, Effect};
 use crate::core::text::plural;
 
 /// How to print a diff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// One line per change.
     Text,

@@ -7,7 +7,7 @@ use super::{
     FailedStep, Input, KeyLoad, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo,
     SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
 };
-use crate::core::config::Config;
+use crate::core::config::{section, Config};
 use crate::core::decision::{Allow, Credentials, Decision, Deny, Reason};
 use crate::core::identity::{Candidacy, ClaimMatcher, ClaimOutcome, Identity, IdentityObserver};
 use crate::core::pipeline::Observer;
@@ -36,7 +36,7 @@ impl<'c> Places<'c> {
     fn route(&self, index: usize) -> Option<String> {
         let c = self.config?;
         let item = c.routes.get(index)?;
-        Some(c.place(item.origin, "routes", None))
+        Some(c.place(item.origin, section::ROUTES, None))
     }
 }
 

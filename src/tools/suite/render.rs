@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::Results;
 
 /// How to print the results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// One line per test, for a terminal or a CI log.
     Text,

@@ -8,7 +8,7 @@
 //! splits: both are routed by the router itself before anything is said.
 
 use super::warn;
-use crate::core::config::{Config, Diagnostic};
+use crate::core::config::{section, Config, Diagnostic};
 use crate::core::routing::{PathMatcher, Route, RouteMatch, Router, Seg, Target};
 
 /// A warning on each route that a case variant can skip, naming the later route that takes it.
@@ -29,11 +29,11 @@ pub(super) fn case_variants(config: &Config, router: &Router, out: &mut Vec<Diag
         } else {
             "path_prefix"
         };
-        let later_at = config.place(config.routes[found.later].origin, "routes", None);
+        let later_at = config.place(config.routes[found.later].origin, section::ROUTES, None);
         out.push(warn(
             config,
             item.origin,
-            "routes",
+            section::ROUTES,
             Some(field),
             format!(
                 "routes[{i}] can be skipped by letter case: {method} {variant} is routed to routes[{j}] (at {later_at}), which needs {needs_later}, while {path} needs {needs}; if the upstream ignores path case, add case_insensitive: true to routes[{i}]",

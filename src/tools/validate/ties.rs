@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::warn;
-use crate::core::config::{Config, Diagnostic};
+use crate::core::config::{section, Config, Diagnostic};
 use crate::core::identity::{array_claim, ClaimMatcher, Condition, Identity, Overlap};
 use crate::core::snapshot::Snapshot;
 use crate::core::text::plural;
@@ -330,7 +330,13 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
                     plural(first.claims.len(), "claim", "claims"),
                 )
             };
-            out.push(warn(config, o2, "external_identities", Some("name"), msg));
+            out.push(warn(
+                config,
+                o2,
+                section::EXTERNAL_IDENTITIES,
+                Some("name"),
+                msg,
+            ));
         }
         if unlisted > 0 || pairs.gave_up {
             let Some(first) = ids
@@ -350,7 +356,7 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
             out.push(warn(
                 config,
                 first,
-                "external_identities",
+                section::EXTERNAL_IDENTITIES,
                 Some("name"),
                 msg,
             ));

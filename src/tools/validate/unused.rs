@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::coverage::{can_target, covers};
 use super::warn;
-use crate::core::config::{Config, Diagnostic};
+use crate::core::config::{section, Config, Diagnostic};
 use crate::core::snapshot::{self, Snapshot};
 
 /// A warning for each route that an earlier route covers entirely.
@@ -26,11 +26,11 @@ pub(super) fn shadowed_routes(config: &Config, snap: &Snapshot, out: &mut Vec<Di
         } else {
             "path_prefix"
         };
-        let first_at = config.place(config.routes[i].origin, "routes", None);
+        let first_at = config.place(config.routes[i].origin, section::ROUTES, None);
         out.push(warn(
             config,
             item.origin,
-            "routes",
+            section::ROUTES,
             Some(field),
             format!(
                 "routes[{j}] is never used: routes[{i}] (at {first_at}) comes first and matches every request it would (first match wins)"
@@ -54,7 +54,7 @@ pub(super) fn identities_without_collaborators(config: &Config, out: &mut Vec<Di
         out.push(warn(
             config,
             item.origin,
-            "external_identities",
+            section::EXTERNAL_IDENTITIES,
             Some("name"),
             format!(
                 "external identity {:?} is a collaborator of no resource: every request it is selected for is denied insufficient_role",
@@ -88,6 +88,12 @@ pub(super) fn unreachable_resources(
                 "resource {fqn:?} is targeted by no route: unless an Envoy route names it in context_extensions (pass --envoy-config to check), its collaborators are never consulted"
             ),
         };
-        out.push(warn(config, item.origin, "resources", Some("fqn"), msg));
+        out.push(warn(
+            config,
+            item.origin,
+            section::RESOURCES,
+            Some("fqn"),
+            msg,
+        ));
     }
 }

@@ -10,7 +10,7 @@ use claimgate::core::{config, load};
 use claimgate::server::{self, Bound, ServeOptions};
 use claimgate::tools::{audit, diff, explain, suite};
 
-use super::{DiffFormat, TestFormat};
+use super::ExplainArgs;
 
 pub(crate) fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,38 +34,29 @@ fn load(dir: &Path) -> anyhow::Result<(config::Config, Snapshot)> {
     Ok((loaded.config, loaded.snapshot))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn explain_command(
-    dir: &Path,
-    token: &str,
-    method: &str,
-    path: &str,
-    host: &str,
-    resource: Option<String>,
-    role: Option<String>,
-    json: bool,
-) -> anyhow::Result<bool> {
-    let token = if token == "-" {
+/// Explain one decision; `Ok(true)` when it allows.
+pub(crate) fn explain_command(args: ExplainArgs) -> anyhow::Result<bool> {
+    let token = if args.token == "-" {
         std::io::read_to_string(std::io::stdin())
             .map_err(|e| anyhow::anyhow!("cannot read the token from stdin: {e}"))?
     } else {
-        token.to_owned()
+        args.token
     };
-    let (cfg, snap) = load(dir)?;
+    let (cfg, snap) = load(&args.config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let keys = runtime.block_on(explain::load_remote_keys(&snap, &token));
     let input = explain::Input {
         token: &token,
-        method,
-        path,
-        host,
-        resource: resource.as_deref(),
-        role: role.as_deref(),
+        method: &args.method,
+        path: &args.path,
+        host: &args.host,
+        resource: args.resource.as_deref(),
+        role: args.role.as_deref(),
     };
     let report = explain::explain(&snap, Some(&cfg), &input, unix_now(), keys);
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{report}");
@@ -93,7 +84,7 @@ pub(crate) fn who_can_command(
 pub(crate) fn test_command(
     dir: &Path,
     files: &[PathBuf],
-    format: TestFormat,
+    format: suite::Format,
 ) -> anyhow::Result<bool> {
     let (cfg, snap) = load(dir)?;
     let cases =
@@ -126,16 +117,16 @@ pub(crate) fn test_command(
         }
     }
     let results = suite::run(&snap, Some(&cfg), &cases, unix_now())?;
-    let format = match format {
-        TestFormat::Text => suite::Format::Text,
-        TestFormat::Json => suite::Format::Json,
-    };
     print!("{}", results.render(format));
     Ok(results.failed == 0)
 }
 
 /// Print the diff between two configurations; `Ok(true)` when anything changed.
-pub(crate) fn diff_command(base: &str, new_dir: &Path, format: DiffFormat) -> anyhow::Result<bool> {
+pub(crate) fn diff_command(
+    base: &str,
+    new_dir: &Path,
+    format: diff::Format,
+) -> anyhow::Result<bool> {
     // The temporary checkout of a git base lives until the diff is made.
     let (base_dir, shown, _checkout) = match base.strip_prefix("git:") {
         Some(rev) => {
@@ -157,11 +148,6 @@ pub(crate) fn diff_command(base: &str, new_dir: &Path, format: DiffFormat) -> an
     let base = base.map_err(|_| anyhow::anyhow!("loading the base configuration failed"))??;
     let new = new?;
     let changes = diff::diff(&base, &new);
-    let format = match format {
-        DiffFormat::Text => diff::Format::Text,
-        DiffFormat::Markdown => diff::Format::Markdown,
-        DiffFormat::Json => diff::Format::Json,
-    };
     print!("{}", changes.render(format));
     for note in changes
         .notes
