@@ -1,6 +1,6 @@
 //! The compiled form of one configuration: immutable and indexed for the request path.
 //!
-//! [`compile`] validates the whole parsed [`Config`](crate::core::config::Config) (names,
+//! [`compile_with`] validates the whole parsed [`Config`](crate::core::config::Config) (names,
 //! references, roles, routes, key files) and builds every lookup table a check needs: SSOs by
 //! issuer, identities per SSO sorted by claim count, role bindings by resource. A check then
 //! only reads.
@@ -32,7 +32,7 @@ mod key_source;
 /// The guard against identities any tenant of a shared issuer could obtain.
 mod tenant;
 
-pub use compile::{compile, compile_with};
+pub use compile::compile_with;
 pub use key_source::KeySource;
 
 /// One compiled SSO integration.

@@ -10,24 +10,17 @@ use super::context::{Ctx, IDS, RES, ROUTES, SSO};
 use super::key_source::{self, KeySource};
 use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
 use crate::core::config::ConfigError;
-use crate::core::config::{Config, Files, Item, KeyFiles, Origin, SsoSpec};
+use crate::core::config::{Config, Item, KeyFiles, Origin, SsoSpec};
 use crate::core::identity::{ClaimMatcher, Identity};
 use crate::core::keys::remote::KeyFeeds;
 use crate::core::keys::{Alg, AlgSet};
 use crate::core::role::Role;
 use crate::core::routing::{Route, RouteSource, Router, Target};
 
-/// Validate a parsed configuration and compile it into a snapshot.
-///
-/// Errors and warnings are all collected; any error refuses the whole configuration.
-pub fn compile(config: &Config) -> Result<Snapshot, ConfigError> {
-    let mut key_files = KeyFiles::default();
-    Files::new(config.dir.clone()).read_key_files(config, &mut key_files);
-    compile_with(config, &key_files, None, None)
-}
-
-/// [`compile`] with the key files already read (the snapshot's hash covers exactly those
-/// bytes), keeping the remote key sets of `previous` whose source is unchanged, and
+/// Validate a parsed configuration and compile it into a snapshot, with its key files as
+/// [`load`](crate::core::load) read them (the snapshot's hash covers exactly those bytes):
+/// compiling reads nothing itself. Errors and warnings are all collected; any error refuses
+/// the whole configuration. Keeps the remote key sets of `previous` whose source is unchanged, and
 /// giving each new one a feed from `feeds` (none: the sets stay empty).
 pub fn compile_with(
     config: &Config,

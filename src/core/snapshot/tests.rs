@@ -1,7 +1,7 @@
 //! Compiling configurations: what is accepted, what is refused and where.
 
 use super::*;
-use crate::core::config::{parse_texts, Severity};
+use crate::core::config::{parse_texts, Files, KeyFiles, Severity};
 
 fn compile_text(text: &str) -> Result<Snapshot, Vec<Diagnostic>> {
     let dir = tempfile::tempdir().unwrap();
@@ -9,7 +9,10 @@ fn compile_text(text: &str) -> Result<Snapshot, Vec<Diagnostic>> {
     let mut d = Vec::new();
     let cfg = parse_texts(dir.path(), &[("c.yaml".into(), text.into())], &mut d);
     assert!(d.is_empty(), "{d:?}");
-    compile(&cfg).map_err(|e| e.diagnostics().to_vec())
+    // Key files are read as a load reads them, by the one reader.
+    let mut key_files = KeyFiles::default();
+    Files::new(cfg.dir.clone()).read_key_files(&cfg, &mut key_files);
+    compile_with(&cfg, &key_files, None, None).map_err(|e| e.diagnostics().to_vec())
 }
 
 const SSO: &str = "sso_integrations:\n  - name: ci\n    type: oidc\n    issuer: https://idp\n    audiences: [cg]\n    jwks_file: keys.json\n";

@@ -1,19 +1,16 @@
 //! The review as a whole, on small configurations written for each kind of finding.
 
 use super::*;
-use crate::core::config::parse_texts;
-use crate::core::snapshot;
+use crate::core::load;
 
 const SSO: &str = "sso_integrations:\n  - name: ci\n    type: oidc\n    issuer: https://idp\n    audiences: [cg]\n    jwks_file: keys.json\n";
 
 fn review_text(text: &str) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("keys.json"), r#"{"keys":[]}"#).unwrap();
-    let mut d = Vec::new();
-    let cfg = parse_texts(dir.path(), &[("c.yaml".into(), text.into())], &mut d);
-    assert!(d.is_empty(), "{d:?}");
-    let snap = snapshot::compile(&cfg).unwrap();
-    review(&cfg, &snap, None)
+    std::fs::write(dir.path().join("c.yaml"), text).unwrap();
+    let loaded = load::load(dir.path()).unwrap();
+    review(&loaded.config, &loaded.snapshot, None)
         .iter()
         .map(|d| d.to_string())
         .collect()
