@@ -42,16 +42,28 @@ impl Marks {
 }
 
 /// A parser's 1-based `line` and `col`, kept inside `text`. yaml-rust2 reports a fault it
-/// meets at the end of a file that has no final newline on the line after the last one; that
-/// place is the end of the last line.
+/// meets at the end of a file that has no final line break on the line after the last one;
+/// that place is the end of the last line. Lines are YAML's: CR LF, CR and LF each end one,
+/// as both parsers count them.
 pub(crate) fn within(text: &str, line: usize, col: usize) -> (usize, usize) {
-    // A final newline starts one more (empty) line, where a fault at the end is.
-    let lines = text.split('\n').count();
+    // A final line break starts one more (empty) line, where a fault at the end is.
+    let (mut lines, mut last) = (1, 0);
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') {
+            i += 1;
+        }
+        if matches!(b[i], b'\r' | b'\n') {
+            lines += 1;
+            last = i + 1;
+        }
+        i += 1;
+    }
     if line <= lines {
         return (line.max(1), col.max(1));
     }
-    let last = text.rsplit('\n').next().unwrap_or_default();
-    (lines, last.chars().count() + 1)
+    (lines, text[last..].chars().count() + 1)
 }
 
 enum Frame {

@@ -57,6 +57,17 @@ fn a_fault_at_the_end_of_a_file_without_a_final_newline_is_on_its_last_line() {
     let (_, d) = parse("a: 1\nb\u{7}c\n");
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!((d[0].line, d[0].col), (3, 1));
+    // Lines are YAML's: a lone CR ends one too (found by the same target: a tab after 32 CRs
+    // was on line 34 of a file of 17 LF lines, rightly).
+    for (text, at) in [
+        ("a: 1\rb\u{7}c", (2, 4)),
+        ("a: 1\r\nb\u{7}c", (2, 4)),
+        ("a:\r\r\r\t- path: /x\n", (4, 2)),
+    ] {
+        let (_, d) = parse(text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].line, d[0].col), at, "{text:?}: {}", d[0].message);
+    }
 }
 
 #[test]
