@@ -77,6 +77,7 @@ for t in "${targets[@]}"; do
   mkdir -p "fuzz/work/$t" "fuzz/artifacts/$t"
   log="fuzz/logs/$t.log"
   echo "fuzzing $t for ${seconds}s (log: $log)"
+  began=$(date +%s)
   # -timeout: one input taking this long is a finding (the matchers and parsers are linear;
   # a check of the largest input takes milliseconds). The first corpus directory receives
   # new inputs; the committed seeds are only read.
@@ -92,7 +93,7 @@ for t in "${targets[@]}"; do
     grep -E "panicked at|ERROR: libFuzzer|SUMMARY" "$log" | head -5 >&2 || true
   fi
   execs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$log" | grep -oE "[0-9]+$" | tail -1 || true)
-  summary+=("$(printf '%-14s %-6s %6ss %12s execs' "$t" "$result" "$seconds" "${execs:-?}")")
+  summary+=("$(printf '%-14s %-6s %6ss %12s execs' "$t" "$result" "$(( $(date +%s) - began ))" "${execs:-?}")")
 done
 
 printf '%s\n' "${summary[@]}"

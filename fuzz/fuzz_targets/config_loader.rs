@@ -3,7 +3,7 @@
 //! then the review).
 //!
 //! Never panics, and every diagnostic, error or warning, names a file of the directory and a
-//! line and column inside it. The input is one file, `a.yaml`, or two when it holds the line
+//! line and column inside it (lines as YAML counts them). The input is one file, `a.yaml`, or two when it holds the line
 //! `#8<` (the rest goes to `b.yaml`), so that findings across files are reached; the
 //! directory also holds the example's `keys/dev-jwks.json`, so key files can be found.
 #![no_main]
@@ -31,6 +31,23 @@ fn dir() -> &'static Path {
     .path()
 }
 
+/// How many lines YAML sees in `text`: CR LF, CR and LF each end one (YAML 1.2, 5.4), and a
+/// final line break starts one more, empty, where a fault at the end is reported.
+fn yaml_lines(text: &[u8]) -> usize {
+    let mut lines = 1;
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'\r' && text.get(i + 1) == Some(&b'\n') {
+            i += 1;
+        }
+        if matches!(text[i], b'\r' | b'\n') {
+            lines += 1;
+        }
+        i += 1;
+    }
+    lines
+}
+
 fuzz_target!(|data: &[u8]| {
     let dir = dir();
     let (a, b) = match data.windows(SPLIT.len()).position(|w| w == SPLIT) {
@@ -53,8 +70,7 @@ fuzz_target!(|data: &[u8]| {
         let Some((_, text)) = files.iter().find(|(name, _)| *name == d.file) else {
             panic!("{d}: not a file of the directory");
         };
-        // A position just past the last line is where an unexpected end is reported.
-        let lines = text.split(|b| *b == b'\n').count();
+        let lines = yaml_lines(text);
         assert!(
             d.line >= 1 && d.line <= lines.max(1),
             "{d}: line outside the file ({lines} lines)"

@@ -53,7 +53,8 @@ pub(super) fn check(text: &str) -> Result<(), (usize, usize, String)> {
             } else {
                 format!("invalid YAML: {}", e.info())
             };
-            Err((m.line().max(1), m.col() + 1, message))
+            let (line, col) = super::marks::within(text, m.line(), m.col() + 1);
+            Err((line, col, message))
         }
     }
 }

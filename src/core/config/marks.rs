@@ -16,14 +16,17 @@ impl Marks {
     pub fn scan(text: &str) -> Result<Marks, (usize, usize, String)> {
         let mut recv = MarkCollector::default();
         let mut parser = Parser::new_from_str(text);
+        let end = End::of(text);
         parser.load(&mut recv, false).map_err(|e| {
             let m = e.marker();
-            let (line, col) = within(text, m.line(), m.col() + 1);
+            let (line, col) = end.clamp(m.line(), m.col() + 1);
             (line, col, e.info().to_string())
         })?;
-        Ok(Marks {
-            by_path: recv.marks,
-        })
+        let mut by_path = recv.marks;
+        for at in by_path.values_mut() {
+            *at = end.clamp(at.0, at.1);
+        }
+        Ok(Marks { by_path })
     }
 
     /// The location of `path`, or of its nearest recorded parent.
@@ -41,17 +44,52 @@ impl Marks {
     }
 }
 
-/// A parser's 1-based `line` and `col`, kept inside `text`. yaml-rust2 reports a fault it
-/// meets at the end of a file that has no final newline on the line after the last one; that
-/// place is the end of the last line.
-pub(crate) fn within(text: &str, line: usize, col: usize) -> (usize, usize) {
-    // A final newline starts one more (empty) line, where a fault at the end is.
-    let lines = text.split('\n').count();
-    if line <= lines {
-        return (line.max(1), col.max(1));
+/// Where a YAML text ends: how many lines it has and the column after its last one's end.
+/// yaml-rust2 puts a fault it meets, or an empty value it reads, at the end of a file that
+/// has no final line break on the line after the last one; that place is the end of the last
+/// line. Lines are YAML's: CR LF, CR and LF each end one, as both parsers count them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct End {
+    lines: usize,
+    last_col: usize,
+}
+
+impl End {
+    /// Where `text` ends.
+    pub(crate) fn of(text: &str) -> End {
+        // A final line break starts one more (empty) line, where a fault at the end is.
+        let (mut lines, mut last) = (1, 0);
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+            if matches!(b[i], b'\r' | b'\n') {
+                lines += 1;
+                last = i + 1;
+            }
+            i += 1;
+        }
+        End {
+            lines,
+            last_col: text[last..].chars().count() + 1,
+        }
     }
-    let last = text.rsplit('\n').next().unwrap_or_default();
-    (lines, last.chars().count() + 1)
+
+    /// A parser's 1-based `line` and `col`, kept inside the text.
+    pub(crate) fn clamp(self, line: usize, col: usize) -> (usize, usize) {
+        if line <= self.lines {
+            (line.max(1), col.max(1))
+        } else {
+            (self.lines, self.last_col)
+        }
+    }
+}
+
+/// A parser's 1-based `line` and `col`, kept inside `text` (see [`End`]).
+pub(crate) fn within(text: &str, line: usize, col: usize) -> (usize, usize) {
+    End::of(text).clamp(line, col)
 }
 
 enum Frame {

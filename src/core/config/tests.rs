@@ -57,6 +57,28 @@ fn a_fault_at_the_end_of_a_file_without_a_final_newline_is_on_its_last_line() {
     let (_, d) = parse("a: 1\nb\u{7}c\n");
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!((d[0].line, d[0].col), (3, 1));
+    // The same from the nesting check, which tokenizes a file with many brackets first.
+    let brackets = format!("[[[[[[[[[[[[[[[[[`{}", "[".repeat(43));
+    let (_, d) = parse(&format!("rkutes:ute{{:\n  - path:b.yaml {brackets}\n[["));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.starts_with("invalid YAML"), "{}", d[0].message);
+    assert_eq!((d[0].line, d[0].col), (3, 3));
+    // An empty value at the very end is there too, not on the line after (found by the same
+    // target: a collaborator's `role:` ending the file was reported past its end).
+    let (c, d) = parse("routes:\n  - path: /x\n    role:");
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(c.files[0].marks().locate("routes[0].role"), (3, 10));
+    // Lines are YAML's: a lone CR ends one too (found by the same target: a tab after 32 CRs
+    // was on line 34 of a file of 17 LF lines, rightly).
+    for (text, at) in [
+        ("a: 1\rb\u{7}c", (2, 4)),
+        ("a: 1\r\nb\u{7}c", (2, 4)),
+        ("a:\r\r\r\t- path: /x\n", (4, 2)),
+    ] {
+        let (_, d) = parse(text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].line, d[0].col), at, "{text:?}: {}", d[0].message);
+    }
 }
 
 #[test]
