@@ -32,11 +32,14 @@ use crate::server::metrics::OpenConnections;
 
 /// One accepted connection and its deadlines.
 mod conn;
+/// `AsyncRead` and `AsyncWrite` for an enum of streams.
+mod delegate;
 /// The connection limits and timeouts, as `serve` flags.
 mod options;
 mod socket;
 
 pub use conn::{Conn, Handshake, HTTP2_PREFACE_LEN};
+pub(crate) use delegate::delegate_io;
 pub use options::{
     parse_size, ConnectionOptions, ConnectionOptionsError, DEFAULT_MAX_MESSAGE_SIZE,
 };
