@@ -9,11 +9,12 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::envoy::{shipped_envoy_file, Echo, Envoy, EnvoyConfig, Seen};
+use common::load::Load;
 use common::pki::{Pair, TestCa};
 use common::process::{http, Claimgate};
 use common::*;
@@ -224,53 +225,34 @@ fn mount(dir: &Path, version: &str, name: &str, pair: &Pair, ca: &str) {
     common::configmap::swap(dir, version);
 }
 
-/// Allowed requests sent through Envoy by three clients, one after another each, until
-/// [`Load::finish`]; every answer but 200 is kept as a failure.
-struct Load {
-    stop: Arc<AtomicBool>,
+/// Allowed requests sent through Envoy by three clients until [`Allowed::finish`]; every
+/// answer but 200 is kept as a failure.
+struct Allowed {
+    load: Load,
     ok: Arc<AtomicUsize>,
     failed: Arc<Mutex<Vec<String>>>,
-    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Load {
-    fn start(envoy: &Envoy, token: &str) -> Load {
-        let ingress = envoy.listener("ingress");
-        let stop = Arc::new(AtomicBool::new(false));
+impl Allowed {
+    fn start(envoy: &Envoy, token: &str) -> Allowed {
         let ok = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(Mutex::new(Vec::<String>::new()));
-        let workers = (0..3)
-            .map(|_| {
-                let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-                let bearer = format!("Bearer {token}");
-                tokio::spawn(async move {
-                    // Bounded: at most this many requests per client even if stop never came.
-                    for _ in 0..20_000 {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let reply = http(
-                            ingress,
-                            "GET",
-                            "/v1/models/acme/llama/infer",
-                            &[("authorization", &bearer)],
-                        )
-                        .await;
-                        if reply.status == 200 {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            failed.lock().unwrap().push(format!("{reply:?}"));
-                        }
+        let load = {
+            let (ok, failed) = (ok.clone(), failed.clone());
+            Load::start(
+                envoy.listener("ingress"),
+                3,
+                &[token.to_owned()],
+                move |a| {
+                    if a.reply.status == 200 {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.lock().unwrap().push(format!("{:?}", a.reply));
                     }
-                })
-            })
-            .collect();
-        Load {
-            stop,
-            ok,
-            failed,
-            workers,
-        }
+                },
+            )
+        };
+        Allowed { load, ok, failed }
     }
 
     fn passed(&self) -> usize {
@@ -279,10 +261,7 @@ impl Load {
 
     /// Stop; the requests that passed and the failures.
     async fn finish(self) -> (usize, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        for w in self.workers {
-            w.await.unwrap();
-        }
+        self.load.finish().await;
         let failed = self.failed.lock().unwrap().clone();
         (self.ok.load(Ordering::Relaxed), failed)
     }
@@ -313,7 +292,7 @@ async fn envoys_client_certificate_rotated_by_a_secret_swap_is_used_without_a_re
     let envoy_config = mtls_envoy(sds.path(), secret.path(), &claimgate, &upstream);
     let envoy = Envoy::start(with_connection_duration(envoy_config, "1s")).await;
     let token = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
-    let load = Load::start(&envoy, &token);
+    let load = Allowed::start(&envoy, &token);
 
     assert!(
         wait_for_client_cert(&claimgate, &first).await,
@@ -402,7 +381,7 @@ async fn a_ca_replaced_in_steps_under_load_fails_no_request_and_the_old_cas_cert
     let envoy_config = mtls_envoy(sds.path(), secret.path(), &claimgate, &upstream);
     let envoy = Envoy::start(with_connection_duration(envoy_config, "1s")).await;
     let token = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
-    let load = Load::start(&envoy, &token);
+    let load = Allowed::start(&envoy, &token);
     assert!(
         wait_for_client_cert(&claimgate, &old_client).await,
         "Envoy reaches claimgate\n{}\n{}",
