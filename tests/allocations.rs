@@ -119,6 +119,7 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
                 ext_resource: None,
                 ext_role: None,
                 ext_enforcement: None,
+                ext_parent: None,
             },
         ),
         (
@@ -131,6 +132,7 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
                 ext_resource: None,
                 ext_role: None,
                 ext_enforcement: None,
+                ext_parent: None,
             },
         ),
         (
@@ -143,6 +145,7 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
                 ext_resource: Some("workspace:prod"),
                 ext_role: Some("viewer"),
                 ext_enforcement: None,
+                ext_parent: None,
             },
         ),
     ];

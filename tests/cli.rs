@@ -54,7 +54,7 @@ fn validate_reports_each_kind_of_error_with_its_location() {
         ("login-enabled SSO", "sso_integrations:\n  - name: login\n    type: oidc\n    login_enabled: true\n    issuer: https://login\n    audiences: [a]\n    jwks_file: jwks.json\n    algorithms: [ES256]\nexternal_identities:\n  - name: a\n    sso_fqn: login\n", "broken.yaml:11:14: error: SSO \"login\" has login_enabled: true"),
         ("duplicate SSO", "sso_integrations:\n  - name: test-idp\n    type: oidc\n    issuer: https://x\n    audiences: [a]\n    jwks_file: jwks.json\n", "sso.yaml:2:11: error: SSO \"test-idp\" is defined twice (first at broken.yaml:2:11)"),
         ("bad role", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:x\n        role: owner\n", "broken.yaml:5:15: error: role \"owner\" is not viewer, editor or manager"),
-        ("bad subject", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: user:bob\n        role: viewer\n", "broken.yaml:4:18: error: subject \"user:bob\" must be external-identity:NAME"),
+        ("bad subject", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: user:bob\n        role: viewer\n", "broken.yaml:4:18: error: subject \"user:bob\" must be external-identity:NAME or team:NAME"),
         ("bad fqn", "resources:\n  - fqn: nocolon\n", "broken.yaml:2:10: error: resource fqn \"nocolon\""),
         ("bad route template", "routes:\n  - path: /a/{*rest}/b\n    resource: model:a\n    role: viewer\n", "broken.yaml:2:11: error: {*rest} must be the last segment"),
         ("route variable not in path", "resources:\n  - fqn: model:a\nroutes:\n  - path: /a/{x}\n    resource: model:{y}\n    role: viewer\n", "broken.yaml:5:15: error: {y} is not a variable of the path"),
@@ -272,6 +272,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
             ext_resource: None,
             ext_role: None,
             ext_enforcement: None,
+            ext_parent: None,
         };
         let decision = claimgate::core::pipeline::decide(&snap, &req, now());
         let claimgate::Decision::Allow(claimgate::core::decision::Allow::Identity(grant)) =
