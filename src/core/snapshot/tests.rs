@@ -345,3 +345,164 @@ fn a_route_parent_that_can_never_name_a_declared_resource_is_warned_about() {
     let e = errors(&route("workspace:{nope}"));
     assert!(e[0].contains("{nope} is not a variable"), "{e:?}");
 }
+
+mod effective_role {
+    //! The effective role against a naive reference: walk every ancestor, read every binding.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A generated configuration: each resource's parent (always an earlier one, so no
+    /// cycle), each team's members (identity indexes), and bindings (resource, subject, role).
+    #[derive(Debug, Clone)]
+    struct World {
+        parents: Vec<Option<usize>>,
+        identities: usize,
+        teams: Vec<Vec<usize>>,
+        bindings: Vec<(usize, Subject, Role)>,
+    }
+
+    fn role() -> impl Strategy<Value = Role> {
+        prop_oneof![Just(Role::Viewer), Just(Role::Editor), Just(Role::Manager)]
+    }
+
+    fn world() -> impl Strategy<Value = World> {
+        (1usize..10, 1usize..5, 0usize..4).prop_flat_map(|(n, ids, teams)| {
+            let parents = (0..n)
+                .map(|i| {
+                    if i == 0 {
+                        Just(None).boxed()
+                    } else {
+                        proptest::option::of(0..i).boxed()
+                    }
+                })
+                .collect::<Vec<_>>();
+            let members = proptest::collection::vec(proptest::collection::vec(0..ids, 0..4), teams);
+            let subject = if teams == 0 {
+                (0..ids as u32).prop_map(Subject::Identity).boxed()
+            } else {
+                prop_oneof![
+                    (0..ids as u32).prop_map(Subject::Identity),
+                    (0..teams as u32).prop_map(Subject::Team),
+                ]
+                .boxed()
+            };
+            let bindings = proptest::collection::vec((0..n, subject, role()), 0..12);
+            (parents, members, bindings).prop_map(move |(parents, teams, bindings)| World {
+                parents,
+                identities: ids,
+                teams,
+                bindings,
+            })
+        })
+    }
+
+    fn subject_yaml(s: Subject) -> String {
+        match s {
+            Subject::Identity(i) => format!("external-identity:id{i}"),
+            Subject::Team(t) => format!("team:t{t}"),
+        }
+    }
+
+    fn yaml(w: &World) -> String {
+        let mut y = format!("{SSO}external_identities:\n");
+        for i in 0..w.identities {
+            y.push_str(&format!(
+                "  - name: id{i}\n    sso_fqn: ci\n    claims: {{n: {i}}}\n"
+            ));
+        }
+        if !w.teams.is_empty() {
+            y.push_str("teams:\n");
+        }
+        for (t, members) in w.teams.iter().enumerate() {
+            let mut unique = members.clone();
+            unique.sort();
+            unique.dedup();
+            let list: Vec<String> = unique
+                .iter()
+                .map(|m| format!("external-identity:id{m}"))
+                .collect();
+            y.push_str(&format!(
+                "  - name: t{t}\n    members: [{}]\n",
+                list.join(", ")
+            ));
+        }
+        y.push_str("resources:\n");
+        for (r, parent) in w.parents.iter().enumerate() {
+            y.push_str(&format!("  - fqn: res:r{r}\n"));
+            if let Some(p) = parent {
+                y.push_str(&format!("    parent: res:r{p}\n"));
+            }
+            let mut seen = std::collections::HashSet::new();
+            let mine: Vec<String> = w
+                .bindings
+                .iter()
+                .filter(|(on, s, _)| *on == r && seen.insert(*s))
+                .map(|(_, s, role)| {
+                    format!(
+                        "      - {{subject: {}, role: {}}}\n",
+                        subject_yaml(*s),
+                        role.as_str()
+                    )
+                })
+                .collect();
+            if !mine.is_empty() {
+                y.push_str("    collaborators:\n");
+                y.push_str(&mine.concat());
+            }
+        }
+        y
+    }
+
+    /// The first binding of each (resource, subject), as the YAML writes it.
+    fn reference(w: &World, resource: usize, identity: usize) -> Option<Role> {
+        let mut seen = std::collections::HashSet::new();
+        let bindings: Vec<_> = w
+            .bindings
+            .iter()
+            .filter(|(on, s, _)| seen.insert((*on, *s)))
+            .collect();
+        let mut best = None;
+        let mut at = Some(resource);
+        while let Some(r) = at {
+            for (on, s, role) in &bindings {
+                let names_me = match *s {
+                    Subject::Identity(i) => i as usize == identity,
+                    Subject::Team(t) => w.teams[t as usize].contains(&identity),
+                };
+                if *on == r && names_me {
+                    best = best.max(Some(*role));
+                }
+            }
+            at = w.parents[r];
+        }
+        best
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_effective_role_is_the_highest_grant_on_any_ancestor_to_the_identity_or_its_teams(w in world()) {
+            let snap = compile_text(&yaml(&w)).map_err(|d| TestCaseError::fail(format!("{d:?}")))?;
+            for r in 0..w.parents.len() {
+                let fqn = format!("res:r{r}");
+                for i in 0..w.identities {
+                    let want = reference(&w, r, i);
+                    let held = snap.held(&fqn, i);
+                    prop_assert_eq!(held.map(|h| h.role), want, "{} for id{}", fqn, i);
+                    // An undeclared child placed under the resource inherits the same role.
+                    let under = snap.place("res:undeclared", Some(&fqn));
+                    prop_assert_eq!(snap.held_at(under, i).map(|h| h.role), want);
+                    if let Some(h) = held {
+                        // The grant named is on the resource or an ancestor, and is inherited
+                        // exactly when it is on an ancestor.
+                        let on = snap.resource_name(h.on).to_string();
+                        prop_assert_eq!(h.inherited, on != fqn);
+                        prop_assert!(on == fqn || snap.ancestors(&fqn).any(|a| a == on));
+                    }
+                }
+            }
+        }
+    }
+}
