@@ -1072,22 +1072,20 @@ fn who_can_lists_exactly_the_collaborators_of_each_example_resource() {
     let text = std::fs::read_to_string(format!("{}/resources.yaml", example_config())).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let resources = doc["resources"].as_sequence().unwrap();
-    assert_eq!(resources.len(), 3);
+    assert_eq!(resources.len(), 6);
     for r in resources {
         let fqn = r["fqn"].as_str().unwrap();
+        // The identities bound on the resource itself (teams and ancestors aside).
         let mut expected: Vec<(String, String)> = r["collaborators"]
             .as_sequence()
             .unwrap()
             .iter()
-            .map(|c| {
+            .filter_map(|c| {
                 let subject = c["subject"].as_str().unwrap();
-                (
-                    subject
-                        .strip_prefix("external-identity:")
-                        .unwrap()
-                        .to_string(),
+                Some((
+                    subject.strip_prefix("external-identity:")?.to_string(),
                     c["role"].as_str().unwrap().to_string(),
-                )
+                ))
             })
             .collect();
         expected.sort();
@@ -1185,7 +1183,7 @@ fn who_can_refuses_an_undefined_resource_and_a_bad_role() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("resource \"model:acme/llama\" is not defined in resources (defined: model:acme/llama-70b)"),
+        err.contains("resource \"model:acme/llama\" is not defined in resources (defined: model:acme/llama-70b, model:prod-ml/llama-70b)"),
         "{err}"
     );
     let (code, _, err) = run(&[
