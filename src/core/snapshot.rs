@@ -103,6 +103,10 @@ pub(crate) struct Resource {
     /// Itself, then its parent, its parent's parent, ….
     chain: Box<[u32]>,
     bindings: hashbrown::HashMap<Subject, Role>,
+    /// Whether any binding names an identity, and any a team: a check looks up only the kinds
+    /// of subject a resource has bindings for.
+    binds_identities: bool,
+    binds_teams: bool,
     enforcement: Option<Enforcement>,
     /// Its own `enforcement`, else its nearest ancestor's.
     inherited_enforcement: Option<Enforcement>,
@@ -227,11 +231,13 @@ impl Snapshot {
         let me = Subject::Identity(u32::try_from(identity).ok()?);
         let mut best: Option<Held> = None;
         for &on in self.resources[start as usize].chain.iter() {
-            let bindings = &self.resources[on as usize].bindings;
-            if bindings.is_empty() {
-                continue;
-            }
-            let subjects = std::iter::once(me).chain(teams.iter().map(|&t| Subject::Team(t)));
+            let res = &self.resources[on as usize];
+            let mine = res.binds_identities.then_some(me);
+            let theirs = if res.binds_teams { teams } else { &[] };
+            let subjects = mine
+                .into_iter()
+                .chain(theirs.iter().map(|&t| Subject::Team(t)));
+            let bindings = &res.bindings;
             for subject in subjects {
                 if let Some(&role) = bindings.get(&subject) {
                     // Strictly higher only: the nearest resource, and the identity before

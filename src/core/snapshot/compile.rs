@@ -388,6 +388,8 @@ fn resources<'c>(
             name,
             parent: None,
             chain: Box::default(),
+            binds_identities: bindings.keys().any(|s| matches!(s, Subject::Identity(_))),
+            binds_teams: bindings.keys().any(|s| matches!(s, Subject::Team(_))),
             bindings,
             enforcement,
             inherited_enforcement: None,
