@@ -13,6 +13,8 @@ pub mod audit;
 pub mod diff;
 /// The decision for one token, step by step.
 pub mod explain;
+/// The grant behind an effective role, named the same way by every tool.
+pub mod grant;
 /// Development token minting.
 pub mod mint;
 /// `claimgate test`: decision tests run with the server's decision function.

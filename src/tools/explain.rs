@@ -47,6 +47,8 @@ pub struct Input<'a> {
     pub resource: Option<&'a str>,
     /// The role Envoy would name in `context_extensions`.
     pub role: Option<&'a str>,
+    /// The parent Envoy would name in `context_extensions`: where an undeclared resource sits.
+    pub parent: Option<&'a str>,
 }
 
 /// The `Authorization` value the input stands for: a bare token gets the `Bearer` scheme,
@@ -138,7 +140,7 @@ pub fn explain(
         ext_resource: input.resource,
         ext_role: input.role,
         ext_enforcement: None,
-        ext_parent: None,
+        ext_parent: input.parent,
     };
     let mut watch = recorder::Watch::new(snap, config);
     let decision = pipeline::decide_observed(snap, &req, now, &mut watch);

@@ -54,6 +54,7 @@ pub(crate) fn explain_command(args: ExplainArgs) -> anyhow::Result<bool> {
         host: &args.host,
         resource: args.resource.as_deref(),
         role: args.role.as_deref(),
+        parent: args.parent.as_deref(),
     };
     let report = explain::explain(&snap, Some(&cfg), &input, unix_now(), keys);
     if args.json {

@@ -173,6 +173,10 @@ pub(crate) struct ExplainArgs {
     /// Role, as Envoy's context_extensions would name it.
     #[arg(long, env = "CLAIMGATE_ROLE", requires = "resource")]
     pub(crate) role: Option<String>,
+    /// Parent of the resource, as Envoy's context_extensions would name it (for a resource
+    /// that is not declared).
+    #[arg(long, env = "CLAIMGATE_PARENT", requires = "resource")]
+    pub(crate) parent: Option<String>,
     /// Print one JSON document instead of text.
     #[arg(long, env = "CLAIMGATE_JSON")]
     pub(crate) json: bool,

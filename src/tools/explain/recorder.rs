@@ -13,9 +13,10 @@ use crate::core::identity::{Candidacy, ClaimMatcher, ClaimOutcome, Identity, Ide
 use crate::core::pipeline::Observer;
 use crate::core::role::Role;
 use crate::core::routing::{Route, RouteObserver, Target, TargetStep};
-use crate::core::snapshot::Snapshot;
+use crate::core::snapshot::{Held, Snapshot};
 use crate::core::text::plural;
 use crate::core::token::{Rejection, TokenObserver, TokenStep, TokenStepKind};
+use crate::tools::grant::Via;
 
 mod steps;
 
@@ -205,8 +206,15 @@ impl Observer for Watch<'_> {
             identity: identity.name.to_string(),
             held,
             required,
+            granted_by: None,
             collaborators,
         });
+    }
+
+    fn held(&mut self, held: Option<&Held>) {
+        if let (Some(binding), Some(held)) = (self.binding.as_mut(), held) {
+            binding.granted_by = Some(Via::of(self.snap, held));
+        }
     }
 }
 
@@ -225,6 +233,7 @@ impl Watch<'_> {
             credentials: credentials.into(),
             resource: input.resource.map(str::to_owned),
             role: input.role.map(str::to_owned),
+            parent: input.parent.map(str::to_owned),
         };
         let target = self.target_info(input);
         let failed = self

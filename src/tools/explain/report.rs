@@ -9,6 +9,7 @@ use crate::core::identity::ClaimOutcome;
 use crate::core::role::Role;
 use crate::core::routing::RouteMiss;
 use crate::core::token::TokenStepKind;
+use crate::tools::grant::Via;
 
 /// The whole explanation of one decision.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +43,9 @@ pub struct RequestInfo {
     pub resource: Option<String>,
     /// `context_extensions.role`, if given.
     pub role: Option<String>,
+    /// `context_extensions.parent`, if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// What the `Authorization` header held.
@@ -291,6 +295,9 @@ pub struct BindingInfo {
     pub held: Option<Role>,
     /// The role required.
     pub required: Role,
+    /// The grant that gives the role: its subject, the resource it is on, and whether it is
+    /// inherited from an ancestor (absent when the identity holds no role).
+    pub granted_by: Option<Via>,
     /// Every collaborator of the resource.
     pub collaborators: Vec<Collaborator>,
 }

@@ -206,6 +206,9 @@ impl fmt::Display for Report {
                     b.required.as_str()
                 )?,
             }
+            if let Some(via) = &b.granted_by {
+                writeln!(f, "          granted {}", via.describe(&b.resource))?;
+            }
             if !b.defined {
                 writeln!(f, "          {} is not defined in resources", b.resource)?;
             } else if b.collaborators.is_empty() {
