@@ -1068,27 +1068,14 @@ fn validate_counts_a_resource_named_by_envoy_context_extensions_as_reached() {
 // who-can
 
 #[test]
-fn who_can_lists_exactly_the_collaborators_of_each_example_resource() {
+fn who_can_lists_each_example_collaborator_as_direct_and_agrees_with_who_can_identity() {
     let text = std::fs::read_to_string(format!("{}/resources.yaml", example_config())).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let resources = doc["resources"].as_sequence().unwrap();
     assert_eq!(resources.len(), 6);
+    let mut by_resource: Vec<(String, String, String)> = Vec::new();
     for r in resources {
         let fqn = r["fqn"].as_str().unwrap();
-        // The identities bound on the resource itself (teams and ancestors aside).
-        let mut expected: Vec<(String, String)> = r["collaborators"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .filter_map(|c| {
-                let subject = c["subject"].as_str().unwrap();
-                Some((
-                    subject.strip_prefix("external-identity:")?.to_string(),
-                    c["role"].as_str().unwrap().to_string(),
-                ))
-            })
-            .collect();
-        expected.sort();
         let (code, out, err) = run(&[
             "who-can",
             "--config",
@@ -1099,20 +1086,64 @@ fn who_can_lists_exactly_the_collaborators_of_each_example_resource() {
         ]);
         assert_eq!(code, 0, "{err}");
         let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let mut got: Vec<(String, String)> = answer["holders"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    h["identity"].as_str().unwrap().to_string(),
-                    h["role"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        got.sort();
-        assert_eq!(got, expected, "{fqn}");
+        let holders = answer["holders"].as_array().unwrap();
+        // Every identity bound on the resource itself is listed; where its own binding is
+        // what decides, it is shown as direct.
+        for c in r["collaborators"].as_sequence().into_iter().flatten() {
+            let Some(name) = c["subject"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("external-identity:")
+            else {
+                continue;
+            };
+            let holder = holders
+                .iter()
+                .find(|h| h["identity"].as_str() == Some(name))
+                .unwrap_or_else(|| panic!("{fqn}: {name} missing in {out}"));
+            if holder["role"].as_str() == c["role"].as_str() {
+                assert_eq!(holder["via"]["reach"], "direct", "{fqn}: {holder}");
+                assert_eq!(
+                    holder["via"]["resource"].as_str(),
+                    Some(fqn),
+                    "{fqn}: {holder}"
+                );
+            }
+        }
+        for h in holders {
+            by_resource.push((
+                h["identity"].as_str().unwrap().to_string(),
+                fqn.to_string(),
+                h["role"].as_str().unwrap().to_string(),
+            ));
+        }
     }
+    let text = std::fs::read_to_string(format!("{}/identities.yaml", example_config())).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut by_identity: Vec<(String, String, String)> = Vec::new();
+    for i in doc["external_identities"].as_sequence().unwrap() {
+        let name = i["name"].as_str().unwrap();
+        let (code, out, err) = run(&[
+            "who-can",
+            "--config",
+            &example_config(),
+            "--identity",
+            name,
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for h in answer["resources"].as_array().unwrap() {
+            by_identity.push((
+                name.to_string(),
+                h["resource"].as_str().unwrap().to_string(),
+                h["role"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    by_resource.sort();
+    by_identity.sort();
+    assert_eq!(by_resource, by_identity);
 }
 
 #[test]
@@ -1139,6 +1170,13 @@ fn who_can_shows_the_role_and_the_token_each_identity_takes() {
             "identity": "api-deployer-prod",
             "location": "identities.yaml:20:11",
             "role": "manager",
+            "via": {
+                "subject": "external-identity:api-deployer-prod",
+                "resource": "model:acme/llama-70b",
+                "role": "manager",
+                "inherited": false,
+                "reach": "direct",
+            },
             "sso": "dev-oidc",
             "issuer": "https://dev-idp.claimgate.local",
             "audiences": ["claimgate"],

@@ -66,14 +66,23 @@ enum Command {
     /// don't paste it where others can read it. The token itself and its signature are never
     /// printed.
     Explain(ExplainArgs),
-    /// List every identity holding a role on a resource, and the token it takes.
+    /// List every identity holding a role on a resource, and the token it takes; or, with
+    /// --identity, every resource one identity holds a role on.
     WhoCan {
         /// Configuration directory.
         #[arg(long, env = "CLAIMGATE_CONFIG")]
         config: PathBuf,
         /// Resource FQN (kind:name).
-        #[arg(long, env = "CLAIMGATE_RESOURCE")]
-        resource: String,
+        #[arg(
+            long,
+            env = "CLAIMGATE_RESOURCE",
+            required_unless_present = "identity",
+            conflicts_with = "identity"
+        )]
+        resource: Option<String>,
+        /// An external identity: list the resources it holds a role on instead.
+        #[arg(long, env = "CLAIMGATE_IDENTITY")]
+        identity: Option<String>,
         /// Only identities holding at least this role (viewer, editor, manager).
         #[arg(long, env = "CLAIMGATE_ROLE")]
         role: Option<Role>,
@@ -252,9 +261,19 @@ fn main() -> ExitCode {
         Command::WhoCan {
             config,
             resource,
+            identity,
             role,
             json,
-        } => finish(who_can_command(&config, &resource, role, json).map(|()| ExitCode::SUCCESS)),
+        } => finish(
+            who_can_command(
+                &config,
+                resource.as_deref(),
+                identity.as_deref(),
+                role,
+                json,
+            )
+            .map(|()| ExitCode::SUCCESS),
+        ),
         Command::Test {
             config,
             files,
