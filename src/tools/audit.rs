@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::core::config::Config;
 use crate::core::role::Role;
 use crate::core::snapshot::{Held, Snapshot};
-use crate::tools::grant::Via;
+use crate::tools::grant::{candidates, Via};
 
 /// Why a question could not be answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,7 +108,8 @@ pub fn who_can(
             similar,
         });
     }
-    let mut holders: Vec<Holder> = (0..snap.identities.len())
+    let mut holders: Vec<Holder> = candidates(snap, resource)
+        .into_iter()
         .filter_map(|i| Some((i, snap.held(resource, i)?)))
         .filter(|(_, held)| at_least.is_none_or(|min| held.role >= min))
         .filter_map(|(i, held)| {

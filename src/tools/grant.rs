@@ -1,6 +1,7 @@
 //! The grant that gives an identity its effective role, named the same way by every tool:
 //! `editor via team:release-bots on workspace:prod-ml (inherited by model:acme/llama-70b)`.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Serialize;
@@ -90,6 +91,28 @@ impl fmt::Display for Described<'_> {
             write!(f, " ({})", v.reach.as_str())
         }
     }
+}
+
+/// The identities that may hold a role on the declared resource `fqn`: those bound on it or
+/// on an ancestor, themselves or through a team. Asking [`Snapshot::held`] of these alone
+/// keeps a tool's cost to the bindings of one chain, not every identity.
+pub fn candidates(snap: &Snapshot, fqn: &str) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    for on in std::iter::once(fqn).chain(snap.ancestors(fqn)) {
+        for (subject, _) in snap.subject_bindings(on) {
+            match subject {
+                Subject::Identity(i) => {
+                    out.insert(i as usize);
+                }
+                Subject::Team(t) => {
+                    if let Some(team) = snap.teams.get(t as usize) {
+                        out.extend(team.members.iter().copied());
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
