@@ -1,7 +1,7 @@
 //! Entries that never take effect: routes an earlier route shadows, identities no resource
-//! names as a collaborator, and resources nothing targets.
+//! names as a collaborator (themselves or through a team), and resources nothing targets.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::coverage::{can_target, covers};
 use super::warn;
@@ -39,26 +39,63 @@ pub(super) fn shadowed_routes(config: &Config, snap: &Snapshot, out: &mut Vec<Di
     }
 }
 
-/// A warning for each identity that no resource names as a collaborator.
+/// A warning for each identity that no resource names as a collaborator, itself or through a
+/// team it is a member of: a member of a team bound somewhere holds that team's roles.
 pub(super) fn identities_without_collaborators(config: &Config, out: &mut Vec<Diagnostic>) {
-    let bound: HashSet<&str> = config
-        .resources
-        .iter()
-        .flat_map(|r| r.spec.collaborators.iter())
+    let subjects = || {
+        config
+            .resources
+            .iter()
+            .flat_map(|r| r.spec.collaborators.iter())
+    };
+    let bound_teams: HashSet<&str> = subjects()
+        .filter_map(|c| c.subject.strip_prefix(snapshot::TEAM_SUBJECT))
+        .collect();
+    let mut bound: HashSet<&str> = subjects()
         .filter_map(|c| c.subject.strip_prefix(snapshot::IDENTITY_SUBJECT))
         .collect();
+    // Teams bound nowhere, by member, to say why their membership gives nothing.
+    let mut idle_teams: HashMap<&str, Vec<&str>> = HashMap::new();
+    for team in &config.teams {
+        let members = team
+            .spec
+            .members
+            .iter()
+            .filter_map(|m| m.strip_prefix(snapshot::IDENTITY_SUBJECT));
+        if bound_teams.contains(team.spec.name.as_str()) {
+            bound.extend(members);
+        } else {
+            for m in members {
+                idle_teams.entry(m).or_default().push(&team.spec.name);
+            }
+        }
+    }
     for item in &config.identities {
-        if bound.contains(item.spec.name.as_str()) {
+        let name = item.spec.name.as_str();
+        if bound.contains(name) {
             continue;
         }
+        let teams = match idle_teams.get(name) {
+            Some(teams) => {
+                let teams: Vec<String> = teams
+                    .iter()
+                    .map(|t| format!("{}{t}", snapshot::TEAM_SUBJECT))
+                    .collect();
+                format!(
+                    ", and its {} ({}) no resource names either",
+                    if teams.len() == 1 { "team" } else { "teams" },
+                    teams.join(", ")
+                )
+            }
+            None => String::new(),
+        };
         out.push(warn(
             config,
             item.origin,
             section::EXTERNAL_IDENTITIES,
             Some("name"),
             format!(
-                "external identity {:?} is a collaborator of no resource: every request it is selected for is denied insufficient_role",
-                item.spec.name
+                "external identity {name:?} is a collaborator of no resource{teams}: every request it is selected for is denied insufficient_role"
             ),
         ));
     }
