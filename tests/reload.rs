@@ -362,9 +362,33 @@ async fn deleting_an_identity_removes_its_access_and_is_not_refused() {
 async fn identical_content_swaps_nothing() {
     let s = setup();
     let server = TestServer::start(s.dir.path()).await;
+    // A refused edit first, so that the reload of the content below shows: it sets the last
+    // reload back to successful without a swap (no wait can prove that nothing happened).
+    // The edit is written again until it is refused: the watcher starts with the server's
+    // task, so a write right after the start can come before it.
+    let refused = eventually(Duration::from_secs(10), || async {
+        s.dir.write(
+            "resources.yaml",
+            "resources:\n  - fqn: model:a\n    collaborators: [\n",
+        );
+        server
+            .metric(r#"claimgate_config_reloads_total{result="failure"}"#)
+            .await
+            .is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    assert!(refused, "the broken edit is refused");
     std::fs::write(s.dir.path().join("resources.yaml"), RESOURCES_EDITOR).unwrap();
     s.dir.write("notes.txt", "not a config file");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            server
+                .metric("claimgate_config_last_reload_successful")
+                .await
+                == Some(1.0)
+        })
+        .await
+    );
     assert_eq!(server.store.generation(), 1);
     assert_eq!(
         server
@@ -459,6 +483,7 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
             while !done.load(Ordering::Relaxed) && flips < 2000 {
                 configmap::swap(&path, if flips % 2 == 0 { "a" } else { "b" });
                 flips += 1;
+                // The pace of the edits is the scenario: swaps land while checks run.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             flips
@@ -546,6 +571,8 @@ async fn sighup_reloads_what_no_watcher_sees() {
     let mut c = serve.client().await;
     let token = new.sign(&claims("bot-run", json!({"repository": "acme/api"})));
     std::fs::write(&keys, jwks(&[&old, &new])).unwrap();
+    // Only waiting can show that nothing comes: a watcher that saw the write would have
+    // reloaded well within this (its debounce is 200 ms).
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         role_or_reason(&mut c, &token, "GET", "/a").await,
