@@ -201,8 +201,8 @@ pub struct Outcome {
     pub role: Option<&'static str>,
     /// The role the request required.
     pub required_role: Option<&'static str>,
-    /// The binding that gave the role: `{"subject": "team:…", "resource": "…"}`; absent
-    /// when none did.
+    /// The binding that gave an allow its role: `{"subject": "team:…", "resource": "…"}`;
+    /// absent on a denial (a dry-run one too) and a public route.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "granted_by")]
     pub granted_by: Option<GrantedBy>,
 }
@@ -248,7 +248,8 @@ impl Outcome {
             resource: d.target.as_ref().map(|(r, _)| Arc::from(r.as_str())),
             role: d.who.as_ref().and_then(|w| w.role).map(|r| r.as_str()),
             required_role: d.target.as_ref().map(|(_, r)| r.as_str()),
-            granted_by: d.who.as_ref().and_then(|w| w.granted_by.clone()),
+            // The SPEC names the grant of an allow; a denial's lines stay as they were.
+            granted_by: None,
         }
     }
 }
