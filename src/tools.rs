@@ -5,7 +5,7 @@
 //! (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
 //! entries), [`audit`] (`claimgate who-can`), [`mint`] (`claimgate token`: dev tokens),
 //! [`suite`] (`claimgate test`: decision tests), [`diff`] (`claimgate diff`: what a change
-//! does).
+//! does). [`grant`] names the grant behind an effective role the same way for all of them.
 
 /// Who holds which role on a resource, for audits.
 pub mod audit;
