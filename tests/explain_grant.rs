@@ -123,3 +123,23 @@ fn explain_names_the_grant_of_a_role_that_is_too_low() {
     let (_, out) = explain(&dir, &token, &target, true);
     assert_eq!(granted_by(&out)["subject"], json!("team:release-bots"));
 }
+
+#[test]
+fn explain_lists_the_teams_bound_on_the_resource_with_its_collaborators() {
+    let (dir, key) = hierarchy();
+    let token = key.sign(&claims("api-run", json!({"repository": "acme/api"})));
+    let target = ["--resource", "workspace:prod-ml", "--role", "viewer"];
+    let (code, text) = explain(&dir, &token, &target, false);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("\n          granted editor via team:release-bots on workspace:prod-ml (team)\n          collaborators: team:release-bots editor\n"),
+        "{text}"
+    );
+    let (_, out) = explain(&dir, &token, &target, true);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["binding"]["teams"],
+        json!([{"team": "release-bots", "role": "editor"}])
+    );
+    assert_eq!(report["binding"]["collaborators"], json!([]));
+}

@@ -29,7 +29,8 @@ mod text;
 pub use report::{
     BindingInfo, Candidate, CandidateVerdict, Capture, ClaimCheck, Collaborator, CredentialsKind,
     FailedStep, IssuerHint, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo,
-    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
+    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TeamCollaborator, TokenInfo,
+    Verdict,
 };
 
 /// The request to explain, as given on the command line.

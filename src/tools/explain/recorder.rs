@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 use super::{
     issuer_hints, BindingInfo, Candidate, CandidateVerdict, Capture, ClaimCheck, Collaborator,
     FailedStep, Input, KeyLoad, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo,
-    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
+    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TeamCollaborator, TokenInfo,
+    Verdict,
 };
 use crate::core::config::{section, Config};
 use crate::core::decision::{Allow, Credentials, Decision, Deny, Reason};
@@ -13,7 +14,7 @@ use crate::core::identity::{Candidacy, ClaimMatcher, ClaimOutcome, Identity, Ide
 use crate::core::pipeline::Observer;
 use crate::core::role::Role;
 use crate::core::routing::{Route, RouteObserver, Target, TargetStep};
-use crate::core::snapshot::{Held, Snapshot};
+use crate::core::snapshot::{Held, Snapshot, Subject};
 use crate::core::text::plural;
 use crate::core::token::{Rejection, TokenObserver, TokenStep, TokenStepKind};
 use crate::tools::grant::Via;
@@ -200,6 +201,17 @@ impl Observer for Watch<'_> {
             })
             .collect();
         collaborators.sort_by(|a, b| b.role.cmp(&a.role).then(a.identity.cmp(&b.identity)));
+        let mut teams: Vec<TeamCollaborator> = self
+            .snap
+            .subject_bindings(resource)
+            .into_iter()
+            .filter(|(s, _)| matches!(s, Subject::Team(_)))
+            .map(|(s, role)| TeamCollaborator {
+                team: self.snap.subject_name(s).to_string(),
+                role,
+            })
+            .collect();
+        teams.sort_by(|a, b| b.role.cmp(&a.role).then(a.team.cmp(&b.team)));
         self.binding = Some(BindingInfo {
             resource: resource.to_owned(),
             defined: self.snap.has_resource(resource),
@@ -208,6 +220,7 @@ impl Observer for Watch<'_> {
             required,
             granted_by: None,
             collaborators,
+            teams,
         });
     }
 

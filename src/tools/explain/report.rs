@@ -298,8 +298,19 @@ pub struct BindingInfo {
     /// The grant that gives the role: its subject, the resource it is on, and whether it is
     /// inherited from an ancestor (absent when the identity holds no role).
     pub granted_by: Option<Via>,
-    /// Every collaborator of the resource.
+    /// Every collaborator of the resource that is an external identity.
     pub collaborators: Vec<Collaborator>,
+    /// Every team bound on the resource itself, with its role.
+    pub teams: Vec<TeamCollaborator>,
+}
+
+/// One team bound on a resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct TeamCollaborator {
+    /// The team.
+    pub team: String,
+    /// Its role.
+    pub role: Role,
 }
 
 /// One collaborator of a resource.
