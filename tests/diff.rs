@@ -728,6 +728,19 @@ fn a_member_added_to_a_team_bound_on_a_cluster_lists_every_pair_it_changes() {
         text.ends_with("4 changes: 3 granted, 1 team changed\n"),
         "{text}"
     );
+    let (_, md, _) = run(&[
+        "diff",
+        "--base",
+        path(&base),
+        "--config",
+        path(&new),
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        md.contains("#### Teams\n\n| team | members added | members removed |\n| --- | --- | --- |\n| `release-bots` | `gh-acme-ci` |  |\n"),
+        "{md}"
+    );
 }
 
 #[test]
