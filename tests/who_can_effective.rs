@@ -233,3 +233,42 @@ fn who_can_identity_refuses_an_undefined_identity_and_the_two_questions_at_once(
     ]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn who_can_identity_marks_a_resource_in_dry_run_through_its_ancestor() {
+    let dir = hierarchy();
+    // workspace:staging-ml is in dry run; model:acme/staged inherits it. Bind api on the model.
+    dir.edit(
+        "hierarchy.yaml",
+        "  - fqn: model:acme/staged\n    parent: workspace:staging-ml\n",
+        "  - fqn: model:acme/staged\n    parent: workspace:staging-ml\n    collaborators:\n      - subject: external-identity:api\n        role: viewer\n",
+    );
+    let answer = who_can(&dir, &["--identity", "api"]);
+    let staged = answer["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["resource"] == "model:acme/staged")
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(staged["dry_run"], json!(true));
+    let others_in_dry_run = answer["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["dry_run"] == json!(true))
+        .count();
+    assert_eq!(others_in_dry_run, 1, "{answer}");
+    let (_, text, _) = run(&[
+        "who-can",
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--identity",
+        "api",
+    ]);
+    assert!(
+        text.contains(
+            "\n  viewer   model:acme/staged (DRY RUN: denials are let through and only logged)\n"
+        ),
+        "{text}"
+    );
+}

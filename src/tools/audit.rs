@@ -210,6 +210,8 @@ pub struct Holding {
     pub role: Role,
     /// The grant that gives the role.
     pub via: Via,
+    /// Whether the resource is in dry run (its own or inherited): its denials are let through.
+    pub dry_run: bool,
 }
 
 /// Every declared resource one identity holds a role on.
@@ -263,6 +265,7 @@ pub fn held_by(
             resource: fqn.to_owned(),
             role: held.role,
             via: Via::of(snap, &held),
+            dry_run: snap.dry_run(fqn),
         })
         .collect();
     Ok(Holdings {
@@ -300,7 +303,13 @@ impl fmt::Display for Holdings {
             writeln!(f, "  member of {}", teams.join(", "))?;
         }
         for h in &self.resources {
-            writeln!(f, "  {:<8} {}", h.role.as_str(), h.resource)?;
+            write!(f, "  {:<8} {}", h.role.as_str(), h.resource)?;
+            if h.dry_run {
+                // As the resource form says: every request routed to it reaches the upstream.
+                writeln!(f, " (DRY RUN: denials are let through and only logged)")?;
+            } else {
+                writeln!(f)?;
+            }
             writeln!(f, "           granted {}", h.via.describe(&h.resource))?;
         }
         Ok(())
