@@ -17,13 +17,16 @@
 //! 6. [`pipeline`]: the whole decision in one pass, and its combined observer.
 //! 7. [`store`]: the atomically swapped current snapshot.
 //! 8. [`load`]: a configuration directory read and compiled into a snapshot (every command
-//!    loads through it), and a snapshot installed into the store and announced.
+//!    loads through it), and a snapshot installed into the store and announced; [`bundle`]:
+//!    a configuration as one JSON document, for a host without a directory.
 //!
 //! Nothing here names a module of the server or the tools: `tests/layering.rs` and
 //! `cargo check --no-default-features --features rust-crypto --lib` (in `scripts/test.sh`)
 //! keep it so. A host reaches in only through what the core defines:
 //! [`keys::remote::KeyFeeds`] to fill remote key sets, [`counters::Counters`] to count.
 
+/// A configuration as one JSON document, every file inlined.
+pub mod bundle;
 /// The wall clock, read in one place.
 pub mod clock;
 /// Configuration schema, directory loading and validation.

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&[&str]])] = &[
             &["pipeline"],
             &["store"],
             &["load"],
+            &["bundle"],
         ],
     ),
     (
@@ -47,7 +48,9 @@ const LAYERS: &[(&str, &[&[&str]])] = &[
     ),
     (
         "tools",
-        &[&["explain", "validate", "audit", "mint", "suite", "diff"]],
+        &[&[
+            "explain", "validate", "audit", "mint", "suite", "diff", "bundle",
+        ]],
     ),
 ];
 
