@@ -5,7 +5,8 @@
 //!
 //! 1. Values: [`clock`] (the one place that reads the time), [`role`], [`decision`] (the
 //!    request, the answer and its [`Reason`](decision::Reason)), [`decision_id`] (one
-//!    sortable id per check), [`text`] (helpers for user-facing text), [`counters`] (what
+//!    sortable id per check), [`response`] (what a client and an upstream see of a
+//!    decision), [`text`] (helpers for user-facing text), [`counters`] (what
 //!    the core counts, for a host to keep).
 //! 2. Inputs: [`config`] (the YAML schema, loading a directory, `file:line:col`), [`keys`]
 //!    (JSON Web Key sets, and remote key sets as data a host fills).
@@ -45,6 +46,8 @@ pub mod keys;
 pub mod load;
 /// The decision pipeline: target, credentials, token, identity, binding.
 pub mod pipeline;
+/// What a client and an upstream see of a decision.
+pub mod response;
 /// Collaborator roles.
 pub mod role;
 /// Request-to-resource routing.

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&[&str]])] = &[
                 "role",
                 "decision",
                 "decision_id",
+                "response",
                 "text",
                 "counters",
             ],

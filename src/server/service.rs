@@ -31,9 +31,10 @@ mod request;
 mod response;
 mod wire;
 
+pub use crate::core::response::{DRY_RUN_HEADER, IDENTITY_HEADERS};
 pub use codec::AuthorizationService;
 pub use request::{Headers, Repeated, RequestView};
-pub use response::{AllowMetadata, Answer, UnknownAllowMetadata, DRY_RUN_HEADER, IDENTITY_HEADERS};
+pub use response::{AllowMetadata, Answer, UnknownAllowMetadata};
 pub use wire::WireError;
 
 /// Per-service state: only shared handles.
