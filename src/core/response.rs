@@ -5,6 +5,8 @@
 //! The ext_authz server writes these into a `CheckResponse`; the proxy-wasm filter sets them
 //! with host calls. Both take them from here, so the two answer the same bytes.
 
+use std::borrow::Cow;
+
 use crate::core::decision::{Allow, Deny, Reason};
 use crate::core::decision_id;
 use crate::core::role::Role;
@@ -43,6 +45,20 @@ pub fn www_authenticate(deny: &Deny) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// The first of `candidates` (the client's `x-request-id`, then the host's own id) that is a
+/// sane token to echo in a denial; a new one when none is.
+pub fn request_id<'r, const N: usize>(candidates: [&'r str; N]) -> Cow<'r, str> {
+    for candidate in candidates {
+        if !candidate.is_empty()
+            && candidate.len() <= 128
+            && candidate.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Cow::Borrowed(candidate);
+        }
+    }
+    Cow::Owned(uuid::Uuid::new_v4().to_string())
 }
 
 /// A denial's JSON body, for the request `request_id` decided as `decision_id`.
