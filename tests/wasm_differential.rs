@@ -20,51 +20,19 @@ use common::wasm::{bundle_of, envoy_wasm_config, wasm_file};
 use common::*;
 use serde_json::{json, Value};
 
-const IDENTITIES: &str = r#"
+/// Added to the shared fixture (`fixture_config`): an identity of claim conditions, a
+/// resource in dry run, and the resource Envoy's route names itself.
+const MORE: &str = r#"
 external_identities:
-  - name: anyone
-    sso_fqn: test-idp
-  - name: api
-    sso_fqn: test-idp
-    claims:
-      repository: acme/api
-  - name: api-prod
-    sso_fqn: test-idp
-    claims:
-      repository: acme/api
-      environment: prod
-  - name: ns-prod
-    sso_fqn: test-idp
-    claims:
-      /kubernetes.io/namespace: prod
-      run_attempt: 1
   - name: release
     sso_fqn: test-idp
     claims:
       sub: {like: "repo:acme/*:ref:refs/tags/*"}
       actor: {not: "dependabot[bot]"}
-  - name: tie-a
-    sso_fqn: test-idp
-    claims:
-      team: x
-  - name: tie-b
-    sso_fqn: test-idp
-    claims:
-      org: y
-"#;
-
-const RESOURCES: &str = r#"
 resources:
-  - fqn: model:acme/llama
+  - fqn: model:acme/release
     collaborators:
-      - {subject: external-identity:anyone, role: viewer}
-      - {subject: external-identity:api, role: editor}
-      - {subject: external-identity:api-prod, role: manager}
       - {subject: external-identity:release, role: editor}
-  - fqn: workspace:prod
-    collaborators:
-      - {subject: external-identity:api-prod, role: manager}
-      - {subject: external-identity:ns-prod, role: viewer}
   - fqn: model:acme/trial
     enforcement: dry_run
     collaborators:
@@ -72,27 +40,6 @@ resources:
   - fqn: mcp-server:search
     collaborators:
       - {subject: external-identity:api, role: viewer}
-"#;
-
-const ROUTES: &str = r#"
-routes:
-  - path_prefix: /healthz
-    public: true
-  - path: /v1/models/{org}/{name}/{*rest}
-    methods: [GET, HEAD]
-    resource: model:{org}/{name}
-    role: viewer
-  - path: /v1/models/{org}/{name}/{*rest}
-    methods: [POST]
-    resource: model:{org}/{name}
-    role: editor
-  - path: /v1/Admin/{*rest}
-    case_insensitive: true
-    resource: workspace:prod
-    role: manager
-  - path: /v1/prod/{*rest}
-    resource: workspace:prod
-    role: viewer
 "#;
 
 /// A second SSO without a fallback identity: its tokens can match no identity.
@@ -279,6 +226,8 @@ const REQUESTS: &[(&str, &str)] = &[
     ("GET", "/v1/admin/settings"),
     ("GET", "/v1/ADMIN/settings"),
     ("GET", "/v1/prod/x"),
+    ("GET", "/v1/models/acme/release/info"),
+    ("POST", "/v1/models/acme/release/info"),
     ("GET", "/v1/models/acme/trial/info"),
     ("POST", "/v1/models/acme/trial/info"),
     ("GET", "/v1/mcp/search/query"),
@@ -351,12 +300,9 @@ async fn the_filter_answers_every_request_of_the_corpus_as_the_ext_authz_server_
     let key = TestKey::generate(Kind::Rs256, "k1");
     let other_alg = TestKey::generate(Kind::Es256, "k2");
     let foreign = TestKey::generate(Kind::Rs256, "k1");
-    let config = ConfigDir::new();
+    let config = fixture_config(&key);
     config.write("jwks.json", &jwks(&[&key, &other_alg]));
-    config.write("sso.yaml", &sso_yaml("[RS256]"));
-    config.write("identities.yaml", IDENTITIES);
-    config.write("resources.yaml", RESOURCES);
-    config.write("routes.yaml", ROUTES);
+    config.write("more.yaml", MORE);
     let strict = TestKey::generate(Kind::Es256, "s1");
     config.write("strict.json", &jwks(&[&strict]));
     config.write("strict.yaml", STRICT);
