@@ -54,7 +54,7 @@ fn validate_reports_each_kind_of_error_with_its_location() {
         ("login-enabled SSO", "sso_integrations:\n  - name: login\n    type: oidc\n    login_enabled: true\n    issuer: https://login\n    audiences: [a]\n    jwks_file: jwks.json\n    algorithms: [ES256]\nexternal_identities:\n  - name: a\n    sso_fqn: login\n", "broken.yaml:11:14: error: SSO \"login\" has login_enabled: true"),
         ("duplicate SSO", "sso_integrations:\n  - name: test-idp\n    type: oidc\n    issuer: https://x\n    audiences: [a]\n    jwks_file: jwks.json\n", "sso.yaml:2:11: error: SSO \"test-idp\" is defined twice (first at broken.yaml:2:11)"),
         ("bad role", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:x\n        role: owner\n", "broken.yaml:5:15: error: role \"owner\" is not viewer, editor or manager"),
-        ("bad subject", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: user:bob\n        role: viewer\n", "broken.yaml:4:18: error: subject \"user:bob\" must be external-identity:NAME"),
+        ("bad subject", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: user:bob\n        role: viewer\n", "broken.yaml:4:18: error: subject \"user:bob\" must be external-identity:NAME or team:NAME"),
         ("bad fqn", "resources:\n  - fqn: nocolon\n", "broken.yaml:2:10: error: resource fqn \"nocolon\""),
         ("bad route template", "routes:\n  - path: /a/{*rest}/b\n    resource: model:a\n    role: viewer\n", "broken.yaml:2:11: error: {*rest} must be the last segment"),
         ("route variable not in path", "resources:\n  - fqn: model:a\nroutes:\n  - path: /a/{x}\n    resource: model:{y}\n    role: viewer\n", "broken.yaml:5:15: error: {y} is not a variable of the path"),
@@ -272,6 +272,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
             ext_resource: None,
             ext_role: None,
             ext_enforcement: None,
+            ext_parent: None,
         };
         let decision = claimgate::core::pipeline::decide(&snap, &req, now());
         let claimgate::Decision::Allow(claimgate::core::decision::Allow::Identity(grant)) =
@@ -1071,22 +1072,20 @@ fn who_can_lists_exactly_the_collaborators_of_each_example_resource() {
     let text = std::fs::read_to_string(format!("{}/resources.yaml", example_config())).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let resources = doc["resources"].as_sequence().unwrap();
-    assert_eq!(resources.len(), 3);
+    assert_eq!(resources.len(), 6);
     for r in resources {
         let fqn = r["fqn"].as_str().unwrap();
+        // The identities bound on the resource itself (teams and ancestors aside).
         let mut expected: Vec<(String, String)> = r["collaborators"]
             .as_sequence()
             .unwrap()
             .iter()
-            .map(|c| {
+            .filter_map(|c| {
                 let subject = c["subject"].as_str().unwrap();
-                (
-                    subject
-                        .strip_prefix("external-identity:")
-                        .unwrap()
-                        .to_string(),
+                Some((
+                    subject.strip_prefix("external-identity:")?.to_string(),
                     c["role"].as_str().unwrap().to_string(),
-                )
+                ))
             })
             .collect();
         expected.sort();
@@ -1184,7 +1183,7 @@ fn who_can_refuses_an_undefined_resource_and_a_bad_role() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("resource \"model:acme/llama\" is not defined in resources (defined: model:acme/llama-70b)"),
+        err.contains("resource \"model:acme/llama\" is not defined in resources (defined: model:acme/llama-70b, model:prod-ml/llama-70b)"),
         "{err}"
     );
     let (code, _, err) = run(&[

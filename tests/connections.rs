@@ -319,7 +319,9 @@ async fn grpc_connections_beyond_the_limit_wait_and_the_open_ones_keep_working()
     let request = || check("GET", "/v1/prod/x", &[]);
     assert_eq!(ask(&mut open, request()).await.status, 401);
     let waiting = tokio::spawn(grpc_answers(claimgate.grpc));
-    // The open connection keeps being served while the second waits for a slot.
+    // The open connection keeps being served while the second waits for a slot. Spaced out
+    // so the second would have been answered by now if the limit let it in: that it is still
+    // waiting is an absence, which only waiting can show.
     for _ in 0..3 {
         assert_eq!(ask(&mut open, request()).await.status, 401);
         tokio::time::sleep(Duration::from_millis(100)).await;

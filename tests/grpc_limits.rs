@@ -41,6 +41,17 @@ async fn h2_connection(addr: SocketAddr) -> SendRequest<Bytes> {
     client
 }
 
+/// The headers of a Check stream.
+fn check_request() -> http::Request<()> {
+    http::Request::builder()
+        .method("POST")
+        .uri("http://claimgate.test/envoy.service.auth.v3.Authorization/Check")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap()
+}
+
 /// Open a Check stream whose message announces `announced` bytes, send `sent` of them and
 /// leave the stream open.
 async fn partial_check(
@@ -49,18 +60,20 @@ async fn partial_check(
     sent: usize,
 ) -> (ResponseFuture, SendStream<Bytes>) {
     let mut client = client.clone().ready().await.unwrap();
-    let request = http::Request::builder()
-        .method("POST")
-        .uri("http://claimgate.test/envoy.service.auth.v3.Authorization/Check")
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (response, mut body) = client.send_request(request, false).unwrap();
+    let (response, mut body) = client.send_request(check_request(), false).unwrap();
     let mut data = vec![0u8; 5 + sent];
     data[1..5].copy_from_slice(&announced.to_be_bytes());
     body.send_data(Bytes::from(data), false).unwrap();
     (response, body)
+}
+
+/// Send a whole Check (an empty CheckRequest, which is answered with a denial) and end the
+/// stream: answered at once whether it is decided or refused.
+async fn whole_check(client: &SendRequest<Bytes>) -> ResponseFuture {
+    let mut client = client.clone().ready().await.unwrap();
+    let (response, mut body) = client.send_request(check_request(), false).unwrap();
+    body.send_data(Bytes::from_static(&[0u8; 5]), true).unwrap();
+    response
 }
 
 /// The grpc-status and grpc-message of an answer (trailers-only or with trailers).
@@ -196,25 +209,39 @@ async fn checks_beyond_the_in_flight_limit_are_refused_at_once_and_answered_agai
         held.push(partial_check(&holder, 1000, 10).await);
     }
     let mut client = claimgate.client().await;
-    let deadline = tokio::time::Instant::now() + BOUND;
-    let refused = loop {
-        if matches!(
-            client.check(check("GET", "/v1/prod/x", &[])).await,
-            Err(s) if s.code() == tonic::Code::ResourceExhausted
-        ) {
-            break true;
+    // Which of streams arriving together is refused is up to the runtime: the service is
+    // called as each stream's task first runs, not in the order the streams arrived. A holder
+    // that ran after this check was the one refused (a loaded machine runs them late): hold
+    // one more, up to the stream limit.
+    let held = std::sync::Mutex::new(held);
+    let refused = eventually(BOUND, || {
+        let mut client = client.clone();
+        let (holder, held) = (&holder, &held);
+        async move {
+            if matches!(
+                client.check(check("GET", "/v1/prod/x", &[])).await,
+                Err(s) if s.code() == tonic::Code::ResourceExhausted
+            ) {
+                return true;
+            }
+            if held.lock().unwrap().len() < 16 {
+                let more = partial_check(holder, 1000, 10).await;
+                held.lock().unwrap().push(more);
+            }
+            false
         }
-        if tokio::time::Instant::now() >= deadline {
-            break false;
-        }
-        // A holder that arrived while this check held a place was the one refused (a loaded
-        // machine delivers them late): hold one more, up to the stream limit.
-        if held.len() < 16 {
-            held.push(partial_check(&holder, 1000, 10).await);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    })
+    .await;
     assert!(refused, "a fifth check is refused with RESOURCE_EXHAUSTED");
+    let held = held.into_inner().unwrap();
+    // The places are the holders' now (every check above was answered at once), and their
+    // own connection is no way around the limit: a whole check sent on it is refused too.
+    let same_connection = whole_check(&holder).await;
+    assert_eq!(
+        grpc_status(same_connection).await.0,
+        RESOURCE_EXHAUSTED,
+        "a check on the holders' own connection is refused"
+    );
     let counted = claimgate
         .metric(r#"claimgate_grpc_refused_total{reason="in_flight"}"#)
         .await;
@@ -253,6 +280,10 @@ async fn checks_beyond_the_in_flight_limit_are_refused_at_once_and_answered_agai
             .status,
         401
     );
+    // The same whole check as on the holders' connection is decided now (so its refusal
+    // above was the limit's).
+    let fresh = h2_connection(claimgate.grpc).await;
+    assert_eq!(grpc_status(whole_check(&fresh).await).await.0, "0");
 }
 
 #[tokio::test]

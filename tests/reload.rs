@@ -40,20 +40,6 @@ fn setup() -> Setup {
     Setup { dir, key, token }
 }
 
-/// (status, reason or role) for one request.
-async fn outcome(
-    c: &mut AuthorizationClient<Channel>,
-    token: &str,
-    method: &str,
-    path: &str,
-) -> (u16, String) {
-    let a = ask(c, check_bearer(method, path, token)).await;
-    match a.status {
-        200 => (200, a.header("x-claimgate-role").unwrap_or("").to_string()),
-        s => (s, a.reason().to_string()),
-    }
-}
-
 async fn becomes(
     c: &AuthorizationClient<Channel>,
     token: &str,
@@ -63,7 +49,7 @@ async fn becomes(
 ) -> bool {
     eventually(BOUND, || {
         let mut c = c.clone();
-        async move { outcome(&mut c, token, method, path).await == (want.0, want.1.to_string()) }
+        async move { role_or_reason(&mut c, token, method, path).await == (want.0, want.1.to_string()) }
     })
     .await
 }
@@ -310,7 +296,7 @@ async fn invalid_edits_are_refused_and_the_last_good_config_keeps_serving() {
         );
         let mut c2 = c.clone();
         assert_eq!(
-            outcome(&mut c2, &s.token, "POST", "/a").await,
+            role_or_reason(&mut c2, &s.token, "POST", "/a").await,
             (200, "editor".to_string()),
             "{file}"
         );
@@ -376,9 +362,33 @@ async fn deleting_an_identity_removes_its_access_and_is_not_refused() {
 async fn identical_content_swaps_nothing() {
     let s = setup();
     let server = TestServer::start(s.dir.path()).await;
+    // A refused edit first, so that the reload of the content below shows: it sets the last
+    // reload back to successful without a swap (no wait can prove that nothing happened).
+    // The edit is written again until it is refused: the watcher starts with the server's
+    // task, so a write right after the start can come before it.
+    let refused = eventually(Duration::from_secs(10), || async {
+        s.dir.write(
+            "resources.yaml",
+            "resources:\n  - fqn: model:a\n    collaborators: [\n",
+        );
+        server
+            .metric(r#"claimgate_config_reloads_total{result="failure"}"#)
+            .await
+            .is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    assert!(refused, "the broken edit is refused");
     std::fs::write(s.dir.path().join("resources.yaml"), RESOURCES_EDITOR).unwrap();
     s.dir.write("notes.txt", "not a config file");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            server
+                .metric("claimgate_config_last_reload_successful")
+                .await
+                == Some(1.0)
+        })
+        .await
+    );
     assert_eq!(server.store.generation(), 1);
     assert_eq!(
         server
@@ -473,6 +483,7 @@ async fn under_load_every_answer_is_version_a_or_b_and_the_last_flip_wins() {
             while !done.load(Ordering::Relaxed) && flips < 2000 {
                 configmap::swap(&path, if flips % 2 == 0 { "a" } else { "b" });
                 flips += 1;
+                // The pace of the edits is the scenario: swaps land while checks run.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             flips
@@ -560,9 +571,11 @@ async fn sighup_reloads_what_no_watcher_sees() {
     let mut c = serve.client().await;
     let token = new.sign(&claims("bot-run", json!({"repository": "acme/api"})));
     std::fs::write(&keys, jwks(&[&old, &new])).unwrap();
+    // Only waiting can show that nothing comes: a watcher that saw the write would have
+    // reloaded well within this (its debounce is 200 ms).
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        outcome(&mut c, &token, "GET", "/a").await,
+        role_or_reason(&mut c, &token, "GET", "/a").await,
         (401, "unknown_key".to_string()),
         "no watcher sees the key file"
     );
@@ -605,7 +618,7 @@ async fn bad_edits_are_refused_then_later_edits_apply(
         assert!(logged, "the refusal says {reason:?}\n{}", serve.logs());
         let mut c2 = c.clone();
         assert_eq!(
-            outcome(&mut c2, &s.token, "POST", "/a").await,
+            role_or_reason(&mut c2, &s.token, "POST", "/a").await,
             (200, "editor".to_string()),
             "the last good configuration keeps serving"
         );

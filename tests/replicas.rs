@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::envoy::{Echo, Envoy, EnvoyConfig, Seen};
-use common::process::{http, localhost, Claimgate};
+use common::load::Load;
+use common::process::{localhost, Claimgate};
 use common::*;
 use serde_json::json;
 
@@ -79,60 +79,44 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
     let valid = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
     let invalid = TestKey::generate(Kind::Es256, "k1").sign(&claims("run-1", json!({})));
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let ingress = envoy.listener("ingress");
-    let mut workers = Vec::new();
-    for w in 0..WORKERS {
-        let (tally, stop, valid, invalid) =
-            (tally.clone(), stop.clone(), valid.clone(), invalid.clone());
-        workers.push(tokio::spawn(async move {
-            // Bounded in count as well as in time.
-            for i in 0..50_000usize {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let good = (i + w) % 4 != 0;
-                let token = if good { &valid } else { &invalid };
-                let sent = start.elapsed();
-                let reply = http(
-                    ingress,
-                    "GET",
-                    "/v1/models/acme/llama/infer",
-                    &[("authorization", &format!("Bearer {token}"))],
-                )
-                .await;
-                let mut t = tally.lock().unwrap();
-                match (good, reply.status) {
-                    (true, 200) => {
-                        t.valid_ok += 1;
-                        let seen = Seen::parse(&reply.body);
-                        let headers = seen.claimgate_headers();
-                        let want = [
-                            ("x-claimgate-identity", "api"),
-                            ("x-claimgate-sso", "test-idp"),
-                            ("x-claimgate-subject", "run-1"),
-                            ("x-claimgate-resource", "model:acme/llama"),
-                            ("x-claimgate-role", "editor"),
-                        ];
-                        for (name, value) in want {
-                            if headers.get(name) != Some(&vec![value]) {
-                                t.bad_headers.push(format!("{name}: {headers:?}"));
-                            }
+    // One request in four carries a token of a key no SSO trusts.
+    let tokens = [invalid, valid.clone(), valid.clone(), valid];
+    let load = {
+        let tally = tally.clone();
+        Load::start(envoy.listener("ingress"), WORKERS, &tokens, move |a| {
+            let good = a.token != 0;
+            let mut t = tally.lock().unwrap();
+            match (good, a.reply.status) {
+                (true, 200) => {
+                    t.valid_ok += 1;
+                    let seen = Seen::parse(&a.reply.body);
+                    let headers = seen.claimgate_headers();
+                    let want = [
+                        ("x-claimgate-identity", "api"),
+                        ("x-claimgate-sso", "test-idp"),
+                        ("x-claimgate-subject", "run-1"),
+                        ("x-claimgate-resource", "model:acme/llama"),
+                        ("x-claimgate-role", "editor"),
+                    ];
+                    for (name, value) in want {
+                        if headers.get(name) != Some(&vec![value]) {
+                            t.bad_headers.push(format!("{name}: {headers:?}"));
                         }
                     }
-                    (true, status) => t.valid_failed.push((sent, status)),
-                    (false, 200) => t.invalid_through += 1,
-                    // 401 from claimgate, or 503 when no answer came in time: closed either way.
-                    (false, _) => t.invalid_denied += 1,
                 }
+                (true, status) => t.valid_failed.push((a.sent, status)),
+                (false, 200) => t.invalid_through += 1,
+                // 401 from claimgate, or 503 when no answer came in time: closed either way.
+                (false, _) => t.invalid_denied += 1,
             }
-        }));
-    }
+        })
+    };
 
+    // A load run of fixed length is the subject: a third of it before the kill, a third
+    // while the replica is down, the rest after it is back.
     tokio::time::sleep(RUN / 3).await;
     let victim = 1;
-    let killed_at = start.elapsed();
+    let killed_at = load.elapsed();
     if let Some(mut replica) = replicas[victim].take() {
         replica.stop();
     }
@@ -143,9 +127,9 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
             .contains("failed_active_hc")
     })
     .await;
-    let down_at = start.elapsed();
+    let down_at = load.elapsed();
     assert!(marked_down, "Envoy marks the killed replica down");
-    tokio::time::sleep((RUN * 2 / 3).saturating_sub(start.elapsed())).await;
+    tokio::time::sleep((RUN * 2 / 3).saturating_sub(load.elapsed())).await;
     // Envoy's static config names the killed replica's address, so it comes back on the same
     // ports: the one place a test binds a port that another process held.
     let (grpc, http_addr) = addrs[victim];
@@ -154,13 +138,11 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
         envoy.health_of(grpc).await == "healthy"
     })
     .await;
-    let back_at = start.elapsed();
+    let back_at = load.elapsed();
     assert!(back, "the restarted replica is healthy again");
-    tokio::time::sleep(RUN.saturating_sub(start.elapsed())).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
+    tokio::time::sleep(RUN.saturating_sub(load.elapsed())).await;
+    let ran = load.elapsed();
+    load.finish().await;
     let restarted_checks = checks_of(&restarted).await;
 
     let t = tally.lock().unwrap();
@@ -175,7 +157,7 @@ async fn three_replicas_lose_one_to_sigkill_under_load_and_nothing_gets_through_
          killed at {killed_at:?}, marked down at {down_at:?}, healthy again at {back_at:?}; \
          upstream saw {}; the restarted replica answered {restarted_checks} checks",
         valid_total + t.invalid_denied + t.invalid_through,
-        start.elapsed(),
+        ran,
         t.valid_failed.len(),
         t.valid_failed,
         t.invalid_denied + t.invalid_through,
@@ -254,43 +236,34 @@ async fn a_rolling_config_change_under_load_answers_every_check_from_one_generat
 
     let token = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
     let answers = Arc::new(Mutex::new(Vec::<(Duration, u16, String, String)>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let ingress = envoy.listener("ingress");
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        let (answers, stop, token) = (answers.clone(), stop.clone(), token.clone());
-        workers.push(tokio::spawn(async move {
-            for _ in 0..50_000usize {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let sent = start.elapsed();
-                let reply = http(
-                    ingress,
-                    "GET",
-                    "/v1/models/acme/llama/infer",
-                    &[("authorization", &format!("Bearer {token}"))],
-                )
-                .await;
-                let (identity, role) = if reply.status == 200 {
-                    let seen = Seen::parse(&reply.body);
-                    let h = seen.claimgate_headers();
-                    let one = |n: &str| h.get(n).map(|v| v.join(",")).unwrap_or_default();
-                    (one("x-claimgate-identity"), one("x-claimgate-role"))
-                } else {
-                    (String::new(), String::new())
-                };
-                answers
-                    .lock()
-                    .unwrap()
-                    .push((sent, reply.status, identity, role));
-            }
-        }));
-    }
-    // One replica after another, as a ConfigMap update reaches each kubelet in turn.
+    let load = {
+        let answers = answers.clone();
+        Load::start(envoy.listener("ingress"), WORKERS, &[token], move |a| {
+            let (identity, role) = if a.reply.status == 200 {
+                let seen = Seen::parse(&a.reply.body);
+                let h = seen.claimgate_headers();
+                let one = |n: &str| h.get(n).map(|v| v.join(",")).unwrap_or_default();
+                (one("x-claimgate-identity"), one("x-claimgate-role"))
+            } else {
+                (String::new(), String::new())
+            };
+            answers
+                .lock()
+                .unwrap()
+                .push((a.sent, a.reply.status, identity, role));
+        })
+    };
+    let answered = || answers.lock().unwrap().len();
+    let answered_since = |t: Duration| answers.lock().unwrap().iter().filter(|a| a.0 > t).count();
+    // One replica after another, as a ConfigMap update reaches each kubelet in turn, with
+    // checks answered before each.
     for (i, d) in dirs.iter().enumerate() {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        let before = answered();
+        let flowing = eventually(Duration::from_secs(10), || async {
+            answered() >= before + 40
+        })
+        .await;
+        assert!(flowing, "checks are answered before replica {i} changes");
         configmap::swap(d.path(), "v2");
         let reloaded = eventually(Duration::from_secs(10), || async {
             replicas[i].metric("claimgate_config_generation").await == Some(2.0)
@@ -298,12 +271,13 @@ async fn a_rolling_config_change_under_load_answers_every_check_from_one_generat
         .await;
         assert!(reloaded, "replica {i} reloads: {}", replicas[i].logs());
     }
-    let all_new_at = start.elapsed();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
+    let all_new_at = load.elapsed();
+    let after = eventually(Duration::from_secs(10), || async {
+        answered_since(all_new_at) >= 40
+    })
+    .await;
+    assert!(after, "checks are answered after every replica reloaded");
+    load.finish().await;
 
     let answers = answers.lock().unwrap();
     let generation = |a: &(Duration, u16, String, String)| match (a.2.as_str(), a.3.as_str()) {

@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::envoy::{Echo, Envoy, EnvoyConfig};
-use common::process::{http, Claimgate};
+use common::load::Load;
+use common::process::Claimgate;
 use common::*;
 use serde_json::json;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -160,55 +160,44 @@ async fn sigterm_under_load_through_envoy_fails_no_request_and_the_replica_exits
 
     let valid = key.sign(&claims("run-1", json!({"repository": "acme/api"})));
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let ingress = envoy.listener("ingress");
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let (tally, stop, valid) = (tally.clone(), stop.clone(), valid.clone());
-        workers.push(tokio::spawn(async move {
-            // Bounded in count as well as in time.
-            for _ in 0..50_000usize {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let sent = start.elapsed();
-                let reply = http(
-                    ingress,
-                    "GET",
-                    "/v1/models/acme/llama/infer",
-                    &[("authorization", &format!("Bearer {valid}"))],
-                )
-                .await;
-                let mut t = tally.lock().unwrap();
-                match reply.status {
-                    200 => t.ok += 1,
-                    status => t.failed.push((sent, status)),
-                }
+    let load = {
+        let tally = tally.clone();
+        Load::start(envoy.listener("ingress"), 4, &[valid], move |a| {
+            let mut t = tally.lock().unwrap();
+            match a.reply.status {
+                200 => t.ok += 1,
+                status => t.failed.push((a.sent, status)),
             }
-        }));
-    }
+        })
+    };
+    let served = || tally.lock().unwrap().ok;
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let served_before = tally.lock().unwrap().ok;
+    assert!(
+        eventually(Duration::from_secs(15), || async { served() > 20 }).await,
+        "the load runs before the SIGTERM\n{}",
+        envoy.logs()
+    );
+    let served_before = served();
     leaving.signal("-TERM");
-    let signalled = start.elapsed();
+    let signalled = load.elapsed();
     let status = leaving
         .exited_within(Duration::from_secs(1 + 5) + SLACK)
         .await;
-    let exited = start.elapsed();
+    let exited = load.elapsed();
     // The load goes on a little longer, on the remaining replica.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
+    let served_at_exit = served();
+    let went_on = eventually(Duration::from_secs(15), || async {
+        served() > served_at_exit + 20
+    })
+    .await;
+    let ran = load.elapsed();
+    load.finish().await;
     let t = tally.lock().unwrap();
     println!(
         "shutdown: {} requests in {:?}, {} failed: {:?}; SIGTERM at {signalled:?}, exited at {exited:?}; \
          the upstream saw {}",
         t.ok + t.failed.len(),
-        start.elapsed(),
+        ran,
         t.failed.len(),
         t.failed,
         upstream.requests(),
@@ -218,7 +207,7 @@ async fn sigterm_under_load_through_envoy_fails_no_request_and_the_replica_exits
     assert!(status.success(), "{status:?}\n{}", leaving.logs());
     assert!(served_before > 20, "the load ran before the SIGTERM");
     assert!(
-        t.ok > served_before,
+        went_on && t.ok > served_before,
         "the load went on through the shutdown"
     );
     assert!(

@@ -132,22 +132,10 @@ async fn a_tls_handshake_or_http2_preface_that_never_comes_is_closed_after_the_h
         })
         .await
     };
-    // No TLS handshake at all.
-    let silent = tokio::net::TcpStream::connect(server.grpc).await.unwrap();
-    assert!(
-        read_to_end(Box::new(silent)).await.is_ok(),
-        "a connection that never starts its TLS handshake is closed"
-    );
-    // A finished TLS handshake, then no HTTP/2 preface.
     let identity = ca.client("envoy", false);
-    let quiet = tls_connect(server.grpc, client_config(&ca.pem(), Some(&identity)))
-        .await
-        .expect("the TLS handshake completes");
-    assert!(
-        read_to_end(Box::new(quiet)).await.is_ok(),
-        "a TLS connection that never sends the HTTP/2 preface is closed"
-    );
-    // A client that does both is served, also after the handshake timeout has passed.
+    // A client that does both is served, also after its handshake deadline has passed: the
+    // two connections below are accepted after it, so by the time the handshake timeout has
+    // closed them, this client's own deadline is behind it too.
     let mut client = tls_client(
         server.grpc,
         client_config(&ca.pem(), Some(&identity)),
@@ -156,7 +144,20 @@ async fn a_tls_handshake_or_http2_preface_that_never_comes_is_closed_after_the_h
     .await
     .expect("an mTLS client connects");
     assert_eq!(ask(&mut client, allowed_check(&key)).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // No TLS handshake at all.
+    let silent = tokio::net::TcpStream::connect(server.grpc).await.unwrap();
+    assert!(
+        read_to_end(Box::new(silent)).await.is_ok(),
+        "a connection that never starts its TLS handshake is closed"
+    );
+    // A finished TLS handshake, then no HTTP/2 preface.
+    let quiet = tls_connect(server.grpc, client_config(&ca.pem(), Some(&identity)))
+        .await
+        .expect("the TLS handshake completes");
+    assert!(
+        read_to_end(Box::new(quiet)).await.is_ok(),
+        "a TLS connection that never sends the HTTP/2 preface is closed"
+    );
     assert_eq!(ask(&mut client, allowed_check(&key)).await.status, 200);
     server.stop().await;
 }
@@ -272,11 +273,19 @@ async fn a_server_certificate_rotated_in_place_under_load_is_served_to_new_conne
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Traffic on every worker's connections before anything changes.
+    let warmed = eventually(Duration::from_secs(10), || {
+        let ok = ok.clone();
+        async move { ok.load(Ordering::Relaxed) >= 40 }
+    })
+    .await;
+    assert!(warmed, "checks pass before the rotation");
     // cert-manager's order: the certificate first, the key a moment later, each rewritten in
     // place; in between, the files do not make a pair and the old one must keep serving.
     let second = ca.server("claimgate-rotated");
     std::fs::write(&files.cert, &second.cert).unwrap();
+    // The gap is the scenario, not a wait: the reloader (every 100 ms) sees a certificate
+    // without its key for a few ticks while the workers keep checking.
     tokio::time::sleep(Duration::from_millis(350)).await;
     std::fs::write(&files.key, &second.key).unwrap();
     let rotated = eventually(Duration::from_secs(10), || {
@@ -285,7 +294,13 @@ async fn a_server_certificate_rotated_in_place_under_load_is_served_to_new_conne
         async move { served.lock().unwrap().contains(&want) }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Checks keep passing after the rotation, on old connections and new ones.
+    let after = ok.load(Ordering::Relaxed);
+    let continued = eventually(Duration::from_secs(10), || {
+        let ok = ok.clone();
+        async move { ok.load(Ordering::Relaxed) >= after + 40 }
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();
@@ -307,6 +322,7 @@ async fn a_server_certificate_rotated_in_place_under_load_is_served_to_new_conne
         failed.len()
     );
     assert!(rotated, "the rotated certificate was never served");
+    assert!(continued, "checks went on after the rotation");
     assert!(
         failed.is_empty(),
         "failed checks: {:?}",

@@ -221,6 +221,8 @@ async fn a_cached_allow_does_not_outlive_the_tokens_exp() {
             break;
         }
         assert!(before < exp + 10, "still allowed 10 s after exp");
+        // The server's real clock passing `exp` is the subject, end to end: ask at a steady
+        // pace until it has.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(allows >= 2, "the token was allowed and then cached");
@@ -832,6 +834,7 @@ mod property {
                         ext_resource: None,
                         ext_role: None,
                         ext_enforcement: None,
+                        ext_parent: None,
                     };
                     let cached = pipeline::decide_cached(&snap, &cache, &req, now);
                     let fresh = pipeline::decide(&snap, &req, now);

@@ -79,6 +79,7 @@ impl<'r> Input<'r> {
                 ext_resource: req.extension("resource"),
                 ext_role: req.extension("role"),
                 ext_enforcement: req.extension("enforcement"),
+                ext_parent: req.extension("parent"),
             }
         });
         Input {

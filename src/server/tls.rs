@@ -13,9 +13,7 @@
 use std::convert::Infallible;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -24,13 +22,12 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tonic::transport::server::Connected as _;
 
-use crate::server::listener::{Conn, Handshake, Listener, HTTP2_PREFACE_LEN};
+use crate::server::listener::{delegate_io, Conn, Handshake, Listener, HTTP2_PREFACE_LEN};
 
 /// Where the gRPC port's certificate, key and (for mTLS) client CA are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,62 +344,9 @@ impl std::fmt::Display for Fingerprint<'_> {
     }
 }
 
-impl AsyncRead for GrpcConn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            GrpcConn::Plain(c) => Pin::new(c).poll_read(cx, buf),
-            GrpcConn::Tls(c) => Pin::new(c.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for GrpcConn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            GrpcConn::Plain(c) => Pin::new(c).poll_write(cx, buf),
-            GrpcConn::Tls(c) => Pin::new(c.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            GrpcConn::Plain(c) => Pin::new(c).poll_write_vectored(cx, bufs),
-            GrpcConn::Tls(c) => Pin::new(c.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    // Not vectored on either kind, for the reason `listener::Conn` gives: h2 then coalesces
-    // answers in its buffer (and over TLS, into fewer records) instead of flushing each one.
-    fn is_write_vectored(&self) -> bool {
-        false
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            GrpcConn::Plain(c) => Pin::new(c).poll_flush(cx),
-            GrpcConn::Tls(c) => Pin::new(c.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            GrpcConn::Plain(c) => Pin::new(c).poll_shutdown(cx),
-            GrpcConn::Tls(c) => Pin::new(c.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+// Not vectored on either kind, for the reason `listener::Conn` gives: h2 then coalesces
+// answers in its buffer (and over TLS, into fewer records) instead of flushing each one.
+delegate_io!(GrpcConn { Plain, Tls }, vectored: false);
 
 impl tonic::transport::server::Connected for GrpcConn {
     type ConnectInfo = Option<std::net::SocketAddr>;

@@ -138,6 +138,7 @@ pub fn explain(
         ext_resource: input.resource,
         ext_role: input.role,
         ext_enforcement: None,
+        ext_parent: None,
     };
     let mut watch = recorder::Watch::new(snap, config);
     let decision = pipeline::decide_observed(snap, &req, now, &mut watch);

@@ -250,6 +250,7 @@ fn run_case(
         ext_resource: input.resource,
         ext_role: input.role,
         ext_enforcement: None,
+        ext_parent: None,
     };
     let decision = pipeline::decide(snap, &req, now);
     let actual = actual(&decision);

@@ -64,7 +64,9 @@ pub(super) fn identities_without_collaborators(config: &Config, out: &mut Vec<Di
     }
 }
 
-/// A warning for each resource that no route, and no Envoy `context_extensions` given, targets.
+/// A warning for each resource that no route, and no Envoy `context_extensions` given, targets,
+/// and that is no ancestor of one that is targeted (or of a resource a route's `parent` places):
+/// an ancestor's collaborators are consulted for everything inside it.
 pub(super) fn unreachable_resources(
     config: &Config,
     snap: &Snapshot,
@@ -72,12 +74,23 @@ pub(super) fn unreachable_resources(
     out: &mut Vec<Diagnostic>,
 ) {
     let routes = snap.router.routes();
+    let targeted = |fqn: &str| {
+        envoy_resources.is_some_and(|e| e.contains(fqn))
+            || routes
+                .iter()
+                .any(|r| can_target(r, fqn) || r.parent.as_ref().is_some_and(|p| p.can_name(fqn)))
+    };
+    let mut reached: HashSet<&str> = HashSet::new();
     for item in &config.resources {
         let fqn = item.spec.fqn.as_str();
-        if envoy_resources.is_some_and(|e| e.contains(fqn)) {
-            continue;
+        if targeted(fqn) {
+            reached.insert(fqn);
+            reached.extend(snap.ancestors(fqn));
         }
-        if routes.iter().any(|r| can_target(r, fqn)) {
+    }
+    for item in &config.resources {
+        let fqn = item.spec.fqn.as_str();
+        if reached.contains(fqn) {
             continue;
         }
         let msg = match envoy_resources {
