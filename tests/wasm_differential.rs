@@ -5,7 +5,8 @@
 //!
 //! The corpus is generated: every credential below (valid tokens of several identities, a tie,
 //! every 401 reason, foreign keys, algorithm confusion) on every request shape (each route,
-//! dry run, public, no route, the normalization cases), with and without spoofed
+//! dry run, public, no route, team and inherited grants, the normalization cases), with and
+//! without spoofed
 //! `x-claimgate-*` headers in several spellings.
 
 mod common;
@@ -21,8 +22,17 @@ use common::*;
 use serde_json::{json, Value};
 
 /// Added to the shared fixture (`fixture_config`): an identity of claim conditions, a
-/// resource in dry run, and the resource Envoy's route names itself.
+/// resource in dry run, the resource Envoy's route names itself, and a team bound on a
+/// cluster whose workspace a route names as the parent of any model.
 const MORE: &str = r#"
+teams:
+  - name: readers
+    members: [external-identity:ns-prod, external-identity:release]
+routes:
+  - path: /v1/ws/{ws}/models/{name}
+    resource: model:{name}
+    parent: workspace:{ws}
+    role: viewer
 external_identities:
   - name: release
     sso_fqn: test-idp
@@ -40,6 +50,12 @@ resources:
   - fqn: mcp-server:search
     collaborators:
       - {subject: external-identity:api, role: viewer}
+  - fqn: cluster:main
+    collaborators:
+      - {subject: team:readers, role: editor}
+  - fqn: workspace:ml
+    parent: cluster:main
+    enforcement: enforce
 "#;
 
 /// A second SSO without a fallback identity: its tokens can match no identity.
@@ -231,6 +247,8 @@ const REQUESTS: &[(&str, &str)] = &[
     ("GET", "/v1/models/acme/trial/info"),
     ("POST", "/v1/models/acme/trial/info"),
     ("GET", "/v1/mcp/search/query"),
+    ("GET", "/v1/ws/ml/models/x"),
+    ("GET", "/v1/ws/other/models/x"),
     ("GET", "/healthz"),
     ("GET", "/nowhere"),
     ("GET", "/v1/models/acme/llama/info;x=1"),

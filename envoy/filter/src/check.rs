@@ -81,7 +81,8 @@ pub fn check(host: &impl Host, vm: Option<&Vm>) -> Verdict {
     let millis = host.now_millis();
     let headers = host.request_headers();
     let read = Read::of(&headers);
-    let settings = ["resource", "role", "enforcement"].map(|name| host.route_setting(name));
+    let settings =
+        ["resource", "role", "enforcement", "parent"].map(|name| host.route_setting(name));
     let request = Request {
         method: read.method,
         path: read.path,
@@ -90,6 +91,7 @@ pub fn check(host: &impl Host, vm: Option<&Vm>) -> Verdict {
         ext_resource: settings[0].as_deref(),
         ext_role: settings[1].as_deref(),
         ext_enforcement: settings[2].as_deref(),
+        ext_parent: settings[3].as_deref(),
     };
     let decision = match vm {
         Some(vm) => decide(&vm.store.load(), &vm.cache, &request, millis / 1000),
