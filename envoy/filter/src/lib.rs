@@ -13,9 +13,9 @@
 //!
 //! Failure semantics: every request gets an explicit answer from the decision. No bundle, or
 //! one that does not load, keeps Envoy from serving the filter (Envoy refuses the plugin
-//! configuration and keeps the previous one, or fails closed at start). A panic is a trap:
-//! the filter first answers the request it was deciding with 503 `internal`, and Envoy's
-//! `fail_open: false` keeps every later request of that VM closed too.
+//! configuration and keeps the previous one, or does not start). A panic is a trap, and a
+//! trap cannot answer: Envoy answers the request 503 itself (`failure_policy: FAIL_RELOAD` in
+//! `envoy/envoy-wasm.yaml`, or `fail_open: false`), never passing it, and reloads the VM.
 
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]

@@ -6,14 +6,10 @@
 //! loader, with the same checks as `serve`; one that does not load is refused (`on_configure`
 //! answers false), so Envoy keeps the configuration it had, or has none and fails closed.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use claimgate::core::bundle::Bundle;
-use claimgate::core::decision::{Decision, Reason};
-use claimgate::core::decision_id::{self, DecisionId};
 use claimgate::core::load;
-use claimgate::core::response;
 use claimgate::core::token_cache::{self, TokenCache};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -21,34 +17,10 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 use crate::check::{self, Verdict, Vm};
 use crate::host::{Envoy, Stats};
 
-thread_local! {
-    // Whether a request is being decided: a panic then answers it (503 internal) before the
-    // VM traps. A VM is single-threaded.
-    static DECIDING: Cell<bool> = const { Cell::new(false) };
-}
-
 /// Register the root context (called once, when Envoy starts the VM).
 pub fn register() {
     proxy_wasm::set_log_level(LogLevel::Info);
-    let logged = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        logged(info);
-        if DECIDING.with(Cell::get) {
-            answer_internal();
-        }
-    }));
     proxy_wasm::set_root_context(|_| Box::new(Root::default()));
-}
-
-/// Answer the request being decided with 503 `internal`, as the server answers a failure.
-fn answer_internal() {
-    if let Decision::Deny(deny) = Decision::deny(Reason::Internal, "the filter panicked", false) {
-        let mut buf = [0u8; decision_id::LEN];
-        let id = DecisionId::new(0).encode(&mut buf);
-        let body = response::deny_body(&deny, &response::request_id([""]), id);
-        let headers: Vec<(&str, &str)> = response::deny_headers(None, id).collect();
-        let _ = proxy_wasm::hostcalls::send_http_response(503, headers, Some(body.as_bytes()));
-    }
 }
 
 /// One plugin configuration in one VM.
@@ -120,10 +92,7 @@ impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let stats = self.stats.clone().unwrap_or_default();
         let host = Envoy { stats: &stats };
-        DECIDING.with(|d| d.set(true));
-        let verdict = check::check(&host, self.vm.as_deref());
-        DECIDING.with(|d| d.set(false));
-        match verdict {
+        match check::check(&host, self.vm.as_deref()) {
             Verdict::Continue => Action::Continue,
             Verdict::Replied => Action::Pause,
         }
