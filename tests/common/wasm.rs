@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_yaml::Value as Yaml;
+
 use super::envoy::{shipped_envoy_file, EnvoyConfig};
 
 /// The filter's `.wasm`: `CLAIMGATE_TEST_WASM` (set by scripts/test.sh), else built now with
@@ -54,4 +56,64 @@ pub fn envoy_wasm_config(wasm: &Path, bundle: &str) -> EnvoyConfig {
         "envoy-wasm.yaml",
         &[("CLAIMGATE_WASM", &wasm), ("CLAIMGATE_BUNDLE", &bundle)],
     ))
+}
+
+/// The name of the filter's configuration served by extension config discovery.
+pub const DISCOVERED: &str = "claimgate";
+
+/// `config` with the claimgate filter's configuration served by extension config discovery
+/// from `dir/claimgate.yaml` (a watched directory), as a running Envoy takes a new bundle
+/// without a restart; returns the filter's `typed_config`, to write with [`publish`].
+pub fn with_discovered_filter(mut config: EnvoyConfig, dir: &Path) -> (EnvoyConfig, Yaml) {
+    // A path config source needs the node's identity.
+    config.0["node"] =
+        serde_yaml::from_str("{ id: claimgate-test, cluster: claimgate-test }").expect("node YAML");
+    let filters = config.0["static_resources"]["listeners"]
+        .as_sequence_mut()
+        .and_then(|ls| ls.iter_mut().find(|l| l["name"] == "ingress"))
+        .and_then(|l| {
+            l["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"].as_sequence_mut()
+        })
+        .expect("envoy-wasm.yaml's ingress has http_filters");
+    let filter = filters
+        .iter_mut()
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .expect("envoy-wasm.yaml's ingress has the wasm filter");
+    let typed_config = filter["typed_config"].clone();
+    *filter = serde_yaml::from_str(&format!(
+        r#"
+name: {DISCOVERED}
+config_discovery:
+  config_source:
+    path_config_source:
+      path: {path}
+      watched_directory: {{ path: {dir} }}
+  type_urls: ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"]
+"#,
+        path = dir.join("claimgate.yaml").display(),
+        dir = dir.display(),
+    ))
+    .expect("config_discovery YAML");
+    (config, typed_config)
+}
+
+/// Publish `typed_config` with `bundle` as the discovered filter configuration in `dir`:
+/// written beside it and renamed over it, so Envoy never reads half of one.
+pub fn publish(dir: &Path, typed_config: &Yaml, bundle: &str, version: u32) {
+    let mut typed_config = typed_config.clone();
+    typed_config["config"]["configuration"]["value"] = Yaml::from(bundle);
+    let mut resource = serde_yaml::Mapping::new();
+    resource.insert(
+        "@type".into(),
+        "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig".into(),
+    );
+    resource.insert("name".into(), DISCOVERED.into());
+    resource.insert("typed_config".into(), typed_config);
+    let mut response = serde_yaml::Mapping::new();
+    response.insert("version_info".into(), version.to_string().into());
+    response.insert("resources".into(), Yaml::Sequence(vec![resource.into()]));
+    let text = serde_yaml::to_string(&response).expect("serialize the discovery response");
+    let tmp = dir.join(format!(".claimgate.yaml.{version}"));
+    std::fs::write(&tmp, text).expect("write the discovery response");
+    std::fs::rename(&tmp, dir.join("claimgate.yaml")).expect("publish the discovery response");
 }
