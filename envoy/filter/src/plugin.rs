@@ -52,6 +52,11 @@ impl RootContext for Root {
                 return false;
             }
         };
+        // The core logs through `tracing`, which has no subscriber in a VM: Envoy's log gets
+        // the configuration's warnings (the development key among them) from here.
+        for warning in &snapshot.warnings {
+            log::warn!("claimgate: {warning}");
+        }
         match &self.vm {
             Some(vm) => {
                 load::install(&vm.store, snapshot, &*stats, "plugin configuration");
