@@ -22,7 +22,10 @@ pub use depth::MAX_NESTING;
 pub use excerpt::{excerpt_quotes, MAX_QUOTED_CHARS};
 #[cfg(test)]
 pub(crate) use files::read_regular;
-pub use files::{FileError, Files, KeyFiles, Sources, MAX_CONFIG_FILE_BYTES, MAX_KEY_FILE_BYTES};
+pub use files::{
+    relative_name, Documents, FileError, Files, KeyFiles, Sources, MAX_CONFIG_FILE_BYTES,
+    MAX_KEY_FILE_BYTES,
+};
 pub use marks::Marks;
 
 /// How bad a diagnostic is.

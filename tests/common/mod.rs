@@ -11,6 +11,7 @@ pub mod process;
 pub mod provider;
 pub mod selection;
 pub mod tokens;
+pub mod wasm;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

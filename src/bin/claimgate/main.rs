@@ -12,6 +12,7 @@ use claimgate::core::config::ConfigError;
 use claimgate::core::keys::Alg;
 use claimgate::core::role::Role;
 use claimgate::server::{ServeArgs, ServeError};
+use claimgate::tools::bundle::{self, BundleOptions};
 use claimgate::tools::mint::{self, MintOptions};
 use claimgate::tools::{diff, suite, validate};
 
@@ -58,6 +59,19 @@ enum Command {
         /// repeatable.
         #[arg(long, env = "CLAIMGATE_ENVOY_CONFIG", value_delimiter = ',')]
         envoy_config: Vec<PathBuf>,
+    },
+    /// Write a configuration directory, checked as serve would load it, as the proxy-wasm
+    /// filter's configuration: one JSON document with the key files inlined.
+    Bundle {
+        /// Configuration directory.
+        #[arg(long, env = "CLAIMGATE_CONFIG")]
+        config: PathBuf,
+        /// Write the bundle here, replacing the file atomically (default: standard output).
+        #[arg(long, env = "CLAIMGATE_OUT")]
+        out: Option<PathBuf>,
+        /// Trust the development key committed in claimgate's repository, as serve --dev.
+        #[arg(long, env = "CLAIMGATE_DEV")]
+        dev: bool,
     },
     /// Show the whole decision for one token and request, step by step.
     ///
@@ -253,6 +267,27 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
+            }
+        }
+        Command::Bundle { config, out, dev } => {
+            let written =
+                bundle::bundle(&BundleOptions { dir: config, dev }).and_then(|b| match &out {
+                    Some(path) => bundle::write(&b, path),
+                    None => {
+                        println!("{}", b.to_json());
+                        Ok(())
+                    }
+                });
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    // The bundle itself may be on standard output: the refusal goes apart.
+                    eprint!("{e}");
+                    if !e.to_string().ends_with('\n') {
+                        eprintln!();
+                    }
+                    ExitCode::from(1)
+                }
             }
         }
         Command::Explain(args) => {

@@ -15,6 +15,7 @@
 use bytes::Bytes;
 
 use super::wire::{Reader, Span, WireError, RECURSION_LIMIT};
+use crate::core::response::is_ours;
 
 // Field numbers, from envoy/service/auth/v3/{external_auth,attribute_context}.proto and
 // envoy/config/core/v3/base.proto.
@@ -311,16 +312,4 @@ fn entry(mut r: Reader<'_>, limit: u32) -> Result<(Span, Span), WireError> {
         }
     }
     Ok((key, value))
-}
-
-/// Whether `name`, case folded and with `_` read as `-`, starts with `x-claimgate-`: CGI and
-/// WSGI upstreams read `x_claimgate_identity` as `X-Claimgate-Identity`. Compared as bytes, so
-/// a name with any UTF-8 in it is simply not one of ours.
-pub(super) fn is_ours(name: &[u8]) -> bool {
-    const PREFIX: &[u8] = b"x-claimgate-";
-    name.len() >= PREFIX.len()
-        && name
-            .iter()
-            .zip(PREFIX)
-            .all(|(n, p)| (if *n == b'_' { b'-' } else { *n }).eq_ignore_ascii_case(p))
 }
