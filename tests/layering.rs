@@ -49,9 +49,12 @@ const LAYERS: &[(&str, &[&[&str]])] = &[
     ),
     (
         "tools",
-        &[&[
-            "explain", "validate", "audit", "mint", "suite", "diff", "bundle",
-        ]],
+        &[
+            &["grant"],
+            &[
+                "explain", "validate", "audit", "mint", "suite", "diff", "bundle",
+            ],
+        ],
     ),
 ];
 
