@@ -5,6 +5,7 @@ pub mod capture;
 pub mod codec;
 pub mod configmap;
 pub mod envoy;
+pub mod h2_raw;
 pub mod load;
 pub mod pki;
 pub mod process;
