@@ -152,6 +152,7 @@ fn bench(c: &mut Criterion) {
         ext_resource: None,
         ext_role: None,
         ext_enforcement: None,
+        ext_parent: None,
     };
     let now = unix_now();
     match pipeline::decide(&s.snapshot, &req, now) {

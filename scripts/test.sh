@@ -36,8 +36,14 @@ if ! strace -V >/dev/null 2>&1; then
   exit 1
 fi
 
-cargo fmt --check
+cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
+# The proxy-wasm filter (envoy/filter) is built for its own target only (build-wasm.sh
+# installs the target), before the tests that run it in Envoy (tests/wasm_*.rs read its path
+# from CLAIMGATE_TEST_WASM).
+CLAIMGATE_TEST_WASM="$(scripts/build-wasm.sh | tail -n 1)"
+export CLAIMGATE_TEST_WASM
+cargo clippy --locked -p claimgate-filter --target wasm32-wasip1 -- -D warnings
 # The decision core builds alone, as a second host would build it (README, Architecture):
 # without the server and the tools, and without their runtime, network and metrics crates.
 cargo check --locked --no-default-features --features rust-crypto --lib

@@ -5,7 +5,8 @@
 //!
 //! 1. Values: [`clock`] (the one place that reads the time), [`role`], [`decision`] (the
 //!    request, the answer and its [`Reason`](decision::Reason)), [`decision_id`] (one
-//!    sortable id per check), [`text`] (helpers for user-facing text), [`counters`] (what
+//!    sortable id per check), [`response`] (what a client and an upstream see of a
+//!    decision), [`text`] (helpers for user-facing text), [`counters`] (what
 //!    the core counts, for a host to keep).
 //! 2. Inputs: [`config`] (the YAML schema, loading a directory, `file:line:col`), [`keys`]
 //!    (JSON Web Key sets, and remote key sets as data a host fills).
@@ -17,13 +18,16 @@
 //! 6. [`pipeline`]: the whole decision in one pass, and its combined observer.
 //! 7. [`store`]: the atomically swapped current snapshot.
 //! 8. [`load`]: a configuration directory read and compiled into a snapshot (every command
-//!    loads through it), and a snapshot installed into the store and announced.
+//!    loads through it), and a snapshot installed into the store and announced; [`bundle`]:
+//!    a configuration as one JSON document, for a host without a directory.
 //!
 //! Nothing here names a module of the server or the tools: `tests/layering.rs` and
 //! `cargo check --no-default-features --features rust-crypto --lib` (in `scripts/test.sh`)
 //! keep it so. A host reaches in only through what the core defines:
 //! [`keys::remote::KeyFeeds`] to fill remote key sets, [`counters::Counters`] to count.
 
+/// A configuration as one JSON document, every file inlined.
+pub mod bundle;
 /// The wall clock, read in one place.
 pub mod clock;
 /// Configuration schema, directory loading and validation.
@@ -42,6 +46,8 @@ pub mod keys;
 pub mod load;
 /// The decision pipeline: target, credentials, token, identity, binding.
 pub mod pipeline;
+/// What a client and an upstream see of a decision.
+pub mod response;
 /// Collaborator roles.
 pub mod role;
 /// Request-to-resource routing.

@@ -5,14 +5,19 @@
 //! (`claimgate validate`: validity, then a review for ties, shadowed routes, unused
 //! entries), [`audit`] (`claimgate who-can`), [`mint`] (`claimgate token`: dev tokens),
 //! [`suite`] (`claimgate test`: decision tests), [`diff`] (`claimgate diff`: what a change
-//! does).
+//! does), [`bundle`] (`claimgate bundle`: the proxy-wasm filter's configuration). [`grant`]
+//! names the grant behind an effective role the same way for all of them.
 
 /// Who holds which role on a resource, for audits.
 pub mod audit;
+/// `claimgate bundle`: a configuration directory as the proxy-wasm filter's configuration.
+pub mod bundle;
 /// `claimgate diff`: the effective access, identities, SSOs and routes two configurations differ in.
 pub mod diff;
 /// The decision for one token, step by step.
 pub mod explain;
+/// The grant behind an effective role, named the same way by every tool.
+pub mod grant;
 /// Development token minting.
 pub mod mint;
 /// `claimgate test`: decision tests run with the server's decision function.

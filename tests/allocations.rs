@@ -1,7 +1,8 @@
 //! Heap allocations on the request path, counted by a counting global allocator (`dhat` in
 //! testing mode): a warm decision (token already in the cache) allocates nothing, whether the
 //! resource comes from a literal route, a templated route or Envoy's context_extensions, and
-//! neither does a whole warm check, from the request's bytes to the answer's.
+//! neither does a whole warm check, from the request's bytes to the answer's; nor a decision
+//! whose grant comes from a team on an ancestor of the resource.
 //! Identity selection allocates nothing, whatever the form of its conditions.
 //!
 //! One test function: the counter is process-wide, so nothing else may run beside it.
@@ -100,6 +101,7 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
             sso_yaml("[RS256]")
         ),
     );
+    dir.write("hierarchy.yaml", FIXTURE_HIERARCHY);
     let snap = Arc::new(claimgate::core::load::load(dir.path()).unwrap().snapshot);
     let token = key.sign(&claims(
         "repo:acme/api:ref:refs/heads/main",
@@ -119,6 +121,7 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
                 ext_resource: None,
                 ext_role: None,
                 ext_enforcement: None,
+                ext_parent: None,
             },
         ),
         (
@@ -131,6 +134,7 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
                 ext_resource: None,
                 ext_role: None,
                 ext_enforcement: None,
+                ext_parent: None,
             },
         ),
         (
@@ -143,6 +147,21 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
                 ext_resource: Some("workspace:prod"),
                 ext_role: Some("viewer"),
                 ext_enforcement: None,
+                ext_parent: None,
+            },
+        ),
+        (
+            // api-prod holds no role on the model: its team's grant on the workspace decides.
+            "team grant on an ancestor",
+            Request {
+                method: "POST",
+                path: "/v1/models/acme/llama-70b/generate",
+                host: "api.example.com",
+                credentials: bearer,
+                ext_resource: None,
+                ext_role: None,
+                ext_enforcement: None,
+                ext_parent: None,
             },
         ),
     ];
@@ -157,6 +176,25 @@ fn a_warm_decision_allocates_nothing_and_a_warm_check_little() {
         let n = blocks(1000, || pipeline::decide_cached(&snap, &cache, req, now));
         assert_eq!(n, 0, "{name}: 1000 warm decisions made {n} allocations");
     }
+    // A resource that is not declared, placed by its route's parent: the allow owns the
+    // resource's name, its one allocation.
+    let undeclared = Request {
+        path: "/v2/workspaces/prod-ml/models/new/generate",
+        ..cases[0].1
+    };
+    let first = pipeline::decide_cached(&snap, &cache, &undeclared, now);
+    assert!(
+        matches!(&first, Decision::Allow(Allow::Identity(g)) if g.granted_by.inherited),
+        "{first:?}"
+    );
+    let n = blocks(1000, || {
+        pipeline::decide_cached(&snap, &cache, &undeclared, now)
+    });
+    assert_eq!(
+        n, 1000,
+        "an undeclared resource's allow: {n} allocations in 1000"
+    );
+
     // The cold decision allocates (the payload is parsed): the counter does count.
     let cold = blocks(1, || pipeline::decide(&snap, &cases[0].1, now));
     assert!(cold > 0, "a cold decision must show allocations");

@@ -54,7 +54,7 @@ fn validate_reports_each_kind_of_error_with_its_location() {
         ("login-enabled SSO", "sso_integrations:\n  - name: login\n    type: oidc\n    login_enabled: true\n    issuer: https://login\n    audiences: [a]\n    jwks_file: jwks.json\n    algorithms: [ES256]\nexternal_identities:\n  - name: a\n    sso_fqn: login\n", "broken.yaml:11:14: error: SSO \"login\" has login_enabled: true"),
         ("duplicate SSO", "sso_integrations:\n  - name: test-idp\n    type: oidc\n    issuer: https://x\n    audiences: [a]\n    jwks_file: jwks.json\n", "sso.yaml:2:11: error: SSO \"test-idp\" is defined twice (first at broken.yaml:2:11)"),
         ("bad role", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: external-identity:x\n        role: owner\n", "broken.yaml:5:15: error: role \"owner\" is not viewer, editor or manager"),
-        ("bad subject", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: user:bob\n        role: viewer\n", "broken.yaml:4:18: error: subject \"user:bob\" must be external-identity:NAME"),
+        ("bad subject", "resources:\n  - fqn: model:a\n    collaborators:\n      - subject: user:bob\n        role: viewer\n", "broken.yaml:4:18: error: subject \"user:bob\" must be external-identity:NAME or team:NAME"),
         ("bad fqn", "resources:\n  - fqn: nocolon\n", "broken.yaml:2:10: error: resource fqn \"nocolon\""),
         ("bad route template", "routes:\n  - path: /a/{*rest}/b\n    resource: model:a\n    role: viewer\n", "broken.yaml:2:11: error: {*rest} must be the last segment"),
         ("route variable not in path", "resources:\n  - fqn: model:a\nroutes:\n  - path: /a/{x}\n    resource: model:{y}\n    role: viewer\n", "broken.yaml:5:15: error: {y} is not a variable of the path"),
@@ -272,6 +272,7 @@ fn token_mints_what_the_server_verifies_for_each_key_type() {
             ext_resource: None,
             ext_role: None,
             ext_enforcement: None,
+            ext_parent: None,
         };
         let decision = claimgate::core::pipeline::decide(&snap, &req, now());
         let claimgate::Decision::Allow(claimgate::core::decision::Allow::Identity(grant)) =
@@ -1060,29 +1061,14 @@ fn validate_counts_a_resource_named_by_envoy_context_extensions_as_reached() {
 // who-can
 
 #[test]
-fn who_can_lists_exactly_the_collaborators_of_each_example_resource() {
+fn who_can_lists_each_example_collaborator_as_direct_and_agrees_with_who_can_identity() {
     let text = std::fs::read_to_string(format!("{}/resources.yaml", example_config())).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let resources = doc["resources"].as_sequence().unwrap();
-    assert_eq!(resources.len(), 3);
+    assert_eq!(resources.len(), 6);
+    let mut by_resource: Vec<(String, String, String)> = Vec::new();
     for r in resources {
         let fqn = r["fqn"].as_str().unwrap();
-        let mut expected: Vec<(String, String)> = r["collaborators"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                let subject = c["subject"].as_str().unwrap();
-                (
-                    subject
-                        .strip_prefix("external-identity:")
-                        .unwrap()
-                        .to_string(),
-                    c["role"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        expected.sort();
         let (code, out, err) = run(&[
             "who-can",
             "--config",
@@ -1093,20 +1079,64 @@ fn who_can_lists_exactly_the_collaborators_of_each_example_resource() {
         ]);
         assert_eq!(code, 0, "{err}");
         let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let mut got: Vec<(String, String)> = answer["holders"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    h["identity"].as_str().unwrap().to_string(),
-                    h["role"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        got.sort();
-        assert_eq!(got, expected, "{fqn}");
+        let holders = answer["holders"].as_array().unwrap();
+        // Every identity bound on the resource itself is listed; where its own binding is
+        // what decides, it is shown as direct.
+        for c in r["collaborators"].as_sequence().into_iter().flatten() {
+            let Some(name) = c["subject"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("external-identity:")
+            else {
+                continue;
+            };
+            let holder = holders
+                .iter()
+                .find(|h| h["identity"].as_str() == Some(name))
+                .unwrap_or_else(|| panic!("{fqn}: {name} missing in {out}"));
+            if holder["role"].as_str() == c["role"].as_str() {
+                assert_eq!(holder["via"]["reach"], "direct", "{fqn}: {holder}");
+                assert_eq!(
+                    holder["via"]["resource"].as_str(),
+                    Some(fqn),
+                    "{fqn}: {holder}"
+                );
+            }
+        }
+        for h in holders {
+            by_resource.push((
+                h["identity"].as_str().unwrap().to_string(),
+                fqn.to_string(),
+                h["role"].as_str().unwrap().to_string(),
+            ));
+        }
     }
+    let text = std::fs::read_to_string(format!("{}/identities.yaml", example_config())).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut by_identity: Vec<(String, String, String)> = Vec::new();
+    for i in doc["external_identities"].as_sequence().unwrap() {
+        let name = i["name"].as_str().unwrap();
+        let (code, out, err) = run(&[
+            "who-can",
+            "--config",
+            &example_config(),
+            "--identity",
+            name,
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for h in answer["resources"].as_array().unwrap() {
+            by_identity.push((
+                name.to_string(),
+                h["resource"].as_str().unwrap().to_string(),
+                h["role"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    by_resource.sort();
+    by_identity.sort();
+    assert_eq!(by_resource, by_identity);
 }
 
 #[test]
@@ -1133,6 +1163,13 @@ fn who_can_shows_the_role_and_the_token_each_identity_takes() {
             "identity": "api-deployer-prod",
             "location": "identities.yaml:20:11",
             "role": "manager",
+            "via": {
+                "subject": "external-identity:api-deployer-prod",
+                "resource": "model:acme/llama-70b",
+                "role": "manager",
+                "inherited": false,
+                "reach": "direct",
+            },
             "sso": "dev-oidc",
             "issuer": "https://dev-idp.claimgate.local",
             "audiences": ["claimgate"],
@@ -1177,7 +1214,7 @@ fn who_can_refuses_an_undefined_resource_and_a_bad_role() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("resource \"model:acme/llama\" is not defined in resources (defined: model:acme/llama-70b)"),
+        err.contains("resource \"model:acme/llama\" is not defined in resources (defined: model:acme/llama-70b, model:prod-ml/llama-70b)"),
         "{err}"
     );
     let (code, _, err) = run(&[

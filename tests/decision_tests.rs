@@ -25,8 +25,8 @@ fn the_example_tests_pass_on_the_example_config() {
         &format!("{root}/config/tests"),
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.ends_with("18 passed, 0 failed\n"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok    ")).count(), 18);
+    assert!(out.ends_with("27 passed, 0 failed\n"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok    ")).count(), 27);
 }
 
 #[test]
@@ -83,10 +83,10 @@ fn a_deliberately_broken_rule_in_the_example_fails_its_tests_with_the_explain_hi
     let (config, tests) = test_dir(&dir);
     let (code, out, err) = run(&["test", "--config", &config, &tests]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.ends_with("17 passed, 1 failed\n"), "{out}");
+    assert!(out.ends_with("26 passed, 1 failed\n"), "{out}");
     assert_eq!(
         out.lines().count(),
-        19,
+        28,
         "one line per test, and the count: {out}"
     );
     let fail = out.lines().find(|l| l.starts_with("FAIL")).unwrap();
@@ -127,7 +127,7 @@ fn json_output_lists_each_test_with_expected_actual_and_differences() {
     let (code, out, err) = run(&["test", "--config", &config, &tests, "--format", "json"]);
     assert_eq!(code, 1, "{out}{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["passed"], 17);
+    assert_eq!(doc["passed"], 26);
     assert_eq!(doc["failed"], 1);
     let failed: Vec<&Value> = doc["tests"]
         .as_array()
@@ -165,6 +165,7 @@ fn mistakes_in_a_test_file_are_errors_at_their_line_and_column() {
         ("tests:\n  - name: a\n    expect: {allow: true, role: owner}\n", "bad.yaml:3:33: error: role \"owner\" is not viewer, editor or manager"),
         ("tests:\n  - name: a\n    expect: {allow: true}\n  - name: a\n    expect: {allow: true}\n", "bad.yaml:4:11: error: test \"a\" is defined twice in this file"),
         ("tests:\n  - name: a\n    request: {resource: \"model:x\"}\n    expect: {allow: true}\n", "bad.yaml:3:15: error: give both resource and role"),
+        ("tests:\n  - name: a\n    request: {path: /x, parent: \"workspace:w\"}\n    expect: {allow: true}\n", "bad.yaml:3:33: error: a parent places the resource the request names: give resource and role too"),
         ("tests: [\n", "bad.yaml:2:1: error: invalid YAML"),
         ("tests: []\n", "bad.yaml:1:8: error: holds no tests"),
     ];

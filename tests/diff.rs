@@ -92,8 +92,13 @@ fn a_deleted_identity_is_removed_once_and_revoked_on_each_resource_it_held() {
         changes(&base, &new),
         [
             json!({"kind": "identity_removed", "identity": "api-deployer", "sso": "dev-oidc"}),
+            json!({"kind": "role_revoked", "identity": "api-deployer", "resource": "cluster:prod", "was": "viewer"}),
             json!({"kind": "role_revoked", "identity": "api-deployer", "resource": "mcp-server:search", "was": "viewer"}),
             json!({"kind": "role_revoked", "identity": "api-deployer", "resource": "model:acme/llama-70b", "was": "editor"}),
+            json!({"kind": "role_revoked", "identity": "api-deployer", "resource": "model:prod-ml/llama-70b", "was": "viewer"}),
+            json!({"kind": "role_revoked", "identity": "api-deployer", "resource": "workspace:prod-ml", "was": "viewer"}),
+            // Its membership of release-bots names no identity any more: it is no member.
+            json!({"kind": "team_changed", "team": "release-bots", "added": [], "removed": ["api-deployer"]}),
         ]
     );
 }
@@ -416,8 +421,8 @@ fn reordering_files_and_entries_without_changing_meaning_reports_no_change() {
     // where no two overlap), collaborators shuffled, claim keys respelled as JSON Pointers,
     // the values of list, pattern and negation conditions reordered, and the key file
     // reformatted.
-    let identities = "external_identities:\n  - name: api-deployer-prod\n    sso_fqn: dev-oidc\n    claims: {ref: refs/heads/main, /environment: prod, repository: acme/api}\n  - name: prod-cluster\n    sso_fqn: dev-oidc\n    claims:\n      /kubernetes.io/serviceaccount/name: deployer\n      /kubernetes.io/namespace: prod\n  - name: api-deployer\n    sso_fqn: dev-oidc\n    claims: {/repository: acme/api}\n  - name: ci-any\n    sso_fqn: dev-oidc\n  - name: gh-api-deploy-prod\n    sso_fqn: github-actions\n    claims:\n      actor: {not: [\"renovate[bot]\", \"dependabot[bot]\"]}\n      ref: [refs/heads/release, refs/heads/main]\n      environment: prod\n      repository_id: \"7654321\"\n      repository_owner_id: \"1234567\"\n  - name: gh-acme-ci\n    sso_fqn: github-actions\n    claims:\n      event_name: {not_like: \"pull_request*\"}\n      sub: {like: [\"repo:acme@1234567/*\", \"repo:acme/*\"]}\n";
-    let resources = "resources:\n  - fqn: mcp-server:search\n    collaborators:\n      - {subject: \"external-identity:gh-acme-ci\", role: viewer}\n      - {subject: \"external-identity:api-deployer\", role: viewer}\n  - fqn: workspace:prod\n    collaborators:\n      - {subject: \"external-identity:gh-api-deploy-prod\", role: manager}\n      - {subject: \"external-identity:prod-cluster\", role: viewer}\n      - {subject: \"external-identity:api-deployer-prod\", role: manager}\n  - fqn: model:acme/llama-70b\n    collaborators:\n      - {subject: \"external-identity:api-deployer-prod\", role: manager}\n      - {subject: \"external-identity:api-deployer\", role: editor}\n      - {subject: \"external-identity:ci-any\", role: viewer}\n";
+    let identities = "external_identities:\n  - name: api-deployer-prod\n    sso_fqn: dev-oidc\n    claims: {ref: refs/heads/main, /environment: prod, repository: acme/api}\n  - name: prod-cluster\n    sso_fqn: dev-oidc\n    claims:\n      /kubernetes.io/serviceaccount/name: deployer\n      /kubernetes.io/namespace: prod\n  - name: api-deployer\n    sso_fqn: dev-oidc\n    claims: {/repository: acme/api}\n  - name: ci-any\n    sso_fqn: dev-oidc\n  - name: gh-api-deploy-prod\n    sso_fqn: github-actions\n    claims:\n      actor: {not: [\"renovate[bot]\", \"dependabot[bot]\"]}\n      ref: [refs/heads/release, refs/heads/main]\n      environment: prod\n      repository_id: \"7654321\"\n      repository_owner_id: \"1234567\"\n  - name: gh-acme-ci\n    sso_fqn: github-actions\n    claims:\n      event_name: {not_like: \"pull_request*\"}\n      sub: {like: [\"repo:acme@1234567/*\", \"repo:acme/*\"]}\nteams:\n  - name: release-bots\n    members: [external-identity:prod-cluster, external-identity:api-deployer]\n";
+    let resources = "resources:\n  - fqn: model:prod-ml/llama-70b\n    parent: workspace:prod-ml\n    collaborators:\n      - {subject: \"external-identity:ci-any\", role: viewer}\n  - fqn: workspace:prod-ml\n    parent: cluster:prod\n    collaborators:\n      - {subject: \"external-identity:api-deployer-prod\", role: editor}\n  - fqn: cluster:prod\n    collaborators:\n      - {subject: \"team:release-bots\", role: viewer}\n  - fqn: mcp-server:search\n    collaborators:\n      - {subject: \"external-identity:gh-acme-ci\", role: viewer}\n      - {subject: \"external-identity:api-deployer\", role: viewer}\n  - fqn: workspace:prod\n    collaborators:\n      - {subject: \"external-identity:gh-api-deploy-prod\", role: manager}\n      - {subject: \"external-identity:prod-cluster\", role: viewer}\n      - {subject: \"external-identity:api-deployer-prod\", role: manager}\n  - fqn: model:acme/llama-70b\n    collaborators:\n      - {subject: \"external-identity:api-deployer-prod\", role: manager}\n      - {subject: \"external-identity:api-deployer\", role: editor}\n      - {subject: \"external-identity:ci-any\", role: viewer}\n";
     let routes = read("routes.yaml");
     let mcp =
         "  - path: /v1/mcp/search/{*rest}\n    resource: mcp-server:search\n    role: viewer\n";
@@ -685,5 +690,110 @@ fn a_resource_put_in_dry_run_and_back_is_an_enforcement_change() {
     assert!(
         out.contains("| `workspace:prod` | enforce | dry_run |"),
         "{out}"
+    );
+}
+
+const RELEASE_BOTS: &str = "      - external-identity:prod-cluster\n";
+
+#[test]
+fn a_member_added_to_a_team_bound_on_a_cluster_lists_every_pair_it_changes() {
+    let (base, new) = pair(|d| {
+        d.edit(
+            "identities.yaml",
+            RELEASE_BOTS,
+            &format!("{RELEASE_BOTS}      - external-identity:gh-acme-ci\n"),
+        )
+    });
+    // release-bots is a viewer of cluster:prod, so of the workspace and the model in it.
+    assert_eq!(
+        changes(&base, &new),
+        [
+            json!({"kind": "role_granted", "identity": "gh-acme-ci", "resource": "cluster:prod", "role": "viewer"}),
+            json!({"kind": "role_granted", "identity": "gh-acme-ci", "resource": "model:prod-ml/llama-70b", "role": "viewer"}),
+            json!({"kind": "role_granted", "identity": "gh-acme-ci", "resource": "workspace:prod-ml", "role": "viewer"}),
+            json!({"kind": "team_changed", "team": "release-bots", "added": ["gh-acme-ci"], "removed": []}),
+        ]
+    );
+    let (code, text, err) = run(&["diff", "--base", path(&base), "--config", path(&new)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("\ngranted   gh-acme-ci: viewer on workspace:prod-ml\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nteam      release-bots: + gh-acme-ci\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("4 changes: 3 granted, 1 team changed\n"),
+        "{text}"
+    );
+    let (_, md, _) = run(&[
+        "diff",
+        "--base",
+        path(&base),
+        "--config",
+        path(&new),
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        md.contains("#### Teams\n\n| team | members added | members removed |\n| --- | --- | --- |\n| `release-bots` | `gh-acme-ci` |  |\n"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_member_removed_from_a_team_revokes_what_only_the_team_gave() {
+    let (base, new) = pair(|d| d.edit("identities.yaml", RELEASE_BOTS, ""));
+    // prod-cluster keeps its own viewer binding on workspace:prod.
+    assert_eq!(
+        changes(&base, &new),
+        [
+            json!({"kind": "role_revoked", "identity": "prod-cluster", "resource": "cluster:prod", "was": "viewer"}),
+            json!({"kind": "role_revoked", "identity": "prod-cluster", "resource": "model:prod-ml/llama-70b", "was": "viewer"}),
+            json!({"kind": "role_revoked", "identity": "prod-cluster", "resource": "workspace:prod-ml", "was": "viewer"}),
+            json!({"kind": "team_changed", "team": "release-bots", "added": [], "removed": ["prod-cluster"]}),
+        ]
+    );
+}
+
+#[test]
+fn a_resource_moved_out_of_its_parent_is_a_parent_change_with_the_inherited_roles_it_loses() {
+    let (base, new) = pair(|d| {
+        d.edit(
+            "resources.yaml",
+            "  - fqn: workspace:prod-ml\n    parent: cluster:prod\n",
+            "  - fqn: workspace:prod-ml\n",
+        )
+    });
+    assert_eq!(
+        changes(&base, &new),
+        [
+            json!({"kind": "role_revoked", "identity": "api-deployer", "resource": "model:prod-ml/llama-70b", "was": "viewer"}),
+            json!({"kind": "role_revoked", "identity": "api-deployer", "resource": "workspace:prod-ml", "was": "viewer"}),
+            json!({"kind": "role_revoked", "identity": "prod-cluster", "resource": "model:prod-ml/llama-70b", "was": "viewer"}),
+            json!({"kind": "role_revoked", "identity": "prod-cluster", "resource": "workspace:prod-ml", "was": "viewer"}),
+            json!({"kind": "parent_changed", "resource": "workspace:prod-ml", "was": "cluster:prod", "now": null}),
+        ]
+    );
+    let (code, out, err) = run(&[
+        "diff",
+        "--base",
+        path(&base),
+        "--config",
+        path(&new),
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("#### Parents\n\n| resource | parent was | parent now |\n| --- | --- | --- |\n| `workspace:prod-ml` | cluster:prod | (none) |\n"),
+        "{out}"
+    );
+    let (_, text, _) = run(&["diff", "--base", path(&base), "--config", path(&new)]);
+    assert!(
+        text.contains("\nparent    workspace:prod-ml: cluster:prod → (none)\n"),
+        "{text}"
     );
 }

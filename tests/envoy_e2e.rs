@@ -677,6 +677,30 @@ async fn the_readme_quickstart_works_on_the_example_config_and_the_demo_upstream
         mcp.header("x-claimgate-resource"),
         Some("mcp-server:search")
     );
+
+    // A model declared nowhere, placed in its workspace by the route's parent: viewer through
+    // the team's grant on the cluster around it, and no more.
+    let placed = envoy
+        .request(
+            "GET",
+            "/v1/workspaces/prod-ml/models/mistral-7b/info",
+            &with_token,
+        )
+        .await;
+    assert_eq!(placed.status, 200, "{placed:?}");
+    assert_eq!(
+        placed.header("x-claimgate-resource"),
+        Some("model:prod-ml/mistral-7b")
+    );
+    assert_eq!(placed.header("x-claimgate-role"), Some("viewer"));
+    envoy
+        .request(
+            "POST",
+            "/v1/workspaces/prod-ml/models/mistral-7b/weights",
+            &with_token,
+        )
+        .await
+        .denial(403, "insufficient_role");
 }
 
 #[tokio::test]

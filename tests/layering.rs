@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&[&str]])] = &[
                 "role",
                 "decision",
                 "decision_id",
+                "response",
                 "text",
                 "counters",
             ],
@@ -27,6 +28,7 @@ const LAYERS: &[(&str, &[&[&str]])] = &[
             &["pipeline"],
             &["store"],
             &["load"],
+            &["bundle"],
         ],
     ),
     (
@@ -47,7 +49,9 @@ const LAYERS: &[(&str, &[&[&str]])] = &[
     ),
     (
         "tools",
-        &[&["explain", "validate", "audit", "mint", "suite", "diff"]],
+        &[&[
+            "explain", "validate", "audit", "mint", "suite", "diff", "bundle",
+        ]],
     ),
 ];
 

@@ -40,20 +40,6 @@ fn setup() -> Setup {
     Setup { dir, key, token }
 }
 
-/// (status, reason or role) for one request.
-async fn outcome(
-    c: &mut AuthorizationClient<Channel>,
-    token: &str,
-    method: &str,
-    path: &str,
-) -> (u16, String) {
-    let a = ask(c, check_bearer(method, path, token)).await;
-    match a.status {
-        200 => (200, a.header("x-claimgate-role").unwrap_or("").to_string()),
-        s => (s, a.reason().to_string()),
-    }
-}
-
 async fn becomes(
     c: &AuthorizationClient<Channel>,
     token: &str,
@@ -63,7 +49,7 @@ async fn becomes(
 ) -> bool {
     eventually(BOUND, || {
         let mut c = c.clone();
-        async move { outcome(&mut c, token, method, path).await == (want.0, want.1.to_string()) }
+        async move { role_or_reason(&mut c, token, method, path).await == (want.0, want.1.to_string()) }
     })
     .await
 }
@@ -310,7 +296,7 @@ async fn invalid_edits_are_refused_and_the_last_good_config_keeps_serving() {
         );
         let mut c2 = c.clone();
         assert_eq!(
-            outcome(&mut c2, &s.token, "POST", "/a").await,
+            role_or_reason(&mut c2, &s.token, "POST", "/a").await,
             (200, "editor".to_string()),
             "{file}"
         );
@@ -589,7 +575,7 @@ async fn sighup_reloads_what_no_watcher_sees() {
     // reloaded well within this (its debounce is 200 ms).
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        outcome(&mut c, &token, "GET", "/a").await,
+        role_or_reason(&mut c, &token, "GET", "/a").await,
         (401, "unknown_key".to_string()),
         "no watcher sees the key file"
     );
@@ -632,7 +618,7 @@ async fn bad_edits_are_refused_then_later_edits_apply(
         assert!(logged, "the refusal says {reason:?}\n{}", serve.logs());
         let mut c2 = c.clone();
         assert_eq!(
-            outcome(&mut c2, &s.token, "POST", "/a").await,
+            role_or_reason(&mut c2, &s.token, "POST", "/a").await,
             (200, "editor".to_string()),
             "the last good configuration keeps serving"
         );

@@ -834,6 +834,7 @@ mod property {
                         ext_resource: None,
                         ext_role: None,
                         ext_enforcement: None,
+                        ext_parent: None,
                     };
                     let cached = pipeline::decide_cached(&snap, &cache, &req, now);
                     let fresh = pipeline::decide(&snap, &req, now);

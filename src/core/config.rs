@@ -22,7 +22,10 @@ pub use depth::MAX_NESTING;
 pub use excerpt::{excerpt_quotes, MAX_QUOTED_CHARS};
 #[cfg(test)]
 pub(crate) use files::read_regular;
-pub use files::{FileError, Files, KeyFiles, Sources, MAX_CONFIG_FILE_BYTES, MAX_KEY_FILE_BYTES};
+pub use files::{
+    relative_name, Documents, FileError, Files, KeyFiles, Sources, MAX_CONFIG_FILE_BYTES,
+    MAX_KEY_FILE_BYTES,
+};
 pub use marks::Marks;
 
 /// How bad a diagnostic is.
@@ -211,13 +214,26 @@ pub struct ResourceSpec {
     pub collaborators: Vec<CollaboratorSpec>,
     /// `enforce` (the default) or `dry_run`: denials let through and only reported.
     pub enforcement: Option<String>,
+    /// The FQN of the declared resource this one lives inside (a model in a workspace).
+    pub parent: Option<String>,
+}
+
+/// A team and its members as written in YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSpec {
+    /// Unique among teams: letters, digits and hyphens.
+    pub name: String,
+    /// `external-identity:NAME` each; teams do not nest.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// One collaborator binding as written in YAML.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollaboratorSpec {
-    /// `external-identity:NAME`.
+    /// `external-identity:NAME` or `team:NAME`.
     pub subject: String,
     /// `viewer`, `editor` or `manager`.
     pub role: String,
@@ -239,6 +255,8 @@ pub struct RouteSpec {
     pub resource: Option<String>,
     /// The role required on the resource.
     pub role: Option<String>,
+    /// The parent template, e.g. `workspace:{ws}`: the parent of a resource not declared.
+    pub parent: Option<String>,
     /// No token needed.
     #[serde(default)]
     pub public: bool,
@@ -257,6 +275,8 @@ pub mod section {
     pub const RESOURCES: &str = "resources";
     /// `routes`: requests to resources and roles.
     pub const ROUTES: &str = "routes";
+    /// `teams`: named groups of external identities, bound as one collaborator.
+    pub const TEAMS: &str = "teams";
 }
 
 /// One file of the configuration; its field names are the [`section`] names.
@@ -271,6 +291,8 @@ struct FileDoc {
     resources: Vec<ResourceSpec>,
     #[serde(default)]
     routes: Vec<RouteSpec>,
+    #[serde(default)]
+    teams: Vec<TeamSpec>,
 }
 
 /// Where an item of a list came from: which file, which index in that file's section.
@@ -325,6 +347,8 @@ pub struct Config {
     pub resources: Vec<Item<ResourceSpec>>,
     /// All routes, in order (files by name, then items in file order).
     pub routes: Vec<Item<RouteSpec>>,
+    /// All teams.
+    pub teams: Vec<Item<TeamSpec>>,
     /// [`text_digest`] of the files.
     pub hash: String,
     // Only tools that point at an identity's definition need this map: built on first use.
@@ -429,6 +453,7 @@ pub fn parse_texts(
         identities: Vec::new(),
         resources: Vec::new(),
         routes: Vec::new(),
+        teams: Vec::new(),
         hash: String::new(),
         identity_origins: std::sync::OnceLock::new(),
     };
@@ -480,6 +505,7 @@ pub fn parse_texts(
         push_items(&mut config.identities, doc.external_identities, file);
         push_items(&mut config.resources, doc.resources, file);
         push_items(&mut config.routes, doc.routes, file);
+        push_items(&mut config.teams, doc.teams, file);
     }
     config
 }

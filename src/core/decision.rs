@@ -221,6 +221,8 @@ pub struct Request<'a> {
     pub ext_role: Option<&'a str>,
     /// `context_extensions.enforcement` (`enforce` or `dry_run`), set by Envoy per route.
     pub ext_enforcement: Option<&'a str>,
+    /// `context_extensions.parent`: the parent of `ext_resource` when that is not declared.
+    pub ext_parent: Option<&'a str>,
 }
 
 /// An allowed request and who it is.
@@ -255,6 +257,55 @@ pub struct Grant {
     pub role: Role,
     /// The role the request required.
     pub required: Role,
+    /// The binding that gives the role.
+    pub granted_by: GrantedBy,
+}
+
+/// Whom a collaborator binding names, by the subject's shared name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantSubject {
+    /// An external identity: the identity itself.
+    Identity(Arc<str>),
+    /// A team the identity is a member of.
+    Team(Arc<str>),
+}
+
+impl GrantSubject {
+    /// The prefix the configuration writes before the name.
+    pub fn prefix(&self) -> &'static str {
+        match self {
+            GrantSubject::Identity(_) => "external-identity:",
+            GrantSubject::Team(_) => "team:",
+        }
+    }
+
+    /// The name, without its kind.
+    pub fn name(&self) -> &Arc<str> {
+        match self {
+            GrantSubject::Identity(n) | GrantSubject::Team(n) => n,
+        }
+    }
+}
+
+/// As configured: `external-identity:NAME` or `team:NAME`.
+impl std::fmt::Display for GrantSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.prefix(), self.name())
+    }
+}
+
+/// The binding that gives an identity its effective role: whom it names, the resource it is
+/// written on, and whether that is an ancestor of the target (inherited) or the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedBy {
+    /// The identity or one of its teams.
+    pub subject: GrantSubject,
+    /// The resource the binding is on.
+    pub resource: Arc<str>,
+    /// The role it grants (the effective role).
+    pub role: Role,
+    /// Whether the resource is an ancestor of the target rather than the target itself.
+    pub inherited: bool,
 }
 
 /// The identity a denied request's token selected, and its role on the target (none held):
@@ -269,6 +320,8 @@ pub struct Who {
     pub subject: Arc<str>,
     /// The identity's role on the resource, if any.
     pub role: Option<Role>,
+    /// The binding that gives that role, if any.
+    pub granted_by: Option<GrantedBy>,
 }
 
 /// A denial and its detail (for logs; the client only sees the reason's fixed message).

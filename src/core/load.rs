@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::core::config::{self, Config, ConfigError, Files, KeyFiles, Sources};
+use crate::core::config::{self, Config, ConfigError, Documents, Files, KeyFiles, Sources};
 use crate::core::counters::Counters;
 use crate::core::keys::remote::KeyFeeds;
 use crate::core::snapshot::{self, Snapshot};
@@ -59,6 +59,16 @@ impl Loader {
         }
     }
 
+    /// A loader for a configuration held in memory (a bundle's documents): read through the
+    /// same steps as a directory, so it is checked, and its errors told, the same way.
+    pub fn in_memory(documents: Documents) -> Self {
+        Loader {
+            files: Files::in_memory(documents),
+            feeds: None,
+            refuse_dev_key: false,
+        }
+    }
+
     /// This loader, giving every remote key set it creates a feed from `feeds`: how a host
     /// fills them.
     pub fn with_key_feeds(mut self, feeds: impl KeyFeeds + 'static) -> Self {
@@ -91,7 +101,22 @@ impl Loader {
     /// Read and compile the directory.
     pub fn load(&self) -> Result<Loaded, ConfigError> {
         let sources = self.files.read_sources()?;
-        self.compile(sources, KeyFiles::default(), None)
+        self.compile(sources, &mut KeyFiles::default(), None)
+    }
+
+    /// [`Loader::load`], also returning every file it read (configuration and key files) as
+    /// documents: what [`Loader::in_memory`] loads the same configuration from.
+    pub fn load_documents(&self) -> Result<(Loaded, Documents), ConfigError> {
+        let sources = self.files.read_sources()?;
+        let mut documents: Documents = sources
+            .texts
+            .iter()
+            .map(|(name, text)| (name.clone(), text.clone().into_bytes()))
+            .collect();
+        let mut key_files = KeyFiles::default();
+        let loaded = self.compile(sources, &mut key_files, None)?;
+        key_files.add_documents(self.dir(), &mut documents);
+        Ok((loaded, documents))
     }
 
     /// Read the directory again; `None` when its content is what `current` was compiled from.
@@ -110,7 +135,7 @@ impl Loader {
         {
             return Ok(None);
         }
-        let loaded = self.compile(sources, key_files, Some(current))?;
+        let loaded = self.compile(sources, &mut key_files, Some(current))?;
         if loaded.snapshot.hash == current.hash {
             return Ok(None);
         }
@@ -120,13 +145,12 @@ impl Loader {
     fn compile(
         &self,
         sources: Sources,
-        mut key_files: KeyFiles,
+        key_files: &mut KeyFiles,
         previous: Option<&Snapshot>,
     ) -> Result<Loaded, ConfigError> {
         let config = config::parse_sources(self.dir(), sources)?;
-        self.files.read_key_files(&config, &mut key_files);
-        let snapshot =
-            snapshot::compile_with(&config, &key_files, previous, self.feeds.as_deref())?;
+        self.files.read_key_files(&config, key_files);
+        let snapshot = snapshot::compile_with(&config, key_files, previous, self.feeds.as_deref())?;
         let uses: Vec<_> = snapshot.dev_key_files().cloned().collect();
         if self.refuse_dev_key && !uses.is_empty() {
             return Err(ConfigError::DevKey { uses });

@@ -12,12 +12,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::core::decision::{
-    Allow, Credentials, Decision, Deny, Enforcement, Grant, Reason, Request, Who,
+    Allow, Credentials, Decision, Deny, Enforcement, Grant, GrantSubject, GrantedBy, Reason,
+    Request, Who,
 };
 use crate::core::identity::{Identity, IdentityObserver, Selection};
 use crate::core::role::Role;
 use crate::core::routing::{ResourceTemplate, RouteMatch, RouteObserver, Target};
-use crate::core::snapshot::{Snapshot, NO_CONFIGURATION};
+use crate::core::snapshot::{Held, Place, Snapshot, Subject, NO_CONFIGURATION};
 use crate::core::token::{self, Facts, Rejection, TokenObserver, TokenStep};
 use crate::core::token_cache::{Entry, Lookup, TokenCache};
 
@@ -40,6 +41,11 @@ pub trait Observer: RouteObserver + TokenObserver + IdentityObserver {
         _required: Role,
     ) {
     }
+
+    /// The grant that gives the identity its effective role on the target, if any: which
+    /// subject, on which resource (names through the snapshot's `subject_name` and
+    /// `resource_name`), and whether inherited. Reported right after [`Observer::binding`].
+    fn held(&mut self, _held: Option<&Held>) {}
 
     /// The token was found in the cache: what its first verification established.
     fn cached(&mut self, _entry: &Entry) {}
@@ -109,7 +115,7 @@ const RESOURCE_BUF: usize = 256;
 
 /// What the request asks for, as read from Envoy's context_extensions or the route table.
 enum Wanted<'r, 'p> {
-    Resource(&'p str, Role),
+    Resource(&'p str, Option<&'p str>, Role),
     Routed(RouteMatch<'r, 'p>, &'r ResourceTemplate, Role),
     Public(usize),
     Aimless(Aimless),
@@ -124,16 +130,17 @@ enum Aimless {
     Unnamed(Cow<'static, str>),
 }
 
-/// The target of a request once resolved: a resource and the role it needs, or why none.
+/// The target of a request once resolved: a resource, where it sits, and the role it
+/// needs; or why there is none.
 enum Aim<'a> {
-    Target(&'a str, Role),
+    Target(&'a str, Place, Role),
     Aimless(Aimless),
 }
 
 impl<'a> Aim<'a> {
-    fn target(&self) -> Option<(&'a str, Role)> {
+    fn target(&self) -> Option<(&'a str, Place, Role)> {
         match *self {
-            Aim::Target(resource, role) => Some((resource, role)),
+            Aim::Target(resource, place, role) => Some((resource, place, role)),
             Aim::Aimless(_) => None,
         }
     }
@@ -198,7 +205,7 @@ fn decide_with<O: Observer>(
     }
     let wanted = match (req.ext_resource, req.ext_role) {
         (Some(resource), Some(role)) => match Role::parse(role) {
-            Some(role) if !resource.is_empty() => Wanted::Resource(resource, role),
+            Some(role) if !resource.is_empty() => Wanted::Resource(resource, req.ext_parent, role),
             Some(_) => unnamed("context_extensions resource is empty".into()),
             None => unnamed(
                 format!("context_extensions role {role:?} is not viewer, editor or manager").into(),
@@ -229,23 +236,22 @@ fn decide_with<O: Observer>(
         return Decision::Allow(Allow::Public { route });
     }
     // The target is resolved before the token is read, so that dry run can apply to any of
-    // the request's denials; a templated resource is filled into a stack buffer.
+    // the request's denials; a templated resource (and parent) is filled into a stack buffer.
     let mut buf = [0u8; RESOURCE_BUF];
-    let heap;
+    let mut parent_buf = [0u8; RESOURCE_BUF];
+    let (mut heap, mut parent_heap) = (String::new(), String::new());
     let aim = match wanted {
-        Wanted::Resource(r, role) => Aim::Target(r, role),
+        Wanted::Resource(r, parent, role) => Aim::Target(r, snap.place(r, parent), role),
         Wanted::Routed(m, template, role) => {
-            let resource = match template.literal() {
-                Some(r) => r,
-                None => match m.resource_in(template, &mut buf) {
-                    Some(r) => r,
-                    None => {
-                        heap = m.resource(template);
-                        heap.as_str()
-                    }
-                },
+            let resource = fill(&m, template, &mut buf, &mut heap);
+            // The route's parent only matters for a resource that is not declared.
+            let parent = match &m.route.parent {
+                Some(p) if !snap.has_resource(resource) => {
+                    Some(fill(&m, p, &mut parent_buf, &mut parent_heap))
+                }
+                _ => None,
             };
-            Aim::Target(resource, role)
+            Aim::Target(resource, snap.place(resource, parent), role)
         }
         // Answered above, before the token is read.
         Wanted::Public(_) => Aim::Aimless(Aimless::Unrouted),
@@ -255,7 +261,7 @@ fn decide_with<O: Observer>(
     // The stricter wins: an explicit `enforce` from Envoy's route or on the resource
     // enforces, whatever the other (or `serve --enforcement dry_run`) says; otherwise a
     // `dry_run` from either lets denials through.
-    let configured = target.and_then(|(resource, _)| snap.enforcement(resource));
+    let configured = target.and_then(|(_, place, _)| snap.enforcement_at(place));
     let enforced = target.is_some()
         && (ext == Some(Enforcement::Enforce) || configured == Some(Enforcement::Enforce));
     let dry_run = target.is_some()
@@ -267,7 +273,7 @@ fn decide_with<O: Observer>(
         d.dry_run = dry_run;
         d.enforced = enforced;
         if dry_run || O::RECORDS_DENIALS {
-            d.target = target.map(|(resource, role)| (resource.to_owned(), role));
+            d.target = target.map(|(resource, _, role)| (resource.to_owned(), role));
         }
     }
     decision
@@ -346,8 +352,8 @@ fn authorize<O: Observer>(
             )
         }
     };
-    let (resource, required) = match aim {
-        Aim::Target(resource, required) => (resource, required),
+    let (resource, place, required) = match aim {
+        Aim::Target(resource, place, required) => (resource, place, required),
         Aim::Aimless(Aimless::Unnamed(why)) => {
             return Decision::deny(Reason::NoRoute, why, true);
         }
@@ -356,26 +362,48 @@ fn authorize<O: Observer>(
             return Decision::deny(Reason::NoRoute, why, true);
         }
     };
-    let binding = snap.binding(resource, identity_index);
-    let held = binding.map(|(_, role)| role);
-    obs.binding(resource, identity, held, required);
-    let denied = match binding {
-        Some((name, role)) if role >= required => {
+    let held = snap.held_at(place, identity_index);
+    obs.binding(resource, identity, held.map(|h| h.role), required);
+    obs.held(held.as_ref());
+    let denied = match held {
+        Some(h) if h.role >= required => {
+            // An undeclared target's name lives in the request: the one copy an allow of it
+            // makes.
+            let name = match snap.declared_name(place) {
+                Some(name) => name.clone(),
+                None => Arc::from(resource),
+            };
             return Decision::Allow(Allow::Identity(Grant {
                 identity: identity.name.clone(),
                 sso: sso.name.clone(),
                 subject,
-                resource: name.clone(),
-                role,
+                resource: name,
+                role: h.role,
                 required,
-            }))
+                granted_by: granted_by(snap, &h),
+            }));
         }
-        Some((_, role)) => Decision::deny(
+        Some(h) if h.subject == Subject::Identity(identity_index as u32) && !h.inherited => {
+            Decision::deny(
+                Reason::InsufficientRole,
+                format!(
+                    "identity {} is {} on {resource}, {} is required",
+                    identity.name,
+                    h.role.as_str(),
+                    required.as_str()
+                ),
+                true,
+            )
+        }
+        Some(h) => Decision::deny(
             Reason::InsufficientRole,
             format!(
-                "identity {} is {} on {resource}, {} is required",
+                "identity {} is {} on {resource} (via {}{} on {}), {} is required",
                 identity.name,
-                role.as_str(),
+                h.role.as_str(),
+                h.subject.prefix(),
+                snap.subject_name(h.subject),
+                snap.resource_name(h.on),
                 required.as_str()
             ),
             true,
@@ -396,7 +424,8 @@ fn authorize<O: Observer>(
                 identity: identity.name.clone(),
                 sso: sso.name.clone(),
                 subject,
-                role: held,
+                role: held.map(|h| h.role),
+                granted_by: held.map(|h| granted_by(snap, &h)),
             }));
             Decision::Deny(d)
         }
@@ -445,6 +474,39 @@ fn authenticate<O: Observer>(
         cache.insert(digest, entry);
     }
     Ok((verified.sso_index, selection, subject))
+}
+
+/// A route's template filled from the match: in `buf` when it fits, else in `heap`.
+fn fill<'a>(
+    m: &RouteMatch<'_, 'a>,
+    template: &'a ResourceTemplate,
+    buf: &'a mut [u8],
+    heap: &'a mut String,
+) -> &'a str {
+    if let Some(r) = template.literal() {
+        return r;
+    }
+    match m.resource_in(template, buf) {
+        Some(r) => r,
+        None => {
+            *heap = m.resource(template);
+            heap.as_str()
+        }
+    }
+}
+
+/// The decision's account of a grant: the snapshot's shared names, no copy.
+fn granted_by(snap: &Snapshot, h: &Held) -> GrantedBy {
+    let name = snap.subject_name(h.subject).clone();
+    GrantedBy {
+        subject: match h.subject {
+            Subject::Identity(_) => GrantSubject::Identity(name),
+            Subject::Team(_) => GrantSubject::Team(name),
+        },
+        resource: snap.resource_name(h.on).clone(),
+        role: h.role,
+        inherited: h.inherited,
+    }
 }
 
 fn path_only(path: &str) -> &str {

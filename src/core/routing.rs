@@ -64,6 +64,23 @@ impl ResourceTemplate {
         &self.text
     }
 
+    /// Whether some filling of the variables gives `fqn` (a variable is never empty).
+    pub fn can_name(&self, fqn: &str) -> bool {
+        fn fits(parts: &[Part], s: &str) -> bool {
+            match parts.split_first() {
+                None => s.is_empty(),
+                Some((Part::Lit(l), rest)) => s.strip_prefix(&**l).is_some_and(|s| fits(rest, s)),
+                Some((Part::Var(_), rest)) => s
+                    .char_indices()
+                    .skip(1)
+                    .map(|(i, _)| i)
+                    .chain([s.len()])
+                    .any(|i| !s.is_empty() && fits(rest, &s[i..])),
+            }
+        }
+        fits(&self.parts, fqn)
+    }
+
     /// The literal resource, if the template has no variables.
     pub fn literal(&self) -> Option<&str> {
         match &*self.parts {
@@ -99,6 +116,8 @@ pub struct Route {
     case_insensitive: bool,
     /// What the route grants access to.
     pub target: Target,
+    /// The parent of the resource it targets, when that resource is not declared.
+    pub parent: Option<ResourceTemplate>,
     /// The route's path or prefix as written, for logs and explain.
     pub display: Box<str>,
 }
@@ -296,8 +315,22 @@ impl Route {
             host,
             case_insensitive: src.case_insensitive,
             target,
+            parent: None,
             display: display.into(),
         })
+    }
+
+    /// The route with a `parent` template (variables of its path), for a protected route.
+    pub fn with_parent(mut self, parent: &str) -> Result<Route, RouteError> {
+        if matches!(self.target, Target::Public) {
+            return Err(err("parent", "a public route names no parent"));
+        }
+        let template = parse_resource(parent, &self.vars).map_err(|e| RouteError {
+            field: "parent",
+            message: e.message,
+        })?;
+        self.parent = Some(template);
+        Ok(self)
     }
 
     /// The variable names the path captures.

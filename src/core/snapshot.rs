@@ -9,6 +9,12 @@
 //! - `context.rs`: what every section's compiler shares (the diagnostics found so far).
 //! - `key_source.rs`: where an SSO's keys come from, and remote key sets kept across reloads.
 //! - `enforcement.rs`: a resource's `enforcement` (dry run is warned about).
+//! - `hierarchy.rs`: teams and their members, each resource's parent and ancestor chain.
+//!
+//! The effective role of an identity on a resource is the highest role granted to it, or to
+//! a team it belongs to, on the resource or any ancestor. Each resource keeps its chain
+//! (itself, then every ancestor) and each identity its teams, both built here, so a check
+//! makes at most one lookup per (ancestor × (teams + 1)) and walks nothing else.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,11 +34,13 @@ pub mod claims;
 mod compile;
 mod context;
 mod enforcement;
+mod hierarchy;
 mod key_source;
 /// The guard against identities any tenant of a shared issuer could obtain.
 mod tenant;
 
 pub use compile::compile_with;
+pub use hierarchy::MAX_DEPTH;
 pub use key_source::KeySource;
 
 /// One compiled SSO integration.
@@ -68,11 +76,75 @@ impl Sso {
     }
 }
 
-/// One resource and who holds which role on it.
-#[derive(Debug, Clone, Default)]
-pub struct Resource {
-    bindings: HashMap<usize, Role>,
+/// Who a collaborator binding names: an external identity or a team (indexes into
+/// [`Snapshot::identities`] and [`Snapshot::teams`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// An external identity.
+    Identity(u32),
+    /// A team.
+    Team(u32),
+}
+
+/// One team: a named group of external identities, bound as one collaborator.
+#[derive(Debug, Clone)]
+pub struct Team {
+    /// The team's name (shared with every grant it backs).
+    pub name: Arc<str>,
+    /// Its members, as indexes into [`Snapshot::identities`], in configuration order.
+    pub members: Box<[usize]>,
+}
+
+/// One resource, where it sits in the hierarchy and who holds which role on it.
+#[derive(Debug, Clone)]
+pub(crate) struct Resource {
+    name: Arc<str>,
+    parent: Option<u32>,
+    /// Itself, then its parent, its parent's parent, ….
+    chain: Box<[u32]>,
+    bindings: hashbrown::HashMap<Subject, Role>,
+    /// Whether any binding names an identity, and any a team: a check looks up only the kinds
+    /// of subject a resource has bindings for.
+    binds_identities: bool,
+    binds_teams: bool,
     enforcement: Option<Enforcement>,
+    /// Its own `enforcement`, else its nearest ancestor's.
+    inherited_enforcement: Option<Enforcement>,
+}
+
+/// Where a request's target sits: the declared resource itself, or (for a resource that is
+/// not declared) the declared parent the request named. Found once per check by
+/// [`Snapshot::place`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    target: Option<u32>,
+    start: Option<u32>,
+}
+
+impl Place {
+    /// Whether the target itself is a declared resource.
+    pub fn is_declared(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// Whether the target reaches any declared resource (itself or a parent).
+    pub fn is_placed(&self) -> bool {
+        self.start.is_some()
+    }
+}
+
+/// The grant that gives an identity its effective role on a resource: the highest role,
+/// and of equal ones the nearest resource, and there the identity's own before a team's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// The effective role.
+    pub role: Role,
+    /// Whom the binding names: the identity, or a team it is a member of.
+    pub subject: Subject,
+    /// The resource the binding is on (an index; see [`Snapshot::resource_name`]).
+    pub on: u32,
+    /// Whether the binding is on an ancestor rather than on the target itself.
+    pub inherited: bool,
 }
 
 /// The compiled, immutable configuration.
@@ -93,7 +165,13 @@ pub struct Snapshot {
     /// The identities' exact conditions, indexed: what a check selects with.
     pub identity_index: crate::core::identity::Index,
     identity_by_name: HashMap<Box<str>, usize>,
-    resources: HashMap<Arc<str>, Resource>,
+    /// Teams, in configuration order.
+    pub teams: Vec<Team>,
+    team_by_name: HashMap<Box<str>, u32>,
+    /// Each identity's teams (indexes into `teams`), by identity index.
+    member_of: Vec<Box<[u32]>>,
+    resources: Vec<Resource>,
+    resource_by_fqn: HashMap<Arc<str>, u32>,
     binding_count: usize,
     /// The routes.
     pub router: Router,
@@ -119,46 +197,182 @@ impl Snapshot {
             .map(|&i| &self.identities[i])
     }
 
-    /// The role the identity (an index into [`Snapshot::identities`]) holds on `resource`.
+    /// The effective role of the identity (an index into [`Snapshot::identities`]) on the
+    /// declared `resource`.
     pub fn role_of(&self, resource: &str, identity: usize) -> Option<Role> {
-        self.binding(resource, identity).map(|(_, role)| role)
+        self.held(resource, identity).map(|h| h.role)
     }
 
-    /// [`Snapshot::role_of`], with the resource's shared name (what a grant carries).
-    pub fn binding(&self, resource: &str, identity: usize) -> Option<(&Arc<str>, Role)> {
-        let (name, r) = self.resources.get_key_value(resource)?;
-        r.bindings.get(&identity).map(|&role| (name, role))
+    /// The grant that gives the identity its effective role on the declared `resource`.
+    pub fn held(&self, resource: &str, identity: usize) -> Option<Held> {
+        self.held_at(self.place(resource, None), identity)
     }
 
-    /// Whether denials on `resource` are let through and only reported (`enforcement: dry_run`).
+    /// Where a target sits: `resource` itself when declared (its own parent wins), else
+    /// `parent` when that is declared, else nowhere (no grant reaches it).
+    pub fn place(&self, resource: &str, parent: Option<&str>) -> Place {
+        match self.resource_by_fqn.get(resource) {
+            Some(&i) => Place {
+                target: Some(i),
+                start: Some(i),
+            },
+            None => Place {
+                target: None,
+                start: parent.and_then(|p| self.resource_by_fqn.get(p).copied()),
+            },
+        }
+    }
+
+    /// The grant that gives the identity its effective role at `place`: one lookup per
+    /// ancestor and subject (the identity and each of its teams), nothing allocated.
+    pub fn held_at(&self, place: Place, identity: usize) -> Option<Held> {
+        let start = place.start?;
+        let teams = self.member_of.get(identity).map_or(&[][..], |t| &t[..]);
+        let me = Subject::Identity(u32::try_from(identity).ok()?);
+        let mut best: Option<Held> = None;
+        for &on in self.resources[start as usize].chain.iter() {
+            let res = &self.resources[on as usize];
+            let mine = res.binds_identities.then_some(me);
+            let theirs = if res.binds_teams { teams } else { &[] };
+            let subjects = mine
+                .into_iter()
+                .chain(theirs.iter().map(|&t| Subject::Team(t)));
+            let bindings = &res.bindings;
+            for subject in subjects {
+                if let Some(&role) = bindings.get(&subject) {
+                    // Strictly higher only: the nearest resource, and the identity before
+                    // its teams, names a grant of equal role.
+                    if best.is_none_or(|b| role > b.role) {
+                        best = Some(Held {
+                            role,
+                            subject,
+                            on,
+                            inherited: place.target != Some(on),
+                        });
+                    }
+                }
+            }
+            if best.is_some_and(|b| b.role == Role::Manager) {
+                break;
+            }
+        }
+        best
+    }
+
+    /// The `enforcement` at `place`: the target's own, else its nearest ancestor's.
+    pub fn enforcement_at(&self, place: Place) -> Option<Enforcement> {
+        place
+            .start
+            .and_then(|i| self.resources[i as usize].inherited_enforcement)
+    }
+
+    /// The shared name of the declared target at `place`, if it is declared.
+    pub fn declared_name(&self, place: Place) -> Option<&Arc<str>> {
+        place.target.map(|i| &self.resources[i as usize].name)
+    }
+
+    /// The FQN of a resource by index (as in [`Held::on`]).
+    pub fn resource_name(&self, index: u32) -> &Arc<str> {
+        &self.resources[index as usize].name
+    }
+
+    /// A subject's shared name, without its kind.
+    pub fn subject_name(&self, subject: Subject) -> &Arc<str> {
+        match subject {
+            Subject::Identity(i) => &self.identities[i as usize].name,
+            Subject::Team(t) => &self.teams[t as usize].name,
+        }
+    }
+
+    /// Whether denials on `resource` are let through and only reported (`enforcement:
+    /// dry_run` on it or, when it sets none, on its nearest ancestor that does).
     pub fn dry_run(&self, resource: &str) -> bool {
         self.enforcement(resource) == Some(Enforcement::DryRun)
     }
 
-    /// The `enforcement` a resource sets, if it sets one.
+    /// The `enforcement` a declared resource sets, else the one its nearest ancestor sets.
     pub fn enforcement(&self, resource: &str) -> Option<Enforcement> {
-        self.resources.get(resource).and_then(|r| r.enforcement)
+        self.enforcement_at(self.place(resource, None))
     }
 
-    /// Every resource's FQN, in no particular order.
+    /// Every resource's FQN, in configuration order.
     pub fn resource_names(&self) -> impl Iterator<Item = &str> {
-        self.resources.keys().map(|k| &**k)
+        self.resources.iter().map(|r| &*r.name)
     }
 
     /// Whether a resource is defined.
     pub fn has_resource(&self, fqn: &str) -> bool {
-        self.resources.contains_key(fqn)
+        self.resource_by_fqn.contains_key(fqn)
     }
 
-    /// Every binding of a resource: identity index and role.
+    /// The declared parent of a declared resource.
+    pub fn parent_of(&self, fqn: &str) -> Option<&str> {
+        let r = &self.resources[*self.resource_by_fqn.get(fqn)? as usize];
+        r.parent.map(|p| &*self.resources[p as usize].name)
+    }
+
+    /// The ancestors of a declared resource, nearest first (empty when it has none or is
+    /// not declared).
+    pub fn ancestors(&self, fqn: &str) -> impl Iterator<Item = &str> {
+        let chain = self
+            .resource_by_fqn
+            .get(fqn)
+            .map_or(&[][..], |&i| &self.resources[i as usize].chain[1..]);
+        chain.iter().map(|&i| &*self.resources[i as usize].name)
+    }
+
+    /// Every binding of a resource to an external identity: identity index and role.
     pub fn bindings(&self, fqn: &str) -> Vec<(usize, Role)> {
         let mut v: Vec<(usize, Role)> = self
-            .resources
+            .subject_bindings(fqn)
+            .into_iter()
+            .filter_map(|(s, r)| match s {
+                Subject::Identity(i) => Some((i as usize, r)),
+                Subject::Team(_) => None,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every binding written on a resource, to identities and teams, sorted by subject.
+    pub fn subject_bindings(&self, fqn: &str) -> Vec<(Subject, Role)> {
+        let mut v: Vec<(Subject, Role)> = self
+            .resource_by_fqn
             .get(fqn)
-            .map(|r| r.bindings.iter().map(|(i, r)| (*i, *r)).collect())
+            .map(|&i| {
+                let r = &self.resources[i as usize];
+                r.bindings.iter().map(|(s, r)| (*s, *r)).collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// A team by name: its index and value.
+    pub fn team(&self, name: &str) -> Option<(u32, &Team)> {
+        let &i = self.team_by_name.get(name)?;
+        Some((i, &self.teams[i as usize]))
+    }
+
+    /// The teams an identity (an index into [`Snapshot::identities`]) is a member of.
+    pub fn teams_of(&self, identity: usize) -> &[u32] {
+        self.member_of.get(identity).map_or(&[], |t| &t[..])
+    }
+
+    /// Every declared resource on which the identity holds a role, with the grant that
+    /// gives it, in configuration order of the resources.
+    pub fn effective_roles(&self, identity: usize) -> Vec<(&str, Held)> {
+        (0..self.resources.len() as u32)
+            .filter_map(|i| {
+                let place = Place {
+                    target: Some(i),
+                    start: Some(i),
+                };
+                let held = self.held_at(place, identity)?;
+                Some((&*self.resources[i as usize].name, held))
+            })
+            .collect()
     }
 
     /// The SSOs whose key file holds the committed development key, and where.
@@ -207,6 +421,19 @@ pub const NO_CONFIGURATION: &str = "no configuration supplied: the configuration
 
 /// The prefix of collaborator subjects that name external identities.
 pub const IDENTITY_SUBJECT: &str = "external-identity:";
+
+/// The prefix of collaborator subjects that name teams.
+pub const TEAM_SUBJECT: &str = "team:";
+
+impl Subject {
+    /// The prefix the configuration writes before the subject's name.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Subject::Identity(_) => IDENTITY_SUBJECT,
+            Subject::Team(_) => TEAM_SUBJECT,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::core::decision::{Allow, Decision, Deny, Request};
+use crate::core::decision::{Allow, Decision, Deny, GrantedBy, Request};
 use crate::core::decision_id::{self, DecisionId};
 use crate::core::token::Facts;
 use crate::server::metrics::Metrics;
@@ -201,6 +201,10 @@ pub struct Outcome {
     pub role: Option<&'static str>,
     /// The role the request required.
     pub required_role: Option<&'static str>,
+    /// The binding that gave an allow its role: `{"subject": "team:…", "resource": "…"}`;
+    /// absent on a denial (a dry-run one too) and a public route.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "granted_by")]
+    pub granted_by: Option<GrantedBy>,
 }
 
 impl Outcome {
@@ -220,6 +224,7 @@ impl Outcome {
                 resource: Some(g.resource.clone()),
                 role: Some(g.role.as_str()),
                 required_role: Some(g.required.as_str()),
+                granted_by: Some(g.granted_by.clone()),
                 ..Outcome::default()
             },
             Decision::Allow(Allow::DryRun(d)) => Outcome {
@@ -243,8 +248,22 @@ impl Outcome {
             resource: d.target.as_ref().map(|(r, _)| Arc::from(r.as_str())),
             role: d.who.as_ref().and_then(|w| w.role).map(|r| r.as_str()),
             required_role: d.target.as_ref().map(|(_, r)| r.as_str()),
+            // The SPEC names the grant of an allow; a denial's lines stay as they were.
+            granted_by: None,
         }
     }
+}
+
+/// A grant as the SPEC writes it: the subject with its kind, and the resource it is on.
+fn granted_by<S: serde::Serializer>(v: &Option<GrantedBy>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let Some(g) = v else {
+        return s.serialize_none();
+    };
+    let mut st = s.serialize_struct("GrantedBy", 2)?;
+    st.serialize_field("subject", &format_args!("{}", g.subject))?;
+    st.serialize_field("resource", &*g.resource)?;
+    st.end()
 }
 
 /// A shared text as a JSON string (serde serialises `Arc` only with its `rc` feature).

@@ -19,6 +19,7 @@ use crate::core::clock::{unix_now, unix_now_millis};
 use crate::core::decision::{self, Allow, Credentials, Decision, Enforcement, KeyWait, Reason};
 use crate::core::decision_id::{self, DecisionId};
 use crate::core::pipeline::{self, DenialObserver, FactsObserver};
+use crate::core::response as shown;
 use crate::core::snapshot::Snapshot;
 use crate::core::store::Store;
 use crate::core::token_cache::{self, TokenCache};
@@ -31,9 +32,10 @@ mod request;
 mod response;
 mod wire;
 
+pub use crate::core::response::{DRY_RUN_HEADER, IDENTITY_HEADERS};
 pub use codec::AuthorizationService;
 pub use request::{Headers, Repeated, RequestView};
-pub use response::{AllowMetadata, Answer, UnknownAllowMetadata, DRY_RUN_HEADER, IDENTITY_HEADERS};
+pub use response::{AllowMetadata, Answer, UnknownAllowMetadata};
 pub use wire::WireError;
 
 /// Per-service state: only shared handles.
@@ -77,6 +79,7 @@ impl<'r> Input<'r> {
                 ext_resource: req.extension("resource"),
                 ext_role: req.extension("role"),
                 ext_enforcement: req.extension("enforcement"),
+                ext_parent: req.extension("parent"),
             }
         });
         Input {
@@ -357,13 +360,5 @@ fn log_decision(decision: &Decision, request_id: &str, generation: u64, id: Deci
 /// one otherwise.
 fn request_id<'r>(headers: Option<&Headers<'r>>, envoy_id: &'r str) -> Cow<'r, str> {
     let from_header = headers.and_then(|h| h.single("x-request-id").ok().flatten());
-    for candidate in [from_header.unwrap_or(""), envoy_id] {
-        if !candidate.is_empty()
-            && candidate.len() <= 128
-            && candidate.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Cow::Borrowed(candidate);
-        }
-    }
-    Cow::Owned(uuid::Uuid::new_v4().to_string())
+    shown::request_id([from_header.unwrap_or(""), envoy_id])
 }

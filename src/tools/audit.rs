@@ -1,5 +1,7 @@
 //! `claimgate who-can`: every identity holding a role on a resource, and what a token needs
-//! to be that identity. For access reviews, answered from the files alone.
+//! to be that identity; or every resource one identity holds a role on. For access reviews,
+//! answered from the files alone. Roles are effective: the identity's own bindings and its
+//! teams', on the resource and on its ancestors, each with the grant that gives it.
 
 use std::fmt;
 
@@ -8,7 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::core::config::Config;
 use crate::core::role::Role;
-use crate::core::snapshot::Snapshot;
+use crate::core::snapshot::{Held, Snapshot};
+use crate::tools::grant::{candidates, Via};
 
 /// Why a question could not be answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +22,14 @@ pub enum AuditError {
         /// The resource asked about.
         resource: String,
         /// Defined resources with the same kind, to catch typos.
+        similar: Vec<String>,
+    },
+    /// `external_identities` does not define the identity.
+    #[error("identity {identity:?} is not defined in external_identities{}", hint(.similar))]
+    UnknownIdentity {
+        /// The identity asked about.
+        identity: String,
+        /// Defined identities sharing its first letters, to catch typos.
         similar: Vec<String>,
     },
 }
@@ -38,8 +49,10 @@ pub struct Holder {
     pub identity: String,
     /// Where it is defined.
     pub location: Option<String>,
-    /// Its role on the resource.
+    /// Its effective role on the resource.
     pub role: Role,
+    /// The grant that gives the role: direct, through a team, or inherited from an ancestor.
+    pub via: Via,
     /// The SSO whose tokens it matches.
     pub sso: String,
     /// That SSO's issuer (the token's `iss`).
@@ -95,18 +108,19 @@ pub fn who_can(
             similar,
         });
     }
-    let mut holders: Vec<Holder> = snap
-        .bindings(resource)
+    let mut holders: Vec<Holder> = candidates(snap, resource)
         .into_iter()
-        .filter(|(_, role)| at_least.is_none_or(|min| *role >= min))
-        .filter_map(|(i, role)| {
+        .filter_map(|i| Some((i, snap.held(resource, i)?)))
+        .filter(|(_, held)| at_least.is_none_or(|min| held.role >= min))
+        .filter_map(|(i, held)| {
             let identity = snap.identities.get(i)?;
             let sso = snap.ssos.get(identity.sso)?;
             let location = config.and_then(|c| c.identity_place(&identity.name));
             Some(Holder {
                 identity: identity.name.to_string(),
                 location,
-                role,
+                role: held.role,
+                via: Via::of(snap, &held),
                 sso: sso.name.to_string(),
                 issuer: sso.issuer.to_string(),
                 audiences: sso.audiences.iter().map(|a| a.to_string()).collect(),
@@ -163,6 +177,7 @@ impl fmt::Display for WhoCan {
                 Some(l) => writeln!(f, " ({l})")?,
                 None => writeln!(f)?,
             }
+            writeln!(f, "           granted {}", h.via.describe(&self.resource))?;
             writeln!(
                 f,
                 "           token: iss {:?} (SSO {}), aud one of {}",
@@ -181,6 +196,121 @@ impl fmt::Display for WhoCan {
                 f,
                 "A token with these claims selects the identity unless another identity of the same SSO with more claims also matches it."
             )?;
+        }
+        Ok(())
+    }
+}
+
+/// One declared resource an identity holds a role on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Holding {
+    /// The resource.
+    pub resource: String,
+    /// The identity's effective role on it.
+    pub role: Role,
+    /// The grant that gives the role.
+    pub via: Via,
+    /// Whether the resource is in dry run (its own or inherited): its denials are let through.
+    pub dry_run: bool,
+}
+
+/// Every declared resource one identity holds a role on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Holdings {
+    /// The identity.
+    pub identity: String,
+    /// Where it is defined.
+    pub location: Option<String>,
+    /// The SSO whose tokens it matches.
+    pub sso: String,
+    /// The teams it is a member of.
+    pub teams: Vec<String>,
+    /// The least role asked about, if any.
+    pub at_least: Option<Role>,
+    /// Each resource, in configuration order.
+    pub resources: Vec<Holding>,
+}
+
+/// Every declared resource `identity` holds a role (at least `at_least`, if given) on.
+pub fn held_by(
+    snap: &Snapshot,
+    config: Option<&Config>,
+    identity: &str,
+    at_least: Option<Role>,
+) -> Result<Holdings, AuditError> {
+    let Some(index) = snap.identities.iter().position(|i| &*i.name == identity) else {
+        let prefix: String = identity.chars().take(3).collect();
+        let mut similar: Vec<String> = snap
+            .identities
+            .iter()
+            .map(|i| i.name.to_string())
+            .filter(|n| n.starts_with(&prefix))
+            .take(10)
+            .collect();
+        similar.sort();
+        return Err(AuditError::UnknownIdentity {
+            identity: identity.to_owned(),
+            similar,
+        });
+    };
+    let sso = snap
+        .ssos
+        .get(snap.identities[index].sso)
+        .map_or(String::new(), |s| s.name.to_string());
+    let resources = snap
+        .effective_roles(index)
+        .into_iter()
+        .filter(|(_, held)| at_least.is_none_or(|min| held.role >= min))
+        .map(|(fqn, held): (&str, Held)| Holding {
+            resource: fqn.to_owned(),
+            role: held.role,
+            via: Via::of(snap, &held),
+            dry_run: snap.dry_run(fqn),
+        })
+        .collect();
+    Ok(Holdings {
+        identity: identity.to_owned(),
+        location: config.and_then(|c| c.identity_place(identity)),
+        sso,
+        teams: snap
+            .teams_of(index)
+            .iter()
+            .filter_map(|t| snap.teams.get(*t as usize))
+            .map(|t| t.name.to_string())
+            .collect(),
+        at_least,
+        resources,
+    })
+}
+
+impl fmt::Display for Holdings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.at_least {
+            Some(min) => format!("{} or higher", min.as_str()),
+            None => "a role".to_owned(),
+        };
+        let count = match self.resources.len() {
+            1 => "1 resource".to_owned(),
+            n => format!("{n} resources"),
+        };
+        write!(f, "{} holds {what} on {count}", self.identity)?;
+        match &self.location {
+            Some(l) => writeln!(f, " ({l}, SSO {})", self.sso)?,
+            None => writeln!(f, " (SSO {})", self.sso)?,
+        }
+        if !self.teams.is_empty() {
+            let teams: Vec<String> = self.teams.iter().map(|t| format!("team:{t}")).collect();
+            writeln!(f, "  member of {}", teams.join(", "))?;
+        }
+        for h in &self.resources {
+            write!(f, "  {:<8} {}", h.role.as_str(), h.resource)?;
+            if h.dry_run {
+                // As the resource form says: every request routed to it reaches the upstream.
+                writeln!(f, " (DRY RUN: denials are let through and only logged)")?;
+            } else {
+                writeln!(f)?;
+            }
+            writeln!(f, "           granted {}", h.via.describe(&h.resource))?;
         }
         Ok(())
     }

@@ -7,7 +7,8 @@
 //! Everything is compared by name or by effect, never by position, so moving entries between
 //! files or reordering them changes nothing.
 //!
-//! - `access.rs`: roles granted, revoked and changed; identities added, removed; claims.
+//! - `access.rs`: roles granted, revoked and changed; identities added, removed; claims;
+//!   team members and resource parents changed (the causes of inherited and team roles).
 //! - `claims.rs`: the one place that reads a claim condition, to compare and to show it.
 //! - `selection.rs`: which identity a token selects, where that provably shifts.
 //! - `ssos.rs`: SSO integrations, field by field.
@@ -148,6 +149,24 @@ pub enum Change {
         /// `enforce` or `dry_run` now.
         now: &'static str,
     },
+    /// A team's members changed (a new team: all added; a team removed: all removed).
+    TeamChanged {
+        /// The team.
+        team: String,
+        /// Identities that are now members.
+        added: Vec<String>,
+        /// Identities that are no longer members.
+        removed: Vec<String>,
+    },
+    /// A resource moved in the hierarchy: what it inherits changed.
+    ParentChanged {
+        /// The resource.
+        resource: String,
+        /// Its parent before (`null`: none).
+        was: Option<String>,
+        /// Its parent now (`null`: none).
+        now: Option<String>,
+    },
     /// Requests that a route matches get another answer.
     RouteChanged {
         /// The route's path or prefix, as written.
@@ -168,7 +187,8 @@ pub enum Change {
 /// Every change between two configurations.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Diff {
-    /// The changes: access first, then identities, selection, SSOs and routes.
+    /// The changes: access first, then identities, selection, enforcement, teams, parents,
+    /// SSOs and routes.
     pub changes: Vec<Change>,
     /// What the comparison could not examine in full (printed, never in the JSON).
     #[serde(skip)]
@@ -228,6 +248,8 @@ pub fn diff(base: &Loaded, new: &Loaded) -> Diff {
     access::identities(&identities, &mut out.changes);
     selection::shifts(&identities, &mut out);
     access::enforcement(&base.snapshot, &new.snapshot, &mut out.changes);
+    access::teams(&base.snapshot, &new.snapshot, &mut out.changes);
+    access::parents(&base.snapshot, &new.snapshot, &mut out.changes);
     ssos::ssos(base, new, &mut out.changes);
     routes::routes(
         &base.snapshot.router,

@@ -29,7 +29,8 @@ mod text;
 pub use report::{
     BindingInfo, Candidate, CandidateVerdict, Capture, ClaimCheck, Collaborator, CredentialsKind,
     FailedStep, IssuerHint, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo,
-    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
+    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TeamCollaborator, TokenInfo,
+    Verdict,
 };
 
 /// The request to explain, as given on the command line.
@@ -47,6 +48,8 @@ pub struct Input<'a> {
     pub resource: Option<&'a str>,
     /// The role Envoy would name in `context_extensions`.
     pub role: Option<&'a str>,
+    /// The parent Envoy would name in `context_extensions`: where an undeclared resource sits.
+    pub parent: Option<&'a str>,
 }
 
 /// The `Authorization` value the input stands for: a bare token gets the `Bearer` scheme,
@@ -138,6 +141,7 @@ pub fn explain(
         ext_resource: input.resource,
         ext_role: input.role,
         ext_enforcement: None,
+        ext_parent: input.parent,
     };
     let mut watch = recorder::Watch::new(snap, config);
     let decision = pipeline::decide_observed(snap, &req, now, &mut watch);

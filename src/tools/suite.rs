@@ -238,6 +238,7 @@ fn run_case(
         host: r.host.as_deref().unwrap_or(""),
         resource: r.resource.as_deref(),
         role: r.role.as_deref(),
+        parent: r.parent.as_deref(),
     };
     let auth = explain::authorization(&token);
     let req = decision::Request {
@@ -250,6 +251,7 @@ fn run_case(
         ext_resource: input.resource,
         ext_role: input.role,
         ext_enforcement: None,
+        ext_parent: input.parent,
     };
     let decision = pipeline::decide(snap, &req, now);
     let actual = actual(&decision);

@@ -12,6 +12,7 @@ pub mod process;
 pub mod provider;
 pub mod selection;
 pub mod tokens;
+pub mod wasm;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -286,6 +287,43 @@ routes:
     role: manager
   - path: /v1/prod/{*rest}
     resource: workspace:prod
+    role: viewer
+"#;
+
+/// Teams and a resource hierarchy beside the shared fixture (written as its own file):
+/// cluster:prod > workspace:prod-ml > model:acme/llama-70b, team release-bots (api, api-prod)
+/// editor on the workspace; workspace:staging-ml in dry run with model:acme/staged in it; a
+/// route whose models are not declared, placed by its `parent` template.
+pub const FIXTURE_HIERARCHY: &str = r#"
+teams:
+  - name: release-bots
+    members:
+      - external-identity:api
+      - external-identity:api-prod
+resources:
+  - fqn: cluster:prod
+  - fqn: workspace:prod-ml
+    parent: cluster:prod
+    collaborators:
+      - subject: team:release-bots
+        role: editor
+  - fqn: model:acme/llama-70b
+    parent: workspace:prod-ml
+    collaborators:
+      - subject: external-identity:anyone
+        role: viewer
+  - fqn: workspace:staging-ml
+    parent: cluster:prod
+    enforcement: dry_run
+  - fqn: model:acme/staged
+    parent: workspace:staging-ml
+routes:
+  - path: /v2/workspaces/{ws}/models/{name}/{*rest}
+    resource: model:{ws}/{name}
+    parent: workspace:{ws}
+    role: editor
+  - path: /v2/workspaces/{ws}
+    resource: workspace:{ws}
     role: viewer
 "#;
 
@@ -669,6 +707,20 @@ pub fn without_decision_id(mut resp: CheckResponse) -> CheckResponse {
 
 pub async fn ask(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -> Answer {
     read(client.check(req).await.expect("no gRPC error").into_inner())
+}
+
+/// (status, the role granted) for an allowed request, (status, reason) for a denied one.
+pub async fn role_or_reason(
+    c: &mut AuthorizationClient<Channel>,
+    token: &str,
+    method: &str,
+    path: &str,
+) -> (u16, String) {
+    let a = ask(c, check_bearer(method, path, token)).await;
+    match a.status {
+        200 => (200, a.header("x-claimgate-role").unwrap_or("").to_string()),
+        s => (s, a.reason().to_string()),
+    }
 }
 
 /// Path of the built `claimgate` binary.

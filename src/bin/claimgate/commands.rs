@@ -54,6 +54,7 @@ pub(crate) fn explain_command(args: ExplainArgs) -> anyhow::Result<bool> {
         host: &args.host,
         resource: args.resource.as_deref(),
         role: args.role.as_deref(),
+        parent: args.parent.as_deref(),
     };
     let report = explain::explain(&snap, Some(&cfg), &input, unix_now(), keys);
     if args.json {
@@ -64,20 +65,29 @@ pub(crate) fn explain_command(args: ExplainArgs) -> anyhow::Result<bool> {
     Ok(report.allowed())
 }
 
+/// Who holds a role on `resource`, or (given `identity` instead) what that identity holds.
 pub(crate) fn who_can_command(
     dir: &Path,
-    resource: &str,
+    resource: Option<&str>,
+    identity: Option<&str>,
     role: Option<Role>,
     json: bool,
 ) -> anyhow::Result<()> {
     let (cfg, snap) = load(dir)?;
-    let answer = audit::who_can(&snap, Some(&cfg), resource, role)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
-    } else {
-        print!("{answer}");
+    fn show<T: serde::Serialize + std::fmt::Display>(answer: T, json: bool) -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        } else {
+            print!("{answer}");
+        }
+        Ok(())
     }
-    Ok(())
+    match (resource, identity) {
+        (_, Some(identity)) => show(audit::held_by(&snap, Some(&cfg), identity, role)?, json),
+        (Some(resource), None) => show(audit::who_can(&snap, Some(&cfg), resource, role)?, json),
+        // clap requires one of the two.
+        (None, None) => anyhow::bail!("give --resource or --identity"),
+    }
 }
 
 /// Run decision tests; `Ok(false)` when any failed.

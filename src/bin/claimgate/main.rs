@@ -12,6 +12,7 @@ use claimgate::core::config::ConfigError;
 use claimgate::core::keys::Alg;
 use claimgate::core::role::Role;
 use claimgate::server::{ServeArgs, ServeError};
+use claimgate::tools::bundle::{self, BundleOptions};
 use claimgate::tools::mint::{self, MintOptions};
 use claimgate::tools::{diff, suite, validate};
 
@@ -59,6 +60,19 @@ enum Command {
         #[arg(long, env = "CLAIMGATE_ENVOY_CONFIG", value_delimiter = ',')]
         envoy_config: Vec<PathBuf>,
     },
+    /// Write a configuration directory, checked as serve would load it, as the proxy-wasm
+    /// filter's configuration: one JSON document with the key files inlined.
+    Bundle {
+        /// Configuration directory.
+        #[arg(long, env = "CLAIMGATE_CONFIG")]
+        config: PathBuf,
+        /// Write the bundle here, replacing the file atomically (default: standard output).
+        #[arg(long, env = "CLAIMGATE_OUT")]
+        out: Option<PathBuf>,
+        /// Trust the development key committed in claimgate's repository, as serve --dev.
+        #[arg(long, env = "CLAIMGATE_DEV")]
+        dev: bool,
+    },
     /// Show the whole decision for one token and request, step by step.
     ///
     /// The output shows every claim of the token (subject, e-mail, groups, ...) and the
@@ -66,14 +80,23 @@ enum Command {
     /// don't paste it where others can read it. The token itself and its signature are never
     /// printed.
     Explain(ExplainArgs),
-    /// List every identity holding a role on a resource, and the token it takes.
+    /// List every identity holding a role on a resource, and the token it takes; or, with
+    /// --identity, every resource one identity holds a role on.
     WhoCan {
         /// Configuration directory.
         #[arg(long, env = "CLAIMGATE_CONFIG")]
         config: PathBuf,
         /// Resource FQN (kind:name).
-        #[arg(long, env = "CLAIMGATE_RESOURCE")]
-        resource: String,
+        #[arg(
+            long,
+            env = "CLAIMGATE_RESOURCE",
+            required_unless_present = "identity",
+            conflicts_with = "identity"
+        )]
+        resource: Option<String>,
+        /// An external identity: list the resources it holds a role on instead.
+        #[arg(long, env = "CLAIMGATE_IDENTITY")]
+        identity: Option<String>,
         /// Only identities holding at least this role (viewer, editor, manager).
         #[arg(long, env = "CLAIMGATE_ROLE")]
         role: Option<Role>,
@@ -173,6 +196,10 @@ pub(crate) struct ExplainArgs {
     /// Role, as Envoy's context_extensions would name it.
     #[arg(long, env = "CLAIMGATE_ROLE", requires = "resource")]
     pub(crate) role: Option<String>,
+    /// Parent of the resource, as Envoy's context_extensions would name it (for a resource
+    /// that is not declared).
+    #[arg(long, env = "CLAIMGATE_PARENT", requires = "resource")]
+    pub(crate) parent: Option<String>,
     /// Print one JSON document instead of text.
     #[arg(long, env = "CLAIMGATE_JSON")]
     pub(crate) json: bool,
@@ -242,15 +269,46 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        Command::Bundle { config, out, dev } => {
+            let written =
+                bundle::bundle(&BundleOptions { dir: config, dev }).and_then(|b| match &out {
+                    Some(path) => bundle::write(&b, path),
+                    None => {
+                        println!("{}", b.to_json());
+                        Ok(())
+                    }
+                });
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    // The bundle itself may be on standard output: the refusal goes apart.
+                    eprint!("{e}");
+                    if !e.to_string().ends_with('\n') {
+                        eprintln!();
+                    }
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Explain(args) => {
             finish(explain_command(args).map(|allowed| ExitCode::from(u8::from(!allowed))))
         }
         Command::WhoCan {
             config,
             resource,
+            identity,
             role,
             json,
-        } => finish(who_can_command(&config, &resource, role, json).map(|()| ExitCode::SUCCESS)),
+        } => finish(
+            who_can_command(
+                &config,
+                resource.as_deref(),
+                identity.as_deref(),
+                role,
+                json,
+            )
+            .map(|()| ExitCode::SUCCESS),
+        ),
         Command::Test {
             config,
             files,

@@ -14,11 +14,16 @@
 //! a change the next load sees, never the new hash over the old keys. Every read goes through
 //! one function, so a test can act right after a read, where a concurrent edit could land.
 //!
+//! A configuration can also be a set of documents in memory ([`Files::in_memory`]: file names
+//! relative to the directory, each with its bytes), as the proxy-wasm filter receives it in a
+//! bundle. It goes through the same reads, in the same order, with the same checks and
+//! messages; only where the bytes come from differs.
+//!
 //! A ConfigMap mount publishes a version by swapping its `..data` link; each file is a link
 //! through it. A load reads every file from the version `..data` named when the load began, so
 //! it never compiles half of one version with half of another.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
@@ -87,7 +92,12 @@ pub struct Files {
     // the load is read from it: a ConfigMap swap during the load cannot mix two versions,
     // even one that swaps back and forth.
     pinned: Arc<Mutex<Option<PathBuf>>>,
+    // Documents held in memory instead of a directory on disk, by path relative to `dir`.
+    memory: Option<Arc<Documents>>,
 }
+
+/// Documents of a configuration held in memory: path relative to the directory → bytes.
+pub type Documents = BTreeMap<String, Vec<u8>>;
 
 impl fmt::Debug for Files {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,6 +121,20 @@ impl Files {
             dir,
             read: Arc::new(read_regular),
             pinned: Arc::default(),
+            memory: None,
+        }
+    }
+
+    /// The documents of a configuration held in memory (a bundle), read as the files of a
+    /// directory with no name: the same names are picked, with the same limits and messages.
+    pub fn in_memory(documents: Documents) -> Files {
+        let documents = Arc::new(documents);
+        let held = Arc::clone(&documents);
+        Files {
+            dir: PathBuf::new(),
+            read: Arc::new(move |path, limit, kind| read_document(&held, path, limit, kind)),
+            pinned: Arc::default(),
+            memory: Some(documents),
         }
     }
 
@@ -124,6 +148,7 @@ impl Files {
             dir,
             read: Arc::new(read),
             pinned: Arc::default(),
+            memory: None,
         }
     }
 
@@ -139,16 +164,20 @@ impl Files {
             dir: dir.to_path_buf(),
             source,
         };
-        self.pin_version();
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(read_err)? {
-            let entry = entry.map_err(read_err)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
-                continue;
+        if let Some(documents) = &self.memory {
+            // Only the documents directly in the directory, as `read_dir` lists them.
+            names.extend(documents.keys().filter(|n| !n.contains('/')).cloned());
+        } else {
+            self.pin_version();
+            for entry in std::fs::read_dir(dir).map_err(read_err)? {
+                let entry = entry.map_err(read_err)?;
+                names.push(entry.file_name().to_string_lossy().into_owned());
             }
-            names.push(name);
         }
+        names.retain(|name| {
+            !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+        });
         names.sort();
         let mut sources = Sources::default();
         for name in names {
@@ -219,6 +248,16 @@ impl Files {
 
     /// `path` with every link resolved, if that is inside the directory.
     fn inside(&self, path: &Path, kind: &'static str) -> Result<PathBuf, FileError> {
+        if self.memory.is_some() {
+            // Documents have no links: only `.` and `..` are resolved, by their names.
+            return match relative_name(path) {
+                Some(_) => Ok(path.to_path_buf()),
+                None => Err(FileError::Outside {
+                    real: path.to_path_buf(),
+                    kind,
+                }),
+            };
+        }
         let real = path.canonicalize().map_err(|e| not_found(path, e))?;
         let dir = self.dir.canonicalize()?;
         if real.starts_with(&dir) {
@@ -227,6 +266,40 @@ impl Files {
             Err(FileError::Outside { real, kind })
         }
     }
+}
+
+/// The name a document of an in-memory configuration is held under, for `path` (relative to
+/// the directory with no name): `.` dropped and `..` resolved; `None` when it leaves the
+/// directory.
+pub fn relative_name(path: &Path) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Read the document at `path` of `documents`, with the limits of a file on disk.
+fn read_document(
+    documents: &Documents,
+    path: &Path,
+    limit: u64,
+    kind: &'static str,
+) -> Result<Vec<u8>, FileError> {
+    let bytes = relative_name(path)
+        .and_then(|name| documents.get(&name))
+        .ok_or_else(|| FileError::Io(std::io::ErrorKind::NotFound.into()))?;
+    if bytes.len() as u64 > limit {
+        return Err(FileError::TooLarge { limit, kind });
+    }
+    Ok(bytes.clone())
 }
 
 /// A missing file, told apart from a link to a missing file.
@@ -281,6 +354,16 @@ impl KeyFiles {
             Some(Ok(bytes)) => Ok(bytes),
             Some(Err(e)) => Err(e.to_string()),
             None => Err("cannot read: the file was not read with the configuration".into()),
+        }
+    }
+
+    /// Every key file read, as documents of an in-memory configuration of `dir`.
+    pub fn add_documents(&self, dir: &Path, documents: &mut Documents) {
+        for (path, read) in &self.read {
+            let name = path.strip_prefix(dir).ok().and_then(relative_name);
+            if let (Some(name), Ok(bytes)) = (name, read) {
+                documents.insert(name, bytes.clone());
+            }
         }
     }
 

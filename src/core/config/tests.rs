@@ -147,6 +147,7 @@ fn the_section_names_are_the_schemas() {
         section::EXTERNAL_IDENTITIES,
         section::RESOURCES,
         section::ROUTES,
+        section::TEAMS,
     ]
     .map(|s| format!("{s}: []\n"))
     .concat();

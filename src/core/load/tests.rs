@@ -333,3 +333,71 @@ fn a_configmap_swap_during_a_load_never_mixes_two_versions() {
         "identities of version {version} compiled with the keys of another version"
     );
 }
+
+#[test]
+fn a_directory_read_as_documents_loads_to_the_same_configuration() {
+    let dir = with_key_file("./jwks.json");
+    std::fs::write(dir.path().join("jwks.json"), jwks(&["a", "b"])).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not configuration").unwrap();
+    let (from_dir, documents) = Loader::new(dir.path().to_path_buf())
+        .load_documents()
+        .unwrap();
+    let names: Vec<&str> = documents.keys().map(String::as_str).collect();
+    assert_eq!(names, ["jwks.json", "sso.yaml"]);
+    let from_memory = Loader::in_memory(documents).load().unwrap();
+    assert_eq!(kids(&from_memory.snapshot), kids(&from_dir.snapshot));
+    assert_eq!(from_memory.snapshot.counts(), from_dir.snapshot.counts());
+}
+
+#[test]
+fn documents_in_memory_are_refused_with_the_messages_of_a_directory() {
+    let dir = with_key_file("missing.json");
+    std::fs::write(
+        dir.path().join("ids.yaml"),
+        "external_identities:\n  - name: bot\n    sso_fqn: nowhere\n",
+    )
+    .unwrap();
+    let documents: Documents = ["sso.yaml", "ids.yaml"]
+        .iter()
+        .map(|n| (n.to_string(), std::fs::read(dir.path().join(n)).unwrap()))
+        .collect();
+    let from_memory = match Loader::in_memory(documents).load() {
+        Ok(_) => panic!("the documents were accepted"),
+        Err(e) => e
+            .diagnostics()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    };
+    let from_dir = refusal(dir.path());
+    let unread = |lines: &[String]| lines.iter().filter(|l| l.contains("missing.json")).count();
+    assert_eq!(unread(&from_memory), 1, "{from_memory:?}");
+    // The messages are the same, but for the operating system's wording of a missing file.
+    let others = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| !l.contains("missing.json"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(others(&from_memory), others(&from_dir));
+    assert!(!others(&from_dir).is_empty());
+}
+
+#[test]
+fn a_document_outside_the_directory_is_refused() {
+    let mut documents = Documents::new();
+    documents.insert(
+        "sso.yaml".into(),
+        SSO.replace("jwks.json", "../jwks.json").into_bytes(),
+    );
+    documents.insert("jwks.json".into(), jwks(&["a"]).into_bytes());
+    let Err(e) = Loader::in_memory(documents).load() else {
+        panic!("a key file outside the directory was read");
+    };
+    let lines: Vec<String> = e.diagnostics().iter().map(ToString::to_string).collect();
+    assert!(
+        has(&lines, "sso.yaml:6:16: error: ../jwks.json: ", "outside"),
+        "{lines:?}"
+    );
+}

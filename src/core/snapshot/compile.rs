@@ -1,14 +1,15 @@
 //! Compiling a parsed [`Config`] into a [`Snapshot`], one function per section.
 //!
-//! Sections are compiled in the order they depend on each other (SSOs, identities, resources
-//! and their collaborators, routes); each collects its diagnostics, located at the item and
+//! Sections are compiled in the order they depend on each other (SSOs, identities, teams,
+//! resources and their collaborators, routes); each collects its diagnostics, located at the item and
 //! field that caused them, and any error refuses the whole configuration.
 
 use std::collections::HashMap;
 
 use super::context::{Ctx, IDS, RES, ROUTES, SSO};
+use super::hierarchy::{self, Teams};
 use super::key_source::{self, KeySource};
-use super::{Resource, Snapshot, Sso, IDENTITY_SUBJECT};
+use super::{Resource, Snapshot, Sso, Subject, IDENTITY_SUBJECT, TEAM_SUBJECT};
 use crate::core::config::ConfigError;
 use crate::core::config::{Config, Item, KeyFiles, Origin, SsoSpec};
 use crate::core::identity::{ClaimMatcher, Identity};
@@ -31,7 +32,8 @@ pub fn compile_with(
     let mut cx = Ctx::new(config, key_files);
     let ssos = ssos(&mut cx, previous, feeds);
     let identities = identities(&mut cx, &ssos);
-    let resources = resources(&mut cx, &identities.by_name);
+    let teams = hierarchy::teams(&mut cx, &identities.by_name, identities.list.len());
+    let resources = resources(&mut cx, &identities.by_name, &teams);
     let routes = routes(&mut cx, &resources.origins);
     let warnings = cx.finish()?;
     Ok(Snapshot {
@@ -46,7 +48,11 @@ pub fn compile_with(
         by_sso: identities.by_sso,
         identity_index: identities.index,
         identity_by_name: identities.by_name,
-        resources: resources.by_fqn,
+        teams: teams.list,
+        team_by_name: teams.by_name,
+        member_of: teams.member_of,
+        resources: resources.list,
+        resource_by_fqn: resources.by_fqn,
         binding_count: resources.binding_count,
         router: Router::new(routes),
         warnings,
@@ -337,18 +343,25 @@ fn claims(cx: &mut Ctx<'_>, o: Origin, spec: &serde_yaml::Mapping) -> Vec<ClaimM
 
 /// The compiled resources, where each was defined, and how many bindings they hold.
 struct Resources<'c> {
-    by_fqn: HashMap<std::sync::Arc<str>, Resource>,
+    list: Vec<Resource>,
+    by_fqn: HashMap<std::sync::Arc<str>, u32>,
     origins: HashMap<&'c str, Origin>,
     binding_count: usize,
 }
 
-fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Resources<'c> {
+fn resources<'c>(
+    cx: &mut Ctx<'c>,
+    identities: &HashMap<Box<str>, usize>,
+    teams: &Teams,
+) -> Resources<'c> {
     let config = cx.config();
     let mut out = Resources {
+        list: Vec::new(),
         by_fqn: HashMap::new(),
         origins: HashMap::new(),
         binding_count: 0,
     };
+    let mut parents = Vec::new();
     for item in &config.resources {
         let s = &item.spec;
         let o = item.origin;
@@ -366,22 +379,37 @@ fn resources<'c>(cx: &mut Ctx<'c>, identities: &HashMap<Box<str>, usize>) -> Res
             continue;
         }
         out.origins.insert(&s.fqn, o);
-        let mut res = collaborators(cx, item, identities, &mut out.binding_count);
-        res.enforcement = super::enforcement::of(cx, item);
-        out.by_fqn.insert(s.fqn.as_str().into(), res);
+        let name: std::sync::Arc<str> = s.fqn.as_str().into();
+        let bindings = collaborators(cx, item, identities, teams, &mut out.binding_count);
+        let enforcement = super::enforcement::of(cx, item);
+        out.by_fqn.insert(name.clone(), out.list.len() as u32);
+        parents.push(s.parent.as_deref().map(|p| (o, p)));
+        out.list.push(Resource {
+            name,
+            parent: None,
+            chain: Box::default(),
+            binds_identities: bindings.keys().any(|s| matches!(s, Subject::Identity(_))),
+            binds_teams: bindings.keys().any(|s| matches!(s, Subject::Team(_))),
+            bindings,
+            enforcement,
+            inherited_enforcement: None,
+        });
     }
+    hierarchy::link(cx, &mut out.list, &parents, &out.by_fqn);
     out
 }
 
+/// A resource's collaborators: external identities and teams, each with its role.
 fn collaborators(
     cx: &mut Ctx<'_>,
     item: &Item<crate::core::config::ResourceSpec>,
     identities: &HashMap<Box<str>, usize>,
+    teams: &Teams,
     binding_count: &mut usize,
-) -> Resource {
+) -> hashbrown::HashMap<Subject, Role> {
     let s = &item.spec;
     let o = item.origin;
-    let mut res = Resource::default();
+    let mut bindings = hashbrown::HashMap::new();
     for (ci, c) in s.collaborators.iter().enumerate() {
         let field = format!("collaborators[{ci}]");
         let role = Role::parse(&c.role);
@@ -393,36 +421,71 @@ fn collaborators(
                 format!("role {:?} is not viewer, editor or manager", c.role),
             );
         }
-        let Some(name) = c.subject.strip_prefix(IDENTITY_SUBJECT) else {
+        let at = format!("{field}.subject");
+        let subject = if let Some(name) = c.subject.strip_prefix(IDENTITY_SUBJECT) {
+            match identities.get(name) {
+                Some(&i) => Subject::Identity(i as u32),
+                None if teams.by_name.contains_key(name) => {
+                    cx.error(
+                        o,
+                        RES,
+                        Some(&at),
+                        format!("{name:?} is a team, not an external identity; write team:{name}"),
+                    );
+                    continue;
+                }
+                None => {
+                    cx.warn(
+                        o,
+                        RES,
+                        Some(&at),
+                        format!("external identity {name:?} does not exist; this collaborator is ignored"),
+                    );
+                    continue;
+                }
+            }
+        } else if let Some(name) = c.subject.strip_prefix(TEAM_SUBJECT) {
+            match teams.by_name.get(name) {
+                Some(&t) => Subject::Team(t),
+                None => {
+                    let hint = if identities.contains_key(name) {
+                        format!("; {name} is an external identity: write external-identity:{name}")
+                    } else {
+                        String::new()
+                    };
+                    cx.warn(
+                        o,
+                        RES,
+                        Some(&at),
+                        format!("team {name:?} does not exist; this collaborator is ignored{hint}"),
+                    );
+                    continue;
+                }
+            }
+        } else {
             cx.error(
                 o,
                 RES,
-                Some(&format!("{field}.subject")),
-                format!("subject {:?} must be external-identity:NAME", c.subject),
-            );
-            continue;
-        };
-        let Some(&idx) = identities.get(name) else {
-            cx.warn(
-                o,
-                RES,
-                Some(&format!("{field}.subject")),
-                format!("external identity {name:?} does not exist; this collaborator is ignored"),
+                Some(&at),
+                format!(
+                    "subject {:?} must be external-identity:NAME or team:NAME",
+                    c.subject
+                ),
             );
             continue;
         };
         let Some(role) = role else { continue };
-        if res.bindings.insert(idx, role).is_some() {
+        if bindings.insert(subject, role).is_some() {
             cx.error(
                 o,
                 RES,
-                Some(&format!("{field}.subject")),
+                Some(&at),
                 format!("{:?} is listed twice on {}", c.subject, s.fqn),
             );
         }
         *binding_count += 1;
     }
-    res
+    bindings
 }
 
 fn routes(cx: &mut Ctx<'_>, resources: &HashMap<&str, Origin>) -> Vec<Route> {
@@ -456,8 +519,25 @@ fn routes(cx: &mut Ctx<'_>, resources: &HashMap<&str, Origin>) -> Vec<Route> {
             public: s.public,
             case_insensitive: s.case_insensitive,
         };
-        match Route::compile(&src) {
+        let compiled = Route::compile(&src).and_then(|r| match &s.parent {
+            Some(p) => r.with_parent(p),
+            None => Ok(r),
+        });
+        match compiled {
             Ok(route) => {
+                if let Some(parent) = &route.parent {
+                    if !resources.keys().any(|fqn| parent.can_name(fqn)) {
+                        cx.warn(
+                            o,
+                            ROUTES,
+                            Some("parent"),
+                            format!(
+                                "parent {:?} can never name a declared resource; it adds nothing",
+                                parent.as_str()
+                            ),
+                        );
+                    }
+                }
                 if let Target::Protected { resource, .. } = &route.target {
                     if let Some(lit) = resource.literal() {
                         if !resources.contains_key(lit) {
@@ -493,7 +573,7 @@ fn valid_sso_name(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn valid_identity_name(s: &str) -> bool {
+pub(super) fn valid_identity_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 

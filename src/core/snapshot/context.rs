@@ -8,7 +8,7 @@ use crate::core::config::{Config, ConfigError, Diagnostic, KeyFiles, Origin, Sev
 
 // The sections the diagnostics point into, by the short names every compiler uses.
 pub(super) use crate::core::config::section::{
-    EXTERNAL_IDENTITIES as IDS, RESOURCES as RES, ROUTES, SSO_INTEGRATIONS as SSO,
+    EXTERNAL_IDENTITIES as IDS, RESOURCES as RES, ROUTES, SSO_INTEGRATIONS as SSO, TEAMS,
 };
 
 /// The configuration being compiled and every diagnostic found so far.

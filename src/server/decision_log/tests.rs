@@ -4,7 +4,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::core::decision::{Credentials, Grant, Reason};
+use crate::core::decision::{Credentials, Grant, GrantSubject, GrantedBy, Reason};
 use crate::core::role::Role;
 
 fn request() -> Request<'static> {
@@ -16,6 +16,7 @@ fn request() -> Request<'static> {
         ext_resource: None,
         ext_role: None,
         ext_enforcement: None,
+        ext_parent: None,
     }
 }
 
@@ -54,6 +55,12 @@ fn a_line_has_exactly_the_specified_fields() {
         resource: "model:a/b".into(),
         role: Role::Editor,
         required: Role::Viewer,
+        granted_by: GrantedBy {
+            subject: GrantSubject::Team("release-bots".into()),
+            resource: "workspace:prod-ml".into(),
+            role: Role::Editor,
+            inherited: true,
+        },
     }));
     let v = line(&event(&allow));
     assert_eq!(
@@ -83,7 +90,8 @@ fn a_line_has_exactly_the_specified_fields() {
         v["result"],
         json!({"allowed": true, "status": 200, "reason": null, "dry_run": false,
                "identity": "deployer", "sso": "ci", "resource": "model:a/b",
-               "role": "editor", "required_role": "viewer"})
+               "role": "editor", "required_role": "viewer",
+               "granted_by": {"subject": "team:release-bots", "resource": "workspace:prod-ml"}})
     );
     assert_eq!(v["duration_us"], 14);
 

@@ -2,7 +2,7 @@
 //!
 //! A check reads eight things from a message that carries many more (peers, TLS, timestamps,
 //! every header): the HTTP id, method, path and host, three request headers, the names of any
-//! client-sent `x-claimgate-*` headers, and three context extensions. prost would decode all
+//! client-sent `x-claimgate-*` headers, and four context extensions. prost would decode all
 //! of it into owned strings and hash maps first; here one pass over the bytes records where
 //! those eight things are and skips the rest, so reading a request allocates nothing.
 //!
@@ -15,6 +15,7 @@
 use bytes::Bytes;
 
 use super::wire::{Reader, Span, WireError, RECURSION_LIMIT};
+use crate::core::response::is_ours;
 
 // Field numbers, from envoy/service/auth/v3/{external_auth,attribute_context}.proto and
 // envoy/config/core/v3/base.proto.
@@ -71,11 +72,11 @@ pub struct RequestView {
     list: HeaderSlots,
     /// Whether `header_map` held any header: then it, not the map, is the request's headers.
     list_used: bool,
-    ext: [Option<Span>; 3],
+    ext: [Option<Span>; 4],
 }
 
 /// The context extensions a check reads, in `RequestView::ext`'s order.
-const EXTENSIONS: [&str; 3] = ["resource", "role", "enforcement"];
+const EXTENSIONS: [&str; 4] = ["resource", "role", "enforcement", "parent"];
 
 /// A header that should come once came more than once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +105,7 @@ impl RequestView {
             map: HeaderSlots::default(),
             list: HeaderSlots::default(),
             list_used: false,
-            ext: [None; 3],
+            ext: [None; 4],
         };
         let mut r = Reader::new(&buf);
         let limit = RECURSION_LIMIT;
@@ -270,7 +271,7 @@ impl RequestView {
         })
     }
 
-    /// A context extension the route set: `resource`, `role` or `enforcement`.
+    /// A context extension the route set: `resource`, `role`, `enforcement` or `parent`.
     pub fn extension(&self, name: &str) -> Option<&str> {
         let i = EXTENSIONS.iter().position(|e| *e == name)?;
         self.ext[i].map(|s| self.text(s))
@@ -311,16 +312,4 @@ fn entry(mut r: Reader<'_>, limit: u32) -> Result<(Span, Span), WireError> {
         }
     }
     Ok((key, value))
-}
-
-/// Whether `name`, case folded and with `_` read as `-`, starts with `x-claimgate-`: CGI and
-/// WSGI upstreams read `x_claimgate_identity` as `X-Claimgate-Identity`. Compared as bytes, so
-/// a name with any UTF-8 in it is simply not one of ours.
-pub(super) fn is_ours(name: &[u8]) -> bool {
-    const PREFIX: &[u8] = b"x-claimgate-";
-    name.len() >= PREFIX.len()
-        && name
-            .iter()
-            .zip(PREFIX)
-            .all(|(n, p)| (if *n == b'_' { b'-' } else { *n }).eq_ignore_ascii_case(p))
 }

@@ -15,24 +15,12 @@ use super::wire::{
 };
 use crate::core::decision::{Allow, Deny, Reason};
 use crate::core::decision_id;
-use crate::core::role::Role;
+use crate::core::response::{self, deny_headers, Fields};
 
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
 mod tests;
-
-/// Headers claimgate sets on an allowed request; every other `x-claimgate-*` is removed.
-pub const IDENTITY_HEADERS: [&str; 5] = [
-    "x-claimgate-identity",
-    "x-claimgate-sso",
-    "x-claimgate-subject",
-    "x-claimgate-resource",
-    "x-claimgate-role",
-];
-
-/// The header that tells the upstream a denial was let through by dry run, and its reason.
-pub const DRY_RUN_HEADER: &str = "x-claimgate-dry-run";
 
 // gRPC status codes (google.rpc.Code) used in CheckResponse.status; OK (0) is an empty status.
 const PERMISSION_DENIED: u64 = 7;
@@ -160,21 +148,8 @@ impl Answer {
     /// The answer to a denied request.
     pub(super) fn deny(deny: &Deny, request_id: &str, id: [u8; decision_id::LEN]) -> Answer {
         let status = deny.reason.status();
-        let www_authenticate = match status {
-            401 if deny.token_sent => Some(r#"Bearer realm="claimgate", error="invalid_token""#),
-            401 => Some(r#"Bearer realm="claimgate""#),
-            _ if deny.reason == Reason::InsufficientRole => {
-                Some(r#"Bearer realm="claimgate", error="insufficient_scope""#)
-            }
-            _ => None,
-        };
-        let body = serde_json::json!({
-            "error": deny.reason.message(),
-            "reason": deny.reason.code(),
-            "request_id": request_id,
-            "decision_id": id_str(&id),
-        })
-        .to_string();
+        let www_authenticate = response::www_authenticate(deny);
+        let body = response::deny_body(deny, request_id, id_str(&id));
         Answer {
             id,
             kind: Kind::Deny {
@@ -248,7 +223,7 @@ impl Answer {
                 // Envoy files these under its filter's namespace (`envoy.filters.http.ext_authz`),
                 // so an access log reads `%DYNAMIC_METADATA(envoy.filters.http.ext_authz:identity)%`.
                 put_delimited_head(out, RESPONSE_METADATA, meta);
-                for (_, field, v) in set.metadata(*metadata) {
+                for (_, field, v) in self::metadata(&set, *metadata) {
                     put_entry(out, field, v);
                 }
             }
@@ -301,17 +276,14 @@ fn grpc_code(status: u16) -> u64 {
     }
 }
 
-/// A denial's headers, in order.
-fn deny_headers<'a>(
-    www_authenticate: Option<&'static str>,
-    id: &'a str,
-) -> impl Iterator<Item = (&'static str, &'a str)> {
-    [
-        ("content-type", "application/json"),
-        (decision_id::HEADER, id),
-    ]
-    .into_iter()
-    .chain(www_authenticate.map(|v| ("www-authenticate", v)))
+/// What an allow puts in dynamic metadata: the fields `what` asks for.
+fn metadata<'s, 'a>(
+    set: &'s Fields<'a>,
+    what: AllowMetadata,
+) -> impl Iterator<Item = (&'static str, &'static str, &'a str)> + 's {
+    set.all().iter().copied().filter(move |(_, field, _)| {
+        what == AllowMetadata::Full || matches!(*field, "decision_id" | "dry_run" | "reason")
+    })
 }
 
 /// The lengths of an allow's `OkHttpResponse` and metadata `Struct`.
@@ -325,7 +297,7 @@ fn allow_lens(set: &Fields<'_>, remove: &[Box<str>], what: AllowMetadata) -> (us
                 .map(|n| delimited_len(OK_HEADERS_TO_REMOVE, n.len())),
         )
         .sum();
-    let meta = set.metadata(what).map(|(_, f, v)| entry_len(f, v)).sum();
+    let meta = metadata(set, what).map(|(_, f, v)| entry_len(f, v)).sum();
     (ok, meta)
 }
 
@@ -382,74 +354,4 @@ fn put_entry(out: &mut impl BufMut, key: &str, value: &str) {
     put_bytes(out, ENTRY_KEY, key.as_bytes());
     put_delimited_head(out, ENTRY_VALUE, value_len);
     put_bytes(out, VALUE_STRING, value.as_bytes());
-}
-
-/// What an allow sets, on the stack: (header, dynamic metadata field, value); a field without
-/// a header goes to metadata only.
-#[derive(Default)]
-struct Fields<'a> {
-    items: [(&'static str, &'static str, &'a str); 9],
-    len: usize,
-}
-
-impl<'a> Fields<'a> {
-    /// What `allow` sets, with decision id `id`.
-    fn of(allow: &'a Allow, id: &'a str) -> Fields<'a> {
-        let mut set = Fields::default();
-        set.push((decision_id::HEADER, "decision_id", id));
-        match allow {
-            Allow::Public { .. } => {}
-            Allow::Identity(g) => {
-                set.identity([&g.identity, &g.sso, &g.subject, &g.resource], Some(g.role))
-            }
-            Allow::DryRun(d) => {
-                set.push((DRY_RUN_HEADER, "dry_run", d.reason.code()));
-                set.push(("", "reason", d.reason.code()));
-                // The identity it was found to be, when it got that far; none without a token.
-                if let (Some(who), Some((resource, _))) = (&d.who, &d.target) {
-                    set.identity([&who.identity, &who.sso, &who.subject, resource], who.role);
-                }
-            }
-        }
-        set
-    }
-
-    fn push(&mut self, item: (&'static str, &'static str, &'a str)) {
-        // Nine is every field an allow can set: the id, the dry-run pair and five of identity.
-        if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = item;
-            self.len += 1;
-        }
-    }
-
-    fn all(&self) -> &[(&'static str, &'static str, &'a str)] {
-        &self.items[..self.len]
-    }
-
-    /// The fields that are headers.
-    fn headers(&self) -> impl Iterator<Item = (&'static str, &'static str, &'a str)> + '_ {
-        self.all().iter().copied().filter(|(h, _, _)| !h.is_empty())
-    }
-
-    /// The fields that go to dynamic metadata.
-    fn metadata(
-        &self,
-        what: AllowMetadata,
-    ) -> impl Iterator<Item = (&'static str, &'static str, &'a str)> + '_ {
-        self.all().iter().copied().filter(move |(_, field, _)| {
-            what == AllowMetadata::Full || matches!(*field, "decision_id" | "dry_run" | "reason")
-        })
-    }
-
-    /// The identity headers and metadata: identity, SSO, subject, resource, and the role when
-    /// one is held.
-    fn identity(&mut self, values: [&'a str; 4], role: Option<Role>) {
-        const FIELDS: [&str; 5] = ["identity", "sso", "subject", "resource", "role"];
-        for ((h, field), v) in IDENTITY_HEADERS.iter().zip(FIELDS).zip(values) {
-            self.push((h, field, v));
-        }
-        if let Some(role) = role {
-            self.push((IDENTITY_HEADERS[4], FIELDS[4], role.as_str()));
-        }
-    }
 }

@@ -5,7 +5,7 @@
 //! reported removed and added, and its roles revoked and granted, so a reviewer sees that the
 //! access now goes to other callers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Map;
 
@@ -14,6 +14,7 @@ use super::Change;
 use crate::core::load::Loaded;
 use crate::core::role::Role;
 use crate::core::snapshot::Snapshot;
+use crate::tools::grant::candidates;
 
 /// The identities of both sides, paired by name.
 pub(super) struct Identities<'s> {
@@ -56,15 +57,15 @@ impl<'s> Identities<'s> {
     }
 }
 
-/// Each identity's role on each resource: effective bindings, by identity index.
+/// Each identity's effective role on each declared resource (its own bindings and its
+/// teams', on the resource and its ancestors), by identity index.
 fn roles_of(loaded: &Loaded) -> Vec<BTreeMap<&str, Role>> {
-    let mut out: Vec<BTreeMap<&str, Role>> =
-        vec![BTreeMap::new(); loaded.snapshot.identities.len()];
-    for item in &loaded.config.resources {
-        let fqn = item.spec.fqn.as_str();
-        for (identity, role) in loaded.snapshot.bindings(fqn) {
-            if let Some(held) = out.get_mut(identity) {
-                held.insert(fqn, role);
+    let snap = &loaded.snapshot;
+    let mut out: Vec<BTreeMap<&str, Role>> = vec![BTreeMap::new(); snap.identities.len()];
+    for fqn in snap.resource_names() {
+        for identity in candidates(snap, fqn) {
+            if let (Some(held), Some(roles)) = (snap.held(fqn, identity), out.get_mut(identity)) {
+                roles.insert(fqn, held.role);
             }
         }
     }
@@ -197,6 +198,62 @@ pub(super) fn enforcement(base: &Snapshot, new: &Snapshot, out: &mut Vec<Change>
                 resource: name.to_owned(),
                 was: was.map(mode),
                 now: mode(now),
+            });
+        }
+    }
+}
+
+/// Teams whose members changed, by member name: a team added lists every member as added,
+/// one removed every member as removed. Members that name no identity are not members.
+pub(super) fn teams(base: &Snapshot, new: &Snapshot, out: &mut Vec<Change>) {
+    let members = |snap: &Snapshot| -> BTreeMap<String, BTreeSet<String>> {
+        snap.teams
+            .iter()
+            .map(|t| {
+                let names = t
+                    .members
+                    .iter()
+                    .filter_map(|m| snap.identities.get(*m))
+                    .map(|i| i.name.to_string())
+                    .collect();
+                (t.name.to_string(), names)
+            })
+            .collect()
+    };
+    let was = members(base);
+    let now = members(new);
+    let none = BTreeSet::new();
+    let names: BTreeSet<&String> = was.keys().chain(now.keys()).collect();
+    for team in names {
+        let old = was.get(team).unwrap_or(&none);
+        let new = now.get(team).unwrap_or(&none);
+        let added: Vec<String> = new.difference(old).cloned().collect();
+        let removed: Vec<String> = old.difference(new).cloned().collect();
+        if !added.is_empty() || !removed.is_empty() {
+            out.push(Change::TeamChanged {
+                team: team.clone(),
+                added,
+                removed,
+            });
+        }
+    }
+}
+
+/// Resources on both sides whose `parent` changed: every role inherited through it moves.
+pub(super) fn parents(base: &Snapshot, new: &Snapshot, out: &mut Vec<Change>) {
+    let mut names: Vec<&str> = new
+        .resource_names()
+        .filter(|n| base.has_resource(n))
+        .collect();
+    names.sort_unstable();
+    for name in names {
+        let was = base.parent_of(name);
+        let now = new.parent_of(name);
+        if was != now {
+            out.push(Change::ParentChanged {
+                resource: name.to_owned(),
+                was: was.map(str::to_owned),
+                now: now.map(str::to_owned),
             });
         }
     }

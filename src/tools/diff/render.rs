@@ -74,6 +74,18 @@ fn fields_text(fields: &Map<String, Value>) -> String {
         .join(", ")
 }
 
+/// A team's members added and removed as `+ a, - b`.
+fn members_text(added: &[String], removed: &[String]) -> String {
+    let plus = added.iter().map(|m| format!("+ {m}"));
+    let minus = removed.iter().map(|m| format!("- {m}"));
+    plus.chain(minus).collect::<Vec<_>>().join(", ")
+}
+
+/// A resource's parent as shown, `(none)` for a top-level resource.
+fn parent(p: &Option<String>) -> String {
+    p.clone().unwrap_or_else(|| "(none)".into())
+}
+
 fn route_where(route: &str, methods: &Option<Vec<String>>, host: &Option<String>) -> String {
     let mut s = match methods {
         Some(ms) => format!("{} {route}", ms.join(",")),
@@ -106,7 +118,7 @@ impl Diff {
         }
         let count = |f: fn(&Change) -> bool| self.changes.iter().filter(|c| f(c)).count();
         let mut parts = Vec::new();
-        let kinds: [(&str, usize); 9] = [
+        let kinds: [(&str, usize); 11] = [
             (
                 "granted",
                 count(|c| matches!(c, Change::RoleGranted { .. })),
@@ -145,6 +157,14 @@ impl Diff {
             (
                 "enforcement changed",
                 count(|c| matches!(c, Change::EnforcementChanged { .. })),
+            ),
+            (
+                "team changed",
+                count(|c| matches!(c, Change::TeamChanged { .. })),
+            ),
+            (
+                "parent changed",
+                count(|c| matches!(c, Change::ParentChanged { .. })),
             ),
             (
                 "route changed",
@@ -201,6 +221,14 @@ impl Diff {
                     "enforce   {resource}: {} → {now}",
                     was.unwrap_or("(new)")
                 ),
+                Change::TeamChanged { team, added, removed } => {
+                    format!("team      {team}: {}", members_text(added, removed))
+                }
+                Change::ParentChanged { resource, was, now } => format!(
+                    "parent    {resource}: {} → {}",
+                    parent(was),
+                    parent(now)
+                ),
                 Change::RouteChanged { route, methods, host, was, now } => format!(
                     "route     {}: {} → {}",
                     route_where(route, methods, host),
@@ -242,6 +270,8 @@ impl Diff {
         let mut ssos = Vec::new();
         let mut routes = Vec::new();
         let mut enforcement = Vec::new();
+        let mut teams = Vec::new();
+        let mut parents = Vec::new();
         for c in &self.changes {
             match c {
                 Change::RoleGranted { identity, resource, role } => {
@@ -286,6 +316,14 @@ impl Diff {
                     was.unwrap_or("(new)").into(),
                     (*now).into(),
                 ]),
+                Change::TeamChanged { team, added, removed } => teams.push(vec![
+                    code(team),
+                    added.iter().map(|m| code(m)).collect::<Vec<_>>().join(", "),
+                    removed.iter().map(|m| code(m)).collect::<Vec<_>>().join(", "),
+                ]),
+                Change::ParentChanged { resource, was, now } => {
+                    parents.push(vec![code(resource), parent(was), parent(now)])
+                }
                 Change::RouteChanged { route, methods, host, was, now } => routes.push(vec![
                     code(route),
                     methods.as_ref().map_or("any".into(), |m| m.join(", ")),
@@ -301,6 +339,16 @@ impl Diff {
         table("Identities", &["identity", "SSO", "change"], identities);
         table("SSOs", &["SSO", "change"], ssos);
         table("Enforcement", &["resource", "was", "now"], enforcement);
+        table(
+            "Teams",
+            &["team", "members added", "members removed"],
+            teams,
+        );
+        table(
+            "Parents",
+            &["resource", "parent was", "parent now"],
+            parents,
+        );
         table(
             "Routes",
             &["route", "methods", "host", "was", "now"],

@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 use super::{
     issuer_hints, BindingInfo, Candidate, CandidateVerdict, Capture, ClaimCheck, Collaborator,
     FailedStep, Input, KeyLoad, Report, RequestInfo, RouteInfo, RouteTried, SelectionInfo,
-    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TokenInfo, Verdict,
+    SelectionOutcome, Step, StepOutcome, TargetBy, TargetInfo, TeamCollaborator, TokenInfo,
+    Verdict,
 };
 use crate::core::config::{section, Config};
 use crate::core::decision::{Allow, Credentials, Decision, Deny, Reason};
@@ -13,9 +14,10 @@ use crate::core::identity::{Candidacy, ClaimMatcher, ClaimOutcome, Identity, Ide
 use crate::core::pipeline::Observer;
 use crate::core::role::Role;
 use crate::core::routing::{Route, RouteObserver, Target, TargetStep};
-use crate::core::snapshot::Snapshot;
+use crate::core::snapshot::{Held, Snapshot, Subject};
 use crate::core::text::plural;
 use crate::core::token::{Rejection, TokenObserver, TokenStep, TokenStepKind};
+use crate::tools::grant::Via;
 
 mod steps;
 
@@ -199,14 +201,33 @@ impl Observer for Watch<'_> {
             })
             .collect();
         collaborators.sort_by(|a, b| b.role.cmp(&a.role).then(a.identity.cmp(&b.identity)));
+        let mut teams: Vec<TeamCollaborator> = self
+            .snap
+            .subject_bindings(resource)
+            .into_iter()
+            .filter(|(s, _)| matches!(s, Subject::Team(_)))
+            .map(|(s, role)| TeamCollaborator {
+                team: self.snap.subject_name(s).to_string(),
+                role,
+            })
+            .collect();
+        teams.sort_by(|a, b| b.role.cmp(&a.role).then(a.team.cmp(&b.team)));
         self.binding = Some(BindingInfo {
             resource: resource.to_owned(),
             defined: self.snap.has_resource(resource),
             identity: identity.name.to_string(),
             held,
             required,
+            granted_by: None,
             collaborators,
+            teams,
         });
+    }
+
+    fn held(&mut self, held: Option<&Held>) {
+        if let (Some(binding), Some(held)) = (self.binding.as_mut(), held) {
+            binding.granted_by = Some(Via::of(self.snap, held));
+        }
     }
 }
 
@@ -225,6 +246,7 @@ impl Watch<'_> {
             credentials: credentials.into(),
             resource: input.resource.map(str::to_owned),
             role: input.role.map(str::to_owned),
+            parent: input.parent.map(str::to_owned),
         };
         let target = self.target_info(input);
         let failed = self

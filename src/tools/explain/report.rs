@@ -9,6 +9,7 @@ use crate::core::identity::ClaimOutcome;
 use crate::core::role::Role;
 use crate::core::routing::RouteMiss;
 use crate::core::token::TokenStepKind;
+use crate::tools::grant::Via;
 
 /// The whole explanation of one decision.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +43,9 @@ pub struct RequestInfo {
     pub resource: Option<String>,
     /// `context_extensions.role`, if given.
     pub role: Option<String>,
+    /// `context_extensions.parent`, if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// What the `Authorization` header held.
@@ -291,8 +295,22 @@ pub struct BindingInfo {
     pub held: Option<Role>,
     /// The role required.
     pub required: Role,
-    /// Every collaborator of the resource.
+    /// The grant that gives the role: its subject, the resource it is on, and whether it is
+    /// inherited from an ancestor (absent when the identity holds no role).
+    pub granted_by: Option<Via>,
+    /// Every collaborator of the resource that is an external identity.
     pub collaborators: Vec<Collaborator>,
+    /// Every team bound on the resource itself, with its role.
+    pub teams: Vec<TeamCollaborator>,
+}
+
+/// One team bound on a resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct TeamCollaborator {
+    /// The team.
+    pub team: String,
+    /// Its role.
+    pub role: Role,
 }
 
 /// One collaborator of a resource.

@@ -206,15 +206,23 @@ impl fmt::Display for Report {
                     b.required.as_str()
                 )?,
             }
+            if let Some(via) = &b.granted_by {
+                writeln!(f, "          granted {}", via.describe(&b.resource))?;
+            }
             if !b.defined {
                 writeln!(f, "          {} is not defined in resources", b.resource)?;
-            } else if b.collaborators.is_empty() {
+            } else if b.collaborators.is_empty() && b.teams.is_empty() {
                 writeln!(f, "          {} has no collaborators", b.resource)?;
             } else {
+                let teams = b
+                    .teams
+                    .iter()
+                    .map(|t| format!("team:{} {}", t.team, t.role.as_str()));
                 let list: Vec<String> = b
                     .collaborators
                     .iter()
                     .map(|c| format!("{} {}", c.identity, c.role.as_str()))
+                    .chain(teams)
                     .collect();
                 writeln!(f, "          collaborators: {}", list.join(", "))?;
             }

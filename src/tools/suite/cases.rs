@@ -59,6 +59,8 @@ pub struct RequestSpec {
     pub resource: Option<String>,
     /// The role Envoy's `context_extensions` would name.
     pub role: Option<String>,
+    /// The parent Envoy's `context_extensions` would name, for a resource not declared.
+    pub parent: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -330,6 +332,12 @@ impl Check<'_> {
             self.error(
                 "request",
                 "give both resource and role (as Envoy's context_extensions would), or neither",
+            );
+        }
+        if spec.parent.is_some() && spec.resource.is_none() {
+            self.error(
+                "request.parent",
+                "a parent places the resource the request names: give resource and role too",
             );
         }
     }

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use super::warn;
 use crate::core::config::{section, Config, Diagnostic};
 use crate::core::identity::{array_claim, ClaimMatcher, Condition, Identity, Overlap};
-use crate::core::snapshot::Snapshot;
+use crate::core::snapshot::{self, Snapshot};
 use crate::core::text::plural;
 
 /// Most possible ties listed per SSO; the rest are counted.
@@ -316,6 +316,7 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
             };
             let first_at = config.identity_place(&first.name).unwrap_or_default();
             let example = example_claims(first, second);
+            let shared = shared_teams(snap, a, b);
             let msg = if first.claims.is_empty() {
                 format!(
                     "external identities {:?} (at {first_at}) and {:?} of SSO {} both have no claims: every token of the SSO that no identity with claims matches is denied ambiguous_identity; keep one fallback",
@@ -329,6 +330,12 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
                     sso.name,
                     plural(first.claims.len(), "claim", "claims"),
                 )
+            };
+            let msg = match shared {
+                Some(teams) => format!(
+                    "{msg} (both are members of {teams}: the team's roles do not help, a tie is denied before any role is looked up)"
+                ),
+                None => msg,
             };
             out.push(warn(
                 config,
@@ -362,6 +369,20 @@ pub(super) fn possible_ties(config: &Config, snap: &Snapshot, out: &mut Vec<Diag
             ));
         }
     }
+}
+
+/// The teams identities `a` and `b` are both members of, as `team:x, team:y`, if any: a
+/// reviewer may take two members of one team for interchangeable, and a tie still denies.
+fn shared_teams(snap: &Snapshot, a: usize, b: usize) -> Option<String> {
+    let theirs = snap.teams_of(b);
+    let shared: Vec<String> = snap
+        .teams_of(a)
+        .iter()
+        .filter(|t| theirs.contains(t))
+        .filter_map(|t| snap.teams.get(*t as usize))
+        .map(|t| format!("{}{}", snapshot::TEAM_SUBJECT, t.name))
+        .collect();
+    (!shared.is_empty()).then(|| shared.join(", "))
 }
 
 fn union_claims(a: &Member, b: &Member) -> Vec<(u32, u32)> {

@@ -1,7 +1,7 @@
 //! Entries that never take effect: routes an earlier route shadows, identities no resource
-//! names as a collaborator, and resources nothing targets.
+//! names as a collaborator (themselves or through a team), and resources nothing targets.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::coverage::{can_target, covers};
 use super::warn;
@@ -39,32 +39,71 @@ pub(super) fn shadowed_routes(config: &Config, snap: &Snapshot, out: &mut Vec<Di
     }
 }
 
-/// A warning for each identity that no resource names as a collaborator.
+/// A warning for each identity that no resource names as a collaborator, itself or through a
+/// team it is a member of: a member of a team bound somewhere holds that team's roles.
 pub(super) fn identities_without_collaborators(config: &Config, out: &mut Vec<Diagnostic>) {
-    let bound: HashSet<&str> = config
-        .resources
-        .iter()
-        .flat_map(|r| r.spec.collaborators.iter())
+    let subjects = || {
+        config
+            .resources
+            .iter()
+            .flat_map(|r| r.spec.collaborators.iter())
+    };
+    let bound_teams: HashSet<&str> = subjects()
+        .filter_map(|c| c.subject.strip_prefix(snapshot::TEAM_SUBJECT))
+        .collect();
+    let mut bound: HashSet<&str> = subjects()
         .filter_map(|c| c.subject.strip_prefix(snapshot::IDENTITY_SUBJECT))
         .collect();
+    // Teams bound nowhere, by member, to say why their membership gives nothing.
+    let mut idle_teams: HashMap<&str, Vec<&str>> = HashMap::new();
+    for team in &config.teams {
+        let members = team
+            .spec
+            .members
+            .iter()
+            .filter_map(|m| m.strip_prefix(snapshot::IDENTITY_SUBJECT));
+        if bound_teams.contains(team.spec.name.as_str()) {
+            bound.extend(members);
+        } else {
+            for m in members {
+                idle_teams.entry(m).or_default().push(&team.spec.name);
+            }
+        }
+    }
     for item in &config.identities {
-        if bound.contains(item.spec.name.as_str()) {
+        let name = item.spec.name.as_str();
+        if bound.contains(name) {
             continue;
         }
+        let teams = match idle_teams.get(name) {
+            Some(teams) => {
+                let teams: Vec<String> = teams
+                    .iter()
+                    .map(|t| format!("{}{t}", snapshot::TEAM_SUBJECT))
+                    .collect();
+                format!(
+                    ", and its {} ({}) no resource names either",
+                    if teams.len() == 1 { "team" } else { "teams" },
+                    teams.join(", ")
+                )
+            }
+            None => String::new(),
+        };
         out.push(warn(
             config,
             item.origin,
             section::EXTERNAL_IDENTITIES,
             Some("name"),
             format!(
-                "external identity {:?} is a collaborator of no resource: every request it is selected for is denied insufficient_role",
-                item.spec.name
+                "external identity {name:?} is a collaborator of no resource{teams}: every request it is selected for is denied insufficient_role"
             ),
         ));
     }
 }
 
-/// A warning for each resource that no route, and no Envoy `context_extensions` given, targets.
+/// A warning for each resource that no route, and no Envoy `context_extensions` given, targets,
+/// and that is no ancestor of one that is targeted (or of a resource a route's `parent` places):
+/// an ancestor's collaborators are consulted for everything inside it.
 pub(super) fn unreachable_resources(
     config: &Config,
     snap: &Snapshot,
@@ -72,12 +111,23 @@ pub(super) fn unreachable_resources(
     out: &mut Vec<Diagnostic>,
 ) {
     let routes = snap.router.routes();
+    let targeted = |fqn: &str| {
+        envoy_resources.is_some_and(|e| e.contains(fqn))
+            || routes
+                .iter()
+                .any(|r| can_target(r, fqn) || r.parent.as_ref().is_some_and(|p| p.can_name(fqn)))
+    };
+    let mut reached: HashSet<&str> = HashSet::new();
     for item in &config.resources {
         let fqn = item.spec.fqn.as_str();
-        if envoy_resources.is_some_and(|e| e.contains(fqn)) {
-            continue;
+        if targeted(fqn) {
+            reached.insert(fqn);
+            reached.extend(snap.ancestors(fqn));
         }
-        if routes.iter().any(|r| can_target(r, fqn)) {
+    }
+    for item in &config.resources {
+        let fqn = item.spec.fqn.as_str();
+        if reached.contains(fqn) {
             continue;
         }
         let msg = match envoy_resources {

@@ -10,7 +10,7 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::pb::google::protobuf::{value::Kind as PbKind, Struct, Value as PbValue};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 
-use super::{Answer, Fields, Kind};
+use super::{metadata, Answer, Fields, Kind};
 use crate::core::decision_id;
 
 fn header(key: &str, value: impl Into<String>) -> HeaderValueOption {
@@ -41,8 +41,7 @@ pub(super) fn check_response(answer: &Answer) -> CheckResponse {
             metadata: what,
         } => {
             let set = Fields::of(allow, id);
-            let metadata: HashMap<String, PbValue> = set
-                .metadata(*what)
+            let metadata: HashMap<String, PbValue> = metadata(&set, *what)
                 .map(|(_, field, v)| (field.to_owned(), string_value(v)))
                 .collect();
             CheckResponse {

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use prost::Message as _;
 
 use super::{reference, AllowMetadata, Answer};
-use crate::core::decision::{Allow, Deny, Grant, Reason, Who};
+use crate::core::decision::{Allow, Deny, Grant, GrantSubject, GrantedBy, Reason, Who};
 use crate::core::decision_id::{DecisionId, LEN};
 use crate::core::role::Role;
 
@@ -49,6 +49,7 @@ fn deny() -> impl Strategy<Value = Deny> {
                     sso: sso.into(),
                     subject: subject.into(),
                     role,
+                    granted_by: None,
                 })
             }),
             dry_run: true,
@@ -61,12 +62,18 @@ fn allow() -> impl Strategy<Value = Allow> {
         (0usize..4).prop_map(|route| Allow::Public { route }),
         (text(), text(), text(), text(), role()).prop_map(|(i, s, sub, r, role)| {
             Allow::Identity(Grant {
-                identity: Arc::from(i),
+                identity: Arc::from(i.as_str()),
                 sso: Arc::from(s),
                 subject: Arc::from(sub),
-                resource: Arc::from(r),
+                resource: Arc::from(r.as_str()),
                 role,
                 required: Role::Viewer,
+                granted_by: GrantedBy {
+                    subject: GrantSubject::Identity(Arc::from(i.as_str())),
+                    resource: Arc::from(r),
+                    role,
+                    inherited: false,
+                },
             })
         }),
         deny().prop_map(|d| Allow::DryRun(Box::new(d))),
