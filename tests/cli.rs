@@ -371,14 +371,7 @@ struct ExplainFixture {
 fn explain_fixture() -> ExplainFixture {
     let rsa = TestKey::generate(Kind::Rs256, "rsa-1");
     let other = TestKey::generate(Kind::Rs256, "other-1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&rsa]));
-    dir.write("other-jwks.json", &jwks(&[&other]));
-    let more_ssos = "  - name: other-idp\n    type: oidc\n    issuer: https://other.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n  - name: login-idp\n    type: oidc\n    login_enabled: true\n    issuer: https://login.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n";
-    dir.write("sso.yaml", &format!("{}{more_ssos}", sso_yaml("[RS256]")));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yaml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
+    let dir = fixture_three_ssos(&[&rsa], "[RS256]", &other);
     ExplainFixture { dir, rsa, other }
 }
 

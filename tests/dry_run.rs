@@ -12,17 +12,13 @@ use serde_json::json;
 /// The shared fixture, with `workspace:prod` in dry run and `model:acme/llama` enforcing.
 fn config(dry_run_resource: &str) -> (ConfigDir, TestKey) {
     let key = TestKey::generate(Kind::Rs256, "rsa-1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[RS256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
+    let dir = fixture_config(&key);
     let resources = FIXTURE_RESOURCES.replace(
         &format!("  - fqn: {dry_run_resource}\n"),
         &format!("  - fqn: {dry_run_resource}\n    enforcement: dry_run\n"),
     );
     assert_ne!(resources, FIXTURE_RESOURCES);
     dir.write("resources.yaml", &resources);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
     (dir, key)
 }
 

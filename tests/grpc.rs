@@ -19,17 +19,13 @@ async fn fixture() -> Fixture {
     let ec = TestKey::generate(Kind::Es256, "ec-1");
     let ed = TestKey::generate(Kind::EdDsa, "ed-1");
     let other = TestKey::generate(Kind::Rs256, "other-1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&rsa, &ec, &ed]));
-    dir.write("other-jwks.json", &jwks(&[&other]));
-    let more_ssos = "  - name: other-idp\n    type: oidc\n    issuer: https://other.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n  - name: login-idp\n    type: oidc\n    login_enabled: true\n    issuer: https://login.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n";
-    dir.write(
-        "sso.yaml",
-        &format!("{}{more_ssos}", sso_yaml("[RS256, ES256, EdDSA]")),
-    );
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
+    let dir = fixture_three_ssos(&[&rsa, &ec, &ed], "[RS256, ES256, EdDSA]", &other);
+    // The resources spelled `.yml`, which is read as well.
+    std::fs::rename(
+        dir.path().join("resources.yaml"),
+        dir.path().join("resources.yml"),
+    )
+    .unwrap();
     dir.write(".hidden.yaml", "this: is: not: read");
     let server = TestServer::start(dir.path()).await;
     Fixture {
@@ -802,11 +798,7 @@ struct Spelling {
 
 async fn spelling() -> Spelling {
     let key = TestKey::generate(Kind::Es256, "es-1");
-    let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[&key]));
-    dir.write("sso.yaml", &sso_yaml("[ES256]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yaml", FIXTURE_RESOURCES);
+    let dir = fixture_config(&key);
     dir.write("routes.yaml", SPELLING_ROUTES);
     let server = TestServer::start(dir.path()).await;
     let viewer = bearer(&key.sign(&claims("run-1", json!({}))));

@@ -7,14 +7,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
+use common::h2_raw::{connection, partial_check, whole_check};
 use common::process::Claimgate;
 use common::*;
-use h2::client::{ResponseFuture, SendRequest};
-use h2::SendStream;
+use h2::client::ResponseFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -30,50 +28,6 @@ const RESOURCE_EXHAUSTED: &str = "8";
 fn config() -> ConfigDir {
     let key = TestKey::generate(Kind::Es256, "k1");
     fixture_config(&key)
-}
-
-async fn h2_connection(addr: SocketAddr) -> SendRequest<Bytes> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-/// The headers of a Check stream.
-fn check_request() -> http::Request<()> {
-    http::Request::builder()
-        .method("POST")
-        .uri("http://claimgate.test/envoy.service.auth.v3.Authorization/Check")
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap()
-}
-
-/// Open a Check stream whose message announces `announced` bytes, send `sent` of them and
-/// leave the stream open.
-async fn partial_check(
-    client: &SendRequest<Bytes>,
-    announced: u32,
-    sent: usize,
-) -> (ResponseFuture, SendStream<Bytes>) {
-    let mut client = client.clone().ready().await.unwrap();
-    let (response, mut body) = client.send_request(check_request(), false).unwrap();
-    let mut data = vec![0u8; 5 + sent];
-    data[1..5].copy_from_slice(&announced.to_be_bytes());
-    body.send_data(Bytes::from(data), false).unwrap();
-    (response, body)
-}
-
-/// Send a whole Check (an empty CheckRequest, which is answered with a denial) and end the
-/// stream: answered at once whether it is decided or refused.
-async fn whole_check(client: &SendRequest<Bytes>) -> ResponseFuture {
-    let mut client = client.clone().ready().await.unwrap();
-    let (response, mut body) = client.send_request(check_request(), false).unwrap();
-    body.send_data(Bytes::from_static(&[0u8; 5]), true).unwrap();
-    response
 }
 
 /// The grpc-status and grpc-message of an answer (trailers-only or with trailers).
@@ -130,7 +84,7 @@ async fn streams_announcing_huge_messages_are_refused_at_once_and_checks_keep_be
     // and never finishing it.
     let mut open = Vec::new();
     for _ in 0..2 {
-        let client = h2_connection(claimgate.grpc).await;
+        let client = connection(claimgate.grpc).await;
         for _ in 0..50 {
             open.push(partial_check(&client, 4 << 20, 16 * 1024).await);
         }
@@ -203,7 +157,7 @@ async fn checks_beyond_the_in_flight_limit_are_refused_at_once_and_answered_agai
     let dir = config();
     let claimgate = Claimgate::start_with(dir.path(), &["--max-in-flight-checks", "4"]).await;
     // Four checks whose messages never finish hold the four places.
-    let holder = h2_connection(claimgate.grpc).await;
+    let holder = connection(claimgate.grpc).await;
     let mut held = Vec::new();
     for _ in 0..4 {
         held.push(partial_check(&holder, 1000, 10).await);
@@ -282,7 +236,7 @@ async fn checks_beyond_the_in_flight_limit_are_refused_at_once_and_answered_agai
     );
     // The same whole check as on the holders' connection is decided now (so its refusal
     // above was the limit's).
-    let fresh = h2_connection(claimgate.grpc).await;
+    let fresh = connection(claimgate.grpc).await;
     assert_eq!(grpc_status(whole_check(&fresh).await).await.0, "0");
 }
 

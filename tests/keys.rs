@@ -33,15 +33,12 @@ async fn a_token_forged_for_an_all_zero_ed25519_key_is_refused() {
     let real = TestKey::generate(Kind::EdDsa, "real");
     let zero = json!({"kty": "OKP", "crv": "Ed25519", "kid": "zero", "use": "sig",
         "x": URL_SAFE_NO_PAD.encode([0u8; 32])});
-    let dir = ConfigDir::new();
+    let dir = fixture_policy();
     dir.write(
         "jwks.json",
         &json!({ "keys": [real.jwk.clone(), zero] }).to_string(),
     );
     dir.write("sso.yaml", &sso_yaml("[EdDSA]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
     let server = TestServer::start(dir.path()).await;
     let mut client = server.client().await;
     let path = "/v1/models/acme/llama/weights";
@@ -72,11 +69,8 @@ async fn an_ed25519_key_that_is_no_curve_point_is_unusable_and_named_by_its_kid(
     let off = json!({"kty": "OKP", "crv": "Ed25519", "kid": "off-curve", "use": "sig",
         "x": URL_SAFE_NO_PAD.encode(y)});
     let real = TestKey::generate(Kind::EdDsa, "real");
-    let dir = ConfigDir::new();
+    let dir = fixture_policy();
     dir.write("sso.yaml", &sso_yaml("[EdDSA]"));
-    dir.write("identities.yaml", FIXTURE_IDENTITIES);
-    dir.write("resources.yml", FIXTURE_RESOURCES);
-    dir.write("routes.yaml", FIXTURE_ROUTES);
     let config = dir.path().to_str().unwrap();
 
     dir.write(

@@ -46,23 +46,8 @@ async fn sigterm_keeps_answering_through_the_delay_then_sends_goaway_and_exits_w
     let idle_ended = tokio::spawn(idle_connection);
     // A check that never finishes its message: without a grace it holds the drain for ever
     // (the client answers every keepalive PING).
-    let tcp = tokio::net::TcpStream::connect(claimgate.grpc)
-        .await
-        .unwrap();
-    let (stuck, stuck_connection) = h2::client::handshake(tcp).await.unwrap();
-    tokio::spawn(stuck_connection);
-    let mut stuck = stuck.ready().await.unwrap();
-    let request = ::http::Request::builder()
-        .method("POST")
-        .uri("http://claimgate.test/envoy.service.auth.v3.Authorization/Check")
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (_stuck_answer, mut stuck_body) = stuck.send_request(request, false).unwrap();
-    stuck_body
-        .send_data(Bytes::from_static(&[0, 0, 0, 0, 100, 1, 2, 3]), false)
-        .unwrap();
+    let stuck = common::h2_raw::connection(claimgate.grpc).await;
+    let (_stuck_answer, _stuck_body) = common::h2_raw::partial_check(&stuck, 100, 3).await;
     let mut client = claimgate.client().await;
     let mut health = HealthClient::new(
         tonic::transport::Endpoint::from_shared(format!("http://{}", claimgate.grpc))

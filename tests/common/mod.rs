@@ -5,6 +5,7 @@ pub mod capture;
 pub mod codec;
 pub mod configmap;
 pub mod envoy;
+pub mod h2_raw;
 pub mod load;
 pub mod pki;
 pub mod process;
@@ -326,14 +327,32 @@ routes:
     role: viewer
 "#;
 
-/// The shared fixture (`FIXTURE_*`) in a new directory, its SSO `test-idp` trusting `key` alone.
-pub fn fixture_config(key: &TestKey) -> ConfigDir {
+/// The shared fixture's identities, resources and routes (`FIXTURE_*`) in a new directory,
+/// for a test that writes its own keys and SSOs.
+pub fn fixture_policy() -> ConfigDir {
     let dir = ConfigDir::new();
-    dir.write("jwks.json", &jwks(&[key]));
-    dir.write("sso.yaml", &sso_yaml(&format!("[{}]", key.alg())));
     dir.write("identities.yaml", FIXTURE_IDENTITIES);
     dir.write("resources.yaml", FIXTURE_RESOURCES);
     dir.write("routes.yaml", FIXTURE_ROUTES);
+    dir
+}
+
+/// The shared fixture (`FIXTURE_*`) in a new directory, its SSO `test-idp` trusting `key` alone.
+pub fn fixture_config(key: &TestKey) -> ConfigDir {
+    let dir = fixture_policy();
+    dir.write("jwks.json", &jwks(&[key]));
+    dir.write("sso.yaml", &sso_yaml(&format!("[{}]", key.alg())));
+    dir
+}
+
+/// The shared fixture with three SSOs: `test-idp` trusting `keys` for `algorithms` (such as
+/// `[RS256]`), and `other-idp` and `login-idp` (a login SSO) trusting `other` alone.
+pub fn fixture_three_ssos(keys: &[&TestKey], algorithms: &str, other: &TestKey) -> ConfigDir {
+    let dir = fixture_policy();
+    dir.write("jwks.json", &jwks(keys));
+    dir.write("other-jwks.json", &jwks(&[other]));
+    let more_ssos = "  - name: other-idp\n    type: oidc\n    issuer: https://other.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n  - name: login-idp\n    type: oidc\n    login_enabled: true\n    issuer: https://login.test.local\n    audiences: [claimgate]\n    jwks_file: other-jwks.json\n";
+    dir.write("sso.yaml", &format!("{}{more_ssos}", sso_yaml(algorithms)));
     dir
 }
 

@@ -274,7 +274,9 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::Semaphore;
 
-    #[tokio::test]
+    // The clock is paused and moves only when every task waits: the idle deadline is tested
+    // on tokio's timers without waiting for it.
+    #[tokio::test(start_paused = true)]
     async fn a_connection_that_moves_bytes_stays_open_and_a_silent_one_is_closed() {
         let idle = Duration::from_millis(600);
         let (near, mut far) = tokio::io::duplex(64);
