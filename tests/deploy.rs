@@ -997,7 +997,9 @@ async fn serve_writes_no_file_so_a_read_only_root_filesystem_suffices() {
                 .any(|f| l.contains(f));
             // A call strace shows in two parts is judged by its first ("<unfinished ...>").
             let resumed = l.contains(" resumed>");
-            let noise = l.contains("+++ exited") || l.contains("--- SIG");
+            // A thread still inside a call when the process exits shows as `???( <detached ...>`.
+            let noise =
+                l.contains("+++ exited") || l.contains("--- SIG") || l.contains("<detached ...>");
             !resumed && !noise && (!opens || writing)
         })
         .collect();
