@@ -126,8 +126,9 @@ fn parent(i: usize) -> Option<usize> {
 
 /// The scale configuration: identity `id-N` is a member of team `team-(N mod 1000)`; team T
 /// is bound on resource T mod 1111 (levels 0 to 3); every resource on the last level binds two
-/// identities directly.
-fn scale_yaml() -> String {
+/// identities directly. Without `hierarchy`, the same identities, resources and direct
+/// bindings with no teams and no parents: the model before teams, as the baseline of the load.
+fn scale_yaml(hierarchy: bool) -> String {
     let mut y = format!("{SSO}external_identities:\n");
     for i in 0..IDENTITIES {
         writeln!(
@@ -136,8 +137,10 @@ fn scale_yaml() -> String {
         )
         .unwrap();
     }
-    y.push_str("teams:\n");
-    for t in 0..TEAMS {
+    if hierarchy {
+        y.push_str("teams:\n");
+    }
+    for t in (0..TEAMS).filter(|_| hierarchy) {
         writeln!(y, "  - name: team-{t}\n    members:").unwrap();
         for i in (t..IDENTITIES).step_by(TEAMS) {
             writeln!(y, "      - external-identity:id-{i}").unwrap();
@@ -147,11 +150,11 @@ fn scale_yaml() -> String {
     y.push_str("resources:\n");
     for r in 0..RESOURCES {
         writeln!(y, "  - fqn: res:r{r}").unwrap();
-        if let Some(p) = parent(r) {
+        if let Some(p) = parent(r).filter(|_| hierarchy) {
             writeln!(y, "    parent: res:r{p}").unwrap();
         }
         let mut bindings = String::new();
-        for t in (r..TEAMS).step_by(upper) {
+        for t in (r..TEAMS).step_by(upper).filter(|_| hierarchy) {
             let role = ["viewer", "editor", "manager"][t % 3];
             writeln!(bindings, "      - {{subject: team:team-{t}, role: {role}}}").unwrap();
         }
@@ -249,7 +252,24 @@ fn bench(c: &mut Criterion) {
     allowed(&small, &direct);
 
     // The scale configuration: its load measured once, with the memory its snapshot holds.
-    let yaml = scale_yaml();
+    // `HIERARCHY_BASELINE=1` loads the same configuration without teams and parents instead
+    // and stops there: a process of its own, so the allocator's kept pages don't blur either
+    // memory figure.
+    if std::env::var_os("HIERARCHY_BASELINE").is_some() {
+        let yaml = scale_yaml(false);
+        let before = rss_bytes();
+        let start = Instant::now();
+        let flat = load(&yaml, &jwk);
+        let loaded_in = start.elapsed();
+        let held = rss_bytes().saturating_sub(before);
+        eprintln!(
+            "hierarchy/baseline: {IDENTITIES} identities, {RESOURCES} resources, no teams or parents: loaded in {loaded_in:?}; snapshot and inputs hold {:.1} MiB RSS",
+            held as f64 / 1048576.0
+        );
+        drop(flat);
+        return;
+    }
+    let yaml = scale_yaml(true);
     let before = rss_bytes();
     let start = Instant::now();
     let scale = load(&yaml, &jwk);
