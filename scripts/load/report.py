@@ -21,6 +21,7 @@ LABELS = {
     "claimgate_unix": "ext_authz → claimgate over a Unix socket, warm",
     "claimgate_lean": "ext_authz → claimgate, warm, `--allow-metadata decision-id`",
     "claimgate_cold": "ext_authz → claimgate, cold (every token new)",
+    "wasm": "claimgate in-proxy (proxy-wasm), warm (one token)",
     "jwt_rbac": "jwt_authn + rbac",
     "jwt_rbac_cached": "jwt_authn (JWT cache on) + rbac",
     "grpc_floor": "floor",
@@ -34,6 +35,7 @@ ENVOY_CASES = [
     "claimgate_unix",
     "claimgate_lean",
     "claimgate_cold",
+    "wasm",
     "jwt_rbac",
     "jwt_rbac_cached",
 ]
