@@ -3,7 +3,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::process::{serve_refusing, try_get, wait_for_serving, ChildGuard, ANY_PORT};
 use common::*;
@@ -92,17 +92,15 @@ fn run_bounded(args: &[&str]) -> (i32, String, String) {
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("claimgate {args:?} did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut status = None;
+    eventually_blocking(Duration::from_secs(30), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("claimgate {args:?} did not finish");
     };
     (
         status.code().unwrap_or(-1),

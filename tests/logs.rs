@@ -5,7 +5,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::process::ANY_PORT;
 use common::*;
@@ -31,14 +31,11 @@ fn serve_stderr(dir: &ConfigDir, extra: &[&str], lines: usize) -> String {
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
     let read = || std::fs::read_to_string(&err_path).unwrap_or_default();
-    while read().lines().count() < lines && Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Enough lines, or the process gone (its lines are all there is): the caller's asserts judge.
+    eventually_blocking(Duration::from_secs(20), || {
+        read().lines().count() >= lines || child.try_wait().unwrap().is_some()
+    });
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

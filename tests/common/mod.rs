@@ -759,6 +759,20 @@ where
     }
 }
 
+/// [`eventually`] for a test without a runtime (a child process watched from a plain `#[test]`).
+pub fn eventually_blocking(bound: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Install aws-lc-rs as the process's TLS provider (the one claimgate links), once, so
 /// test HTTP clients can be built.
 pub fn tls_provider() {
