@@ -21,6 +21,7 @@ use claimgate::core::pipeline;
 use claimgate::core::token_cache::TokenCache;
 use claimgate::server::metrics::Metrics;
 use claimgate::Snapshot;
+use common::rss_bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -225,14 +226,18 @@ fn interleaved_medians(cases: &[(&Setup, Request<'_>)]) -> Vec<Duration> {
         .collect()
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// `load`, printing its time and the resident memory it added under `label`.
+fn measured_load(yaml: &str, jwk: &serde_json::Value, label: &str) -> Setup {
+    let before = rss_bytes();
+    let start = Instant::now();
+    let loaded = load(yaml, jwk);
+    let loaded_in = start.elapsed();
+    let held = rss_bytes().saturating_sub(before);
+    eprintln!(
+        "{label}: loaded in {loaded_in:?}; snapshot and inputs hold {:.1} MiB RSS",
+        held as f64 / 1048576.0
+    );
+    loaded
 }
 
 fn bench(c: &mut Criterion) {
@@ -256,29 +261,17 @@ fn bench(c: &mut Criterion) {
     // and stops there: a process of its own, so the allocator's kept pages don't blur either
     // memory figure.
     if std::env::var_os("HIERARCHY_BASELINE").is_some() {
-        let yaml = scale_yaml(false);
-        let before = rss_bytes();
-        let start = Instant::now();
-        let flat = load(&yaml, &jwk);
-        let loaded_in = start.elapsed();
-        let held = rss_bytes().saturating_sub(before);
-        eprintln!(
-            "hierarchy/baseline: {IDENTITIES} identities, {RESOURCES} resources, no teams or parents: loaded in {loaded_in:?}; snapshot and inputs hold {:.1} MiB RSS",
-            held as f64 / 1048576.0
+        measured_load(
+            &scale_yaml(false),
+            &jwk,
+            &format!("hierarchy/baseline: {IDENTITIES} identities, {RESOURCES} resources, no teams or parents"),
         );
-        drop(flat);
         return;
     }
-    let yaml = scale_yaml(true);
-    let before = rss_bytes();
-    let start = Instant::now();
-    let scale = load(&yaml, &jwk);
-    let loaded_in = start.elapsed();
-    let held = rss_bytes().saturating_sub(before);
-    drop(yaml);
-    eprintln!(
-        "hierarchy/scale: {IDENTITIES} identities, {TEAMS} teams, {RESOURCES} resources in 5 levels: loaded in {loaded_in:?}; snapshot and inputs hold {:.1} MiB RSS",
-        held as f64 / 1048576.0
+    let scale = measured_load(
+        &scale_yaml(true),
+        &jwk,
+        &format!("hierarchy/scale: {IDENTITIES} identities, {TEAMS} teams, {RESOURCES} resources in 5 levels"),
     );
     assert_eq!(scale.snap.ancestors("res:r4311").count(), 4);
     // id-43 is in team-43, an editor bound on res:r43: the 2nd ancestor of res:r4311.

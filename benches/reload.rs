@@ -4,6 +4,9 @@
 //! Also prints the resident memory the installed snapshot holds (RSS growth while it is
 //! held, with every input dropped), measured once before the timing runs.
 
+mod common;
+
+use common::rss_bytes;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -51,16 +54,6 @@ fn write_config(dir: &Path) {
         "routes:\n  - path: /v1/models/{org}/{name}/{*rest}\n    resource: model:{org}/{name}\n    role: viewer\n",
     )
     .unwrap();
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 fn bench(c: &mut Criterion) {

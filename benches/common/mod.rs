@@ -1,4 +1,7 @@
-//! Shared by the benches: a signing key generated per run.
+//! Shared by the benches: a signing key generated per run, and the process's resident memory.
+
+// Each bench compiles this module on its own and uses part of it.
+#![allow(dead_code)]
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -20,4 +23,15 @@ pub fn rsa_key() -> (EncodingKey, serde_json::Value) {
     .unwrap();
     jwk["kid"] = "k1".into();
     (encoding, jwk)
+}
+
+/// The process's resident set in bytes (Linux `/proc/self/statm`; 0 where it can't be read).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
 }
